@@ -1,0 +1,32 @@
+// @ts-check
+import js from "@eslint/js";
+import tseslint from "typescript-eslint";
+import globals from "globals";
+
+export default tseslint.config(
+  { ignores: ["dist/", "node_modules/", "coverage/", ".belay/", "test-artifacts/"] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    languageOptions: { globals: { ...globals.node } },
+    rules: {
+      "@typescript-eslint/consistent-type-imports": "error",
+      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
+      "no-constant-condition": ["error", { checkLoops: false }],
+    },
+  },
+  {
+    // Layering (DESIGN / DEVELOPERS.md): core is pure and imports nothing of ours but core.
+    files: ["src/core/**"],
+    rules: {
+      "no-restricted-imports": ["error", { patterns: ["../engine/*", "../store/*", "../runners/*", "../cli/*", "../server/*", "node:*"] }],
+    },
+  },
+  {
+    // Only the CLI may import the CLI.
+    files: ["src/engine/**", "src/store/**", "src/runners/**"],
+    rules: {
+      "no-restricted-imports": ["error", { patterns: ["../cli/*", "../../cli/*", "../server/*", "../../server/*"] }],
+    },
+  },
+);

@@ -1,0 +1,272 @@
+/**
+ * Belay's public model (DESIGN §1).
+ *
+ * Terminology:
+ * - **Job**: a small graph of tasks submitted together; it has one status and one owner.
+ * - **Task**: one node of the graph, run by a runner; `key` is unique within its job.
+ * - **Attempt**: one execution of a task by a runner. Retries and resumes start new attempts;
+ *   a finished attempt is never rewritten.
+ * - **Runner**: what executes one attempt: a child process (own process group), a worker
+ *   thread running a handler, or a handle on a remote job.
+ * - **Cancellation**: the record of one cancel request and of its execution, step by step.
+ * - **Event**: one entry of a job's append-only log (CloudEvents types `belay.*`).
+ * - **Node**: one engine process (embedded server or worker) that claims and runs tasks.
+ *
+ * Times are ISO-8601 strings; durations carry their unit in their name (`graceMs`).
+ */
+import type { JobStatus, TaskStatus } from "./states.ts";
+
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+export type TaskKind = "process" | "handler" | "remote";
+export type CancelPolicy = "cascade" | "skip";
+
+export interface Dependency {
+  key: string;
+  /** What happens to this task when the dependency is cancelled on its own. Default `cascade`. */
+  onCancel: CancelPolicy;
+}
+
+export interface ProcessSpec {
+  command: string[] | string;
+  shell?: boolean;
+  cwd?: string;
+  env?: Record<string, string>;
+}
+
+export interface HandlerSpec {
+  handler: string;
+  input?: Json;
+}
+
+export interface RemoteSpec {
+  adapter: string;
+  input?: Json;
+}
+
+/** A task spec after validation: dependencies normalised, defaults filled in. */
+export interface TaskSpec {
+  key: string;
+  kind: TaskKind;
+  dependsOn: Dependency[];
+  /** Extra attempts after a failure, per job attempt. Default 0. */
+  retries: number;
+  /** Overrides the job's grace period for this task. */
+  graceMs?: number;
+  /** `cancel`: a compensation task, run only after a job cancellation. */
+  runOn: "normal" | "cancel";
+  /** Resource pools this task holds a slot of while it runs. */
+  uses: string[];
+  process?: ProcessSpec;
+  handler?: HandlerSpec;
+  remote?: RemoteSpec;
+}
+
+/** A job spec after validation. */
+export interface JobSpec {
+  name: string;
+  queue: string;
+  priority: number;
+  labels: Record<string, string>;
+  params: Json;
+  tasks: TaskSpec[];
+  timeoutMs: number | null;
+  queueTimeoutMs: number | null;
+  graceMs: number;
+  failFast: boolean;
+  idempotencyKey: string | null;
+}
+
+export interface Progress {
+  ratio: number;
+  message: string | null;
+}
+
+export interface Task {
+  key: string;
+  kind: TaskKind;
+  spec: TaskSpec;
+  dependsOn: Dependency[];
+  runOn: "normal" | "cancel";
+  status: TaskStatus;
+  /** Attempt number of the latest attempt, 0 before the first start. Increases across retries and resumes. */
+  attempt: number;
+  retries: number;
+  /** Failed attempts in the current job attempt. */
+  retriesUsed: number;
+  exitCode: number | null;
+  error: string | null;
+  output: Json | null;
+  progress: Progress | null;
+  checkpoint: Json | null;
+  startedAt: string | null;
+  finishedAt: string | null;
+  /** Node that runs the current attempt. */
+  nodeId: string | null;
+}
+
+export interface CancellationSummary {
+  id: string;
+  status: CancellationStatus;
+  scope: CancellationScope;
+  taskKey: string | null;
+  reason: string | null;
+  requestedBy: string;
+  requestedAt: string;
+  completedAt: string | null;
+}
+
+export interface Job {
+  id: string;
+  name: string;
+  queue: string;
+  priority: number;
+  labels: Record<string, string>;
+  owner: string;
+  params: Json;
+  tasks: Task[];
+  status: JobStatus;
+  progress: Progress;
+  timeoutMs: number | null;
+  queueTimeoutMs: number | null;
+  graceMs: number;
+  failFast: boolean;
+  attempt: number;
+  idempotencyKey: string | null;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  cancellation: CancellationSummary | null;
+}
+
+export type CancellationScope = "job" | "task" | "bulk";
+export type CancellationStatus = "in_progress" | "completed" | "partial" | "failed" | "too_late";
+export type StepName =
+  | "block_dispatch"
+  | "cancel_pending_tasks"
+  | "signal_runners"
+  | "await_runners"
+  | "force_kill"
+  | "cleanup"
+  | "compensate"
+  | "finalize"
+  | "cancel_jobs";
+export type StepStatus = "pending" | "running" | "completed" | "skipped" | "failed";
+
+export interface CancellationStep {
+  name: StepName;
+  status: StepStatus;
+  startedAt: string | null;
+  finishedAt: string | null;
+  detail: Record<string, Json> | null;
+}
+
+export interface AffectedTask {
+  key: string;
+  from: TaskStatus;
+  to: TaskStatus;
+}
+
+export type StopMode = "graceful" | "forced" | "remote";
+export type StopOutcome = "before_start" | "mid_run" | "finished_first";
+
+/** What happened to one task's runner during a cancellation. */
+export interface TaskStopReport {
+  key: string;
+  attempt: number;
+  nodeId: string | null;
+  signalledAt: string | null;
+  acknowledgedAt: string | null;
+  stoppedAt: string | null;
+  mode: StopMode | null;
+  outcome: StopOutcome;
+  exitCode: number | null;
+}
+
+export interface CompensationResult {
+  key: string;
+  status: TaskStatus;
+  error: string | null;
+  output: Json | null;
+}
+
+export interface CancellationRecord {
+  id: string;
+  jobId: string | null;
+  taskKey: string | null;
+  scope: CancellationScope;
+  /** For a job or task record made by a bulk cancel: the bulk record. */
+  parentId: string | null;
+  reason: string | null;
+  requestedBy: string;
+  force: boolean;
+  cascade: boolean;
+  graceMs: number;
+  status: CancellationStatus;
+  steps: CancellationStep[];
+  affectedTasks: AffectedTask[];
+  tasks: TaskStopReport[];
+  runnersTerminated: { graceful: number; forced: number };
+  remote: { attempted: number; cancelled: number };
+  compensation: CompensationResult[];
+  /** Bulk records: how far the bulk cancel has got. */
+  progress: { total: number; done: number } | null;
+  errors: string[];
+  idempotencyKey: string | null;
+  requestedAt: string;
+  completedAt: string | null;
+  durationMs: number | null;
+}
+
+export const eventTypes = [
+  "belay.job.created",
+  "belay.job.started",
+  "belay.job.cancel_requested",
+  "belay.job.cancelled",
+  "belay.job.succeeded",
+  "belay.job.failed",
+  "belay.job.partial",
+  "belay.job.resumed",
+  "belay.task.started",
+  "belay.task.progress",
+  "belay.task.cancelled",
+  "belay.task.succeeded",
+  "belay.task.failed",
+  "belay.task.skipped",
+  "belay.cancellation.step",
+] as const;
+export type EventType = (typeof eventTypes)[number];
+
+/** An event as the engine creates it, before the store numbers it. */
+export interface NewEvent {
+  type: EventType;
+  jobId: string;
+  taskKey: string | null;
+  time: string;
+  data: Record<string, Json>;
+}
+
+/** A stored event, shaped as a CloudEvents 1.0 JSON object. */
+export interface BelayEvent {
+  specversion: "1.0";
+  /** The global event sequence number, as a string: unique, increasing, for de-duplication. */
+  id: string;
+  seq: number;
+  source: "belay";
+  type: EventType;
+  /** The job id. */
+  subject: string;
+  time: string;
+  datacontenttype: "application/json";
+  data: Record<string, Json> & { jobId: string; taskKey?: string };
+}
+
+export interface LogLine {
+  seq: number;
+  jobId: string;
+  taskKey: string;
+  attempt: number;
+  stream: "stdout" | "stderr" | "log";
+  line: string;
+  time: string;
+}
