@@ -103,6 +103,8 @@ export interface Task {
   finishedAt: string | null;
   /** Node that runs the current attempt. */
   nodeId: string | null;
+  /** A pending task whose dependencies are satisfied: it may be claimed. */
+  ready: boolean;
 }
 
 export interface CancellationSummary {
@@ -181,6 +183,8 @@ export interface TaskStopReport {
   mode: StopMode | null;
   outcome: StopOutcome;
   exitCode: number | null;
+  /** Grace period this runner got between the signal and the forced kill. */
+  graceMs: number | null;
 }
 
 export interface CompensationResult {

@@ -1,0 +1,324 @@
+/**
+ * The pure rules of a job's life outside cancellation: creation, readiness of tasks, claims,
+ * the end of an attempt (with retries and failFast), progress, checkpoints and resume.
+ * Each function changes a `JobDraft`; the store writes the draft's changes in one transaction.
+ */
+import { BelayError } from "./errors.ts";
+import type { JobDraft } from "./draft.ts";
+import type { Job, JobSpec, Json, Progress, StopMode, StopOutcome, Task } from "./model.ts";
+import { isTerminalTask, resumableJobStatuses } from "./states.ts";
+import type { JobStatus } from "./states.ts";
+
+export function newJob(spec: JobSpec, ids: { id: string; owner: string; now: string }): Job {
+  const tasks: Task[] = spec.tasks.map((t) => ({
+    key: t.key,
+    kind: t.kind,
+    spec: t,
+    dependsOn: t.dependsOn,
+    runOn: t.runOn,
+    status: "pending",
+    attempt: 0,
+    retries: t.retries,
+    retriesUsed: 0,
+    exitCode: null,
+    error: null,
+    output: null,
+    progress: null,
+    checkpoint: null,
+    startedAt: null,
+    finishedAt: null,
+    nodeId: null,
+    ready: false,
+  }));
+  return {
+    id: ids.id,
+    name: spec.name,
+    queue: spec.queue,
+    priority: spec.priority,
+    labels: spec.labels,
+    owner: ids.owner,
+    params: spec.params,
+    tasks,
+    status: "queued",
+    progress: { ratio: 0, message: null },
+    timeoutMs: spec.timeoutMs,
+    queueTimeoutMs: spec.queueTimeoutMs,
+    graceMs: spec.graceMs,
+    failFast: spec.failFast,
+    attempt: 1,
+    idempotencyKey: spec.idempotencyKey,
+    createdAt: ids.now,
+    startedAt: null,
+    finishedAt: null,
+    cancellation: null,
+  };
+}
+
+/** Status of a finished job that no job-level cancel stopped (DESIGN §2). */
+export function naturalOutcome(tasks: readonly Task[]): JobStatus {
+  const work = tasks.filter((t) => t.runOn === "normal");
+  if (work.some((t) => t.status === "failed")) return "failed";
+  if (work.every((t) => t.status === "succeeded")) return "succeeded";
+  return "partial";
+}
+
+/**
+ * Bring a queued or running job up to date after any change: mark pending tasks ready when
+ * their dependencies are satisfied, skip those whose dependencies failed or were skipped,
+ * recompute progress, and finish the job when its last work task has ended.
+ *
+ * A dependency is satisfied by `succeeded`, and by `cancelled`: a cancel that should stop
+ * the dependents (cascade) has already cancelled them when it was accepted, so a cancelled
+ * dependency left for a pending task is one whose edge says `skip`.
+ */
+export function settle(d: JobDraft): void {
+  if (d.job.status !== "queued" && d.job.status !== "running") return;
+  let changed = true;
+  while (changed) {
+    changed = false;
+    for (const task of d.workTasks) {
+      if (task.status !== "pending" || task.ready) continue;
+      const deps = task.dependsOn.map((dep) => d.task(dep.key));
+      const blocker = deps.find((dep) => dep.status === "failed" || dep.status === "skipped");
+      if (blocker !== undefined) {
+        d.setTaskStatus(task.key, "skipped", { reason: `dependency "${blocker.key}" ${blocker.status}` });
+        changed = true;
+      } else if (deps.every((dep) => dep.status === "succeeded" || dep.status === "cancelled")) {
+        task.ready = true;
+        d.touchTask(task.key);
+      }
+    }
+  }
+  refreshProgress(d, null);
+  if (d.workTasks.every((t) => isTerminalTask(t.status))) {
+    for (const task of d.tasks) {
+      if (task.runOn === "cancel" && task.status === "pending") {
+        d.setTaskStatus(task.key, "skipped", { reason: "the job was not cancelled" });
+      }
+    }
+    // A job that never started (every task skipped or cancelled while queued) passes through running.
+    if (d.job.status === "queued") d.setJobStatus("running");
+    d.setJobStatus(naturalOutcome(d.tasks));
+  }
+}
+
+function refreshProgress(d: JobDraft, message: string | null): void {
+  const work = d.workTasks;
+  if (work.length === 0) return;
+  let sum = 0;
+  for (const t of work) {
+    if (isTerminalTask(t.status)) sum += 1;
+    else if (t.status === "running" || t.status === "cancelling") sum += t.progress?.ratio ?? 0;
+  }
+  const ratio = Math.min(1, sum / work.length);
+  const next: Progress = { ratio, message: message ?? d.job.progress.message };
+  if (next.ratio !== d.job.progress.ratio || next.message !== d.job.progress.message) {
+    d.job.progress = next;
+    d.touchJob();
+  }
+}
+
+export interface ClaimResult {
+  task: Task;
+  /** The last checkpoint an earlier attempt saved. */
+  lastCheckpoint: Json | null;
+}
+
+/**
+ * Start the next attempt of a ready task. Returns null when the task can no longer be
+ * claimed (its job is being cancelled, or it is not pending any more): that is how the
+ * claim of a task and the cancel of its job cannot both win.
+ */
+export function claimTask(d: JobDraft, key: string, nodeId: string): ClaimResult | null {
+  if (d.job.status !== "queued" && d.job.status !== "running") return null;
+  const task = d.task(key);
+  if (task.status !== "pending" || !task.ready || task.runOn !== "normal") return null;
+  task.attempt += 1;
+  task.nodeId = nodeId;
+  task.ready = false;
+  task.exitCode = null;
+  task.error = null;
+  task.output = null;
+  task.progress = null;
+  d.setTaskStatus(key, "running", { nodeId });
+  if (d.job.status === "queued") d.setJobStatus("running");
+  return { task, lastCheckpoint: task.checkpoint };
+}
+
+/** How an attempt ended, as its runner saw it. */
+export interface AttemptEnd {
+  outcome: "succeeded" | "failed";
+  exitCode: number | null;
+  error: string | null;
+  output: Json | null;
+  /** The runner received the cancel signal before it exited (DESIGN §3: it counts as cancelled). */
+  signalDelivered: boolean;
+  /** `kill()` ended it. */
+  forced: boolean;
+  mode?: StopMode;
+  /** When this node sent the cancel signal, and when the runner acknowledged it. */
+  signalledAt?: string | null;
+  acknowledgedAt?: string | null;
+  /** The node shut down under it: not the task's failure, so it goes back to pending without using a retry. */
+  interrupted?: boolean;
+}
+
+export interface AttemptEndResult {
+  /** False when the attempt was not the task's current running attempt (a late or repeated report). */
+  applied: boolean;
+  /** Running tasks that failFast moved to `cancelling`: the engine must stop their runners. */
+  toStop: string[];
+}
+
+export function endAttempt(d: JobDraft, key: string, attempt: number, end: AttemptEnd): AttemptEndResult {
+  const task = d.task(key);
+  if (task.attempt !== attempt || (task.status !== "running" && task.status !== "cancelling")) {
+    return { applied: false, toStop: [] };
+  }
+  task.exitCode = end.exitCode;
+  task.error = end.error;
+  task.output = end.output;
+  const toStop: string[] = [];
+  if (task.status === "cancelling") {
+    const stopped = end.signalDelivered || end.forced;
+    const status = stopped ? "cancelled" : end.outcome;
+    d.setTaskStatus(key, status, { exitCode: end.exitCode, error: end.error });
+    reportStop(d, task, end, stopped ? "mid_run" : "finished_first", stopped ? (end.mode ?? (end.forced ? "forced" : "graceful")) : null);
+  } else if (end.interrupted === true && d.job.status === "running") {
+    d.setTaskStatus(key, "pending", { interrupted: true });
+    task.ready = true;
+  } else if (end.outcome === "succeeded") {
+    d.setTaskStatus(key, "succeeded", { exitCode: end.exitCode });
+  } else if (task.retriesUsed < task.retries && d.job.status === "running") {
+    task.retriesUsed += 1;
+    d.setTaskStatus(key, "pending");
+    task.ready = true;
+    d.emit("belay.task.failed", key, { attempt, exitCode: end.exitCode, error: end.error, retrying: true });
+  } else {
+    d.setTaskStatus(key, "failed", { exitCode: end.exitCode, error: end.error });
+    if (d.job.failFast && d.job.status === "running") toStop.push(...failFast(d, key));
+  }
+  settle(d);
+  return { applied: true, toStop };
+}
+
+/** failFast: a failed task cancels its independent branches; the job ends `failed`. */
+function failFast(d: JobDraft, failedKey: string): string[] {
+  const toStop: string[] = [];
+  for (const t of d.workTasks) {
+    if (t.status === "pending") {
+      d.setTaskStatus(t.key, "cancelled", { reason: `failFast: task "${failedKey}" failed` });
+    } else if (t.status === "running") {
+      d.setTaskStatus(t.key, "cancelling", { reason: `failFast: task "${failedKey}" failed` });
+      toStop.push(t.key);
+    }
+  }
+  return toStop;
+}
+
+/** Fill in, on every open cancellation record that awaits this task, how it stopped. */
+function reportStop(d: JobDraft, task: Task, end: AttemptEnd, outcome: StopOutcome, mode: StopMode | null): void {
+  for (const record of d.openCancellations()) {
+    const report = record.tasks.find((r) => r.key === task.key && r.attempt === task.attempt);
+    if (report === undefined || report.stoppedAt !== null) continue;
+    report.stoppedAt = d.now;
+    report.signalledAt = end.signalledAt ?? report.signalledAt;
+    report.acknowledgedAt = end.acknowledgedAt ?? report.acknowledgedAt;
+    report.outcome = outcome;
+    report.mode = mode;
+    report.exitCode = task.exitCode;
+    if (outcome === "mid_run") {
+      if (mode === "forced") record.runnersTerminated.forced += 1;
+      else record.runnersTerminated.graceful += 1;
+    }
+    record.affectedTasks.push({ key: task.key, from: "running", to: task.status });
+    d.putCancellation(record);
+  }
+}
+
+export function recordProgress(
+  d: JobDraft,
+  key: string,
+  attempt: number,
+  update: { ratio?: number; message?: string; data?: Json },
+): boolean {
+  const task = d.task(key);
+  if (task.attempt !== attempt || (task.status !== "running" && task.status !== "cancelling")) return false;
+  const ratio = clampRatio(update.ratio ?? task.progress?.ratio ?? 0);
+  const message = update.message ?? task.progress?.message ?? null;
+  task.progress = { ratio, message };
+  d.touchTask(key);
+  const data: Record<string, Json> = { attempt, ratio, message };
+  if (update.data !== undefined) data["data"] = update.data;
+  d.emit("belay.task.progress", key, data);
+  refreshProgress(d, update.message ?? null);
+  return true;
+}
+
+function clampRatio(value: number): number {
+  if (!Number.isFinite(value)) return 0;
+  return Math.max(0, Math.min(1, value));
+}
+
+export function saveCheckpoint(d: JobDraft, key: string, attempt: number, data: Json): boolean {
+  const task = d.task(key);
+  if (task.attempt !== attempt || (task.status !== "running" && task.status !== "cancelling")) return false;
+  task.checkpoint = data;
+  d.touchTask(key);
+  return true;
+}
+
+/**
+ * Resume: a cancelled, failed or partial job starts a new attempt (attempt + 1) from
+ * `queued`. Finished attempts are not rewritten — their outcomes stay in the event log and
+ * the runner history; succeeded tasks keep their results, the others start over and a
+ * handler gets its last checkpoint.
+ */
+export function resumeJob(d: JobDraft, requestedBy: string): void {
+  const job = d.job;
+  if (!resumableJobStatuses.has(job.status)) {
+    throw new BelayError("JOB_NOT_RESUMABLE", `job ${job.id} is ${job.status}; only cancelled, failed or partial jobs can be resumed`, {
+      details: { jobId: job.id, status: job.status },
+    });
+  }
+  const from = job.status;
+  job.attempt += 1;
+  job.status = "queued";
+  job.finishedAt = null;
+  d.touchJob();
+  for (const task of d.tasks) {
+    if (task.status === "succeeded" && task.runOn === "normal") continue;
+    task.status = "pending";
+    task.ready = false;
+    task.retriesUsed = 0;
+    task.exitCode = null;
+    task.error = null;
+    task.finishedAt = null;
+    task.progress = null;
+    d.touchTask(task.key);
+  }
+  d.emit("belay.job.resumed", null, { from, status: "queued", attempt: job.attempt, requestedBy });
+  settle(d);
+}
+
+/**
+ * Start a compensation task (`runOn: "cancel"`) during a job cancellation. It bypasses the
+ * dispatch block on purpose: it is the cancellation's own work, run after every runner of
+ * the job has exited. Returns null when one of its dependencies did not succeed (it is skipped).
+ */
+export function startCompensation(d: JobDraft, key: string, nodeId: string): ClaimResult | null {
+  const task = d.task(key);
+  if (task.runOn !== "cancel" || task.status !== "pending" || d.job.status !== "cancelling") return null;
+  const blocker = task.dependsOn.map((dep) => d.task(dep.key)).find((dep) => dep.status !== "succeeded");
+  if (blocker !== undefined) {
+    d.setTaskStatus(key, "skipped", { reason: `compensation dependency "${blocker.key}" ${blocker.status}` });
+    return null;
+  }
+  task.attempt += 1;
+  task.nodeId = nodeId;
+  task.exitCode = null;
+  task.error = null;
+  task.output = null;
+  d.setTaskStatus(key, "running", { nodeId, compensation: true });
+  return { task, lastCheckpoint: task.checkpoint };
+}

@@ -1,0 +1,308 @@
+/**
+ * Executes the steps of a cancellation that need I/O, after the request's transaction has
+ * blocked dispatch and cancelled the pending tasks (DESIGN §3):
+ * `signal_runners` → `await_runners` (grace) → `force_kill` → `cleanup` (retried with
+ * backoff) → `compensate` (when the job has compensation tasks) → `finalize`.
+ *
+ * Every step's start, end and detail are written to the record as it happens, so a reader
+ * (or a restarted engine) sees exactly how far the cancellation got.
+ */
+import type { Logger } from "pino";
+import { emitStep, endStep, finalizeCancellation, findStep, startStep } from "../core/cancellation.ts";
+import { topologicalOrder } from "../core/graph.ts";
+import { endAttempt, startCompensation } from "../core/lifecycle.ts";
+import type { CancellationRecord, Job, Json, StepName } from "../core/model.ts";
+import { isTerminalTask } from "../core/states.ts";
+import type { JobDraft } from "../core/draft.ts";
+import type { Mutator } from "../store/store.ts";
+import type { ActiveRun, Runs } from "./runs.ts";
+import type { Workspace } from "./workspace.ts";
+
+export type Mutate = <T>(jobId: string, mutate: Mutator<T>) => Promise<{ value: T; job: Job }>;
+
+export interface CancelExecutorDeps {
+  mutate: Mutate;
+  runs: Runs;
+  workspace: Workspace;
+  logger: Logger;
+  now: () => string;
+  nodeId: string;
+  /** Delays between cleanup attempts. Default [50, 200, 800]. */
+  cleanupRetryDelaysMs: readonly number[];
+  /** How long to wait for a runner to exit after SIGKILL / terminate before declaring it lost. */
+  killTimeoutMs: number;
+  /** Resolves once every claim in flight has registered its run (a cancel must see every local runner). */
+  claimsSettled: () => Promise<void>;
+  /** Called when a record reaches a final status. */
+  onFinished: (record: CancellationRecord, job: Job) => void;
+}
+
+interface Execution {
+  escalate: () => void;
+  done: Promise<void>;
+}
+
+export class CancelExecutor {
+  private readonly executions = new Map<string, Execution>();
+  private readonly deps: CancelExecutorDeps;
+
+  constructor(deps: CancelExecutorDeps) {
+    this.deps = deps;
+  }
+
+  /** Start (or join) the execution of an in-progress job or task record. */
+  execute(record: CancellationRecord): Promise<void> {
+    const existing = this.executions.get(record.id);
+    if (existing !== undefined) return existing.done;
+    let escalate!: () => void;
+    const escalated = new Promise<void>((resolve) => (escalate = resolve));
+    const done = this.run(record, escalated)
+      .catch((error: unknown) => {
+        this.deps.logger.error({ err: error, cancellationId: record.id, jobId: record.jobId }, "cancellation execution failed");
+      })
+      .finally(() => this.executions.delete(record.id));
+    this.executions.set(record.id, { escalate, done });
+    return done;
+  }
+
+  /** A repeat with `force`: stop waiting for the grace period and force-kill now. */
+  escalate(recordId: string): void {
+    this.executions.get(recordId)?.escalate();
+  }
+
+  whenDone(recordId: string): Promise<void> {
+    return this.executions.get(recordId)?.done ?? Promise.resolve();
+  }
+
+  get inFlight(): number {
+    return this.executions.size;
+  }
+
+  private async run(initial: CancellationRecord, escalated: Promise<void>): Promise<void> {
+    const { mutate, runs, logger } = this.deps;
+    const jobId = initial.jobId;
+    if (jobId === null) return;
+    await this.deps.claimsSettled();
+
+    const waiting = initial.tasks.filter((r) => r.outcome === "mid_run" && r.stoppedAt === null);
+    const local = new Map<string, ActiveRun>();
+    for (const report of waiting) {
+      const run = runs.get(jobId, report.key);
+      if (run !== undefined && run.attempt === report.attempt) local.set(report.key, run);
+    }
+    let force = initial.force;
+    void escalated.then(() => (force = true));
+
+    // signal_runners
+    if (findStep(initial, "signal_runners").status === "pending") {
+      const started = this.deps.now();
+      for (const run of local.values()) {
+        if (force) runs.kill(run);
+        else runs.signal(run);
+      }
+      await this.step(jobId, initial.id, "signal_runners", started, "completed", { signalled: local.size, force }, (record) => {
+        for (const report of record.tasks) {
+          const run = local.get(report.key);
+          if (run !== undefined && report.stoppedAt === null) {
+            report.signalledAt = run.signalledAt;
+            report.nodeId = this.deps.nodeId;
+          }
+        }
+      });
+    }
+
+    // await_runners: each runner gets its own grace period; a forced repeat ends the wait.
+    const finished = new Set<string>();
+    const allDone = Promise.all(
+      [...local.entries()].map(async ([key, run]) => {
+        await run.done;
+        finished.add(key);
+      }),
+    );
+    if (findStep(initial, "await_runners").status === "pending") {
+      const started = this.deps.now();
+      if (force || local.size === 0) {
+        await this.step(jobId, initial.id, "await_runners", started, "skipped", { reason: force ? "force" : "no runner on this node", runners: local.size });
+      } else {
+        await Promise.race([
+          allDone,
+          escalated,
+          Promise.all(
+            [...local.entries()].map(async ([key, run]) => {
+              const graceMs = initial.tasks.find((r) => r.key === key)?.graceMs ?? initial.graceMs;
+              await Promise.race([run.done, delay(graceMs)]);
+              if (!finished.has(key)) runs.kill(run);
+            }),
+          ),
+        ]);
+        await this.step(jobId, initial.id, "await_runners", started, "completed", {
+          exited: finished.size,
+          remaining: local.size - finished.size,
+          escalated: force && !initial.force,
+        }, (record) => this.copyAcks(record, local));
+      }
+    }
+
+    // force_kill
+    if (findStep(initial, "force_kill").status === "pending") {
+      const started = this.deps.now();
+      const remaining = [...local.entries()].filter(([key]) => !finished.has(key));
+      if (remaining.length === 0) {
+        await this.step(jobId, initial.id, "force_kill", started, "skipped", { reason: "no runner left" });
+      } else {
+        for (const [, run] of remaining) runs.kill(run);
+        const outcome = await Promise.race([allDone.then(() => "exited" as const), delay(this.deps.killTimeoutMs).then(() => "timeout" as const)]);
+        await this.step(jobId, initial.id, "force_kill", started, outcome === "exited" ? "completed" : "failed", {
+          killed: remaining.length,
+          keys: remaining.map(([key]) => key),
+          ...(outcome === "timeout" ? { error: `runners still alive ${this.deps.killTimeoutMs} ms after the kill` } : {}),
+        }, (record) => this.copyAcks(record, local));
+      }
+    }
+    await this.resolveLostRunners(jobId, initial);
+
+    // cleanup
+    let cleanupFailed = false;
+    if (findStep(initial, "cleanup").status === "pending") {
+      const started = this.deps.now();
+      const dirs = initial.scope === "job"
+        ? [this.deps.workspace.jobWorkDir(jobId)]
+        : initial.tasks.filter((r) => r.attempt > 0).map((r) => this.deps.workspace.workDir(jobId, r.key, r.attempt));
+      const result = await this.deps.workspace.removeWithRetry(dirs, this.deps.cleanupRetryDelaysMs);
+      cleanupFailed = !result.ok;
+      await this.step(jobId, initial.id, "cleanup", started, result.ok ? "completed" : "failed", {
+        removed: result.removed.length,
+        attempts: result.attempts,
+        artifactsKept: true,
+        ...(result.ok ? {} : { errors: result.errors }),
+      }, (record) => {
+        if (!result.ok) record.errors.push(...result.errors.map((e) => `cleanup: ${e}`));
+      });
+      if (!result.ok) logger.warn({ jobId, cancellationId: initial.id, errors: result.errors }, "cleanup failed");
+    } else {
+      cleanupFailed = findStep(initial, "cleanup").status === "failed";
+    }
+
+    if (initial.steps.some((s) => s.name === "compensate") && findStep(initial, "compensate").status === "pending") {
+      await this.compensate(jobId, initial.id);
+    }
+
+    const started = Date.now();
+    const { value: record, job } = await mutate(jobId, (d) => finalizeCancellation(d, initial.id, { cleanupFailed }));
+    this.logStep(record, "finalize", Date.now() - started);
+    this.deps.onFinished(record, job);
+  }
+
+  /**
+   * A task still running or cancelling with no runner on this node once the runners were
+   * stopped: its runner is gone (the engine restarted, or it never started). It is
+   * resolved as cancelled, so the job can finish (invariant 3 holds: nothing runs it).
+   */
+  private async resolveLostRunners(jobId: string, record: CancellationRecord): Promise<void> {
+    const keys = new Set(record.tasks.filter((r) => r.outcome === "mid_run").map((r) => r.key));
+    await this.deps.mutate(jobId, (d) => {
+      for (const task of d.tasks) {
+        if (!keys.has(task.key) || isTerminalTask(task.status)) continue;
+        const run = this.deps.runs.get(jobId, task.key);
+        if (run !== undefined && run.attempt === task.attempt) continue;
+        endAttempt(d, task.key, task.attempt, {
+          outcome: "failed",
+          exitCode: null,
+          error: "runner lost",
+          output: null,
+          signalDelivered: true,
+          forced: true,
+        });
+      }
+    });
+  }
+
+  /** Run the job's compensation tasks in dependency order, each to its end. */
+  private async compensate(jobId: string, recordId: string): Promise<void> {
+    const started = this.deps.now();
+    const startedMs = Date.now();
+    const { value: keys } = await this.deps.mutate(jobId, (d) => {
+      const record = d.cancellation(recordId);
+      if (record !== undefined) emitStep(d, record, startStep(record, "compensate", d.now));
+      if (record !== undefined) d.putCancellation(record);
+      const comp = d.tasks.filter((t) => t.runOn === "cancel");
+      return topologicalOrder(comp.map((t) => ({ ...t.spec, dependsOn: t.spec.dependsOn.filter((dep) => comp.some((c) => c.key === dep.key)) })));
+    });
+    for (const key of keys) {
+      const { value: claim, job } = await this.deps.mutate(jobId, (d) => startCompensation(d, key, this.deps.nodeId));
+      if (claim === null) continue;
+      const run = this.deps.runs.start(job, claim.task, claim.lastCheckpoint);
+      await run.done;
+    }
+    await this.deps.mutate(jobId, (d) => {
+      const record = d.cancellation(recordId);
+      if (record === undefined) return;
+      record.compensation = d.tasks
+        .filter((t) => t.runOn === "cancel")
+        .map((t) => ({ key: t.key, status: t.status, error: t.error, output: t.output }));
+      const failed = record.compensation.filter((c) => c.status !== "succeeded");
+      if (failed.length > 0) record.errors.push(...failed.map((c) => `compensation task "${c.key}" ${c.status}${c.error === null ? "" : `: ${c.error}`}`));
+      const step = endStep(record, "compensate", d.now, failed.length === 0 ? "completed" : "failed", {
+        ran: record.compensation.filter((c) => c.status === "succeeded" || c.status === "failed").length,
+        failed: failed.length,
+      });
+      step.startedAt = started;
+      emitStep(d, record, step);
+      d.putCancellation(record);
+    });
+    this.logStepByName(jobId, recordId, "compensate", Date.now() - startedMs);
+  }
+
+  private copyAcks(record: CancellationRecord, local: Map<string, ActiveRun>): void {
+    for (const report of record.tasks) {
+      const run = local.get(report.key);
+      if (run === undefined) continue;
+      report.signalledAt ??= run.signalledAt;
+      report.acknowledgedAt ??= run.acknowledgedAt;
+      const remote = run.running?.remoteCancel;
+      if (remote !== undefined && remote.attempted && !record.errors.some((e) => e.startsWith(`remote ${report.key}:`))) {
+        record.remote.attempted += 1;
+        if (remote.cancelled) record.remote.cancelled += 1;
+        else record.errors.push(`remote ${report.key}: cancel failed${remote.error === null ? "" : `: ${remote.error}`}`);
+      }
+    }
+  }
+
+  /** Write one finished step (and anything else `edit` changes on the record) in one transaction. */
+  private async step(
+    jobId: string,
+    recordId: string,
+    name: StepName,
+    startedAt: string,
+    status: "completed" | "skipped" | "failed",
+    detail: Record<string, Json>,
+    edit?: (record: CancellationRecord, d: JobDraft) => void,
+  ): Promise<void> {
+    await this.deps.mutate(jobId, (d) => {
+      const record = d.cancellation(recordId);
+      if (record === undefined || record.status !== "in_progress") return;
+      edit?.(record, d);
+      const step = endStep(record, name, d.now, status, detail);
+      step.startedAt = startedAt;
+      if (status === "failed") record.errors.push(`${name} failed`);
+      emitStep(d, record, step);
+      d.putCancellation(record);
+    });
+    this.deps.logger.info(
+      { jobId, cancellationId: recordId, step: name, status, durationMs: Date.now() - Date.parse(startedAt) },
+      "cancellation step",
+    );
+  }
+
+  private logStep(record: CancellationRecord, name: StepName, durationMs: number): void {
+    this.deps.logger.info({ jobId: record.jobId, cancellationId: record.id, step: name, status: record.status, durationMs }, "cancellation step");
+  }
+
+  private logStepByName(jobId: string, recordId: string, name: StepName, durationMs: number): void {
+    this.deps.logger.info({ jobId, cancellationId: recordId, step: name, durationMs }, "cancellation step");
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}

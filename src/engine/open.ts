@@ -1,0 +1,199 @@
+/** `openBelay(options)`: build an engine on a store, recover from an earlier run, start scheduling. */
+import { hostname } from "node:os";
+import { resolve } from "node:path";
+import { pino } from "pino";
+import type { Logger } from "pino";
+import { BelayError } from "../core/errors.ts";
+import { HandlerRunner } from "../runners/handler.ts";
+import { ProcessRunner } from "../runners/process.ts";
+import { RemoteRunner } from "../runners/remote.ts";
+import type { RemoteAdapter } from "../runners/remote.ts";
+import { SqliteStore } from "../store/sqlite/sqlite-store.ts";
+import type { Store } from "../store/store.ts";
+import { CancelExecutor } from "./cancel-executor.ts";
+import { Belay } from "./engine.ts";
+import { EventBus } from "./event-bus.ts";
+import { newId } from "./ids.ts";
+import { EngineLock } from "./lock.ts";
+import { LogSink } from "./log-sink.ts";
+import { recover } from "./recovery.ts";
+import type { NodeRunners } from "./runnable.ts";
+import { Runs } from "./runs.ts";
+import { Scheduler } from "./scheduler.ts";
+import { Workspace } from "./workspace.ts";
+
+export interface BelayOptions {
+  /** `sqlite:PATH` or `sqlite::memory:`. Default: `$BELAY_DB`, else `sqlite:<home>/belay.db`. */
+  db?: string;
+  /** Belay's directory (database, work dirs, artifacts). Default: `$BELAY_HOME`, else `./.belay`. */
+  home?: string;
+  /** Tasks this node runs at once. 0 makes an API-only node. Default 10. */
+  concurrency?: number;
+  /** Module whose exported functions are the handlers (`async (input, ctx) => output`). */
+  handlers?: string;
+  /** Remote adapters by name, for `remote` tasks. */
+  adapters?: Record<string, RemoteAdapter>;
+  /** Resource pools: name → number of slots. Default none. */
+  pools?: Record<string, number>;
+  /** Queues this node claims from. Default: all. */
+  queues?: string[];
+  /** This node's id in runner records. Default: `<hostname>:<pid>:<random>`. */
+  nodeId?: string;
+  /** How often to look for work submitted elsewhere and for timed-out jobs, in ms. Default 100. */
+  pollIntervalMs?: number;
+  /** pino logger. Default: silent. */
+  logger?: Logger;
+  /** SQLite durability: `normal` (default) or `strict` (fsync on every commit). See docs/durability.md. */
+  durability?: "normal" | "strict";
+  /** Delays between cleanup attempts of a cancellation, in ms. Default [50, 200, 800]. */
+  cleanupRetryDelaysMs?: number[];
+  /** After a forced kill, how long to wait for the runner to exit before recording it as lost, in ms. Default 10 000. */
+  killTimeoutMs?: number;
+  /** Worker threads for handlers at most. Default 16. */
+  maxHandlerThreads?: number;
+  /** Poll interval of remote jobs, in ms. Default 500. */
+  remotePollIntervalMs?: number;
+  /** Run crash recovery on open. Default true. */
+  recover?: boolean;
+}
+
+function positiveInt(value: number | undefined, fallback: number, field: string, min = 1): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value < min) throw new BelayError("INVALID_REQUEST", `${field} must be an integer ≥ ${min}`, { details: { field } });
+  return value;
+}
+
+function openStore(db: string, home: string, durability: "normal" | "strict" | undefined): { store: Store; lockPath: string | null } {
+  if (db.startsWith("sqlite:")) {
+    const path = db.slice("sqlite:".length);
+    if (path === ":memory:") return { store: new SqliteStore({ path, ...(durability ? { durability } : {}) }), lockPath: null };
+    const file = resolve(home, path);
+    return { store: new SqliteStore({ path: file, ...(durability ? { durability } : {}) }), lockPath: `${file}.lock` };
+  }
+  throw new BelayError("INVALID_REQUEST", `unsupported database URL "${db}": use sqlite:PATH or sqlite::memory:`, { details: { field: "db" } });
+}
+
+export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
+  const home = resolve(options.home ?? process.env["BELAY_HOME"] ?? "./.belay");
+  const db = options.db ?? process.env["BELAY_DB"] ?? `sqlite:${resolve(home, "belay.db")}`;
+  const concurrency = positiveInt(options.concurrency, 10, "concurrency", 0);
+  const pollIntervalMs = positiveInt(options.pollIntervalMs, 100, "pollIntervalMs");
+  const pools = { ...(options.pools ?? {}) };
+  for (const [name, slots] of Object.entries(pools)) positiveInt(slots, 1, `pools.${name}`);
+  const logger = options.logger ?? pino({ level: "silent" });
+  const nodeId = options.nodeId ?? `${hostname()}:${process.pid}:${newId().slice(-8)}`;
+  const now = (): string => new Date().toISOString();
+
+  const { store, lockPath } = openStore(db, home, options.durability);
+  let lock: EngineLock | null = null;
+  try {
+    if (lockPath !== null) lock = EngineLock.acquire(lockPath);
+    await store.migrate();
+  } catch (error) {
+    lock?.release();
+    await store.close();
+    throw error;
+  }
+
+  const runners: NodeRunners = {
+    process: new ProcessRunner(),
+    remote: new RemoteRunner({
+      adapters: options.adapters ?? {},
+      ...(options.remotePollIntervalMs === undefined ? {} : { pollIntervalMs: options.remotePollIntervalMs }),
+    }),
+    adapterNames: new Set(Object.keys(options.adapters ?? {})),
+    ...(options.handlers === undefined
+      ? {}
+      : { handler: new HandlerRunner({ modulePath: options.handlers, ...(options.maxHandlerThreads === undefined ? {} : { maxThreads: options.maxHandlerThreads }) }) }),
+  };
+  const bus = new EventBus();
+  const workspace = new Workspace(home);
+  const logs = new LogSink(store, { onError: (error) => logger.error({ err: error }, "could not store task logs") });
+
+  // The parts refer to each other (a run's end wakes the scheduler, a cancel waits for
+  // claims in flight); they are wired through these late-bound references.
+  let scheduler!: Scheduler;
+  let engine!: Belay;
+  const runs = new Runs({
+    store,
+    runners: { ...(runners.process ? { process: runners.process } : {}), ...(runners.handler ? { handler: runners.handler } : {}), ...(runners.remote ? { remote: runners.remote } : {}) },
+    workspace,
+    logs,
+    bus,
+    nodeId,
+    logger,
+    now,
+    onEnded: (_run, result) => {
+      if (result !== null && result.toStop.length > 0) {
+        for (const key of result.toStop) {
+          const sibling = runs.get(_run.jobId, key);
+          if (sibling !== undefined) runs.signal(sibling);
+        }
+      }
+      scheduler.wake();
+    },
+  });
+  const executor = new CancelExecutor({
+    mutate: (jobId, mutator) => engine.mutate(jobId, mutator),
+    runs,
+    workspace,
+    logger,
+    now,
+    nodeId,
+    cleanupRetryDelaysMs: options.cleanupRetryDelaysMs ?? [50, 200, 800],
+    killTimeoutMs: options.killTimeoutMs ?? 10_000,
+    claimsSettled: () => scheduler.settled(),
+    onFinished: (record) => {
+      logger.info({ jobId: record.jobId, cancellationId: record.id, status: record.status, durationMs: record.durationMs }, "cancellation finished");
+    },
+  });
+  scheduler = new Scheduler({
+    store,
+    runs,
+    bus,
+    logger,
+    nodeId,
+    concurrency,
+    pools,
+    queues: options.queues,
+    pollIntervalMs,
+    now,
+    onPoll: async () => {
+      for (const expired of await store.expiredJobs(Date.now(), 100)) {
+        await engine
+          .cancelJob(expired.jobId, { requestedBy: "system", reason: "timeout" })
+          .catch((error: unknown) => logger.debug({ err: error, jobId: expired.jobId }, "timeout cancel not applied"));
+      }
+    },
+  });
+  engine = new Belay({
+    store,
+    bus,
+    runs,
+    scheduler,
+    executor,
+    runners,
+    logger,
+    nodeId,
+    pools,
+    now,
+    onClose: async (graceMs) => {
+      scheduler.stop();
+      await scheduler.settled();
+      await runs.interruptAll(graceMs);
+      await logs.flush();
+      await Promise.all([runners.process?.close(), runners.handler?.close(), runners.remote?.close()]);
+      await store.close();
+      lock?.release();
+    },
+  });
+
+  if (options.recover !== false) {
+    const report = await recover({ store, mutate: engine.mutate, logger, now });
+    for (const record of report.cancellations) {
+      if (record.scope !== "bulk") void executor.execute(record);
+    }
+  }
+  scheduler.start();
+  return engine;
+}

@@ -1,0 +1,243 @@
+/**
+ * The runs of this node: one `ActiveRun` per task attempt started here, from the claim to
+ * the stored end of the attempt. Runs owns the mechanics of starting a runner, delivering a
+ * stop (signal, then kill) and recording how the attempt ended; the cancellation executor
+ * decides when to stop.
+ */
+import type { Logger } from "pino";
+import { endAttempt, recordProgress, saveCheckpoint } from "../core/lifecycle.ts";
+import type { AttemptEnd, AttemptEndResult } from "../core/lifecycle.ts";
+import type { Job, Json, Task, TaskKind } from "../core/model.ts";
+import type { RunContext, Runner, RunnerExit, RunningTask } from "../runners/types.ts";
+import type { Mutator, Store } from "../store/store.ts";
+import type { EventBus } from "./event-bus.ts";
+import type { LogSink } from "./log-sink.ts";
+import type { Workspace } from "./workspace.ts";
+
+export interface ActiveRun {
+  jobId: string;
+  key: string;
+  attempt: number;
+  kind: TaskKind;
+  running: RunningTask | null;
+  /** True once the cancel signal was sent: an exit after it counts as `cancelled` (DESIGN §3). */
+  signalSent: boolean;
+  signalledAt: string | null;
+  acknowledgedAt: string | null;
+  forced: boolean;
+  /** A stop was asked for before the runner had started: deliver it as soon as it starts. */
+  stopWhenStarted: "signal" | "kill" | null;
+  /** The node is shutting down under this run (not a cancel). */
+  interrupted: boolean;
+  /** Resolves once the end of the attempt is stored (never rejects). */
+  done: Promise<AttemptEndResult | null>;
+  /** Serialises this run's writes (progress, checkpoints, the end) in the order they happened. */
+  chain: Promise<unknown>;
+  workDir: string | null;
+}
+
+export interface RunsDeps {
+  store: Store;
+  runners: Partial<Record<TaskKind, Runner>>;
+  workspace: Workspace;
+  logs: LogSink;
+  bus: EventBus;
+  nodeId: string;
+  logger: Logger;
+  now: () => string;
+  /** Called after an attempt's end is stored. */
+  onEnded: (run: ActiveRun, result: AttemptEndResult | null) => void;
+}
+
+export class Runs {
+  private readonly active = new Map<string, ActiveRun>();
+  private readonly deps: RunsDeps;
+
+  constructor(deps: RunsDeps) {
+    this.deps = deps;
+  }
+
+  get size(): number {
+    return this.active.size;
+  }
+
+  get(jobId: string, key: string): ActiveRun | undefined {
+    return this.active.get(`${jobId}/${key}`);
+  }
+
+  forJob(jobId: string): ActiveRun[] {
+    return [...this.active.values()].filter((r) => r.jobId === jobId);
+  }
+
+  all(): ActiveRun[] {
+    return [...this.active.values()];
+  }
+
+  /** Start the runner of an attempt just claimed. Returns at once; the run is registered synchronously. */
+  start(job: Job, task: Task, lastCheckpoint: Json | null): ActiveRun {
+    let resolveDone!: (value: AttemptEndResult | null) => void;
+    const run: ActiveRun = {
+      jobId: job.id,
+      key: task.key,
+      attempt: task.attempt,
+      kind: task.kind,
+      running: null,
+      signalSent: false,
+      signalledAt: null,
+      acknowledgedAt: null,
+      forced: false,
+      stopWhenStarted: null,
+      interrupted: false,
+      done: new Promise((resolve) => (resolveDone = resolve)),
+      chain: Promise.resolve(),
+      workDir: null,
+    };
+    // Registered before any await: a cancel arriving while the runner starts still finds it.
+    this.active.set(`${run.jobId}/${run.key}`, run);
+    void this.launch(run, job, task, lastCheckpoint).then(resolveDone, (error: unknown) => {
+      this.deps.logger.error({ err: error, jobId: run.jobId, taskKey: run.key }, "run failed unexpectedly");
+      this.active.delete(`${run.jobId}/${run.key}`);
+      resolveDone(null);
+    });
+    return run;
+  }
+
+  private async launch(run: ActiveRun, job: Job, task: Task, lastCheckpoint: Json | null): Promise<AttemptEndResult | null> {
+    const { store, workspace, logs, nodeId } = this.deps;
+    const runner = this.deps.runners[task.kind];
+    let exit: RunnerExit;
+    try {
+      if (runner === undefined) throw new Error(`no runner for ${task.kind} tasks is configured on this node`);
+      // Handlers and remote jobs get their directories too, but only processes work in them,
+      // so only processes pay for creating them.
+      const dirs = task.kind === "process"
+        ? workspace.prepare(job.id, task.key, task.attempt)
+        : { workDir: workspace.workDir(job.id, task.key, task.attempt), artifactsDir: workspace.artifactsDir(job.id, task.key) };
+      run.workDir = task.kind === "process" ? dirs.workDir : null;
+      const ctx: RunContext = {
+        jobId: job.id,
+        taskKey: task.key,
+        attempt: task.attempt,
+        spec: task.spec,
+        params: job.params,
+        workDir: dirs.workDir,
+        artifactsDir: dirs.artifactsDir,
+        lastCheckpoint,
+        onProgress: (update) => this.write(run, (d) => recordProgress(d, run.key, run.attempt, update)),
+        onCheckpoint: (data) => this.write(run, (d) => saveCheckpoint(d, run.key, run.attempt, data)),
+        onLog: (stream, line) => logs.push({ jobId: run.jobId, taskKey: run.key, attempt: run.attempt, stream, line, time: this.deps.now() }),
+      };
+      const running = await runner.start(ctx);
+      run.running = running;
+      await store.insertRunner({
+        jobId: run.jobId,
+        taskKey: run.key,
+        attempt: run.attempt,
+        kind: task.kind,
+        nodeId,
+        pid: running.identity.pid,
+        pidStartTime: running.identity.pidStartTime,
+        remoteId: running.identity.remoteId,
+        workDir: run.workDir,
+        startedAt: this.deps.now(),
+        endedAt: null,
+        exitCode: null,
+        outcome: null,
+      });
+      if (run.stopWhenStarted === "kill") this.kill(run);
+      else if (run.stopWhenStarted === "signal") this.signal(run);
+      exit = await running.exited;
+    } catch (error) {
+      exit = { outcome: "failed", exitCode: null, signal: null, error: `could not start: ${(error as Error).message}`, output: null, forced: false };
+    }
+    return this.finish(run, exit);
+  }
+
+  private async finish(run: ActiveRun, exit: RunnerExit): Promise<AttemptEndResult | null> {
+    const { store, logs, workspace } = this.deps;
+    await logs.flush();
+    const end: AttemptEnd = {
+      outcome: exit.outcome,
+      exitCode: exit.exitCode,
+      error: exit.error,
+      output: exit.output,
+      signalDelivered: run.signalSent,
+      forced: run.forced || exit.forced,
+      signalledAt: run.signalledAt,
+      acknowledgedAt: run.acknowledgedAt,
+      interrupted: run.interrupted,
+      ...(run.kind === "remote" && run.running?.remoteCancel?.cancelled === true && !run.forced ? { mode: "remote" as const } : {}),
+    };
+    const result = await this.write(run, (d) => endAttempt(d, run.key, run.attempt, end));
+    if (run.running !== null) {
+      await store
+        .endRunner(run.jobId, run.key, run.attempt, { endedAt: this.deps.now(), exitCode: exit.exitCode, outcome: exit.error ?? exit.outcome })
+        .catch((error: unknown) => this.deps.logger.error({ err: error }, "could not record the runner's end"));
+    }
+    if (run.workDir !== null) workspace.removeQuietly(run.workDir);
+    this.active.delete(`${run.jobId}/${run.key}`);
+    this.deps.onEnded(run, result);
+    return result;
+  }
+
+  /** Apply one pure change to the run's job, after the run's earlier writes; emits the events. */
+  private write<T>(run: ActiveRun, mutate: Mutator<T>): Promise<T | null> {
+    const next = run.chain.then(async () => {
+      try {
+        const result = await this.deps.store.mutateJob(run.jobId, this.deps.now(), mutate);
+        this.deps.bus.emit(result.events);
+        return result.value;
+      } catch (error) {
+        this.deps.logger.error({ err: error, jobId: run.jobId, taskKey: run.key }, "could not record a task update");
+        return null;
+      }
+    });
+    run.chain = next;
+    return next;
+  }
+
+  /** Deliver the cooperative stop. Synchronous bookkeeping first, so an exit that follows counts as cancelled. */
+  signal(run: ActiveRun): void {
+    if (run.signalSent) return;
+    run.signalSent = true;
+    run.signalledAt = this.deps.now();
+    if (run.running === null) {
+      run.stopWhenStarted ??= "signal";
+      return;
+    }
+    void run.running.signal().then((acknowledged) => {
+      if (acknowledged && run.acknowledgedAt === null) run.acknowledgedAt = this.deps.now();
+    });
+  }
+
+  /** Shutdown: stop every run (signal, grace, kill) and wait until each end is stored. */
+  async interruptAll(graceMs: number): Promise<void> {
+    const runs = this.all();
+    for (const run of runs) {
+      run.interrupted = true;
+      // A run already being cancelled keeps its cancel semantics; the others are interrupted.
+      if (!run.signalSent) {
+        run.stopWhenStarted ??= "signal";
+        if (run.running !== null) void run.running.signal();
+      }
+    }
+    await Promise.race([Promise.all(runs.map((r) => r.done)), new Promise((r) => setTimeout(r, graceMs))]);
+    for (const run of runs) if (run.running !== null) void run.running.kill();
+    else run.stopWhenStarted = "kill";
+    await Promise.all(runs.map((r) => r.done));
+  }
+
+  /** Force the stop. */
+  kill(run: ActiveRun): void {
+    run.forced = true;
+    if (!run.signalSent) {
+      run.signalSent = true;
+      run.signalledAt = this.deps.now();
+    }
+    if (run.running === null) {
+      run.stopWhenStarted = "kill";
+      return;
+    }
+    void run.running.kill();
+  }
+}

@@ -1,0 +1,130 @@
+/** Mapping between SQLite rows and the model. JSON columns are parsed here and nowhere else. */
+import type { BelayEvent, CancellationRecord, EventType, Job, Json, LogLine, Task, TaskSpec } from "../../core/model.ts";
+import type { JobStatus, TaskStatus } from "../../core/states.ts";
+import type { RunnerRecord } from "../store.ts";
+
+export type Row = Record<string, unknown>;
+
+const str = (v: unknown): string => v as string;
+const strOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : (v as string));
+const num = (v: unknown): number => Number(v);
+const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
+function json<T>(v: unknown): T {
+  return JSON.parse(v as string) as T;
+}
+function jsonOrNull<T>(v: unknown): T | null {
+  return v === null || v === undefined ? null : (JSON.parse(v as string) as T);
+}
+
+export function rowToTask(row: Row): Task {
+  const spec = json<TaskSpec>(row["spec"]);
+  return {
+    key: str(row["key"]),
+    kind: spec.kind,
+    spec,
+    dependsOn: spec.dependsOn,
+    runOn: spec.runOn,
+    status: str(row["status"]) as TaskStatus,
+    attempt: num(row["attempt"]),
+    retries: spec.retries,
+    retriesUsed: num(row["retries_used"]),
+    exitCode: numOrNull(row["exit_code"]),
+    error: strOrNull(row["error"]),
+    output: jsonOrNull<Json>(row["output"]),
+    progress: jsonOrNull(row["progress"]),
+    checkpoint: jsonOrNull<Json>(row["checkpoint"]),
+    startedAt: strOrNull(row["started_at"]),
+    finishedAt: strOrNull(row["finished_at"]),
+    nodeId: strOrNull(row["node_id"]),
+    ready: num(row["ready"]) === 1,
+  };
+}
+
+export function rowToJob(row: Row, tasks: Task[]): Job {
+  return {
+    id: str(row["id"]),
+    name: str(row["name"]),
+    queue: str(row["queue"]),
+    priority: num(row["priority"]),
+    labels: json(row["labels"]),
+    owner: str(row["owner"]),
+    params: json<Json>(row["params"]),
+    tasks,
+    status: str(row["status"]) as JobStatus,
+    progress: json(row["progress"]),
+    timeoutMs: numOrNull(row["timeout_ms"]),
+    queueTimeoutMs: numOrNull(row["queue_timeout_ms"]),
+    graceMs: num(row["grace_ms"]),
+    failFast: num(row["fail_fast"]) === 1,
+    attempt: num(row["attempt"]),
+    idempotencyKey: strOrNull(row["idempotency_key"]),
+    createdAt: str(row["created_at"]),
+    startedAt: strOrNull(row["started_at"]),
+    finishedAt: strOrNull(row["finished_at"]),
+    cancellation: jsonOrNull(row["cancellation"]),
+  };
+}
+
+/** The deadline columns the timeout sweep reads: derived from the job, written with it. */
+export function jobDeadlines(job: Job): { queueDeadlineMs: number | null; runDeadlineMs: number | null } {
+  return {
+    queueDeadlineMs: job.queueTimeoutMs === null ? null : Date.parse(job.createdAt) + job.queueTimeoutMs,
+    runDeadlineMs: job.timeoutMs === null || job.startedAt === null ? null : Date.parse(job.startedAt) + job.timeoutMs,
+  };
+}
+
+export function jsonText(value: Json | undefined): string | null {
+  return value === undefined || value === null ? null : JSON.stringify(value);
+}
+
+export function rowToEvent(row: Row): BelayEvent {
+  const data = json<Record<string, Json>>(row["data"]);
+  const jobId = str(row["job_id"]);
+  const taskKey = strOrNull(row["task_key"]);
+  const seq = num(row["seq"]);
+  return {
+    specversion: "1.0",
+    id: String(seq),
+    seq,
+    source: "belay",
+    type: str(row["type"]) as EventType,
+    subject: jobId,
+    time: str(row["time"]),
+    datacontenttype: "application/json",
+    data: taskKey === null ? { ...data, jobId } : { ...data, jobId, taskKey },
+  };
+}
+
+export function rowToCancellation(row: Row): CancellationRecord {
+  return json<CancellationRecord>(row["record"]);
+}
+
+export function rowToRunner(row: Row): RunnerRecord {
+  return {
+    jobId: str(row["job_id"]),
+    taskKey: str(row["task_key"]),
+    attempt: num(row["attempt"]),
+    kind: str(row["kind"]),
+    nodeId: str(row["node_id"]),
+    pid: numOrNull(row["pid"]),
+    pidStartTime: strOrNull(row["pid_start_time"]),
+    remoteId: strOrNull(row["remote_id"]),
+    workDir: strOrNull(row["work_dir"]),
+    startedAt: str(row["started_at"]),
+    endedAt: strOrNull(row["ended_at"]),
+    exitCode: numOrNull(row["exit_code"]),
+    outcome: strOrNull(row["outcome"]),
+  };
+}
+
+export function rowToLog(row: Row): LogLine {
+  return {
+    seq: num(row["seq"]),
+    jobId: str(row["job_id"]),
+    taskKey: str(row["task_key"]),
+    attempt: num(row["attempt"]),
+    stream: str(row["stream"]) as LogLine["stream"],
+    line: str(row["line"]),
+    time: str(row["time"]),
+  };
+}

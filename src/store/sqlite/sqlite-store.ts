@@ -1,0 +1,571 @@
+/**
+ * The embedded store: one SQLite file (WAL) through `node:sqlite`.
+ *
+ * node:sqlite is synchronous, so inside one process a transaction can never interleave
+ * with another: a mutation runs from BEGIN to COMMIT without yielding to the event loop.
+ * Across processes, `BEGIN IMMEDIATE` takes the write lock up front (with a busy timeout),
+ * so a read-then-write transaction never fails half-way on a lock upgrade.
+ */
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import { DatabaseSync } from "node:sqlite";
+import type { StatementSync } from "node:sqlite";
+import { BelayError } from "../../core/errors.ts";
+import type { JobChanges, JobSnapshot } from "../../core/draft.ts";
+import { JobDraft } from "../../core/draft.ts";
+import type { BelayEvent, CancellationRecord, Job, LogLine, NewEvent, Task } from "../../core/model.ts";
+import { jobStatuses, terminalJobStatuses } from "../../core/states.ts";
+import type { JobStatus } from "../../core/states.ts";
+import { applyMutator } from "../store.ts";
+import type {
+  CancellationFilter,
+  ClaimOptions,
+  ClaimedTask,
+  ExpiredJob,
+  JobFilter,
+  JobPage,
+  MutationResult,
+  Mutator,
+  NewLogLine,
+  Page,
+  RunnerRecord,
+  Store,
+} from "../store.ts";
+import { migrate } from "./migrate.ts";
+import { jobDeadlines, jsonText, rowToCancellation, rowToEvent, rowToJob, rowToLog, rowToRunner, rowToTask } from "./rows.ts";
+import type { Row } from "./rows.ts";
+
+export interface SqliteStoreOptions {
+  /** File path, or `:memory:`. */
+  path: string;
+  /**
+   * `normal` (default): WAL with synchronous=NORMAL — a crash of the process loses nothing
+   * committed; a power loss or OS crash may lose the last transactions committed before it
+   * (never corrupts the file). `strict`: synchronous=FULL — every commit is on disk when it returns.
+   */
+  durability?: "normal" | "strict";
+  /** How long a transaction waits for another process's write lock. Default 5000. */
+  busyTimeoutMs?: number;
+}
+
+/** Transactions per chunk in `mutateJobs`: big enough to amortise the commit, small enough not to hold the lock for long. */
+const bulkChunk = 500;
+const terminalList = [...terminalJobStatuses];
+
+export class SqliteStore implements Store {
+  readonly description: string;
+  private readonly db: DatabaseSync;
+  private readonly statements = new Map<string, StatementSync>();
+
+  constructor(options: SqliteStoreOptions) {
+    if (options.path !== ":memory:") mkdirSync(dirname(options.path), { recursive: true });
+    this.db = new DatabaseSync(options.path);
+    this.description = `sqlite:${options.path}`;
+    this.db.exec(`PRAGMA busy_timeout = ${options.busyTimeoutMs ?? 5000}`);
+    this.db.exec("PRAGMA journal_mode = WAL");
+    this.db.exec(`PRAGMA synchronous = ${options.durability === "strict" ? "FULL" : "NORMAL"}`);
+  }
+
+  /** Prepared statements are cached by their SQL text. */
+  private sql(text: string): StatementSync {
+    let statement = this.statements.get(text);
+    if (statement === undefined) {
+      statement = this.db.prepare(text);
+      this.statements.set(text, statement);
+    }
+    return statement;
+  }
+
+  private transaction<T>(fn: () => T): T {
+    this.db.exec("BEGIN IMMEDIATE");
+    try {
+      const result = fn();
+      this.db.exec("COMMIT");
+      return result;
+    } catch (error) {
+      this.db.exec("ROLLBACK");
+      throw error;
+    }
+  }
+
+  async migrate(): Promise<void> {
+    migrate(this.db);
+  }
+
+  async close(): Promise<void> {
+    this.statements.clear();
+    if (this.db.isOpen) this.db.close();
+  }
+
+  // ---- jobs -------------------------------------------------------------------------
+
+  async insertJob(build: (draft: JobDraft) => void, job: Job): Promise<{ job: Job; created: boolean; events: BelayEvent[] }> {
+    return this.transaction(() => {
+      if (job.idempotencyKey !== null) {
+        const row = this.sql("SELECT id FROM jobs WHERE owner = ? AND idempotency_key = ?").get(job.owner, job.idempotencyKey) as Row | undefined;
+        if (row !== undefined) {
+          const existing = this.loadJob(row["id"] as string);
+          if (existing !== null) return { job: existing, created: false, events: [] };
+        }
+      }
+      const draft = new JobDraft({ job, cancellations: [] }, job.createdAt);
+      build(draft);
+      const changes = draft.changes();
+      const { queueDeadlineMs, runDeadlineMs } = jobDeadlines(job);
+      const result = this.sql(
+        `INSERT INTO jobs (id, name, queue, priority, owner, status, labels, params, progress, timeout_ms, queue_timeout_ms,
+          grace_ms, fail_fast, attempt, idempotency_key, created_at, started_at, finished_at, cancellation, queue_deadline_ms, run_deadline_ms)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ).run(
+        job.id,
+        job.name,
+        job.queue,
+        job.priority,
+        job.owner,
+        job.status,
+        JSON.stringify(job.labels),
+        JSON.stringify(job.params),
+        JSON.stringify(job.progress),
+        job.timeoutMs,
+        job.queueTimeoutMs,
+        job.graceMs,
+        job.failFast ? 1 : 0,
+        job.attempt,
+        job.idempotencyKey,
+        job.createdAt,
+        job.startedAt,
+        job.finishedAt,
+        job.cancellation === null ? null : JSON.stringify(job.cancellation),
+        queueDeadlineMs,
+        runDeadlineMs,
+      );
+      const jobSeq = Number(result.lastInsertRowid);
+      const insertTask = this.sql(
+        `INSERT INTO tasks (job_id, key, idx, job_seq, priority, queue, status, ready, run_on, spec, attempt, retries_used,
+          exit_code, error, output, progress, checkpoint, started_at, finished_at, node_id)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      );
+      job.tasks.forEach((t, idx) => {
+        insertTask.run(
+          job.id,
+          t.key,
+          idx,
+          jobSeq,
+          job.priority,
+          job.queue,
+          t.status,
+          t.ready ? 1 : 0,
+          t.runOn,
+          JSON.stringify(t.spec),
+          t.attempt,
+          t.retriesUsed,
+          t.exitCode,
+          t.error,
+          jsonText(t.output),
+          t.progress === null ? null : JSON.stringify(t.progress),
+          jsonText(t.checkpoint),
+          t.startedAt,
+          t.finishedAt,
+          t.nodeId,
+        );
+      });
+      const events = this.insertEvents(changes.events);
+      return { job, created: true, events };
+    });
+  }
+
+  async getJob(id: string): Promise<Job | null> {
+    return this.loadJob(id);
+  }
+
+  private loadJob(id: string): Job | null {
+    const row = this.sql("SELECT * FROM jobs WHERE id = ?").get(id) as Row | undefined;
+    if (row === undefined) return null;
+    return rowToJob(row, this.loadTasks(id));
+  }
+
+  private loadTasks(jobId: string): Task[] {
+    return (this.sql("SELECT * FROM tasks WHERE job_id = ? ORDER BY idx").all(jobId) as Row[]).map(rowToTask);
+  }
+
+  private loadSnapshot(jobId: string): JobSnapshot {
+    const job = this.loadJob(jobId);
+    if (job === null) throw new BelayError("JOB_NOT_FOUND", `job ${jobId} not found`, { details: { jobId } });
+    const cancellations = (this.sql("SELECT record FROM cancellations WHERE job_id = ? ORDER BY seq").all(jobId) as Row[]).map(
+      rowToCancellation,
+    );
+    return { job, cancellations };
+  }
+
+  async listJobs(filter: JobFilter, page: Page): Promise<JobPage> {
+    const { where, params } = jobWhere(filter);
+    if (page.cursor !== undefined && page.cursor !== null) {
+      const seq = Number.parseInt(page.cursor, 10);
+      if (!Number.isSafeInteger(seq)) throw new BelayError("INVALID_REQUEST", "cursor is not valid", { details: { field: "cursor" } });
+      where.push("seq < ?");
+      params.push(seq);
+    }
+    const rows = this.db
+      .prepare(`SELECT * FROM jobs ${where.length > 0 ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY seq DESC LIMIT ?`)
+      .all(...params, page.limit + 1) as Row[];
+    const more = rows.length > page.limit;
+    const items = rows.slice(0, page.limit).map((row) => rowToJob(row, this.loadTasks(row["id"] as string)));
+    const last = rows[page.limit - 1];
+    return { items, nextCursor: more && last !== undefined ? String(last["seq"]) : null };
+  }
+
+  async findJobIds(filter: JobFilter, limit: number): Promise<{ ids: string[]; total: number }> {
+    const { where, params } = jobWhere(filter);
+    where.push(`status NOT IN (${terminalList.map(() => "?").join(", ")})`);
+    params.push(...terminalList);
+    const clause = `WHERE ${where.join(" AND ")}`;
+    const total = Number((this.db.prepare(`SELECT count(*) AS n FROM jobs ${clause}`).get(...params) as Row)["n"]);
+    const ids = (this.db.prepare(`SELECT id FROM jobs ${clause} ORDER BY seq LIMIT ?`).all(...params, limit) as Row[]).map(
+      (r) => r["id"] as string,
+    );
+    return { ids, total };
+  }
+
+  // ---- mutations ----------------------------------------------------------------------
+
+  async mutateJob<T>(jobId: string, now: string, mutate: Mutator<T>): Promise<MutationResult<T>> {
+    return this.transaction(() => this.mutateInTransaction(jobId, now, mutate));
+  }
+
+  private mutateInTransaction<T>(jobId: string, now: string, mutate: Mutator<T>): MutationResult<T> {
+    const snapshot = this.loadSnapshot(jobId);
+    const { value, changes } = applyMutator(snapshot, now, mutate);
+    const events = this.writeChanges(changes);
+    return { value, job: changes.job, events };
+  }
+
+  async mutateJobs<T>(jobIds: string[], now: string, mutate: Mutator<T>): Promise<Array<MutationResult<T> | { error: unknown; jobId: string }>> {
+    const results: Array<MutationResult<T> | { error: unknown; jobId: string }> = [];
+    for (let i = 0; i < jobIds.length; i += bulkChunk) {
+      const chunk = jobIds.slice(i, i + bulkChunk);
+      this.transaction(() => {
+        for (const jobId of chunk) {
+          // A mutator is pure and writes nothing until it returns, so a refusal of one job
+          // (already finished, say) leaves the rest of the chunk's transaction intact.
+          let snapshot: JobSnapshot;
+          let applied: ReturnType<typeof applyMutator<T>>;
+          try {
+            snapshot = this.loadSnapshot(jobId);
+            applied = applyMutator(snapshot, now, mutate);
+          } catch (error) {
+            results.push({ error, jobId });
+            continue;
+          }
+          const events = this.writeChanges(applied.changes);
+          results.push({ value: applied.value, job: applied.changes.job, events });
+        }
+      });
+      // Let other work (runner exits, requests) through between chunks.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    return results;
+  }
+
+  private writeChanges(changes: JobChanges): BelayEvent[] {
+    const job = changes.job;
+    if (changes.jobChanged) {
+      const { queueDeadlineMs, runDeadlineMs } = jobDeadlines(job);
+      this.sql(
+        `UPDATE jobs SET status = ?, progress = ?, attempt = ?, started_at = ?, finished_at = ?, cancellation = ?,
+           queue_deadline_ms = ?, run_deadline_ms = ? WHERE id = ?`,
+      ).run(
+        job.status,
+        JSON.stringify(job.progress),
+        job.attempt,
+        job.startedAt,
+        job.finishedAt,
+        job.cancellation === null ? null : JSON.stringify(job.cancellation),
+        queueDeadlineMs,
+        runDeadlineMs,
+        job.id,
+      );
+    }
+    const updateTask = changes.changedTasks.length > 0
+      ? this.sql(
+          `UPDATE tasks SET status = ?, ready = ?, attempt = ?, retries_used = ?, exit_code = ?, error = ?, output = ?, progress = ?,
+             checkpoint = ?, started_at = ?, finished_at = ?, node_id = ? WHERE job_id = ? AND key = ?`,
+        )
+      : undefined;
+    for (const t of changes.changedTasks) {
+      updateTask?.run(
+        t.status,
+        t.ready ? 1 : 0,
+        t.attempt,
+        t.retriesUsed,
+        t.exitCode,
+        t.error,
+        jsonText(t.output),
+        t.progress === null ? null : JSON.stringify(t.progress),
+        jsonText(t.checkpoint),
+        t.startedAt,
+        t.finishedAt,
+        t.nodeId,
+        job.id,
+        t.key,
+      );
+    }
+    for (const key of changes.releasedTasks) {
+      this.sql("DELETE FROM pool_leases WHERE job_id = ? AND task_key = ?").run(job.id, key);
+    }
+    for (const record of changes.cancellations) this.upsertCancellation(record);
+    return this.insertEvents(changes.events);
+  }
+
+  private insertEvents(events: NewEvent[]): BelayEvent[] {
+    if (events.length === 0) return [];
+    const insert = this.sql("INSERT INTO events (job_id, task_key, type, time, data) VALUES (?, ?, ?, ?, ?)");
+    return events.map((e) => {
+      const data = JSON.stringify(e.data);
+      const seq = Number(insert.run(e.jobId, e.taskKey, e.type, e.time, data).lastInsertRowid);
+      return rowToEvent({ seq, job_id: e.jobId, task_key: e.taskKey, type: e.type, time: e.time, data });
+    });
+  }
+
+  private upsertCancellation(record: CancellationRecord): void {
+    this.sql(
+      `INSERT INTO cancellations (id, job_id, task_key, scope, parent_id, status, idempotency_key, requested_at, record)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET status = excluded.status, record = excluded.record`,
+    ).run(
+      record.id,
+      record.jobId,
+      record.taskKey,
+      record.scope,
+      record.parentId,
+      record.status,
+      record.idempotencyKey,
+      record.requestedAt,
+      JSON.stringify(record),
+    );
+  }
+
+  // ---- claims and pools ---------------------------------------------------------------------
+
+  async claimTasks<T>(options: ClaimOptions, claim: (draft: JobDraft, taskKey: string) => T | null): Promise<Array<ClaimedTask<T>>> {
+    if (options.max <= 0) return [];
+    return this.transaction(() => {
+      const queueFilter = options.queues !== undefined && options.queues.length > 0
+        ? `AND queue IN (${options.queues.map(() => "?").join(", ")})`
+        : "";
+      // Read more candidates than needed: some may wait for a full pool.
+      const candidates = this.sql(
+        `SELECT job_id, key, spec FROM tasks WHERE status = 'pending' AND ready = 1 ${queueFilter}
+         ORDER BY priority DESC, job_seq, idx LIMIT ?`,
+      ).all(...(options.queues ?? []), options.max * 4 + 16) as Row[];
+      const claimed: Array<ClaimedTask<T>> = [];
+      const poolUse = new Map<string, number>();
+      for (const row of candidates) {
+        if (claimed.length >= options.max) break;
+        const uses = (JSON.parse(row["spec"] as string) as { uses: string[] }).uses;
+        if (!this.poolsHaveRoom(uses, options.pools, poolUse)) continue;
+        const jobId = row["job_id"] as string;
+        const key = row["key"] as string;
+        const result = this.mutateInTransaction(jobId, options.now, (draft) => claim(draft, key));
+        if (result.value === null) continue;
+        for (const pool of uses) {
+          this.sql("INSERT INTO pool_leases (pool, job_id, task_key) VALUES (?, ?, ?)").run(pool, jobId, key);
+          poolUse.set(pool, (poolUse.get(pool) ?? 0) + 1);
+        }
+        claimed.push({ jobId, taskKey: key, value: result.value, job: result.job, events: result.events });
+      }
+      return claimed;
+    });
+  }
+
+  private poolsHaveRoom(uses: string[], capacities: Record<string, number>, poolUse: Map<string, number>): boolean {
+    for (const pool of uses) {
+      const capacity = capacities[pool];
+      // An unknown pool has no slots: the task waits until the server is configured with it.
+      if (capacity === undefined) return false;
+      if (!poolUse.has(pool)) {
+        poolUse.set(pool, Number((this.sql("SELECT count(*) AS n FROM pool_leases WHERE pool = ?").get(pool) as Row)["n"]));
+      }
+      if ((poolUse.get(pool) ?? 0) >= capacity) return false;
+    }
+    return true;
+  }
+
+  async poolHolders(): Promise<Record<string, string[]>> {
+    const holders: Record<string, string[]> = {};
+    for (const row of this.sql("SELECT pool, job_id, task_key FROM pool_leases ORDER BY pool").all() as Row[]) {
+      (holders[row["pool"] as string] ??= []).push(`${row["job_id"] as string}/${row["task_key"] as string}`);
+    }
+    return holders;
+  }
+
+  // ---- runners and logs ---------------------------------------------------------------
+
+  async insertRunner(r: RunnerRecord): Promise<void> {
+    this.sql(
+      `INSERT OR REPLACE INTO runners (job_id, task_key, attempt, kind, node_id, pid, pid_start_time, remote_id, work_dir, started_at, ended_at, exit_code, outcome)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(r.jobId, r.taskKey, r.attempt, r.kind, r.nodeId, r.pid, r.pidStartTime, r.remoteId, r.workDir, r.startedAt, r.endedAt, r.exitCode, r.outcome);
+  }
+
+  async endRunner(jobId: string, taskKey: string, attempt: number, end: { endedAt: string; exitCode: number | null; outcome: string }): Promise<void> {
+    this.sql("UPDATE runners SET ended_at = ?, exit_code = ?, outcome = ? WHERE job_id = ? AND task_key = ? AND attempt = ?").run(
+      end.endedAt,
+      end.exitCode,
+      end.outcome,
+      jobId,
+      taskKey,
+      attempt,
+    );
+  }
+
+  async liveRunners(nodeId?: string): Promise<RunnerRecord[]> {
+    const rows = nodeId === undefined
+      ? this.sql("SELECT * FROM runners WHERE ended_at IS NULL").all()
+      : this.sql("SELECT * FROM runners WHERE ended_at IS NULL AND node_id = ?").all(nodeId);
+    return (rows as Row[]).map(rowToRunner);
+  }
+
+  async jobRunners(jobId: string): Promise<RunnerRecord[]> {
+    return (this.sql("SELECT * FROM runners WHERE job_id = ? ORDER BY started_at, task_key, attempt").all(jobId) as Row[]).map(rowToRunner);
+  }
+
+  async appendLogs(lines: NewLogLine[]): Promise<void> {
+    if (lines.length === 0) return;
+    this.transaction(() => {
+      const insert = this.sql("INSERT INTO task_logs (job_id, task_key, attempt, stream, line, time) VALUES (?, ?, ?, ?, ?, ?)");
+      for (const l of lines) insert.run(l.jobId, l.taskKey, l.attempt, l.stream, l.line, l.time);
+    });
+  }
+
+  async getLogs(jobId: string, options: { taskKey?: string; afterSeq?: number; limit?: number; tail?: number }): Promise<LogLine[]> {
+    const where = ["job_id = ?"];
+    const params: Array<string | number> = [jobId];
+    if (options.taskKey !== undefined) {
+      where.push("task_key = ?");
+      params.push(options.taskKey);
+    }
+    if (options.afterSeq !== undefined) {
+      where.push("seq > ?");
+      params.push(options.afterSeq);
+    }
+    const clause = where.join(" AND ");
+    if (options.tail !== undefined) {
+      const rows = this.db.prepare(`SELECT * FROM task_logs WHERE ${clause} ORDER BY seq DESC LIMIT ?`).all(...params, options.tail) as Row[];
+      return rows.reverse().map(rowToLog);
+    }
+    const rows = this.db.prepare(`SELECT * FROM task_logs WHERE ${clause} ORDER BY seq LIMIT ?`).all(...params, options.limit ?? 10_000) as Row[];
+    return rows.map(rowToLog);
+  }
+
+  // ---- events -------------------------------------------------------------------------
+
+  async jobEvents(jobId: string, afterSeq: number, limit: number): Promise<BelayEvent[]> {
+    return (this.sql("SELECT * FROM events WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?").all(jobId, afterSeq, limit) as Row[]).map(rowToEvent);
+  }
+
+  async eventsAfter(afterSeq: number, limit: number): Promise<BelayEvent[]> {
+    return (this.sql("SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?").all(afterSeq, limit) as Row[]).map(rowToEvent);
+  }
+
+  // ---- cancellations -------------------------------------------------------------------
+
+  async getCancellation(id: string): Promise<CancellationRecord | null> {
+    const row = this.sql("SELECT record FROM cancellations WHERE id = ?").get(id) as Row | undefined;
+    return row === undefined ? null : rowToCancellation(row);
+  }
+
+  async getCancellationByIdempotencyKey(key: string): Promise<CancellationRecord | null> {
+    const row = this.sql("SELECT record FROM cancellations WHERE idempotency_key = ?").get(key) as Row | undefined;
+    return row === undefined ? null : rowToCancellation(row);
+  }
+
+  async listCancellations(filter: CancellationFilter, page: { limit: number; offset: number }): Promise<{ items: CancellationRecord[]; total: number }> {
+    const where: string[] = [];
+    const params: string[] = [];
+    if (filter.jobId !== undefined) {
+      where.push("job_id = ?");
+      params.push(filter.jobId);
+    }
+    if (filter.status !== undefined) {
+      where.push("status = ?");
+      params.push(filter.status);
+    }
+    if (filter.parentId !== undefined) {
+      where.push("parent_id = ?");
+      params.push(filter.parentId);
+    }
+    const clause = where.length > 0 ? `WHERE ${where.join(" AND ")}` : "";
+    const total = Number((this.db.prepare(`SELECT count(*) AS n FROM cancellations ${clause}`).get(...params) as Row)["n"]);
+    const rows = this.db.prepare(`SELECT record FROM cancellations ${clause} ORDER BY seq DESC LIMIT ? OFFSET ?`).all(...params, page.limit, page.offset) as Row[];
+    return { items: rows.map(rowToCancellation), total };
+  }
+
+  async insertCancellation(record: CancellationRecord): Promise<void> {
+    this.transaction(() => this.upsertCancellation(record));
+  }
+
+  async updateCancellation(record: CancellationRecord): Promise<void> {
+    this.transaction(() => this.upsertCancellation(record));
+  }
+
+  async openCancellations(): Promise<CancellationRecord[]> {
+    return (this.sql("SELECT record FROM cancellations WHERE status = 'in_progress' ORDER BY seq").all() as Row[]).map(rowToCancellation);
+  }
+
+  // ---- sweeps ---------------------------------------------------------------------------
+
+  async expiredJobs(nowMs: number, limit: number): Promise<ExpiredJob[]> {
+    const queued = this.sql(
+      "SELECT id FROM jobs WHERE status = 'queued' AND queue_deadline_ms IS NOT NULL AND queue_deadline_ms <= ? LIMIT ?",
+    ).all(nowMs, limit) as Row[];
+    const running = this.sql(
+      "SELECT id FROM jobs WHERE status = 'running' AND run_deadline_ms IS NOT NULL AND run_deadline_ms <= ? LIMIT ?",
+    ).all(nowMs, limit) as Row[];
+    return [
+      ...queued.map((r): ExpiredJob => ({ jobId: r["id"] as string, kind: "queue_timeout" })),
+      ...running.map((r): ExpiredJob => ({ jobId: r["id"] as string, kind: "timeout" })),
+    ];
+  }
+
+  async jobsWithActiveTasks(): Promise<string[]> {
+    return (this.sql("SELECT DISTINCT job_id FROM tasks WHERE status IN ('running', 'cancelling')").all() as Row[]).map((r) => r["job_id"] as string);
+  }
+
+  async countJobs(): Promise<Record<JobStatus, number>> {
+    const counts = Object.fromEntries(jobStatuses.map((s) => [s, 0])) as Record<JobStatus, number>;
+    for (const row of this.sql("SELECT status, count(*) AS n FROM jobs GROUP BY status").all() as Row[]) {
+      counts[row["status"] as JobStatus] = Number(row["n"]);
+    }
+    return counts;
+  }
+}
+
+function jobWhere(filter: JobFilter): { where: string[]; params: Array<string | number> } {
+  const where: string[] = [];
+  const params: Array<string | number> = [];
+  if (filter.ids !== undefined) {
+    where.push(`id IN (${filter.ids.map(() => "?").join(", ") || "NULL"})`);
+    params.push(...filter.ids);
+  }
+  if (filter.status !== undefined && filter.status.length > 0) {
+    where.push(`status IN (${filter.status.map(() => "?").join(", ")})`);
+    params.push(...filter.status);
+  }
+  if (filter.queue !== undefined) {
+    where.push("queue = ?");
+    params.push(filter.queue);
+  }
+  if (filter.owner !== undefined) {
+    where.push("owner = ?");
+    params.push(filter.owner);
+  }
+  if (filter.createdBefore !== undefined) {
+    where.push("created_at < ?");
+    params.push(filter.createdBefore);
+  }
+  for (const [key, value] of Object.entries(filter.labels ?? {})) {
+    where.push("json_extract(labels, ?) = ?");
+    params.push(`$."${key.replaceAll('"', '""')}"`, value);
+  }
+  return { where, params };
+}

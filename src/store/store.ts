@@ -1,0 +1,208 @@
+/**
+ * The one seam between Belay and its databases. The engine never touches SQL; each dialect
+ * (`sqlite/`, later `postgres/`) implements this interface and passes one conformance suite.
+ *
+ * Concurrency contract: every method that changes state is one transaction. State changes
+ * go through `mutateJob`, which hands the pure rules of `src/core` a snapshot of the job
+ * loaded *inside* the transaction (row-locked where the dialect has row locks) and writes
+ * the draft's changes before committing. Two mutations of one job are therefore
+ * serialised: the store decides every race (claim vs. cancel, exit vs. signal), and
+ * whichever transaction commits first wins.
+ */
+import type { JobChanges, JobSnapshot } from "../core/draft.ts";
+import { JobDraft } from "../core/draft.ts";
+import type { BelayEvent, CancellationRecord, CancellationStatus, Job, LogLine } from "../core/model.ts";
+import type { JobStatus } from "../core/states.ts";
+
+export interface JobFilter {
+  ids?: string[];
+  status?: JobStatus[];
+  queue?: string;
+  /** Every label must match. */
+  labels?: Record<string, string>;
+  owner?: string;
+  /** ISO time: only jobs created strictly before. */
+  createdBefore?: string;
+}
+
+export interface Page {
+  limit: number;
+  /** Opaque cursor from a previous page's `nextCursor`. */
+  cursor?: string | null;
+}
+
+export interface JobPage {
+  items: Job[];
+  nextCursor: string | null;
+}
+
+export interface CancellationFilter {
+  jobId?: string;
+  status?: CancellationStatus;
+  parentId?: string;
+}
+
+/** What a mutation returns: the value of the pure function, and the events written (numbered). */
+export interface MutationResult<T> {
+  value: T;
+  job: Job;
+  events: BelayEvent[];
+}
+
+export type Mutator<T> = (draft: JobDraft) => T;
+
+export interface ClaimOptions {
+  nodeId: string;
+  /** Claim at most this many tasks. */
+  max: number;
+  /** Only tasks of these queues (all queues when absent). */
+  queues?: string[];
+  /** Pool capacities; a task that uses a full pool is passed over. */
+  pools: Record<string, number>;
+  now: string;
+}
+
+export interface ClaimedTask<T> {
+  jobId: string;
+  taskKey: string;
+  value: T;
+  job: Job;
+  events: BelayEvent[];
+}
+
+/** One runner (task attempt) as recorded for orphan detection and history. */
+export interface RunnerRecord {
+  jobId: string;
+  taskKey: string;
+  attempt: number;
+  kind: string;
+  nodeId: string;
+  pid: number | null;
+  pidStartTime: string | null;
+  remoteId: string | null;
+  workDir: string | null;
+  startedAt: string;
+  endedAt: string | null;
+  exitCode: number | null;
+  outcome: string | null;
+}
+
+export interface NewLogLine {
+  jobId: string;
+  taskKey: string;
+  attempt: number;
+  stream: LogLine["stream"];
+  line: string;
+  time: string;
+}
+
+export interface ExpiredJob {
+  jobId: string;
+  kind: "queue_timeout" | "timeout";
+}
+
+export interface Store {
+  /** Human description for logs, e.g. `sqlite:/home/me/.belay/belay.db`. */
+  readonly description: string;
+
+  /** Apply pending migrations (numbered SQL files, recorded in a ledger). Idempotent. */
+  migrate(): Promise<void>;
+
+  close(): Promise<void>;
+
+  /**
+   * Insert a new job with its tasks and events in one transaction. When the job carries an
+   * `idempotencyKey` already used by the same owner, nothing is written and the existing job is
+   * returned with `created: false`.
+   */
+  insertJob(build: (draft: JobDraft) => void, job: Job): Promise<{ job: Job; created: boolean; events: BelayEvent[] }>;
+
+  /** A job with its tasks and latest cancellation summary, or null. */
+  getJob(id: string): Promise<Job | null>;
+
+  /** Jobs matching the filter, newest first, paginated by cursor. */
+  listJobs(filter: JobFilter, page: Page): Promise<JobPage>;
+
+  /** Ids of non-terminal jobs matching the filter (for bulk cancel), oldest first, at most `limit`. */
+  findJobIds(filter: JobFilter, limit: number): Promise<{ ids: string[]; total: number }>;
+
+  /**
+   * Load the job inside a transaction, run `mutate` on its draft, write the draft's changes
+   * and commit. `mutate` must be pure and synchronous; if it throws, nothing is written and
+   * the error propagates. Throws JOB_NOT_FOUND for an unknown id.
+   */
+  mutateJob<T>(jobId: string, now: string, mutate: Mutator<T>): Promise<MutationResult<T>>;
+
+  /**
+   * `mutateJob` for many jobs in as few transactions as is efficient (bulk cancel). The
+   * result for a job whose mutation threw is that error; the others still commit.
+   */
+  mutateJobs<T>(jobIds: string[], now: string, mutate: Mutator<T>): Promise<Array<MutationResult<T> | { error: unknown; jobId: string }>>;
+
+  /**
+   * Claim up to `max` ready tasks, by job priority (higher first) then age, each claimed by
+   * running `claim` on its job's draft in the same transaction as the selection. A task
+   * whose `claim` returns null is not claimed.
+   */
+  claimTasks<T>(options: ClaimOptions, claim: (draft: JobDraft, taskKey: string) => T | null): Promise<Array<ClaimedTask<T>>>;
+
+  /** Pool name → tasks currently holding a slot (`jobId/taskKey`). */
+  poolHolders(): Promise<Record<string, string[]>>;
+
+  /** Record a runner that has just started an attempt. */
+  insertRunner(runner: RunnerRecord): Promise<void>;
+
+  /** Record that a runner has exited. */
+  endRunner(jobId: string, taskKey: string, attempt: number, end: { endedAt: string; exitCode: number | null; outcome: string }): Promise<void>;
+
+  /** Runners that have not ended, optionally only those of one node. */
+  liveRunners(nodeId?: string): Promise<RunnerRecord[]>;
+
+  /** Runners of one job (history of attempts), oldest first. */
+  jobRunners(jobId: string): Promise<RunnerRecord[]>;
+
+  /** Append task log lines (one transaction). */
+  appendLogs(lines: NewLogLine[]): Promise<void>;
+
+  /** Log lines of a job, optionally of one task, after `afterSeq`, at most `limit`; `tail` takes the last lines instead. */
+  getLogs(jobId: string, options: { taskKey?: string; afterSeq?: number; limit?: number; tail?: number }): Promise<LogLine[]>;
+
+  /** A job's events after `afterSeq`, oldest first. */
+  jobEvents(jobId: string, afterSeq: number, limit: number): Promise<BelayEvent[]>;
+
+  /** Events of every job after `afterSeq` (live streams resuming from Last-Event-ID). */
+  eventsAfter(afterSeq: number, limit: number): Promise<BelayEvent[]>;
+
+  getCancellation(id: string): Promise<CancellationRecord | null>;
+
+  /** A bulk record by its idempotency key. */
+  getCancellationByIdempotencyKey(key: string): Promise<CancellationRecord | null>;
+
+  /** Records newest first, with the total for offset pagination. */
+  listCancellations(filter: CancellationFilter, page: { limit: number; offset: number }): Promise<{ items: CancellationRecord[]; total: number }>;
+
+  /** Insert a record that belongs to no single job (bulk). */
+  insertCancellation(record: CancellationRecord): Promise<void>;
+
+  /** Replace a bulk record (progress, steps, status). Job and task records change only through `mutateJob`. */
+  updateCancellation(record: CancellationRecord): Promise<void>;
+
+  /** Records still `in_progress` (recovery finishes them). */
+  openCancellations(): Promise<CancellationRecord[]>;
+
+  /** Jobs past their `queueTimeoutMs` (still queued) or `timeoutMs` (still running). */
+  expiredJobs(nowMs: number, limit: number): Promise<ExpiredJob[]>;
+
+  /** Non-terminal jobs whose tasks are `running` or `cancelling` (recovery). */
+  jobsWithActiveTasks(): Promise<string[]>;
+
+  /** Count of jobs by status. */
+  countJobs(): Promise<Record<JobStatus, number>>;
+}
+
+/** Run a mutator against a snapshot and collect its changes; shared by every dialect. */
+export function applyMutator<T>(snapshot: JobSnapshot, now: string, mutate: Mutator<T>): { value: T; changes: JobChanges } {
+  const draft = new JobDraft(snapshot, now);
+  const value = mutate(draft);
+  return { value, changes: draft.changes() };
+}
