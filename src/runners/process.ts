@@ -1,0 +1,376 @@
+/**
+ * Runs a `process` task as a child process in its own process group.
+ *
+ * Why a process group: a task is often a shell or a build tool that starts children of its
+ * own. Signalling only the child would leave those running; signalling `-pgid` reaches
+ * every member. The child is spawned `detached` (setsid), so pgid == pid and the group
+ * is known without asking.
+ *
+ * Lifecycle of one attempt:
+ * - `signal()` sends SIGTERM to the whole group; `kill()` sends SIGKILL to the whole group.
+ * - `exited` resolves only when the leader has exited AND no live member of its group is
+ *   left, and after stdout/stderr have been read to the end (bounded, see `drainTimeoutMs`).
+ * - When the leader exits on its own (no `signal()` was called), members still in the
+ *   group are SIGKILLed at once, like systemd's `KillMode=control-group`: a task is its
+ *   whole group, and a finished task must not leave workers behind or hang forever
+ *   because a background child never exits. Tasks that want a daemon to outlive them must
+ *   detach it into a group of their own (which Belay then does not track).
+ *
+ * Limitation: a process that moves itself to another process group or session (setsid,
+ * setpgid, double-fork daemons) escapes the group; only cgroups could follow it.
+ */
+import { spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import { statSync } from "node:fs";
+import { resolve as resolvePath } from "node:path";
+import { StringDecoder } from "node:string_decoder";
+import type { Readable } from "node:stream";
+import type { Json } from "../core/model.ts";
+import { isGroupAlive, killGroup, readProcessStartTime } from "./proc.ts";
+import type { ProgressUpdate, RunContext, Runner, RunnerExit, RunnerIdentity, RunningTask } from "./types.ts";
+
+export interface ProcessRunnerOptions {
+  /** How often to check whether the process group is gone once the leader has exited. Default 15 ms. */
+  groupPollIntervalMs?: number;
+  /**
+   * Once the group is gone, how long to wait for stdout/stderr to reach end-of-file before
+   * giving up on them. A pipe stays open while any process holds it, e.g. one that escaped
+   * the group; we must not wait for that forever. Default 500 ms.
+   */
+  drainTimeoutMs?: number;
+  /** A line longer than this is split into several log lines, so one never-ending line cannot exhaust memory. Default 65 536 characters. */
+  maxLineLength?: number;
+}
+
+/** The stdout line prefix that turns a line into a progress update: `BELAY_PROGRESS {"ratio":0.5,"message":"…"}`. */
+export const PROGRESS_PREFIX = "BELAY_PROGRESS ";
+
+export class ProcessRunner implements Runner {
+  readonly #groupPollIntervalMs: number;
+  readonly #drainTimeoutMs: number;
+  readonly #maxLineLength: number;
+
+  constructor(options: ProcessRunnerOptions = {}) {
+    this.#groupPollIntervalMs = options.groupPollIntervalMs ?? 15;
+    this.#drainTimeoutMs = options.drainTimeoutMs ?? 500;
+    this.#maxLineLength = options.maxLineLength ?? 65_536;
+  }
+
+  async start(ctx: RunContext): Promise<RunningTask> {
+    const spec = ctx.spec.process;
+    if (spec === undefined) throw new Error(`task ${ctx.taskKey} has no process spec`);
+
+    let file: string;
+    let args: string[];
+    if (typeof spec.command === "string" || spec.shell === true) {
+      // An array with `shell: true` is joined with spaces, as Node's own `shell` option does.
+      const script = typeof spec.command === "string" ? spec.command : spec.command.join(" ");
+      if (script.trim() === "") throw new Error("process command is empty");
+      file = "/bin/sh";
+      args = ["-c", script];
+    } else {
+      const [first, ...rest] = spec.command;
+      if (first === undefined || first === "") throw new Error("process command is empty");
+      file = first;
+      args = rest;
+    }
+
+    const cwd = resolvePath(ctx.workDir, spec.cwd ?? ".");
+    // spawn reports a missing cwd as "spawn <file> ENOENT", which blames the command: check first.
+    let cwdIsDir: boolean;
+    try {
+      cwdIsDir = statSync(cwd).isDirectory();
+    } catch {
+      cwdIsDir = false;
+    }
+    if (!cwdIsDir) throw new Error(`working directory ${cwd} does not exist or is not a directory`);
+
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      ...spec.env,
+      BELAY_JOB_ID: ctx.jobId,
+      BELAY_TASK_KEY: ctx.taskKey,
+      BELAY_ATTEMPT: String(ctx.attempt),
+      BELAY_WORK_DIR: ctx.workDir,
+      BELAY_ARTIFACTS: ctx.artifactsDir,
+    };
+
+    let child: ChildProcess;
+    try {
+      child = spawn(file, args, { cwd, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+    } catch (error) {
+      throw new Error(`cannot start ${file}: ${messageOf(error)}`, { cause: error });
+    }
+    // Read the start time synchronously, before yielding: the child cannot have been
+    // reaped yet (Node reaps on a later event-loop turn), so /proc/<pid> still exists even
+    // if it already exited, and the pid cannot have been reused.
+    const pid = child.pid;
+    const startTime = pid === undefined ? null : readProcessStartTime(pid);
+
+    await new Promise<void>((resolve, reject) => {
+      const onSpawn = (): void => {
+        child.off("error", onError);
+        resolve();
+      };
+      const onError = (error: Error): void => {
+        child.off("spawn", onSpawn);
+        reject(new Error(`cannot start ${file}: ${describeSpawnError(error)}`, { cause: error }));
+      };
+      child.once("spawn", onSpawn);
+      child.once("error", onError);
+    });
+    if (pid === undefined) throw new Error(`cannot start ${file}: no pid`);
+
+    const task = new ProcessTask(child, pid, startTime, ctx, {
+      groupPollIntervalMs: this.#groupPollIntervalMs,
+      drainTimeoutMs: this.#drainTimeoutMs,
+      maxLineLength: this.#maxLineLength,
+    });
+    return task;
+  }
+
+  /** Does not stop running tasks: stopping is the engine's decision (signal, then kill). */
+  async close(): Promise<void> {
+    // Nothing pooled to release.
+  }
+}
+
+interface TaskTimings {
+  groupPollIntervalMs: number;
+  drainTimeoutMs: number;
+  maxLineLength: number;
+}
+
+class ProcessTask implements RunningTask {
+  readonly identity: RunnerIdentity;
+  readonly exited: Promise<RunnerExit>;
+  readonly #child: ChildProcess;
+  readonly #pid: number;
+  readonly #ctx: RunContext;
+  readonly #timings: TaskTimings;
+  #signalled = false;
+  #killRequested = false;
+  /** Set once the group is observed empty: from then on the pgid may be reused, so we never signal it again. */
+  #groupGone = false;
+  #done = false;
+  #resolveExited!: (exit: RunnerExit) => void;
+  readonly #streamsClosed: Promise<void>[] = [];
+  readonly #splitters: LineSplitter[] = [];
+
+  constructor(child: ChildProcess, pid: number, startTime: string | null, ctx: RunContext, timings: TaskTimings) {
+    this.#child = child;
+    this.#pid = pid;
+    this.#ctx = ctx;
+    this.#timings = timings;
+    this.identity = { pid, pidStartTime: startTime, remoteId: null };
+    this.exited = new Promise<RunnerExit>((resolve) => {
+      this.#resolveExited = resolve;
+    });
+
+    this.#attachStream(child.stdout, "stdout");
+    this.#attachStream(child.stderr, "stderr");
+
+    // After a successful spawn, 'error' can only come from child.kill()/send(), which we do
+    // not use; listen anyway so that an unexpected one is logged, not thrown.
+    child.on("error", (error) => this.#log("log", `process error: ${messageOf(error)}`));
+    child.once("exit", (code, signal) => {
+      void this.#afterLeaderExit(code, signal);
+    });
+  }
+
+  async signal(): Promise<boolean> {
+    if (this.#done || this.#groupGone) return false;
+    this.#signalled = true;
+    try {
+      return killGroup(this.#pid, "SIGTERM");
+    } catch {
+      return false;
+    }
+  }
+
+  async kill(): Promise<void> {
+    if (this.#done || this.#groupGone) return;
+    this.#killRequested = true;
+    try {
+      killGroup(this.#pid, "SIGKILL");
+    } catch {
+      // Never rejects; the group poll re-sends SIGKILL while members remain.
+    }
+  }
+
+  #attachStream(stream: Readable | null, name: "stdout" | "stderr"): void {
+    if (stream === null) return;
+    const splitter = new LineSplitter(this.#timings.maxLineLength, (line) => this.#onLine(name, line));
+    this.#splitters.push(splitter);
+    stream.on("data", (chunk: Buffer) => splitter.push(chunk));
+    this.#streamsClosed.push(
+      new Promise<void>((resolve) => {
+        stream.once("close", resolve);
+        stream.once("end", resolve);
+        stream.once("error", () => resolve());
+      }),
+    );
+  }
+
+  #onLine(stream: "stdout" | "stderr", line: string): void {
+    this.#log(stream, line);
+    if (stream === "stdout" && line.startsWith(PROGRESS_PREFIX)) {
+      const update = parseProgressLine(line.slice(PROGRESS_PREFIX.length));
+      if (update !== null) {
+        try {
+          this.#ctx.onProgress(update);
+        } catch {
+          // A failing callback must not break the runner.
+        }
+      }
+    }
+  }
+
+  #log(stream: "stdout" | "stderr" | "log", line: string): void {
+    try {
+      this.#ctx.onLog(stream, line);
+    } catch {
+      // A failing callback must not break the runner.
+    }
+  }
+
+  async #afterLeaderExit(code: number | null, signal: NodeJS.Signals | null): Promise<void> {
+    // The leader has been reaped. Its pgid cannot be reused while any member is left, so
+    // signalling -pid stays safe until we observe the group empty (#groupGone).
+    const stragglerKill = !this.#signalled;
+    if (stragglerKill) this.#sendKillQuietly();
+
+    while (isGroupAlive(this.#pid)) {
+      // Re-send SIGKILL each round while we are killing: a member that was forking when
+      // the first SIGKILL came may have left a child that missed it.
+      if (stragglerKill || this.#killRequested) this.#sendKillQuietly();
+      await delay(this.#timings.groupPollIntervalMs);
+    }
+    this.#groupGone = true;
+
+    // Everything the group wrote is in the pipes; read it to the end, but a process that
+    // escaped the group may hold them open forever, so bound the wait.
+    await Promise.race([Promise.all(this.#streamsClosed), delay(this.#timings.drainTimeoutMs)]);
+    this.#child.stdout?.destroy();
+    this.#child.stderr?.destroy();
+    for (const splitter of this.#splitters) splitter.end();
+
+    this.#done = true;
+    const exit: RunnerExit =
+      code === 0
+        ? { outcome: "succeeded", exitCode: 0, signal: null, error: null, output: null, forced: this.#killRequested }
+        : {
+            outcome: "failed",
+            exitCode: code,
+            signal,
+            error: signal !== null ? `killed by ${signal}` : `exited with code ${String(code)}`,
+            output: null,
+            forced: this.#killRequested,
+          };
+    this.#resolveExited(exit);
+  }
+
+  #sendKillQuietly(): void {
+    try {
+      killGroup(this.#pid, "SIGKILL");
+    } catch {
+      // ESRCH is already swallowed; anything else we cannot act on here.
+    }
+  }
+}
+
+/**
+ * Splits a byte stream into lines (`\n`, with a trailing `\r` removed). UTF-8 sequences
+ * cut between chunks are reassembled; a final line without a newline is emitted by `end()`.
+ */
+class LineSplitter {
+  readonly #decoder = new StringDecoder("utf8");
+  readonly #maxLineLength: number;
+  readonly #emit: (line: string) => void;
+  #buffer = "";
+  #ended = false;
+
+  constructor(maxLineLength: number, emit: (line: string) => void) {
+    this.#maxLineLength = maxLineLength;
+    this.#emit = emit;
+  }
+
+  push(chunk: Buffer): void {
+    if (this.#ended) return;
+    this.#buffer += this.#decoder.write(chunk);
+    this.#drain();
+  }
+
+  end(): void {
+    if (this.#ended) return;
+    this.#buffer += this.#decoder.end();
+    this.#drain();
+    if (this.#buffer !== "") this.#emitSplit(stripCr(this.#buffer));
+    this.#buffer = "";
+    this.#ended = true;
+  }
+
+  #drain(): void {
+    let newline: number;
+    while ((newline = this.#buffer.indexOf("\n")) >= 0) {
+      this.#emitSplit(stripCr(this.#buffer.slice(0, newline)));
+      this.#buffer = this.#buffer.slice(newline + 1);
+    }
+    // A partial line already too long: emit its full-length pieces now, keep the rest.
+    while (this.#buffer.length > this.#maxLineLength) {
+      this.#emit(this.#buffer.slice(0, this.#maxLineLength));
+      this.#buffer = this.#buffer.slice(this.#maxLineLength);
+    }
+  }
+
+  #emitSplit(line: string): void {
+    let rest = line;
+    while (rest.length > this.#maxLineLength) {
+      this.#emit(rest.slice(0, this.#maxLineLength));
+      rest = rest.slice(this.#maxLineLength);
+    }
+    this.#emit(rest);
+  }
+}
+
+function stripCr(line: string): string {
+  return line.endsWith("\r") ? line.slice(0, -1) : line;
+}
+
+/**
+ * The JSON of a `BELAY_PROGRESS` line, as a progress update: `ratio` (a finite number) and
+ * `message` (a string) are pulled out, and the whole object is passed as `data` (the same
+ * rule as a handler's `ctx.progress(data)`). Returns null for anything but a JSON object;
+ * the line is logged either way.
+ */
+export function parseProgressLine(text: string): ProgressUpdate | null {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return null;
+  const object = value as { [key: string]: Json };
+  const update: ProgressUpdate = { data: object };
+  const ratio = object["ratio"];
+  if (typeof ratio === "number" && Number.isFinite(ratio)) update.ratio = ratio;
+  const message = object["message"];
+  if (typeof message === "string") update.message = message;
+  return update;
+}
+
+function describeSpawnError(error: Error): string {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === "ENOENT") return "command not found (ENOENT)";
+  if (code === "EACCES") return "permission denied (EACCES)";
+  return error.message;
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

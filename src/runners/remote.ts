@@ -1,0 +1,282 @@
+/**
+ * Runs `remote` tasks: a handle on a job of an external service, reached through a named
+ * adapter (submit / poll / cancel).
+ *
+ * - `start` submits; it rejects if the adapter is unknown or the submit fails (nothing started).
+ * - The runner then polls every `pollIntervalMs` until the remote job is terminal; progress
+ *   the adapter reports is forwarded when it changes.
+ * - `signal()` calls the adapter's cancel, bounded by `cancelTimeoutMs`, and records the
+ *   result in `remoteCancel`. A cancel that succeeds resolves true and polling goes on
+ *   until the remote job reports its end. A cancel that fails or times out resolves false
+ *   and ends the task at once (`exited` → failed, "remote cancel failed: …"): the remote
+ *   side is out of our hands, and the local cancellation must still complete (DESIGN §3).
+ * - `kill()` stops tracking the remote job (one last best-effort cancel is sent if none was).
+ */
+import type { Json } from "../core/model.ts";
+import type {
+  ProgressUpdate,
+  RemoteCancelResult,
+  RunContext,
+  Runner,
+  RunnerExit,
+  RunnerIdentity,
+  RunningTask,
+} from "./types.ts";
+
+export type RemoteState = "queued" | "running" | "succeeded" | "failed" | "cancelled";
+
+export interface RemoteSubmitContext {
+  jobId: string;
+  taskKey: string;
+  attempt: number;
+  params: Json;
+  lastCheckpoint: Json | null;
+}
+
+export interface RemotePollResult {
+  state: RemoteState;
+  progress?: ProgressUpdate;
+  /** The remote job's result, when `state` is `succeeded`. */
+  output?: Json;
+  /** Why it failed, when `state` is `failed`. */
+  error?: string;
+}
+
+/** What a remote service must offer. Every method may throw (or reject) on failure. */
+export interface RemoteAdapter {
+  submit(input: Json, ctx: RemoteSubmitContext): Promise<{ remoteId: string }>;
+  poll(remoteId: string): Promise<RemotePollResult>;
+  /** Ask the service to cancel; resolves once it accepted the request, throws if it refused or failed. */
+  cancel(remoteId: string): Promise<void>;
+}
+
+export interface RemoteRunnerOptions {
+  /** Adapters by name, as tasks refer to them (`{kind: "remote", adapter: name}`). */
+  adapters?: Record<string, RemoteAdapter>;
+  /** Delay between two polls of a remote job. Default 500 ms. */
+  pollIntervalMs?: number;
+  /** How long `signal()` waits for the adapter's cancel before counting it as failed. Default 5000 ms. */
+  cancelTimeoutMs?: number;
+  /** Consecutive failed polls after which the task fails ("remote poll failed: …"). Default 10. */
+  maxPollFailures?: number;
+}
+
+export class RemoteRunner implements Runner {
+  readonly #adapters: Map<string, RemoteAdapter>;
+  readonly #pollIntervalMs: number;
+  readonly #cancelTimeoutMs: number;
+  readonly #maxPollFailures: number;
+  readonly #running = new Set<RemoteTask>();
+  #closed = false;
+
+  constructor(options: RemoteRunnerOptions = {}) {
+    this.#adapters = new Map(Object.entries(options.adapters ?? {}));
+    this.#pollIntervalMs = options.pollIntervalMs ?? 500;
+    this.#cancelTimeoutMs = options.cancelTimeoutMs ?? 5000;
+    this.#maxPollFailures = options.maxPollFailures ?? 10;
+  }
+
+  /** Register (or replace) an adapter. */
+  registerAdapter(name: string, adapter: RemoteAdapter): void {
+    this.#adapters.set(name, adapter);
+  }
+
+  /** Names of the registered adapters, sorted, so the engine can validate specs at submit time. */
+  listAdapterNames(): string[] {
+    return [...this.#adapters.keys()].sort();
+  }
+
+  async start(ctx: RunContext): Promise<RunningTask> {
+    if (this.#closed) throw new Error("remote runner is closed");
+    const spec = ctx.spec.remote;
+    if (spec === undefined) throw new Error(`task ${ctx.taskKey} has no remote spec`);
+    const adapter = this.#adapters.get(spec.adapter);
+    if (adapter === undefined) {
+      throw new Error(`unknown remote adapter "${spec.adapter}" (known: ${this.listAdapterNames().join(", ") || "none"})`);
+    }
+    let remoteId: string;
+    try {
+      ({ remoteId } = await adapter.submit(spec.input ?? null, {
+        jobId: ctx.jobId,
+        taskKey: ctx.taskKey,
+        attempt: ctx.attempt,
+        params: ctx.params,
+        lastCheckpoint: ctx.lastCheckpoint,
+      }));
+    } catch (error) {
+      throw new Error(`remote submit to "${spec.adapter}" failed: ${messageOf(error)}`, { cause: error });
+    }
+    if (typeof remoteId !== "string" || remoteId === "") throw new Error(`remote adapter "${spec.adapter}" returned no remoteId`);
+    const task = new RemoteTask(adapter, remoteId, ctx, {
+      pollIntervalMs: this.#pollIntervalMs,
+      cancelTimeoutMs: this.#cancelTimeoutMs,
+      maxPollFailures: this.#maxPollFailures,
+    });
+    this.#running.add(task);
+    void task.exited.then(() => this.#running.delete(task));
+    return task;
+  }
+
+  /** Stops polling. Remote jobs keep running remotely; their local tasks end `failed` ("remote runner closed"). */
+  async close(): Promise<void> {
+    this.#closed = true;
+    for (const task of this.#running) task.abandon("remote runner closed");
+  }
+}
+
+interface RemoteTimings {
+  pollIntervalMs: number;
+  cancelTimeoutMs: number;
+  maxPollFailures: number;
+}
+
+class RemoteTask implements RunningTask {
+  readonly identity: RunnerIdentity;
+  readonly exited: Promise<RunnerExit>;
+  remoteCancel?: RemoteCancelResult;
+  readonly #adapter: RemoteAdapter;
+  readonly #remoteId: string;
+  readonly #ctx: RunContext;
+  readonly #timings: RemoteTimings;
+  #done = false;
+  #killRequested = false;
+  #timer: NodeJS.Timeout | undefined;
+  #pollFailures = 0;
+  #lastProgress: string | undefined;
+  #resolveExited!: (exit: RunnerExit) => void;
+
+  constructor(adapter: RemoteAdapter, remoteId: string, ctx: RunContext, timings: RemoteTimings) {
+    this.#adapter = adapter;
+    this.#remoteId = remoteId;
+    this.#ctx = ctx;
+    this.#timings = timings;
+    this.identity = { pid: null, pidStartTime: null, remoteId };
+    this.exited = new Promise<RunnerExit>((resolve) => {
+      this.#resolveExited = resolve;
+    });
+    this.#schedulePoll(0);
+  }
+
+  async signal(): Promise<boolean> {
+    if (this.#done) return false;
+    const result = await this.#cancelRemote();
+    if (result.cancelled) return true;
+    this.#finish({ outcome: "failed", error: `remote cancel failed: ${result.error ?? "unknown error"}` });
+    return false;
+  }
+
+  async kill(): Promise<void> {
+    if (this.#done) return;
+    this.#killRequested = true;
+    // Best effort, not awaited: the local stop must not wait on the remote service.
+    if (this.remoteCancel === undefined) void this.#cancelRemote();
+    this.#finish({ outcome: "failed", error: "remote job abandoned: kill() stopped tracking it" });
+  }
+
+  abandon(reason: string): void {
+    this.#finish({ outcome: "failed", error: reason });
+  }
+
+  async #cancelRemote(): Promise<RemoteCancelResult> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`timed out after ${this.#timings.cancelTimeoutMs} ms`)),
+        this.#timings.cancelTimeoutMs,
+      );
+    });
+    let result: RemoteCancelResult;
+    try {
+      // Wrapped in an async arrow so that a synchronous throw becomes a rejection.
+      await Promise.race([(async () => this.#adapter.cancel(this.#remoteId))(), timeout]);
+      result = { attempted: true, cancelled: true, error: null };
+    } catch (error) {
+      result = { attempted: true, cancelled: false, error: messageOf(error) };
+    } finally {
+      clearTimeout(timer);
+    }
+    // A later successful cancel (e.g. signal() after a failed one) overwrites a failure, not the reverse.
+    if (this.remoteCancel === undefined || !this.remoteCancel.cancelled) this.remoteCancel = result;
+    return result;
+  }
+
+  #schedulePoll(delayMs: number): void {
+    if (this.#done) return;
+    this.#timer = setTimeout(() => void this.#poll(), delayMs);
+  }
+
+  async #poll(): Promise<void> {
+    if (this.#done) return;
+    let result: RemotePollResult;
+    try {
+      result = await this.#adapter.poll(this.#remoteId);
+      this.#pollFailures = 0;
+    } catch (error) {
+      this.#pollFailures++;
+      this.#log(`remote poll failed (${this.#pollFailures}/${this.#timings.maxPollFailures}): ${messageOf(error)}`);
+      if (this.#pollFailures >= this.#timings.maxPollFailures) {
+        this.#finish({ outcome: "failed", error: `remote poll failed: ${messageOf(error)}` });
+      } else {
+        this.#schedulePoll(this.#timings.pollIntervalMs);
+      }
+      return;
+    }
+    if (this.#done) return;
+
+    if (result.progress !== undefined) {
+      const key = JSON.stringify(result.progress);
+      if (key !== this.#lastProgress) {
+        this.#lastProgress = key;
+        try {
+          this.#ctx.onProgress(result.progress);
+        } catch {
+          // A failing callback must not break the runner.
+        }
+      }
+    }
+
+    switch (result.state) {
+      case "succeeded":
+        this.#finish({ outcome: "succeeded", output: result.output ?? null });
+        return;
+      case "failed":
+        this.#finish({ outcome: "failed", error: result.error ?? "remote job failed" });
+        return;
+      case "cancelled":
+        this.#finish({ outcome: "failed", error: result.error ?? "remote job cancelled" });
+        return;
+      case "queued":
+      case "running":
+        this.#schedulePoll(this.#timings.pollIntervalMs);
+        return;
+      default:
+        this.#finish({ outcome: "failed", error: `remote adapter reported an unknown state ${JSON.stringify(result.state)}` });
+    }
+  }
+
+  #finish(exit: { outcome: "succeeded" | "failed"; error?: string; output?: Json }): void {
+    if (this.#done) return;
+    this.#done = true;
+    clearTimeout(this.#timer);
+    this.#resolveExited({
+      outcome: exit.outcome,
+      exitCode: null,
+      signal: null,
+      error: exit.error ?? null,
+      output: exit.output ?? null,
+      forced: this.#killRequested,
+    });
+  }
+
+  #log(line: string): void {
+    try {
+      this.#ctx.onLog("log", line);
+    } catch {
+      // A failing callback must not break the runner.
+    }
+  }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
