@@ -133,14 +133,22 @@ function instantStep(d: JobDraft, record: CancellationRecord, name: StepName, st
 }
 
 export function emitStep(d: JobDraft, record: CancellationRecord, step: CancellationStep): void {
-  d.emit("belay.cancellation.step", record.taskKey, {
+  const data: Record<string, Json> = {
     cancellationId: record.id,
+    scope: record.scope,
+    force: record.force,
     step: step.name,
     status: step.status,
     startedAt: step.startedAt,
     finishedAt: step.finishedAt,
     detail: step.detail,
-  });
+  };
+  // The last step carries the record's outcome, so a subscriber (metrics, webhooks) needs nothing else.
+  if (step.name === "finalize") {
+    data["recordStatus"] = record.status;
+    data["durationMs"] = record.durationMs;
+  }
+  d.emit("belay.cancellation.step", record.taskKey, data);
 }
 
 export function summarize(record: CancellationRecord): CancellationSummary {

@@ -104,7 +104,8 @@ export class JobDraft {
     this.jobChanged = true;
   }
 
-  setTaskStatus(key: string, to: TaskStatus, data: Record<string, Json> = {}): Task {
+  setTaskStatus(key: string, to: TaskStatus, extra: Record<string, Json> = {}): Task {
+    let data = extra;
     const task = this.task(key);
     assertTaskTransition(task.status, to, this.job.id, key);
     const from = task.status;
@@ -113,7 +114,10 @@ export class JobDraft {
       task.startedAt = this.now;
       task.finishedAt = null;
     }
-    if (isTerminalTask(to)) task.finishedAt = this.now;
+    if (isTerminalTask(to)) {
+      task.finishedAt = this.now;
+      if (task.startedAt !== null && from !== "pending") data = { ...data, durationMs: Date.parse(this.now) - Date.parse(task.startedAt) };
+    }
     if ((from === "running" || from === "cancelling") && to !== "cancelling") this.released.add(key);
     this.changedTaskKeys.add(key);
     const type = taskEventByStatus[to];

@@ -14,6 +14,8 @@ export const errorCodes = {
   JOB_NOT_PENDING: 409,
   TASK_ALREADY_FINISHED: 409,
   JOB_NOT_RESUMABLE: 409,
+  /** The request body is larger than the server accepts (an addition to DESIGN §5's codes). */
+  PAYLOAD_TOO_LARGE: 413,
   RATE_LIMITED: 429,
   /** A state change the state machine forbids: a bug or a lost race, never a client mistake. */
   ILLEGAL_TRANSITION: 500,

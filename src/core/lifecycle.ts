@@ -182,8 +182,9 @@ export function endAttempt(d: JobDraft, key: string, attempt: number, end: Attem
   if (task.status === "cancelling") {
     const stopped = end.signalDelivered || end.forced;
     const status = stopped ? "cancelled" : end.outcome;
-    d.setTaskStatus(key, status, { exitCode: end.exitCode, error: end.error });
-    reportStop(d, task, end, stopped ? "mid_run" : "finished_first", stopped ? (end.mode ?? (end.forced ? "forced" : "graceful")) : null);
+    const mode = stopped ? (end.mode ?? (end.forced ? "forced" : "graceful")) : null;
+    d.setTaskStatus(key, status, { exitCode: end.exitCode, error: end.error, stopMode: mode });
+    reportStop(d, task, end, stopped ? "mid_run" : "finished_first", mode);
   } else if (end.interrupted === true && d.job.status === "running") {
     d.setTaskStatus(key, "pending", { interrupted: true });
     task.ready = true;

@@ -83,6 +83,11 @@ export class Belay {
 
   /** Submit a job spec (DESIGN §4). With an `idempotencyKey` already used by the owner, returns that job. */
   async submitJob(input: unknown, options: SubmitOptions = {}): Promise<Job> {
+    return (await this.submit(input, options)).job;
+  }
+
+  /** `submitJob`, also telling whether the job was created or found by its idempotency key. */
+  async submit(input: unknown, options: SubmitOptions = {}): Promise<{ job: Job; created: boolean }> {
     this.assertOpen();
     const spec = parseJobSpec(input);
     await validateRunnable(spec, this.parts.runners, this.parts.pools);
@@ -93,7 +98,7 @@ export class Belay {
     }, job);
     this.parts.bus.emit(result.events);
     if (result.created) this.parts.scheduler.wake();
-    return result.job;
+    return { job: result.job, created: result.created };
   }
 
   async getJob(id: string): Promise<Job> {

@@ -101,6 +101,43 @@ export interface ExpiredJob {
   kind: "queue_timeout" | "timeout";
 }
 
+export type Role = "viewer" | "user" | "operator" | "admin";
+
+export interface TokenRecord {
+  id: string;
+  name: string;
+  /** Who the token acts as: jobs it submits are owned by this principal. */
+  principal: string;
+  role: Role;
+  createdAt: string;
+  lastUsedAt: string | null;
+  revokedAt: string | null;
+}
+
+export interface WebhookRecord {
+  id: string;
+  url: string;
+  /** Event types delivered; empty means every type. */
+  eventTypes: string[];
+  secret: string;
+  createdBy: string;
+  createdAt: string;
+}
+
+export interface WebhookDelivery {
+  seq: number;
+  webhookId: string;
+  eventSeq: number;
+  event: BelayEvent;
+  status: "pending" | "delivered" | "failed";
+  attempts: number;
+  nextAttemptMs: number | null;
+  lastStatusCode: number | null;
+  lastError: string | null;
+  createdAt: string;
+  deliveredAt: string | null;
+}
+
 export interface Store {
   /** Human description for logs, e.g. `sqlite:/home/me/.belay/belay.db`. */
   readonly description: string;
@@ -198,6 +235,31 @@ export interface Store {
 
   /** Count of jobs by status. */
   countJobs(): Promise<Record<JobStatus, number>>;
+
+  // ---- tokens (only a hash of the secret is stored) ----
+
+  insertToken(token: TokenRecord, hash: string): Promise<void>;
+  /** The token with this hash, unless revoked. */
+  findToken(hash: string): Promise<TokenRecord | null>;
+  listTokens(): Promise<TokenRecord[]>;
+  /** Returns false for an unknown id. */
+  revokeToken(id: string, at: string): Promise<boolean>;
+  countTokens(): Promise<number>;
+
+  // ---- webhooks ----
+
+  insertWebhook(hook: WebhookRecord): Promise<void>;
+  /** Webhooks not deleted. */
+  listWebhooks(): Promise<WebhookRecord[]>;
+  /** Returns false for an unknown id. */
+  deleteWebhook(id: string, at: string): Promise<boolean>;
+  /** Queue a delivery of an event to a webhook (ignored if already queued). */
+  enqueueDelivery(webhookId: string, event: BelayEvent, nowMs: number, now: string): Promise<void>;
+  /** Pending deliveries whose next attempt is due. */
+  dueDeliveries(nowMs: number, limit: number): Promise<WebhookDelivery[]>;
+  updateDelivery(delivery: WebhookDelivery): Promise<void>;
+  /** A webhook's deliveries, newest first. */
+  listDeliveries(webhookId: string, limit: number): Promise<WebhookDelivery[]>;
 }
 
 /** Run a mutator against a snapshot and collect its changes; shared by every dialect. */

@@ -28,8 +28,12 @@ import type {
   Mutator,
   NewLogLine,
   Page,
+  Role,
   RunnerRecord,
   Store,
+  TokenRecord,
+  WebhookDelivery,
+  WebhookRecord,
 } from "../store.ts";
 import { migrate } from "./migrate.ts";
 import { jobDeadlines, jsonText, rowToCancellation, rowToEvent, rowToJob, rowToLog, rowToRunner, rowToTask } from "./rows.ts";
@@ -538,6 +542,89 @@ export class SqliteStore implements Store {
     }
     return counts;
   }
+
+  // ---- tokens -------------------------------------------------------------------------
+
+  async insertToken(token: TokenRecord, hash: string): Promise<void> {
+    this.sql("INSERT INTO tokens (id, name, principal, role, hash, created_at, last_used_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)").run(
+      token.id,
+      token.name,
+      token.principal,
+      token.role,
+      hash,
+      token.createdAt,
+      token.lastUsedAt,
+      token.revokedAt,
+    );
+  }
+
+  async findToken(hash: string): Promise<TokenRecord | null> {
+    const row = this.sql("SELECT * FROM tokens WHERE hash = ? AND revoked_at IS NULL").get(hash) as Row | undefined;
+    return row === undefined ? null : rowToToken(row);
+  }
+
+  async listTokens(): Promise<TokenRecord[]> {
+    return (this.sql("SELECT * FROM tokens ORDER BY created_at, id").all() as Row[]).map(rowToToken);
+  }
+
+  async revokeToken(id: string, at: string): Promise<boolean> {
+    const result = this.sql("UPDATE tokens SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?").run(at, id);
+    return Number(result.changes) > 0;
+  }
+
+  async countTokens(): Promise<number> {
+    return Number((this.sql("SELECT count(*) AS n FROM tokens").get() as Row)["n"]);
+  }
+
+  // ---- webhooks -------------------------------------------------------------------------
+
+  async insertWebhook(hook: WebhookRecord): Promise<void> {
+    this.sql("INSERT INTO webhooks (id, url, event_types, secret, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?)").run(
+      hook.id,
+      hook.url,
+      JSON.stringify(hook.eventTypes),
+      hook.secret,
+      hook.createdBy,
+      hook.createdAt,
+    );
+  }
+
+  async listWebhooks(): Promise<WebhookRecord[]> {
+    return (this.sql("SELECT * FROM webhooks WHERE deleted_at IS NULL ORDER BY created_at, id").all() as Row[]).map((row) => ({
+      id: row["id"] as string,
+      url: row["url"] as string,
+      eventTypes: JSON.parse(row["event_types"] as string) as string[],
+      secret: row["secret"] as string,
+      createdBy: row["created_by"] as string,
+      createdAt: row["created_at"] as string,
+    }));
+  }
+
+  async deleteWebhook(id: string, at: string): Promise<boolean> {
+    const result = this.sql("UPDATE webhooks SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL").run(at, id);
+    return Number(result.changes) > 0;
+  }
+
+  async enqueueDelivery(webhookId: string, event: BelayEvent, nowMs: number, now: string): Promise<void> {
+    this.sql(
+      `INSERT INTO webhook_deliveries (webhook_id, event_seq, event, status, attempts, next_attempt_ms, created_at)
+       VALUES (?, ?, ?, 'pending', 0, ?, ?) ON CONFLICT (webhook_id, event_seq) DO NOTHING`,
+    ).run(webhookId, event.seq, JSON.stringify(event), nowMs, now);
+  }
+
+  async dueDeliveries(nowMs: number, limit: number): Promise<WebhookDelivery[]> {
+    return (this.sql("SELECT * FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_ms <= ? ORDER BY next_attempt_ms, seq LIMIT ?").all(nowMs, limit) as Row[]).map(rowToDelivery);
+  }
+
+  async updateDelivery(d: WebhookDelivery): Promise<void> {
+    this.sql(
+      "UPDATE webhook_deliveries SET status = ?, attempts = ?, next_attempt_ms = ?, last_status_code = ?, last_error = ?, delivered_at = ? WHERE seq = ?",
+    ).run(d.status, d.attempts, d.nextAttemptMs, d.lastStatusCode, d.lastError, d.deliveredAt, d.seq);
+  }
+
+  async listDeliveries(webhookId: string, limit: number): Promise<WebhookDelivery[]> {
+    return (this.sql("SELECT * FROM webhook_deliveries WHERE webhook_id = ? ORDER BY seq DESC LIMIT ?").all(webhookId, limit) as Row[]).map(rowToDelivery);
+  }
 }
 
 function jobWhere(filter: JobFilter): { where: string[]; params: Array<string | number> } {
@@ -568,4 +655,32 @@ function jobWhere(filter: JobFilter): { where: string[]; params: Array<string | 
     params.push(`$."${key.replaceAll('"', '""')}"`, value);
   }
   return { where, params };
+}
+
+function rowToToken(row: Row): TokenRecord {
+  return {
+    id: row["id"] as string,
+    name: row["name"] as string,
+    principal: row["principal"] as string,
+    role: row["role"] as Role,
+    createdAt: row["created_at"] as string,
+    lastUsedAt: (row["last_used_at"] as string | null) ?? null,
+    revokedAt: (row["revoked_at"] as string | null) ?? null,
+  };
+}
+
+function rowToDelivery(row: Row): WebhookDelivery {
+  return {
+    seq: Number(row["seq"]),
+    webhookId: row["webhook_id"] as string,
+    eventSeq: Number(row["event_seq"]),
+    event: JSON.parse(row["event"] as string) as BelayEvent,
+    status: row["status"] as WebhookDelivery["status"],
+    attempts: Number(row["attempts"]),
+    nextAttemptMs: row["next_attempt_ms"] === null ? null : Number(row["next_attempt_ms"]),
+    lastStatusCode: row["last_status_code"] === null ? null : Number(row["last_status_code"]),
+    lastError: (row["last_error"] as string | null) ?? null,
+    createdAt: row["created_at"] as string,
+    deliveredAt: (row["delivered_at"] as string | null) ?? null,
+  };
 }

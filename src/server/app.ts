@@ -1,0 +1,126 @@
+/**
+ * `buildApp(deps)`: the HTTP API of DESIGN §5 as a Fastify instance, separate from `listen`
+ * so tests drive it with `inject()`. Routes declare their schemas once (validation and the
+ * OpenAPI document) and the role they need in `config.role`.
+ */
+import rateLimit from "@fastify/rate-limit";
+import swagger from "@fastify/swagger";
+import { Ajv } from "ajv";
+import Fastify from "fastify";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { Logger } from "pino";
+import type { Belay } from "../engine/engine.ts";
+import { newId } from "../engine/ids.ts";
+import type { Role } from "../store/store.ts";
+import { authenticate, requireRole } from "./auth.ts";
+import type { Caller } from "./auth.ts";
+import { sendError, toBelayError } from "./errors.ts";
+import { registerCancellationRoutes } from "./routes/cancellations.ts";
+import { registerEventRoutes } from "./routes/events.ts";
+import { registerHealthRoutes } from "./routes/health.ts";
+import { registerJobRoutes } from "./routes/jobs.ts";
+import { registerTokenRoutes } from "./routes/tokens.ts";
+import { sharedSchemas } from "./schemas.ts";
+import type { ServerExtensions } from "./extensions.ts";
+
+declare module "fastify" {
+  interface FastifyRequest {
+    caller: Caller;
+  }
+  interface FastifyContextConfig {
+    /** The least role that may call the route; `public` needs no token. */
+    role?: Role | "public";
+  }
+}
+
+export interface AppDeps {
+  engine: Belay;
+  logger?: Logger;
+  /** Largest request body, in bytes. Default 1 MiB. */
+  bodyLimitBytes?: number;
+  /** Requests per token (or per address without one) per minute. Default 6000. */
+  rateLimitPerMinute?: number;
+  /** Webhooks, metrics and other parts that register their own routes and hooks. */
+  extensions?: ServerExtensions;
+  version?: string;
+}
+
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    ...(deps.logger === undefined ? {} : { loggerInstance: deps.logger }),
+    bodyLimit: deps.bodyLimitBytes ?? 1024 * 1024,
+    genReqId: () => newId(),
+    disableRequestLogging: deps.logger === undefined,
+    // Undefined routes and bad JSON must end in our error shape, never Fastify's.
+    return503OnClosing: true,
+  }) as unknown as FastifyInstance;
+
+  // Bodies are validated exactly (no coercion, nothing removed); query strings and path
+  // parameters arrive as strings, so they are coerced to the declared types.
+  const bodyAjv = new Ajv({ allErrors: false, coerceTypes: false, removeAdditional: false, useDefaults: true, strict: false });
+  const queryAjv = new Ajv({ allErrors: false, coerceTypes: "array", removeAdditional: false, useDefaults: true, strict: false });
+  for (const schema of sharedSchemas) {
+    bodyAjv.addSchema(schema);
+    queryAjv.addSchema(schema);
+    app.addSchema(schema);
+  }
+  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === "body" ? bodyAjv : queryAjv).compile(schema));
+
+  app.setErrorHandler((error, request, reply) => {
+    const belayError = toBelayError(error);
+    if (belayError.httpStatus >= 500) request.log.error({ err: error }, "request failed");
+    void sendError(reply, belayError);
+  });
+  app.setNotFoundHandler((request, reply) => {
+    void sendError(reply, toBelayError(Object.assign(new Error(`no route ${request.method} ${request.url.split("?")[0]}`), { statusCode: 404 })));
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: "3.1.0",
+      info: { title: "Belay API", version: deps.version ?? "0.0.0", description: "Job orchestration in which stopping work is as reliable as starting it." },
+      servers: [{ url: "/" }],
+      components: { securitySchemes: { bearer: { type: "http", scheme: "bearer" } } },
+      security: [{ bearer: [] }],
+    },
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json["$id"] === "string" ? json["$id"] : `def-${i}`) },
+  });
+
+  app.decorateRequest("caller", null as unknown as Caller);
+  app.addHook("onRequest", async (request: FastifyRequest) => {
+    const role = request.routeOptions.config.role;
+    if (role === undefined || role === "public") return;
+    request.caller = await authenticate(deps.engine.store, request.headers.authorization);
+  });
+  await app.register(rateLimit, {
+    max: deps.rateLimitPerMinute ?? 6000,
+    timeWindow: 60_000,
+    keyGenerator: (request) => request.caller?.tokenId ?? request.ip,
+    errorResponseBuilder: (_request, context) => ({
+      statusCode: 429,
+      error: { code: "RATE_LIMITED", message: `rate limit of ${context.max} requests per minute reached; retry after ${context.after}` },
+    }),
+    hook: "preHandler",
+  });
+  app.addHook("preHandler", async (request: FastifyRequest, reply: FastifyReply) => {
+    void reply;
+    const role = request.routeOptions.config.role;
+    if (role === undefined || role === "public") return;
+    requireRole(request.caller, role, `${request.method} ${request.routeOptions.url ?? request.url}`);
+  });
+
+  registerHealthRoutes(app, deps);
+  await app.register(
+    async (api) => {
+      registerJobRoutes(api, deps);
+      registerCancellationRoutes(api, deps);
+      registerEventRoutes(api, deps);
+      registerTokenRoutes(api, deps);
+      deps.extensions?.registerApiRoutes?.(api);
+      api.get("/openapi.json", { config: { role: "public" }, schema: { hide: true } }, async () => app.swagger());
+    },
+    { prefix: "/api/v1" },
+  );
+  deps.extensions?.registerRootRoutes?.(app);
+  return app;
+}

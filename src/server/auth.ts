@@ -1,0 +1,83 @@
+/**
+ * Tokens and roles (DESIGN §5). A token is 32 random bytes shown once; only its SHA-256 is
+ * stored (a token has 256 bits of entropy, so a fast hash is enough: nothing to brute-force).
+ */
+import { createHash, randomBytes } from "node:crypto";
+import { existsSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { BelayError } from "../core/errors.ts";
+import { newId } from "../engine/ids.ts";
+import type { Role, Store, TokenRecord } from "../store/store.ts";
+
+export const roles: readonly Role[] = ["viewer", "user", "operator", "admin"];
+
+const rank: Record<Role, number> = { viewer: 0, user: 1, operator: 2, admin: 3 };
+
+export interface Caller {
+  tokenId: string;
+  principal: string;
+  role: Role;
+}
+
+export function hasRole(caller: Caller, needed: Role): boolean {
+  return rank[caller.role] >= rank[needed];
+}
+
+export function requireRole(caller: Caller, needed: Role, action: string): void {
+  if (!hasRole(caller, needed)) {
+    throw new BelayError("FORBIDDEN", `${action} needs the ${needed} role; this token has ${caller.role}`, {
+      details: { needed, role: caller.role },
+    });
+  }
+}
+
+/** A `user` may act on its own jobs only; `operator` and `admin` on any. */
+export function requireOwnerOrOperator(caller: Caller, owner: string, action: string): void {
+  requireRole(caller, "user", action);
+  if (!hasRole(caller, "operator") && caller.principal !== owner) {
+    throw new BelayError("FORBIDDEN", `${action} of another principal's job needs the operator role`, {
+      details: { needed: "operator", role: caller.role },
+    });
+  }
+}
+
+export function hashToken(secret: string): string {
+  return createHash("sha256").update(secret).digest("hex");
+}
+
+export async function createToken(store: Store, input: { name: string; role: Role; principal?: string }): Promise<{ secret: string; token: TokenRecord }> {
+  const secret = `belay_${randomBytes(32).toString("base64url")}`;
+  const token: TokenRecord = {
+    id: newId(),
+    name: input.name,
+    principal: input.principal ?? input.name,
+    role: input.role,
+    createdAt: new Date().toISOString(),
+    lastUsedAt: null,
+    revokedAt: null,
+  };
+  await store.insertToken(token, hashToken(secret));
+  return { secret, token };
+}
+
+export async function authenticate(store: Store, header: string | undefined): Promise<Caller> {
+  const match = header === undefined ? null : /^Bearer\s+(\S+)\s*$/i.exec(header);
+  if (match?.[1] === undefined) {
+    throw new BelayError("UNAUTHENTICATED", "missing bearer token: send Authorization: Bearer <token>");
+  }
+  const token = await store.findToken(hashToken(match[1]));
+  if (token === null) throw new BelayError("UNAUTHENTICATED", "unknown or revoked token");
+  return { tokenId: token.id, principal: token.principal, role: token.role };
+}
+
+/**
+ * On a store with no token yet, create an admin token and write it to `<home>/admin.token`
+ * (mode 0600), which the CLI reads by default. Returns the file's path, or null if tokens existed.
+ */
+export async function ensureAdminToken(store: Store, home: string): Promise<string | null> {
+  const path = join(home, "admin.token");
+  if ((await store.countTokens()) > 0) return existsSync(path) ? path : null;
+  const { secret } = await createToken(store, { name: "admin", role: "admin" });
+  writeFileSync(path, `${secret}\n`, { mode: 0o600 });
+  return path;
+}

@@ -1,0 +1,50 @@
+/**
+ * Every error leaves the server as `{"error": {"code", "message", "details"?}}` with the HTTP
+ * status of its code (src/core/errors.ts). Fastify's own errors (bad JSON, schema
+ * validation, oversize body, unknown route) are mapped here; anything unexpected becomes
+ * a 500 INTERNAL without a stack trace.
+ */
+import type { FastifyReply } from "fastify";
+import { BelayError } from "../core/errors.ts";
+
+interface FastifyLikeError extends Error {
+  code?: string;
+  statusCode?: number;
+  validation?: Array<{ instancePath?: string; message?: string; params?: Record<string, unknown> }>;
+  validationContext?: string;
+}
+
+export function toBelayError(error: unknown): BelayError {
+  if (error instanceof BelayError) return error;
+  const e = error as FastifyLikeError;
+  if (e.validation !== undefined) {
+    const first = e.validation[0];
+    const extra = first?.params?.["additionalProperty"];
+    const missing = first?.params?.["missingProperty"];
+    const path = `${e.validationContext ?? "body"}${first?.instancePath?.replaceAll("/", ".") ?? ""}${typeof extra === "string" ? `.${extra}` : ""}${typeof missing === "string" ? `.${missing}` : ""}`;
+    const what = typeof extra === "string" ? `unknown field "${extra}"` : (first?.message ?? "is invalid");
+    return new BelayError("INVALID_REQUEST", `${path}: ${what}`, { details: { field: path.replace(/^(body|querystring|params)\.?/, ""), in: e.validationContext ?? "body" } });
+  }
+  switch (e.code) {
+    case "FST_ERR_CTP_INVALID_JSON_BODY":
+    case "FST_ERR_CTP_EMPTY_JSON_BODY":
+      return new BelayError("INVALID_REQUEST", `malformed JSON body: ${e.message}`);
+    case "FST_ERR_CTP_BODY_TOO_LARGE":
+      return new BelayError("PAYLOAD_TOO_LARGE", "request body is too large");
+    case "FST_ERR_CTP_INVALID_MEDIA_TYPE":
+      return new BelayError("INVALID_REQUEST", "unsupported Content-Type: send application/json");
+    case "FST_ERR_CTP_INVALID_CONTENT_LENGTH":
+      return new BelayError("INVALID_REQUEST", "Content-Length does not match the body");
+    default:
+      break;
+  }
+  if (e instanceof SyntaxError) return new BelayError("INVALID_REQUEST", `malformed JSON body: ${e.message}`);
+  if (e.statusCode === 404) return new BelayError("NOT_FOUND", e.message);
+  if (e.statusCode === 429) return new BelayError("RATE_LIMITED", e.message);
+  if (e.statusCode !== undefined && e.statusCode >= 400 && e.statusCode < 500) return new BelayError("INVALID_REQUEST", e.message);
+  return new BelayError("INTERNAL", "internal error", { cause: error });
+}
+
+export function sendError(reply: FastifyReply, error: BelayError): FastifyReply {
+  return reply.code(error.httpStatus).type("application/json").send({ error: error.toJSON() });
+}

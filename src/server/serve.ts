@@ -1,0 +1,72 @@
+/** Start a Belay server: engine + HTTP API on one port. `belay serve` is a thin wrapper over this. */
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import type { FastifyInstance } from "fastify";
+import { pino } from "pino";
+import type { Logger } from "pino";
+import type { Belay } from "../engine/engine.ts";
+import { openBelay } from "../engine/open.ts";
+import type { BelayOptions } from "../engine/open.ts";
+import { buildApp } from "./app.ts";
+import { ensureAdminToken } from "./auth.ts";
+import type { ServerExtensions } from "./extensions.ts";
+
+export interface ServeOptions extends BelayOptions {
+  /** Default 127.0.0.1: the API is not exposed beyond this machine unless asked. */
+  host?: string;
+  /** Default 7420; 0 picks a free port. */
+  port?: number;
+  rateLimitPerMinute?: number;
+  bodyLimitBytes?: number;
+}
+
+export interface RunningServer {
+  url: string;
+  engine: Belay;
+  app: FastifyInstance;
+  home: string;
+  /** Where the admin token is (written on the first start on an empty home), or null. */
+  adminTokenPath: string | null;
+  logger: Logger;
+  /** Stop taking requests, then close the engine (running tasks get `graceMs`). */
+  close(options?: { graceMs?: number }): Promise<void>;
+}
+
+const version = (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
+
+export async function startServer(options: ServeOptions = {}): Promise<RunningServer> {
+  const home = resolve(options.home ?? process.env["BELAY_HOME"] ?? "./.belay");
+  const logger = options.logger ?? pino({ level: process.env["BELAY_LOG_LEVEL"] ?? "info" });
+  const engine = await openBelay({ ...options, home, logger });
+  try {
+    const adminTokenPath = await ensureAdminToken(engine.store, home);
+    const extensions: ServerExtensions[] = [];
+    const app = await buildApp({
+      engine,
+      logger,
+      version,
+      extensions: {
+        registerApiRoutes: (api) => extensions.forEach((e) => e.registerApiRoutes?.(api)),
+        registerRootRoutes: (root) => extensions.forEach((e) => e.registerRootRoutes?.(root)),
+      },
+      ...(options.rateLimitPerMinute === undefined ? {} : { rateLimitPerMinute: options.rateLimitPerMinute }),
+      ...(options.bodyLimitBytes === undefined ? {} : { bodyLimitBytes: options.bodyLimitBytes }),
+    });
+    const address = await app.listen({ host: options.host ?? "127.0.0.1", port: options.port ?? 7420 });
+    return {
+      url: address,
+      engine,
+      app,
+      home,
+      adminTokenPath,
+      logger,
+      async close(closeOptions = {}) {
+        await app.close();
+        await engine.close(closeOptions);
+      },
+    };
+  } catch (error) {
+    await engine.close();
+    throw error;
+  }
+}

@@ -1,0 +1,60 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { FastifyInstance } from "fastify";
+import { afterEach } from "vitest";
+import type { Role } from "../../src/store/store.ts";
+import { buildApp } from "../../src/server/app.ts";
+import type { AppDeps } from "../../src/server/app.ts";
+import { createToken, ensureAdminToken } from "../../src/server/auth.ts";
+import type { Belay } from "../../src/engine/engine.ts";
+import type { BelayOptions } from "../../src/engine/open.ts";
+import { openTestEngine, tempHome } from "../helpers.ts";
+
+export interface TestServer {
+  app: FastifyInstance;
+  engine: Belay;
+  home: string;
+  tokens: Record<Role, string> & { otherUser: string };
+  /** `app.inject` with a role's token. */
+  call(role: Role | "otherUser" | null, method: string, url: string, body?: unknown): Promise<{ statusCode: number; json: any; body: string; headers: Record<string, unknown> }>;
+}
+
+const apps: FastifyInstance[] = [];
+afterEach(async () => {
+  await Promise.all(apps.splice(0).map((a) => a.close()));
+});
+
+export async function testServer(options: BelayOptions = {}, appOptions: Partial<AppDeps> = {}): Promise<TestServer> {
+  const home = options.home ?? tempHome();
+  const engine = await openTestEngine({ home, ...options });
+  await ensureAdminToken(engine.store, home);
+  const admin = readFileSync(join(home, "admin.token"), "utf8").trim();
+  const make = async (name: string, role: Role): Promise<string> => (await createToken(engine.store, { name, role })).secret;
+  const tokens = {
+    admin,
+    viewer: await make("vera", "viewer"),
+    user: await make("uma", "user"),
+    otherUser: await make("otto", "user"),
+    operator: await make("oscar", "operator"),
+  };
+  const app = await buildApp({ engine, ...appOptions });
+  apps.push(app);
+  return {
+    app,
+    engine,
+    home,
+    tokens,
+    async call(role, method, url, body) {
+      const headers: Record<string, string> = {};
+      if (role !== null) headers["authorization"] = `Bearer ${tokens[role]}`;
+      const res = await app.inject({ method: method as "GET", url, headers, ...(body === undefined ? {} : { payload: body as object }) });
+      let json: unknown = null;
+      try {
+        json = res.json();
+      } catch {
+        json = null;
+      }
+      return { statusCode: res.statusCode, json, body: res.body, headers: res.headers };
+    },
+  };
+}
