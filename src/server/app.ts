@@ -50,7 +50,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     ...(deps.logger === undefined ? {} : { loggerInstance: deps.logger }),
     bodyLimit: deps.bodyLimitBytes ?? 1024 * 1024,
     genReqId: () => newId(),
-    disableRequestLogging: deps.logger === undefined,
     // Undefined routes and bad JSON must end in our error shape, never Fastify's.
     return503OnClosing: true,
   }) as unknown as FastifyInstance;

@@ -10,6 +10,8 @@ import type { BelayOptions } from "../engine/open.ts";
 import { buildApp } from "./app.ts";
 import { ensureAdminToken } from "./auth.ts";
 import type { ServerExtensions } from "./extensions.ts";
+import { createMetrics } from "./metrics.ts";
+import { createWebhooks } from "./webhooks.ts";
 
 export interface ServeOptions extends BelayOptions {
   /** Default 127.0.0.1: the API is not exposed beyond this machine unless asked. */
@@ -38,9 +40,12 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
   const home = resolve(options.home ?? process.env["BELAY_HOME"] ?? "./.belay");
   const logger = options.logger ?? pino({ level: process.env["BELAY_LOG_LEVEL"] ?? "info" });
   const engine = await openBelay({ ...options, home, logger });
+  // GET /metrics, and the webhooks' routes and delivery loop (stopped before the engine closes its store).
+  const metrics = createMetrics(engine);
+  const webhooks = createWebhooks(engine, { logger });
   try {
     const adminTokenPath = await ensureAdminToken(engine.store, home);
-    const extensions: ServerExtensions[] = [];
+    const extensions: ServerExtensions[] = [metrics.extension, webhooks.extension];
     const app = await buildApp({
       engine,
       logger,
@@ -62,10 +67,14 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
       logger,
       async close(closeOptions = {}) {
         await app.close();
+        await webhooks.stop();
+        metrics.stop();
         await engine.close(closeOptions);
       },
     };
   } catch (error) {
+    await webhooks.stop();
+    metrics.stop();
     await engine.close();
     throw error;
   }

@@ -5,6 +5,7 @@ import { afterEach } from "vitest";
 import type { Role } from "../../src/store/store.ts";
 import { buildApp } from "../../src/server/app.ts";
 import type { AppDeps } from "../../src/server/app.ts";
+import type { ServerExtensions } from "../../src/server/extensions.ts";
 import { createToken, ensureAdminToken } from "../../src/server/auth.ts";
 import type { Belay } from "../../src/engine/engine.ts";
 import type { BelayOptions } from "../../src/engine/open.ts";
@@ -15,16 +16,22 @@ export interface TestServer {
   engine: Belay;
   home: string;
   tokens: Record<Role, string> & { otherUser: string };
-  /** `app.inject` with a role's token. */
+  /** `app.inject` with a role's token; `json` is the parsed body (null if not JSON), read loosely by tests. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- response bodies are asserted field by field
   call(role: Role | "otherUser" | null, method: string, url: string, body?: unknown): Promise<{ statusCode: number; json: any; body: string; headers: Record<string, unknown> }>;
 }
 
+/** Server parts built on the test's engine (metrics, webhooks), stopped after the test before the app closes. */
+export type TestExtensions = (engine: Belay) => { extensions: ServerExtensions[]; stop?: () => unknown };
+
 const apps: FastifyInstance[] = [];
+const stops: Array<() => unknown> = [];
 afterEach(async () => {
+  await Promise.all(stops.splice(0).map(async (stop) => stop()));
   await Promise.all(apps.splice(0).map((a) => a.close()));
 });
 
-export async function testServer(options: BelayOptions = {}, appOptions: Partial<AppDeps> = {}): Promise<TestServer> {
+export async function testServer(options: BelayOptions = {}, appOptions: Partial<AppDeps> = {}, extend?: TestExtensions): Promise<TestServer> {
   const home = options.home ?? tempHome();
   const engine = await openTestEngine({ home, ...options });
   await ensureAdminToken(engine.store, home);
@@ -37,7 +44,16 @@ export async function testServer(options: BelayOptions = {}, appOptions: Partial
     otherUser: await make("otto", "user"),
     operator: await make("oscar", "operator"),
   };
-  const app = await buildApp({ engine, ...appOptions });
+  const extra = extend?.(engine);
+  if (extra?.stop !== undefined) stops.push(extra.stop);
+  const extensions: ServerExtensions | undefined =
+    extra === undefined
+      ? appOptions.extensions
+      : {
+          registerApiRoutes: (api) => extra.extensions.forEach((e) => e.registerApiRoutes?.(api)),
+          registerRootRoutes: (root) => extra.extensions.forEach((e) => e.registerRootRoutes?.(root)),
+        };
+  const app = await buildApp({ engine, ...appOptions, ...(extensions === undefined ? {} : { extensions }) });
   apps.push(app);
   return {
     app,
@@ -48,7 +64,7 @@ export async function testServer(options: BelayOptions = {}, appOptions: Partial
       const headers: Record<string, string> = {};
       if (role !== null) headers["authorization"] = `Bearer ${tokens[role]}`;
       const res = await app.inject({ method: method as "GET", url, headers, ...(body === undefined ? {} : { payload: body as object }) });
-      let json: unknown = null;
+      let json: unknown;
       try {
         json = res.json();
       } catch {

@@ -199,7 +199,7 @@ export function registerJobRoutes(api: FastifyInstance, deps: AppDeps): void {
                 queue: { type: "string" },
                 labels: { type: "object", additionalProperties: { type: "string" } },
                 owner: { type: "string" },
-                createdBefore: { type: "string", format: "date-time" },
+                createdBefore: { type: "string", description: "ISO-8601 date-time" },
               },
             },
             dryRun: { type: "boolean" },

@@ -1,0 +1,191 @@
+/**
+ * Prometheus metrics (DESIGN §5), fed by the engine's events and read from the store at
+ * scrape time, served at `GET /metrics` (no token, not in the OpenAPI document).
+ *
+ * | metric | type | from |
+ * |---|---|---|
+ * | `belay_cancellation_requests_total{scope,force,outcome}` | counter | a `finalize` step: outcome = the record's status |
+ * | `belay_cancellation_duration_seconds{scope}` | histogram | a `finalize` step: the record's `durationMs` |
+ * | `belay_cancellation_failures_total{step}` | counter | a cancellation step that ended `failed` |
+ * | `belay_runners_terminated_total{mode}` | counter | `belay.task.cancelled` with a `stopMode` (graceful, forced, remote) |
+ * | `belay_jobs_total{status}` | counter | terminal job events (succeeded, failed, partial, cancelled) |
+ * | `belay_task_duration_seconds{status}` | histogram | terminal task events that carry `durationMs` (the task ran) |
+ * | `belay_jobs_queued` | gauge | `store.countJobs()` at scrape |
+ * | `belay_jobs_cancelling` | gauge | `store.countJobs()` at scrape (the "stuck in cancelling" alert) |
+ *
+ * Counters count what this process saw; gauges read the shared store, so with several
+ * servers on one database every instance reports the same queue depth (aggregate with `max`).
+ * Bulk records have no job and emit no step events: their per-job child records are counted.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { FastifyInstance } from "fastify";
+import type { BelayEvent } from "../core/model.ts";
+import type { JobStatus } from "../core/states.ts";
+import type { Belay } from "../engine/engine.ts";
+import type { ServerExtensions } from "./extensions.ts";
+
+export interface BelayMetrics {
+  registry: Registry;
+  /** Adds `GET /metrics` at the root. */
+  extension: ServerExtensions;
+  /** Stop listening to the engine's events. */
+  stop(): void;
+}
+
+export interface MetricsOptions {
+  /** Register Node.js process metrics (`process_*`, `nodejs_*`). Default true. */
+  defaultMetrics?: boolean;
+}
+
+const terminalJobEvents: Record<string, JobStatus> = {
+  "belay.job.succeeded": "succeeded",
+  "belay.job.failed": "failed",
+  "belay.job.partial": "partial",
+  "belay.job.cancelled": "cancelled",
+};
+
+const terminalTaskEvents = new Set(["belay.task.succeeded", "belay.task.failed", "belay.task.cancelled"]);
+
+const cancellationBuckets = [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
+const taskBuckets = [0.01, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 600, 1800, 3600, 3 * 3600, 6 * 3600, 24 * 3600];
+
+function str(value: unknown): string | null {
+  return typeof value === "string" && value !== "" ? value : null;
+}
+
+function num(value: unknown): number | null {
+  return typeof value === "number" && Number.isFinite(value) && value >= 0 ? value : null;
+}
+
+export function createMetrics(engine: Pick<Belay, "on" | "store">, options: MetricsOptions = {}): BelayMetrics {
+  const registry = new Registry();
+  if (options.defaultMetrics !== false) {
+    collectDefaultMetrics({ register: registry });
+    // Gauges named `_total` break the exposition's naming rules (`promtool check metrics`);
+    // each is the sum of a kept family (e.g. `nodejs_active_handles{type}`).
+    for (const name of ["nodejs_active_handles_total", "nodejs_active_requests_total", "nodejs_active_resources_total"]) registry.removeSingleMetric(name);
+  }
+  const registers = [registry];
+
+  const cancellationRequests = new Counter({
+    name: "belay_cancellation_requests_total",
+    help: "Cancellation records finalized, by scope (job|task), force and outcome (the record's status: completed|partial|failed|too_late).",
+    labelNames: ["scope", "force", "outcome"] as const,
+    registers,
+  });
+  const cancellationDuration = new Histogram({
+    name: "belay_cancellation_duration_seconds",
+    help: "Time from a cancel request to its record's finalize step.",
+    labelNames: ["scope"] as const,
+    buckets: cancellationBuckets,
+    registers,
+  });
+  const cancellationFailures = new Counter({
+    name: "belay_cancellation_failures_total",
+    help: "Cancellation steps that ended failed, by step (e.g. force_kill, cleanup, compensate).",
+    labelNames: ["step"] as const,
+    registers,
+  });
+  const runnersTerminated = new Counter({
+    name: "belay_runners_terminated_total",
+    help: "Runners stopped by a cancellation, by how they stopped: graceful (exited after the signal), forced (killed), remote (the remote service cancelled).",
+    labelNames: ["mode"] as const,
+    registers,
+  });
+  const jobsTotal = new Counter({
+    name: "belay_jobs_total",
+    help: "Jobs that reached a terminal status (a resumed job counts again when it ends again).",
+    labelNames: ["status"] as const,
+    registers,
+  });
+  const taskDuration = new Histogram({
+    name: "belay_task_duration_seconds",
+    help: "Run time of task attempts that ended succeeded, failed or cancelled.",
+    labelNames: ["status"] as const,
+    buckets: taskBuckets,
+    registers,
+  });
+
+  // Both gauges read one count per scrape: the first collect starts the query, the second reuses it.
+  let counts: { at: number; value: Promise<Record<JobStatus, number> | null> } | null = null;
+  const jobCounts = (): Promise<Record<JobStatus, number> | null> => {
+    const now = Date.now();
+    if (counts === null || now - counts.at > 250) {
+      // A store that cannot answer (closing, unreachable) must not fail the whole scrape.
+      counts = { at: now, value: engine.store.countJobs().catch(() => null) };
+    }
+    return counts.value;
+  };
+  new Gauge({
+    name: "belay_jobs_queued",
+    help: "Jobs waiting to start (status queued).",
+    registers,
+    async collect() {
+      const c = await jobCounts();
+      if (c !== null) this.set(c.queued ?? 0);
+    },
+  });
+  new Gauge({
+    name: "belay_jobs_cancelling",
+    help: "Jobs in status cancelling (a cancel accepted, runners not all stopped yet).",
+    registers,
+    async collect() {
+      const c = await jobCounts();
+      if (c !== null) this.set(c.cancelling ?? 0);
+    },
+  });
+
+  const onEvent = (event: BelayEvent): void => {
+    const data = event.data;
+    if (event.type === "belay.cancellation.step") {
+      const step = str(data["step"]);
+      if (step === null) return;
+      if (data["status"] === "failed") cancellationFailures.inc({ step });
+      if (step === "finalize") {
+        const scope = str(data["scope"]) ?? "job";
+        const outcome = str(data["recordStatus"]) ?? "unknown";
+        cancellationRequests.inc({ scope, force: data["force"] === true ? "true" : "false", outcome });
+        const ms = num(data["durationMs"]);
+        if (ms !== null) cancellationDuration.observe({ scope }, ms / 1000);
+      }
+      return;
+    }
+    const jobStatus = terminalJobEvents[event.type];
+    if (jobStatus !== undefined) {
+      jobsTotal.inc({ status: jobStatus });
+      return;
+    }
+    if (terminalTaskEvents.has(event.type)) {
+      // A failed attempt that will be retried is reported as `belay.task.failed` with `retrying`.
+      if (data["retrying"] === true) return;
+      const status = str(data["status"]) ?? event.type.slice("belay.task.".length);
+      const ms = num(data["durationMs"]);
+      if (ms !== null) taskDuration.observe({ status }, ms / 1000);
+      if (event.type === "belay.task.cancelled") {
+        const mode = str(data["stopMode"]);
+        if (mode !== null) runnersTerminated.inc({ mode });
+      }
+    }
+  };
+  const unsubscribe = engine.on("*", onEvent);
+
+  // The label values every dashboard expects exist from the first scrape (at 0).
+  for (const mode of ["graceful", "forced", "remote"]) runnersTerminated.inc({ mode }, 0);
+  for (const status of Object.values(terminalJobEvents)) jobsTotal.inc({ status }, 0);
+  cancellationFailures.inc({ step: "cleanup" }, 0);
+
+  return {
+    registry,
+    extension: {
+      registerRootRoutes(app: FastifyInstance) {
+        app.get("/metrics", { config: { role: "public" }, schema: { hide: true } }, async (_request, reply) => {
+          const text = await registry.metrics();
+          return reply.type(registry.contentType).send(text);
+        });
+      },
+    },
+    stop() {
+      unsubscribe();
+    },
+  };
+}

@@ -1,0 +1,199 @@
+/**
+ * Every route × every caller, against DESIGN §5's roles: `viewer` reads; `user` submits and
+ * cancels/resumes its own jobs; `operator` cancels and resumes any job and bulk-cancels;
+ * `admin` also manages tokens and webhooks. The routes are read from the app itself, so a
+ * route added without a row in `rules` fails this test.
+ */
+import type { FastifyInstance } from "fastify";
+import { describe, expect, it } from "vitest";
+import type { Role } from "../../src/store/store.ts";
+import { createMetrics } from "../../src/server/metrics.ts";
+import { createWebhooks } from "../../src/server/webhooks.ts";
+import { testServer } from "./helpers.ts";
+import type { TestServer } from "./helpers.ts";
+
+/** Who may call a route: anyone, a least role, or `owner` (user on its own jobs; operator and admin on any). */
+type Access = "public" | Role | "owner";
+
+interface Fixtures {
+  /** A queued job owned by the `user` token's principal ("uma"). */
+  jobId: string;
+  cancellationId: string;
+  webhookId: string;
+  /** An id nothing has. */
+  unknownId: string;
+}
+
+interface Rule {
+  access: Access;
+  request: (f: Fixtures) => { url: string; body?: unknown };
+}
+
+/** Keyed by `METHOD /path` exactly as the app registers it; HEAD routes follow their GET row. */
+const rules: Record<string, Rule> = {
+  "GET /healthz": { access: "public", request: () => ({ url: "/healthz" }) },
+  "GET /readyz": { access: "public", request: () => ({ url: "/readyz" }) },
+  "GET /metrics": { access: "public", request: () => ({ url: "/metrics" }) },
+  "GET /api/v1/openapi.json": { access: "public", request: () => ({ url: "/api/v1/openapi.json" }) },
+
+  "POST /api/v1/jobs": { access: "user", request: () => ({ url: "/api/v1/jobs", body: { command: ["true"] } }) },
+  "GET /api/v1/jobs": { access: "viewer", request: () => ({ url: "/api/v1/jobs" }) },
+  "GET /api/v1/jobs/:id": { access: "viewer", request: (f) => ({ url: `/api/v1/jobs/${f.jobId}` }) },
+  "GET /api/v1/jobs/:id/events": { access: "viewer", request: (f) => ({ url: `/api/v1/jobs/${f.jobId}/events` }) },
+  "GET /api/v1/jobs/:id/logs": { access: "viewer", request: (f) => ({ url: `/api/v1/jobs/${f.jobId}/logs` }) },
+  "GET /api/v1/jobs/:id/cancellation": { access: "viewer", request: (f) => ({ url: `/api/v1/jobs/${f.jobId}/cancellation` }) },
+  "POST /api/v1/jobs/:id/cancel": { access: "owner", request: (f) => ({ url: `/api/v1/jobs/${f.jobId}/cancel`, body: {} }) },
+  "POST /api/v1/jobs/:id/tasks/:key/cancel": { access: "owner", request: (f) => ({ url: `/api/v1/jobs/${f.jobId}/tasks/main/cancel`, body: {} }) },
+  "POST /api/v1/jobs/:id/resume": { access: "owner", request: (f) => ({ url: `/api/v1/jobs/${f.jobId}/resume` }) },
+  "POST /api/v1/jobs/cancel": { access: "operator", request: (f) => ({ url: "/api/v1/jobs/cancel", body: { filter: { ids: [f.jobId] }, dryRun: true } }) },
+  "GET /api/v1/cancellations": { access: "viewer", request: () => ({ url: "/api/v1/cancellations" }) },
+  "GET /api/v1/cancellations/:id": { access: "viewer", request: (f) => ({ url: `/api/v1/cancellations/${f.cancellationId}` }) },
+  // An unknown job ends the stream at once (404) for a caller who passed the role check.
+  "GET /api/v1/events": { access: "viewer", request: (f) => ({ url: `/api/v1/events?jobId=${f.unknownId}` }) },
+
+  "POST /api/v1/tokens": { access: "admin", request: () => ({ url: "/api/v1/tokens", body: { name: "made-by-roles-test", role: "viewer" } }) },
+  "GET /api/v1/tokens": { access: "admin", request: () => ({ url: "/api/v1/tokens" }) },
+  "DELETE /api/v1/tokens/:id": { access: "admin", request: (f) => ({ url: `/api/v1/tokens/${f.unknownId}` }) },
+
+  "POST /api/v1/webhooks": { access: "admin", request: () => ({ url: "/api/v1/webhooks", body: { url: "https://example.com/hook" } }) },
+  "GET /api/v1/webhooks": { access: "admin", request: () => ({ url: "/api/v1/webhooks" }) },
+  "DELETE /api/v1/webhooks/:id": { access: "admin", request: (f) => ({ url: `/api/v1/webhooks/${f.unknownId}` }) },
+  "GET /api/v1/webhooks/:id/deliveries": { access: "admin", request: (f) => ({ url: `/api/v1/webhooks/${f.webhookId}/deliveries` }) },
+};
+
+type CallerName = "anonymous" | "bogus" | "viewer" | "user" | "otherUser" | "operator" | "admin";
+const callers: CallerName[] = ["anonymous", "bogus", "viewer", "user", "otherUser", "operator", "admin"];
+const rank: Record<Role, number> = { viewer: 0, user: 1, operator: 2, admin: 3 };
+
+type Expected = "allowed" | "UNAUTHENTICATED" | "FORBIDDEN";
+
+function expected(access: Access, caller: CallerName): Expected {
+  if (access === "public") return "allowed";
+  if (caller === "anonymous" || caller === "bogus") return "UNAUTHENTICATED";
+  const role: Role = caller === "otherUser" ? "user" : caller;
+  if (access === "owner") {
+    // The fixture job belongs to "user"; another user may not touch it.
+    if (caller === "otherUser") return "FORBIDDEN";
+    return rank[role] >= rank.user ? "allowed" : "FORBIDDEN";
+  }
+  return rank[role] >= rank[access] ? "allowed" : "FORBIDDEN";
+}
+
+/**
+ * The app's routes as `METHOD /path`, parsed from `printRoutes` (a tree whose segments
+ * concatenate into paths), each checked against `hasRoute` so a parsing slip cannot hide one.
+ */
+function appRoutes(app: FastifyInstance): string[] {
+  const routes: string[] = [];
+  const stack: string[] = [];
+  for (const line of app.printRoutes({ commonPrefix: false }).split("\n")) {
+    if (line.trim() === "") continue;
+    const match = /^((?:│ {3}| {4})*)(?:├── |└── )(\S+)(?: \(([^)]*)\))?$/.exec(line);
+    if (match === null) throw new Error(`unexpected printRoutes line: ${JSON.stringify(line)}`);
+    const depth = (match[1] ?? "").length / 4;
+    const path = (depth === 0 ? "" : (stack[depth - 1] ?? "")) + (match[2] ?? "");
+    stack.length = depth;
+    stack.push(path);
+    for (const method of (match[3] ?? "").split(",").map((m) => m.trim()).filter((m) => m !== "" && m !== "-")) {
+      expect(app.hasRoute({ method: method as "GET", url: path }), `${method} ${path} parsed from printRoutes`).toBe(true);
+      routes.push(`${method} ${path}`);
+    }
+  }
+  return routes;
+}
+
+async function setup(): Promise<{ s: TestServer; fixtures: Fixtures }> {
+  const s = await testServer({ concurrency: 0 }, {}, (engine) => {
+    const metrics = createMetrics(engine, { defaultMetrics: false });
+    const webhooks = createWebhooks(engine);
+    return {
+      extensions: [metrics.extension, webhooks.extension],
+      stop: async () => {
+        metrics.stop();
+        await webhooks.stop();
+      },
+    };
+  });
+  const jobId = (await s.call("user", "POST", "/api/v1/jobs", { command: ["true"] })).json.job.id as string;
+  const other = (await s.call("user", "POST", "/api/v1/jobs", { command: ["true"] })).json.job.id as string;
+  const cancellationId = (await s.call("user", "POST", `/api/v1/jobs/${other}/cancel`, {})).json.cancellation.id as string;
+  const webhookId = (await s.call("admin", "POST", "/api/v1/webhooks", { url: "https://example.com/hook" })).json.webhook.id as string;
+  return { s, fixtures: { jobId, cancellationId, webhookId, unknownId: "0190a7a4-0000-7000-8000-000000000000" } };
+}
+
+describe("roles, route by route", () => {
+  it("every route of the app has a rule, and the app serves every rule's route", async () => {
+    const { s } = await setup();
+    const routes = appRoutes(s.app);
+    const withRule = (route: string): string => (route.startsWith("HEAD ") ? route.replace(/^HEAD /, "GET ") : route);
+    expect(routes.filter((r) => rules[withRule(r)] === undefined)).toEqual([]);
+    expect(Object.keys(rules).filter((r) => !routes.includes(r))).toEqual([]);
+    // The document lists the same API routes (a cross-check of the parsing).
+    const doc = (await s.call(null, "GET", "/api/v1/openapi.json")).json as { paths: Record<string, Record<string, unknown>> };
+    for (const [path, ops] of Object.entries(doc.paths)) {
+      for (const method of Object.keys(ops)) expect(routes).toContain(`${method.toUpperCase()} ${path.replaceAll(/\{(\w+)\}/g, ":$1")}`);
+    }
+  });
+
+  it("each caller is allowed, 401 UNAUTHENTICATED or 403 FORBIDDEN exactly as DESIGN §5 says", async () => {
+    const { s, fixtures } = await setup();
+    const tokens: Record<CallerName, string | null> = {
+      anonymous: null,
+      bogus: "belay_not-a-real-token",
+      viewer: s.tokens.viewer,
+      user: s.tokens.user,
+      otherUser: s.tokens.otherUser,
+      operator: s.tokens.operator,
+      admin: s.tokens.admin,
+    };
+    const mismatches: unknown[] = [];
+    let checked = 0;
+    for (const route of appRoutes(s.app)) {
+      const [method, path] = route.split(" ") as [string, string];
+      const rule = rules[method === "HEAD" ? `GET ${path}` : route];
+      if (rule === undefined) throw new Error(`no rule for ${route}`);
+      for (const caller of callers) {
+        const { url, body } = rule.request(fixtures);
+        const token = tokens[caller];
+        const res = await s.app.inject({
+          method: method as "GET",
+          url,
+          headers: token === null ? {} : { authorization: `Bearer ${token}` },
+          ...(body === undefined || method === "HEAD" ? {} : { payload: body as object }),
+        });
+        let code: string | undefined;
+        try {
+          code = (res.json() as { error?: { code?: string } }).error?.code;
+        } catch {
+          code = undefined;
+        }
+        const want = expected(rule.access, caller);
+        const got: Expected | string =
+          res.statusCode === 401 ? "UNAUTHENTICATED" : res.statusCode === 403 ? "FORBIDDEN" : res.statusCode >= 500 ? `HTTP ${res.statusCode}` : "allowed";
+        // A refusal must carry its code (HEAD answers have no body to check).
+        const codeOk = want === "allowed" || method === "HEAD" || code === want;
+        if (got !== want || !codeOk) mismatches.push({ route, caller, want, got, status: res.statusCode, code });
+        checked += 1;
+      }
+    }
+    expect(mismatches).toEqual([]);
+    expect(checked).toBeGreaterThanOrEqual(Object.keys(rules).length * callers.length);
+  });
+
+  it("a user acts on its own jobs only; an operator on any, including bulk cancel", async () => {
+    const { s } = await setup();
+    const mine = (await s.call("otherUser", "POST", "/api/v1/jobs", { command: ["true"] })).json.job.id as string;
+    expect((await s.call("user", "POST", `/api/v1/jobs/${mine}/cancel`, {})).json.error.code).toBe("FORBIDDEN");
+    expect((await s.call("user", "POST", `/api/v1/jobs/${mine}/tasks/main/cancel`, {})).json.error.code).toBe("FORBIDDEN");
+    expect((await s.call("otherUser", "POST", `/api/v1/jobs/${mine}/cancel`, {})).statusCode).toBe(200);
+    expect((await s.call("user", "POST", `/api/v1/jobs/${mine}/resume`)).json.error.code).toBe("FORBIDDEN");
+    expect((await s.call("operator", "POST", `/api/v1/jobs/${mine}/resume`)).statusCode).toBe(200);
+    expect((await s.call("user", "POST", "/api/v1/jobs/cancel", { filter: { ids: [mine] } })).json.error.code).toBe("FORBIDDEN");
+    const bulk = await s.call("operator", "POST", "/api/v1/jobs/cancel", { filter: { ids: [mine] } });
+    expect([200, 202]).toContain(bulk.statusCode);
+    expect(bulk.json.cancelled).toBe(1);
+    // Reading is for everyone with a token.
+    expect((await s.call("viewer", "GET", `/api/v1/jobs/${mine}`)).statusCode).toBe(200);
+    expect((await s.call("viewer", "POST", "/api/v1/jobs", { command: ["true"] })).json.error.code).toBe("FORBIDDEN");
+  });
+});
