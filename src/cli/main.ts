@@ -1,17 +1,65 @@
 /**
- * The `belay` command. This first version offers only what the engine library can back
- * without a server; `serve`, `worker`, `job …` and `token …` arrive with the HTTP server.
+ * The `belay` command (docs/cli.md): `serve` and `worker` run an engine; `job …` and
+ * `token …` talk to a server through the client SDK. Exit codes: 0 ok, 1 error, 2 usage,
+ * 3 not found, 4 conflict.
  */
 import { readFileSync } from "node:fs";
 import { Command } from "commander";
+import { registerJobCancel } from "./commands/job-cancel.ts";
+import { registerJobCancellations } from "./commands/job-cancellations.ts";
+import { registerJobList } from "./commands/job-list.ts";
+import { registerJobLogs } from "./commands/job-logs.ts";
+import { registerJobResume } from "./commands/job-resume.ts";
+import { registerJobShow } from "./commands/job-show.ts";
+import { registerJobSubmit } from "./commands/job-submit.ts";
+import { registerJobWatch } from "./commands/job-watch.ts";
+import { registerServe } from "./commands/serve.ts";
+import { registerToken } from "./commands/token.ts";
+import { registerWorker } from "./commands/worker.ts";
+import { defaultUrl } from "./config.ts";
+import { exitCodes, reportError } from "./errors.ts";
 
 const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string; description: string };
 
-const program = new Command()
-  .name("belay")
-  .description(pkg.description)
-  .version(pkg.version)
-  .showHelpAfterError()
-  .exitOverride((error) => process.exit(error.exitCode === 1 ? 2 : error.exitCode));
+export function buildProgram(): Command {
+  const program = new Command()
+    .name("belay")
+    .description(pkg.description)
+    .version(pkg.version)
+    .option("--url <url>", `server URL (env BELAY_URL, default ${defaultUrl})`)
+    .option("--token <token>", "API token (env BELAY_TOKEN, else $BELAY_HOME/admin.token)")
+    .option("--json", "machine output: the API's JSON")
+    .configureHelp({ showGlobalOptions: true })
+    .showHelpAfterError("(add --help for usage)")
+    // Commander's own errors (unknown option, missing argument, bad value) are usage errors: exit 2.
+    .exitOverride((error) => process.exit(error.exitCode === 0 ? 0 : exitCodes.usage));
 
-program.parse();
+  registerServe(program);
+  registerWorker(program);
+  const job = program.command("job").description("submit, inspect, watch, cancel and resume jobs");
+  registerJobSubmit(job);
+  registerJobList(job);
+  registerJobShow(job);
+  registerJobLogs(job);
+  registerJobWatch(job);
+  registerJobCancel(job);
+  registerJobCancellations(job);
+  registerJobResume(job);
+  registerToken(program);
+  return program;
+}
+
+/** Exit once stdout has been written out (a pipe may still hold the last lines). */
+function exit(code: number): void {
+  process.stdout.write("", () => process.exit(code));
+}
+
+// `belay job list | head -1`: the reader going away is not an error of ours.
+process.stdout.on("error", (error: NodeJS.ErrnoException) => process.exit(error.code === "EPIPE" ? exitCodes.ok : exitCodes.error));
+
+try {
+  await buildProgram().parseAsync(process.argv);
+  exit(typeof process.exitCode === "number" ? process.exitCode : exitCodes.ok);
+} catch (error) {
+  exit(reportError(error));
+}

@@ -1,0 +1,60 @@
+/** `belay job list [--status S] [--queue Q] [--label k=v] [--owner P] [--limit N] [--cursor C]`. */
+import type { Command } from "commander";
+import type { Job } from "../../core/model.ts";
+import type { JobStatus } from "../../core/states.ts";
+import { context } from "../config.ts";
+import { percent, table, time } from "../format.ts";
+import { integer, jobStatuses, label } from "../options.ts";
+import { line, printJson } from "../output.ts";
+
+interface ListOptions {
+  status?: JobStatus[];
+  queue?: string;
+  label?: Record<string, string>;
+  owner?: string;
+  limit?: number;
+  cursor?: string;
+}
+
+export function tasksDone(job: Job): string {
+  const work = job.tasks.filter((t) => t.runOn === "normal");
+  return `${work.filter((t) => t.status === "succeeded").length}/${work.length}`;
+}
+
+export function registerJobList(job: Command): void {
+  job
+    .command("list")
+    .description("list jobs, newest first")
+    .option("--status <statuses>", "only these statuses (comma-separated)", jobStatuses)
+    .option("--queue <queue>", "only this queue")
+    .option("--label <key=value>", "only jobs with this label (repeatable)", label)
+    .option("--owner <principal>", "only this owner's jobs")
+    .option("--limit <n>", "at most this many (1-1000)", integer(1, 1000), 50)
+    .option("--cursor <cursor>", "the next page, from a previous list")
+    .action(async (options: ListOptions, command: Command) => {
+      const ctx = context(command);
+      const page = await ctx.client.listJobs({
+        ...(options.status === undefined ? {} : { status: options.status }),
+        ...(options.queue === undefined ? {} : { queue: options.queue }),
+        ...(options.label === undefined ? {} : { labels: options.label }),
+        ...(options.owner === undefined ? {} : { owner: options.owner }),
+        ...(options.limit === undefined ? {} : { limit: options.limit }),
+        ...(options.cursor === undefined ? {} : { cursor: options.cursor }),
+      });
+      if (ctx.json) {
+        printJson(page);
+        return;
+      }
+      if (page.items.length === 0) {
+        line("no jobs");
+        return;
+      }
+      line(
+        table(
+          ["ID", "NAME", "STATUS", "QUEUE", "TASKS", "PROGRESS", "OWNER", "CREATED"],
+          page.items.map((j) => [j.id, j.name, j.status, j.queue, tasksDone(j), percent(j.progress.ratio), j.owner, time(j.createdAt)]),
+        ),
+      );
+      if (page.nextCursor !== null) line(`more: belay job list --cursor ${page.nextCursor}`);
+    });
+}

@@ -1,0 +1,58 @@
+/**
+ * Parsers of option and argument values. A bad value is a usage error (commander's
+ * InvalidArgumentError, exit 2), caught before any request is sent.
+ */
+import { InvalidArgumentError } from "commander";
+import type { CancellationStatus } from "../core/model.ts";
+import type { JobStatus } from "../core/states.ts";
+import type { Role } from "../client/types.ts";
+
+export const jobStatusNames: readonly JobStatus[] = ["queued", "running", "cancelling", "succeeded", "failed", "partial", "cancelled"];
+export const cancellationStatusNames: readonly CancellationStatus[] = ["in_progress", "completed", "partial", "failed", "too_late"];
+export const roleNames: readonly Role[] = ["viewer", "user", "operator", "admin"];
+
+const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function integer(min: number, max = Number.MAX_SAFE_INTEGER): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!/^-?\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
+      throw new InvalidArgumentError(`expected an integer from ${min}${max === Number.MAX_SAFE_INTEGER ? " up" : ` to ${max}`}.`);
+    }
+    return n;
+  };
+}
+
+export function id(value: string): string {
+  if (!uuid.test(value)) throw new InvalidArgumentError(`"${value}" is not an id (a UUID such as 0190a7a4-1c2d-7e3f-8a9b-0c1d2e3f4a5b).`);
+  return value;
+}
+
+/** `--status queued,running` (comma-separated, repeatable). */
+export function jobStatuses(value: string, previous: JobStatus[] = []): JobStatus[] {
+  const statuses = value.split(",").map((s) => s.trim()).filter((s) => s !== "");
+  for (const s of statuses) {
+    if (!(jobStatusNames as readonly string[]).includes(s)) throw new InvalidArgumentError(`"${s}" is not a job status (${jobStatusNames.join(", ")}).`);
+  }
+  return [...previous, ...(statuses as JobStatus[])];
+}
+
+/** `--label k=v`, repeatable. */
+export function label(value: string, previous: Record<string, string> = {}): Record<string, string> {
+  const eq = value.indexOf("=");
+  if (eq <= 0) throw new InvalidArgumentError(`"${value}" is not key=value.`);
+  return { ...previous, [value.slice(0, eq)]: value.slice(eq + 1) };
+}
+
+/** `--pool name=N`, repeatable. */
+export function pool(value: string, previous: Record<string, number> = {}): Record<string, number> {
+  const match = /^([^=\s]+)=(\d+)$/.exec(value);
+  const slots = Number(match?.[2]);
+  if (match?.[1] === undefined || !Number.isSafeInteger(slots) || slots < 1) throw new InvalidArgumentError(`"${value}" is not name=N with N ≥ 1.`);
+  return { ...previous, [match[1]]: slots };
+}
+
+/** A repeatable option's values in order. */
+export function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
