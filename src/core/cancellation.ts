@@ -70,6 +70,7 @@ export function newRecord(input: {
   now: string;
   steps: StepName[];
   idempotencyKey?: string | null;
+  jobAttempt?: number;
 }): CancellationRecord {
   return {
     id: input.id,
@@ -77,6 +78,7 @@ export function newRecord(input: {
     taskKey: input.taskKey,
     scope: input.scope,
     parentId: input.parentId,
+    jobAttempt: input.jobAttempt ?? 0,
     reason: input.reason,
     requestedBy: input.requestedBy,
     force: input.force,
@@ -260,6 +262,7 @@ export function requestJobCancel(d: JobDraft, newId: string, req: CancelRequest)
     graceMs: req.graceMs ?? job.graceMs,
     now: d.now,
     steps,
+    jobAttempt: job.attempt,
   });
   attachToJob(d, record);
 
@@ -305,7 +308,8 @@ export function requestTaskCancel(d: JobDraft, newId: string, key: string, req: 
       details: { jobId: job.id, status: job.status },
     });
   }
-  const taskRecords = d.cancellations.filter((c) => c.scope === "task" && c.taskKey === key);
+  // Only a record of this job attempt can be a repeat: a resume starts the task over.
+  const taskRecords = d.cancellations.filter((c) => c.scope === "task" && c.taskKey === key && c.jobAttempt === job.attempt);
   const repeat = taskRecords.at(-1);
   if (job.status === "cancelling") {
     const jobRecord = latestJobRecord(d);
@@ -344,6 +348,7 @@ export function requestTaskCancel(d: JobDraft, newId: string, key: string, req: 
     graceMs: req.graceMs ?? task.spec.graceMs ?? job.graceMs,
     now: d.now,
     steps: jobSteps,
+    jobAttempt: job.attempt,
   });
   attachToJob(d, record);
 

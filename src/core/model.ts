@@ -201,6 +201,8 @@ export interface CancellationRecord {
   scope: CancellationScope;
   /** For a job or task record made by a bulk cancel: the bulk record. */
   parentId: string | null;
+  /** The job attempt the cancel applied to (a resume starts a new one); 0 for bulk records. */
+  jobAttempt: number;
   reason: string | null;
   requestedBy: string;
   force: boolean;

@@ -223,11 +223,21 @@ export class CancelExecutor {
     const startedMs = Date.now();
     const { value: keys } = await this.deps.mutate(jobId, (d) => {
       const record = d.cancellation(recordId);
-      if (record !== undefined) emitStep(d, record, startStep(record, "compensate", d.now));
-      if (record !== undefined) d.putCancellation(record);
+      if (record === undefined) return [];
       const comp = d.tasks.filter((t) => t.runOn === "cancel");
+      // Too late: every task finished before the cancel took effect, the job keeps its
+      // outcome, and there is nothing to undo — its compensation must not run.
+      if (record.tasks.length > 0 && record.tasks.every((r) => r.outcome === "finished_first")) {
+        for (const t of comp) if (t.status === "pending") d.setTaskStatus(t.key, "skipped", { reason: "the cancel came too late; nothing to undo" });
+        emitStep(d, record, endStep(record, "compensate", d.now, "skipped", { reason: "every task had finished before the cancel" }));
+        d.putCancellation(record);
+        return null;
+      }
+      emitStep(d, record, startStep(record, "compensate", d.now));
+      d.putCancellation(record);
       return topologicalOrder(comp.map((t) => ({ ...t.spec, dependsOn: t.spec.dependsOn.filter((dep) => comp.some((c) => c.key === dep.key)) })));
     });
+    if (keys === null) return;
     for (const key of keys) {
       const { value: claim, job } = await this.deps.mutate(jobId, (d) => startCompensation(d, key, this.deps.nodeId));
       if (claim === null) continue;

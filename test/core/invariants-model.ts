@@ -8,15 +8,16 @@
  * generated sequence is meaningful whatever state it meets, and fast-check can shrink it.
  */
 import { isDeepStrictEqual } from "node:util";
-import { finalizeCancellation, requestJobCancel, requestTaskCancel } from "../../src/core/cancellation.ts";
+import { finalizeCancellation, newRecord, requestJobCancel, requestTaskCancel } from "../../src/core/cancellation.ts";
 import type { CancelOutcome, CancelRequest, TaskCancelRequest } from "../../src/core/cancellation.ts";
 import { isBelayError } from "../../src/core/errors.ts";
 import type { ErrorCode } from "../../src/core/errors.ts";
-import { claimTask, endAttempt, newJob, recordProgress, resumeJob, settle } from "../../src/core/lifecycle.ts";
+import { claimTask, endAttempt, newJob, recordProgress, resumeJob, settle, startCompensation } from "../../src/core/lifecycle.ts";
 import type { AttemptEnd } from "../../src/core/lifecycle.ts";
 import type { BelayEvent, CancellationRecord, Job, Json, Task } from "../../src/core/model.ts";
+import type { MutationResult } from "../../src/store/store.ts";
 import { parseJobSpec } from "../../src/core/spec.ts";
-import type { JobSpecInput } from "../../src/core/spec.ts";
+import type { JobSpecInput, TaskSpecInput } from "../../src/core/spec.ts";
 import { canTransitionJob, canTransitionTask, isTerminalJob, isTerminalTask, resumableJobStatuses } from "../../src/core/states.ts";
 import type { JobStatus, TaskStatus } from "../../src/core/states.ts";
 import { SqliteStore } from "../../src/store/sqlite/sqlite-store.ts";
@@ -32,6 +33,8 @@ export interface TaskPlan {
 
 export interface JobPlan {
   tasks: TaskPlan[];
+  /** Compensation tasks (`runOn: "cancel"`), `c0`, `c1`…; each may depend on the earlier ones. */
+  compensation: TaskPlan[];
   failFast: boolean;
 }
 
@@ -46,26 +49,29 @@ export type Op =
   | { t: "late"; runner: number; outcome: "succeeded" | "failed" }
   | { t: "cancelJob"; job: number; onlyIfPending: boolean; force: boolean; graceMs: number | null; repeat: boolean }
   | { t: "cancelTask"; job: number; task: number; cascade: boolean | null; force: boolean; repeat: boolean }
+  | { t: "bulkCancel"; force: boolean }
+  | { t: "compensate"; job: number }
   | { t: "resume"; job: number }
   | { t: "finalize"; job: number; record: number; cleanupFailed: boolean };
 
 export function specOf(plan: JobPlan): JobSpecInput {
+  const task = (prefix: string, runOn: "normal" | "cancel") => (t: TaskPlan, i: number): TaskSpecInput => {
+    const seen = new Set<number>();
+    const dependsOn: Array<string | { key: string; onCancel: "cascade" | "skip" }> = [];
+    if (i > 0) {
+      for (const dep of t.deps) {
+        const on = dep.on % i;
+        if (seen.has(on)) continue;
+        seen.add(on);
+        dependsOn.push(dep.skip ? { key: `${prefix}${on}`, onCancel: "skip" } : `${prefix}${on}`);
+      }
+    }
+    return { key: `${prefix}${i}`, kind: "handler", handler: "h", retries: t.retries, dependsOn, runOn };
+  };
   return {
     name: "j",
     failFast: plan.failFast,
-    tasks: plan.tasks.map((t, i) => {
-      const seen = new Set<number>();
-      const dependsOn: Array<string | { key: string; onCancel: "cascade" | "skip" }> = [];
-      if (i > 0) {
-        for (const dep of t.deps) {
-          const on = dep.on % i;
-          if (seen.has(on)) continue;
-          seen.add(on);
-          dependsOn.push(dep.skip ? { key: `t${on}`, onCancel: "skip" } : `t${on}`);
-        }
-      }
-      return { key: `t${i}`, kind: "handler", handler: "h", retries: t.retries, dependsOn };
-    }),
+    tasks: [...plan.tasks.map(task("t", "normal")), ...plan.compensation.map(task("c", "cancel"))],
   };
 }
 
@@ -166,12 +172,14 @@ export interface RunStats {
   resumes: number;
   finalized: number;
   refusals: number;
+  /** How often each interesting situation was reached (`exit cancelling→cancelled`, `finalize too_late`, …). */
+  reached: Record<string, number>;
 }
 
 export class World {
   readonly store = new SqliteStore({ path: ":memory:" });
   readonly trace: string[] = [];
-  readonly stats: RunStats = { steps: 0, claims: 0, cancels: 0, resumes: 0, finalized: 0, refusals: 0 };
+  readonly stats: RunStats = { steps: 0, claims: 0, cancels: 0, resumes: 0, finalized: 0, refusals: 0, reached: {} };
   private readonly jobIds: string[] = [];
   private tick = 0;
   private ids = 0;
@@ -183,6 +191,10 @@ export class World {
   private readonly records = new Map<string, RecordInfo>();
   private readonly latestJobRecord = new Map<string, string>();
   private readonly latestTaskRecord = new Map<string, string>();
+  /** The latest record accepted for each job: the one its `cancellation` summary shows. */
+  private readonly latestRecord = new Map<string, string>();
+  /** A finished record's status and completion time, as first seen: they never change again. */
+  private readonly finishedRecords = new Map<string, string>();
   private readonly progress = new Map<string, ProgressSent[]>();
   private readonly outputs = new Map<string, Json>();
   /** The job a resume was accepted for in the current step. */
@@ -222,6 +234,10 @@ export class World {
     this.trace.push(line);
   }
 
+  private reach(label: string): void {
+    this.stats.reached[label] = (this.stats.reached[label] ?? 0) + 1;
+  }
+
   // ---- operations ---------------------------------------------------------------------
 
   async run(op: Op): Promise<void> {
@@ -257,6 +273,12 @@ export class World {
         break;
       case "cancelTask":
         await this.cancelTask(op);
+        break;
+      case "bulkCancel":
+        await this.bulkCancel(op.force);
+        break;
+      case "compensate":
+        await this.compensate(op.job);
         break;
       case "resume":
         await this.resume(op.job);
@@ -356,7 +378,11 @@ export class World {
       `  exit ${runner.jobId}/${runner.key}#${runner.attempt} from ${preTask.status} outcome=${end.outcome} signal=${end.signalDelivered} forced=${end.forced} interrupted=${end.interrupted === true} → ${post.status} (job ${result.job.status})`,
     );
     check(post.status === expected, () => `exit of ${runner.jobId}/${runner.key} from ${preTask.status}: expected ${expected}, got ${post.status}`);
-    if (result.value.toStop.length > 0) this.log(`  failFast stops ${result.value.toStop.join(", ")}`);
+    this.reach(`exit ${preTask.status}→${post.status}${preTask.status === "cancelling" && !end.signalDelivered && !end.forced ? " (finished first)" : ""}`);
+    if (result.value.toStop.length > 0) {
+      this.log(`  failFast stops ${result.value.toStop.join(", ")}`);
+      this.reach("failFast stops a runner");
+    }
     return post.status;
   }
 
@@ -429,9 +455,11 @@ export class World {
     check(!this.records.has(record.id), () => `record ${record.id} accepted twice`);
     check(record.scope === "job" || record.scope === "task", () => `unexpected scope ${record.scope}`);
     this.records.set(record.id, { jobId, scope: record.scope === "job" ? "job" : "task", taskKey: record.taskKey, jobAttempt, force });
+    this.latestRecord.set(jobId, record.id);
     if (record.scope === "job") this.latestJobRecord.set(jobId, record.id);
     else this.latestTaskRecord.set(`${jobId}/${record.taskKey ?? ""}`, record.id);
     this.stats.cancels += 1;
+    this.reach(`new ${record.scope} record ${record.status}`);
   }
 
   private expectRepeat(outcome: CancelOutcome, expectedId: string | undefined, force: boolean, what: string): void {
@@ -443,6 +471,68 @@ export class World {
     check(outcome.escalated === escalates, () => `${what}: escalated=${outcome.escalated}, expected ${escalates}`);
     check(outcome.toSignal.length === 0 && !outcome.needsExecution, () => `${what}: a repeat asked for execution`);
     if (escalates) info.force = true;
+    this.reach(`repeat returns ${info.scope} record${escalates ? " (escalated)" : ""}`);
+  }
+
+  /** The §3 table: what a job cancel must do to a job in each state. Returns the outcome when the cancel was accepted. */
+  private expectJobCancel(
+    jobId: string,
+    pre: Job,
+    req: CancelRequest,
+    id: string,
+    res: Attempted<MutationResult<CancelOutcome>>,
+  ): CancelOutcome | null {
+    const what = `cancelJob of a ${pre.status} job${req.onlyIfPending ? " (onlyIfPending)" : ""}`;
+    switch (pre.status) {
+      case "succeeded":
+      case "failed":
+      case "partial":
+        check(!res.ok && res.code === "JOB_ALREADY_FINISHED", () => `${what}: expected JOB_ALREADY_FINISHED, got ${res.ok ? "success" : res.code}`);
+        this.stats.refusals += 1;
+        this.reach(`refusal ${res.ok ? "" : res.code}`);
+        return null;
+      case "running":
+        if (req.onlyIfPending) {
+          check(!res.ok && res.code === "JOB_NOT_PENDING", () => `${what}: expected JOB_NOT_PENDING, got ${res.ok ? "success" : res.code}`);
+          this.stats.refusals += 1;
+          this.reach(`refusal ${res.ok ? "" : res.code}`);
+          return null;
+        }
+        break;
+      default:
+        break;
+    }
+    check(res.ok, () => `${what}: refused with ${res.ok ? "" : res.code}`);
+    const { value: outcome, job: post } = res.value;
+    if (pre.status === "queued" || pre.status === "running") {
+      check(!outcome.alreadyCancelled, () => `${what}: alreadyCancelled on a first cancel`);
+      this.acceptNew(jobId, outcome, id, pre.attempt, req.force);
+      check(outcome.record.parentId === req.parentId, () => `${what}: record parent ${outcome.record.parentId}, expected ${req.parentId}`);
+      const compensation = pre.tasks.some((t) => t.runOn === "cancel");
+      if (pre.status === "queued" && !compensation) {
+        // Invariant 4 (and the §3 table): a queued job is cancelled at once, in this transaction.
+        check(post.status === "cancelled", () => `${what}: job is ${post.status}, expected cancelled at once`);
+        check(outcome.record.status === "completed", () => `${what}: record ${outcome.record.status}, expected completed`);
+        check(!outcome.needsExecution && outcome.toSignal.length === 0, () => `${what}: needs execution`);
+      } else {
+        // A running job, or a queued one whose compensation tasks must still run: dispatch is blocked at once.
+        check(post.status === "cancelling", () => `${what}: job is ${post.status}, expected cancelling`);
+        check(outcome.record.status === "in_progress" && outcome.needsExecution, () => `${what}: record ${outcome.record.status}`);
+        const wasActive = work(pre)
+          .filter((t) => active(t.status))
+          .map((t) => t.key);
+        check(isDeepStrictEqual([...outcome.toSignal].sort(), wasActive.sort()), () => `${what}: toSignal ${outcome.toSignal.join(",")}, expected ${wasActive.join(",")}`);
+        check(
+          work(post).every((t) => t.status !== "pending" && t.status !== "running"),
+          () => `${what}: a task is still pending or running`,
+        );
+      }
+    } else {
+      // cancelling or cancelled: the same record (invariant 5).
+      this.expectRepeat(outcome, this.latestJobRecord.get(jobId), req.force, what);
+      check(post.status === pre.status, () => `${what}: a repeat moved the job to ${post.status}`);
+    }
+    return outcome;
   }
 
   async cancelJob(op: Extract<Op, { t: "cancelJob" }>): Promise<void> {
@@ -455,60 +545,98 @@ export class World {
     this.log(
       `cancelJob ${jobId} (${pre.status}) onlyIfPending=${op.onlyIfPending} force=${op.force} → ${res.ok ? `${res.value.value.record.id} already=${res.value.value.alreadyCancelled} ${res.value.job.status}` : res.code}`,
     );
-    const what = `cancelJob of a ${pre.status} job${op.onlyIfPending ? " (onlyIfPending)" : ""}`;
-    switch (pre.status) {
-      case "succeeded":
-      case "failed":
-      case "partial":
-        check(!res.ok && res.code === "JOB_ALREADY_FINISHED", () => `${what}: expected JOB_ALREADY_FINISHED, got ${res.ok ? "success" : res.code}`);
-        this.stats.refusals += 1;
-        return;
-      case "running":
-        if (op.onlyIfPending) {
-          check(!res.ok && res.code === "JOB_NOT_PENDING", () => `${what}: expected JOB_NOT_PENDING, got ${res.ok ? "success" : res.code}`);
-          this.stats.refusals += 1;
-          return;
-        }
-        break;
-      default:
-        break;
-    }
-    check(res.ok, () => `${what}: refused with ${res.ok ? "" : res.code}`);
-    const { value: outcome, job: post } = res.value;
-    if (pre.status === "queued" || pre.status === "running") {
-      check(!outcome.alreadyCancelled, () => `${what}: alreadyCancelled on a first cancel`);
-      this.acceptNew(jobId, outcome, id, pre.attempt, op.force);
-      if (pre.status === "queued") {
-        // Invariant 4 (and the §3 table): a queued job is cancelled at once, in this transaction.
-        check(post.status === "cancelled", () => `${what}: job is ${post.status}, expected cancelled at once`);
-        check(outcome.record.status === "completed", () => `${what}: record ${outcome.record.status}, expected completed`);
-        check(!outcome.needsExecution && outcome.toSignal.length === 0, () => `${what}: needs execution`);
-      } else {
-        check(post.status === "cancelling", () => `${what}: job is ${post.status}, expected cancelling`);
-        check(outcome.record.status === "in_progress" && outcome.needsExecution, () => `${what}: record ${outcome.record.status}`);
-        const wasActive = work(pre).filter((t) => active(t.status)).map((t) => t.key);
-        check(isDeepStrictEqual([...outcome.toSignal].sort(), wasActive.sort()), () => `${what}: toSignal ${outcome.toSignal.join(",")}, expected ${wasActive.join(",")}`);
-        check(work(post).every((t) => t.status !== "pending" && t.status !== "running"), () => `${what}: a task is still pending or running`);
-      }
-    } else {
-      // cancelling or cancelled: the same record (invariant 5).
-      this.expectRepeat(outcome, this.latestJobRecord.get(jobId), op.force, what);
-      check(post.status === pre.status, () => `${what}: a repeat moved the job to ${post.status}`);
-    }
-    if (op.repeat) {
+    const outcome = this.expectJobCancel(jobId, pre, req, id, res);
+    if (outcome !== null && op.repeat) {
       const again = this.newId();
       const rep = await attempt(() => this.store.mutateJob(jobId, this.now(), (d) => requestJobCancel(d, again, req)));
       this.log(`  repeat → ${rep.ok ? `${rep.value.value.record.id} already=${rep.value.value.alreadyCancelled}` : rep.code}`);
       check(rep.ok, () => `repeat of an accepted job cancel refused: ${rep.ok ? "" : rep.code}`);
-      this.expectRepeat(rep.value.value, outcome.record.id, op.force, `repeat of ${what}`);
+      this.expectRepeat(rep.value.value, outcome.record.id, op.force, `repeat of a job cancel (first on a ${pre.status} job)`);
     }
+  }
+
+  /** A bulk cancel of every submitted job, finished or not, through `mutateJobs` (one transaction per chunk). */
+  async bulkCancel(force: boolean): Promise<void> {
+    if (this.jobIds.length === 0) return;
+    const bulk = newRecord({
+      id: this.newId(),
+      jobId: null,
+      taskKey: null,
+      scope: "bulk",
+      parentId: null,
+      reason: "bulk",
+      requestedBy: "test",
+      force,
+      cascade: true,
+      graceMs: 0,
+      now: this.now(),
+      steps: ["cancel_jobs", "finalize"],
+    });
+    await this.store.insertCancellation(bulk);
+    const req: CancelRequest = { reason: "bulk", requestedBy: "test", force, graceMs: null, onlyIfPending: false, parentId: bulk.id };
+    const ids = new Map<string, string>();
+    const results = await this.store.mutateJobs([...this.jobIds], this.now(), (d) => {
+      const id = this.newId();
+      ids.set(d.job.id, id);
+      return requestJobCancel(d, id, req);
+    });
+    check(results.length === this.jobIds.length, () => `bulk cancel returned ${results.length} results for ${this.jobIds.length} jobs`);
+    this.log(`bulkCancel ${bulk.id} force=${force}`);
+    for (const result of results) {
+      const jobId = "error" in result ? result.jobId : result.job.id;
+      const pre = this.before(jobId);
+      let res: Attempted<MutationResult<CancelOutcome>>;
+      if ("error" in result) {
+        const error = result.error;
+        if (!(isBelayError(error) && expectedRefusals.has(error.code))) throw error;
+        res = { ok: false, code: error.code };
+      } else {
+        res = { ok: true, value: result };
+      }
+      this.log(`  ${jobId} (${pre.status}) → ${res.ok ? `${res.value.value.record.id} already=${res.value.value.alreadyCancelled} ${res.value.job.status}` : res.code}`);
+      this.expectJobCancel(jobId, pre, req, ids.get(jobId) ?? "none", res);
+    }
+    bulk.status = "completed";
+    bulk.completedAt = this.now();
+    await this.store.updateCancellation(bulk);
+    const children = await this.store.listCancellations({ parentId: bulk.id }, { limit: 1000, offset: 0 });
+    const fresh = [...this.records.entries()].filter(([id]) => [...ids.values()].includes(id)).map(([id]) => id).sort();
+    check(isDeepStrictEqual(children.items.map((r) => r.id).sort(), fresh), () => `bulk ${bulk.id} has children [${children.items.map((r) => r.id).join(", ")}], expected [${fresh.join(", ")}]`);
+  }
+
+  /**
+   * The engine's `compensate` step: once every work task of a cancelling job has ended, start
+   * its next pending compensation task (dependency order = index order).
+   */
+  async compensate(jobIndex: number): Promise<boolean> {
+    const jobId = pick(this.jobIds, jobIndex);
+    if (jobId === undefined) return false;
+    const pre = this.before(jobId);
+    if (pre.status !== "cancelling" || !work(pre).every((t) => isTerminalTask(t.status))) return false;
+    const comp = pre.tasks.filter((t) => t.runOn === "cancel");
+    if (comp.some((t) => active(t.status))) return false;
+    const next = comp.find((t) => t.status === "pending");
+    if (next === undefined) return false;
+    const { value, job } = await this.store.mutateJob(jobId, this.now(), (d) => startCompensation(d, next.key, "n1"));
+    const post = taskOf(job, next.key);
+    this.log(`compensate ${jobId}/${next.key} → ${post.status}${value === null ? "" : `#${value.task.attempt}`}`);
+    if (value === null) {
+      check(post.status === "skipped", () => `compensation ${next.key} neither started nor skipped: ${post.status}`);
+      this.reach("compensation skipped");
+    } else {
+      check(post.status === "running" && value.task.attempt === next.attempt + 1, () => `compensation ${next.key} started as ${post.status}`);
+      this.serials += 1;
+      this.runners.push({ jobId, key: next.key, attempt: value.task.attempt, signalled: false, serial: this.serials });
+      this.reach("compensation started");
+    }
+    return true;
   }
 
   async cancelTask(op: Extract<Op, { t: "cancelTask" }>): Promise<void> {
     const jobId = pick(this.jobIds, op.job);
     if (jobId === undefined) return;
     const pre = this.before(jobId);
-    const key = pick(pre.tasks, op.task)?.key ?? "t0";
+    const key = pick(work(pre), op.task)?.key ?? "t0";
     const preTask = taskOf(pre, key);
     const req: TaskCancelRequest = { reason: null, requestedBy: "test", force: op.force, graceMs: null, cascade: op.cascade };
     const id = this.newId();
@@ -521,16 +649,27 @@ export class World {
     if (isTerminalJob(pre.status)) {
       check(!res.ok && res.code === "JOB_ALREADY_FINISHED", () => `${what}: expected JOB_ALREADY_FINISHED, got ${res.ok ? "success" : res.code}`);
       this.stats.refusals += 1;
+      this.reach(`refusal ${res.ok ? "" : res.code}`);
       return;
     }
+    // Only a record accepted in this job attempt can have cancelled this attempt's task: a
+    // resume starts a new attempt, and a record of an earlier one is history (invariants 1, 5).
+    const taskRecordIsCurrent = taskRecordId !== undefined && this.records.get(taskRecordId)?.jobAttempt === pre.attempt;
     let expectedId: string | undefined;
     if (pre.status === "cancelling") {
       expectedId = this.latestJobRecord.get(jobId);
-    } else if ((preTask.status === "cancelling" || preTask.status === "cancelled") && taskRecordId !== undefined) {
+    } else if ((preTask.status === "cancelling" || preTask.status === "cancelled") && taskRecordIsCurrent) {
       expectedId = taskRecordId;
     } else if (isTerminalTask(preTask.status) || preTask.status === "cancelling") {
+      // Cancelled by a cascade, failFast or before a resume, or finished: not a repeat of any request for this task.
+      check(
+        !res.ok && res.code === "TASK_ALREADY_FINISHED",
+        () =>
+          `${what}: expected TASK_ALREADY_FINISHED, got ${res.ok ? `record ${res.value.value.record.id} (alreadyCancelled=${res.value.value.alreadyCancelled}${res.value.value.record.id === taskRecordId ? `, the task-cancel record of job attempt ${this.records.get(taskRecordId)?.jobAttempt}; the job is at attempt ${pre.attempt}` : ""})` : res.code}`,
+      );
       check(!res.ok && res.code === "TASK_ALREADY_FINISHED", () => `${what}: expected TASK_ALREADY_FINISHED, got ${res.ok ? "success" : res.code}`);
       this.stats.refusals += 1;
+      this.reach(`refusal ${res.ok ? "" : res.code}`);
       return;
     }
     check(res.ok, () => `${what}: refused with ${res.ok ? "" : res.code}`);
@@ -538,12 +677,6 @@ export class World {
     const postTask = taskOf(post, key);
     if (expectedId !== undefined) {
       this.expectRepeat(outcome, expectedId, op.force, what);
-      const info = this.records.get(expectedId);
-      // A repeat returns the record of *this* job attempt: a record from before a resume did not cancel this attempt's task.
-      check(
-        info !== undefined && (info.scope === "job" || info.jobAttempt === pre.attempt),
-        () => `${what}: returned record ${expectedId} of job attempt ${info?.jobAttempt}, the job is at attempt ${pre.attempt} (task ${key} was ${preTask.status} by another cause)`,
-      );
     } else {
       check(!outcome.alreadyCancelled, () => `${what}: alreadyCancelled on a first cancel`);
       this.acceptNew(jobId, outcome, id, pre.attempt, op.force);
@@ -578,6 +711,7 @@ export class World {
     if (!resumableJobStatuses.has(pre.status)) {
       check(!res.ok && res.code === "JOB_NOT_RESUMABLE", () => `resume of a ${pre.status} job: ${res.ok ? "accepted" : res.code}`);
       this.stats.refusals += 1;
+      this.reach(`refusal ${res.ok ? "" : res.code}`);
       return;
     }
     check(res.ok, () => `resume of a ${pre.status} job refused: ${res.ok ? "" : res.code}`);
@@ -589,12 +723,14 @@ export class World {
     );
     this.resumedNow = jobId;
     this.stats.resumes += 1;
+    this.reach(`resume ${pre.status}`);
   }
 
   /** Records the engine could finalize now: a job record once every work task is terminal, a task record once its runner exited. */
   private finalizable(pre: Job, records: CancellationRecord[]): CancellationRecord[] {
     return records.filter((r) => {
-      if (r.scope === "job") return work(pre).every((t) => isTerminalTask(t.status));
+      // The engine runs the compensation tasks (the `compensate` step) before it finalizes.
+      if (r.scope === "job") return pre.tasks.every((t) => isTerminalTask(t.status));
       return r.tasks.every((rep) => {
         const t = taskOf(pre, rep.key);
         return !(t.attempt === rep.attempt && active(t.status));
@@ -624,6 +760,7 @@ export class World {
       }
     }
     this.stats.finalized += 1;
+    this.reach(`finalize ${record.scope} ${done.status} (job ${result.job.status})`);
     return true;
   }
 
@@ -650,6 +787,10 @@ export class World {
       }
       for (let j = 0; j < this.jobIds.length; j += 1) {
         this.resumedNow = null;
+        if (await this.compensate(j)) {
+          await this.checkAll();
+          moved = true;
+        }
         while (await this.finalize(j, 0, false)) {
           await this.checkAll();
           moved = true;
@@ -731,7 +872,12 @@ export class World {
         const key = String(e.data["taskKey"]);
         check(canTransitionTask(from as TaskStatus, to as TaskStatus), () => `illegal task transition: ${where(e)}`);
         if (e.type === "belay.task.started") {
-          check(!cancelAccepted, () => `invariant 2: a task started after the job cancel was accepted: ${where(e)}`);
+          if (e.data["compensation"] === true) {
+            // Compensation runs only as part of an accepted job cancellation.
+            check(cancelAccepted && status === "cancelling", () => `a compensation task started outside a job cancellation: ${where(e)}`);
+          } else {
+            check(!cancelAccepted, () => `invariant 2: a task started after the job cancel was accepted: ${where(e)}`);
+          }
         }
         if (isTerminalTask(to as TaskStatus)) {
           const n = (taskTerminals.get(key) ?? 0) + 1;
@@ -744,7 +890,7 @@ export class World {
     check(status === job.status, () => `the event log of job ${job.id} ends at ${status}, the job is ${job.status}`);
     check(attempt === job.attempt, () => `job ${job.id} is at attempt ${job.attempt}, its log has ${attempt}`);
     check(!isTerminalJob(job.status) || jobTerminals === 1, () => `job ${job.id} is ${job.status} without its terminal event in this attempt`);
-    for (const t of work(job)) {
+    for (const t of job.tasks) {
       if (isTerminalTask(t.status)) {
         check(lastTerminal.get(t.key) === t.status, () => `task ${job.id}/${t.key} is ${t.status}, its last terminal event says ${lastTerminal.get(t.key)}`);
       } else {
@@ -769,7 +915,9 @@ export class World {
       check(live.length === 0, () => `invariant 3: job ${job.id} is cancelled while ${live.map((t) => `${t.key}=${t.status}`).join(", ")}`);
     }
     if (isTerminalJob(job.status)) {
-      check(work(job).every((t) => isTerminalTask(t.status)), () => `job ${job.id} is ${job.status} with unfinished tasks`);
+      // Compensation tasks too: skipped when the job was not cancelled, run (or skipped) before a cancellation finalizes.
+      const unfinished = job.tasks.filter((t) => !isTerminalTask(t.status));
+      check(unfinished.length === 0, () => `job ${job.id} is ${job.status} with unfinished tasks ${unfinished.map((t) => `${t.key}=${t.status}`).join(", ")}`);
     }
     for (const t of job.tasks) {
       const p = taskOf(pre, t.key);
@@ -777,7 +925,7 @@ export class World {
       if (isTerminalTask(p.status) && !resumed) {
         check(t.status === p.status && t.attempt === p.attempt, () => `invariant 1: task ${job.id}/${t.key} left ${p.status} for ${t.status} without a resume`);
       }
-      if (resumed && p.status === "succeeded") {
+      if (resumed && p.status === "succeeded" && t.runOn === "normal") {
         check(t.status === "succeeded" && isDeepStrictEqual(t.output, p.output), () => `resume rewrote succeeded task ${job.id}/${t.key} (${t.status})`);
       }
     }
@@ -810,8 +958,21 @@ export class World {
       (job.status === "cancelling") === (openJobRecords.length === 1),
       () => `job ${job.id} is ${job.status} with ${openJobRecords.length} open job-scope record(s)`,
     );
+    const summary = job.cancellation;
+    const latest = this.latestRecord.get(job.id);
+    check((summary?.id ?? undefined) === latest, () => `job ${job.id} shows cancellation ${summary?.id}, the latest accepted is ${latest}`);
     for (const r of records) {
       check(r.status === "in_progress" || r.completedAt !== null, () => `record ${r.id} is ${r.status} without completedAt`);
+      if (summary !== null && r.id === summary.id) {
+        check(summary.status === r.status, () => `job ${job.id} shows cancellation ${r.id} as ${summary.status}, the record is ${r.status}`);
+      }
+      const finished = this.finishedRecords.get(r.id);
+      const now = `${r.status}@${r.completedAt}`;
+      if (finished !== undefined) {
+        check(finished === now, () => `record ${r.id} finished as ${finished}, is now ${now}`);
+      } else if (r.status !== "in_progress") {
+        this.finishedRecords.set(r.id, now);
+      }
       const final = r.steps.find((s) => s.name === "finalize");
       check((r.status === "in_progress") === (final?.status === "pending"), () => `record ${r.id} is ${r.status} with its finalize step ${final?.status}`);
     }

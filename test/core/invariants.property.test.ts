@@ -12,8 +12,9 @@ import { claimTask, newJob, settle } from "../../src/core/lifecycle.ts";
 import { parseJobSpec } from "../../src/core/spec.ts";
 import { SqliteStore } from "../../src/store/sqlite/sqlite-store.ts";
 import { InvariantViolation, specOf, World } from "./invariants-model.ts";
-import type { JobPlan, Op, RunStats } from "./invariants-model.ts";
+import type { JobPlan, Op, RunStats, TaskPlan } from "./invariants-model.ts";
 
+/** 1000 on CI and locally alike (about 15 s on two cores). */
 const numRuns = 1000;
 
 // ---------------------------------------------------------------------------------------
@@ -26,6 +27,7 @@ const taskPlan = fc.record({
 
 const jobPlan: fc.Arbitrary<JobPlan> = fc.record({
   tasks: fc.array(taskPlan, { minLength: 1, maxLength: 4 }),
+  compensation: fc.oneof({ arbitrary: fc.constant<TaskPlan[]>([]), weight: 3 }, { arbitrary: fc.array(taskPlan, { minLength: 1, maxLength: 2 }), weight: 1 }),
   failFast: fc.oneof({ arbitrary: fc.constant(false), weight: 3 }, { arbitrary: fc.constant(true), weight: 1 }),
 });
 
@@ -74,6 +76,8 @@ const op: fc.Arbitrary<Op> = fc.oneof(
     }),
     weight: 3,
   },
+  { arbitrary: fc.record({ t: fc.constant("bulkCancel" as const), force: fc.boolean() }), weight: 1 },
+  { arbitrary: fc.record({ t: fc.constant("compensate" as const), job: idx }), weight: 2 },
   { arbitrary: fc.record({ t: fc.constant("resume" as const), job: idx }), weight: 2 },
   {
     arbitrary: fc.record({
@@ -86,14 +90,61 @@ const op: fc.Arbitrary<Op> = fc.oneof(
   },
 );
 
+/** Situations 1000 runs reach dozens of times or more; reaching none means the generator has gone blind. */
+const mustReach = [
+  "exit cancelling→cancelled",
+  "exit cancelling→succeeded (finished first)",
+  "exit cancelling→failed (finished first)",
+  "exit running→pending",
+  "new job record completed",
+  "new job record in_progress",
+  "new task record completed",
+  "new task record in_progress",
+  "repeat returns job record (escalated)",
+  "repeat returns task record",
+  "finalize job completed (job cancelled)",
+  "finalize job too_late (job failed)",
+  "finalize task completed (job partial)",
+  "compensation started",
+  "resume cancelled",
+  "resume partial",
+  "resume failed",
+  "refusal JOB_ALREADY_FINISHED",
+  "refusal JOB_NOT_PENDING",
+  "refusal JOB_NOT_RESUMABLE",
+  "refusal TASK_ALREADY_FINISHED",
+];
+
+/**
+ * Counterexamples found so far, replayed first on every run. The first is a bug in
+ * `requestTaskCancel` (still open): after a resume, cancelling a task that this attempt
+ * cancelled by cascade returns the task-cancel record of the previous attempt as
+ * `alreadyCancelled` (without the resume the same request is TASK_ALREADY_FINISHED).
+ */
+const knownCases: Array<[{ jobs: JobPlan[]; ops: Op[] }]> = [
+  [
+    {
+      jobs: [{ tasks: [{ deps: [], retries: 0 }, { deps: [{ on: 0, skip: false }], retries: 0 }], compensation: [], failFast: false }],
+      ops: [
+        { t: "cancelTask", job: 0, task: 1, cascade: true, force: false, repeat: false },
+        { t: "cancelJob", job: 0, onlyIfPending: false, force: false, graceMs: null, repeat: false },
+        { t: "resume", job: 0 },
+        { t: "claim", max: 1 },
+        { t: "cancelTask", job: 0, task: 0, cascade: true, force: false, repeat: false },
+        { t: "cancelTask", job: 0, task: 1, cascade: true, force: false, repeat: false },
+      ],
+    },
+  ],
+];
+
 const scenario = fc.record({
   jobs: fc.array(jobPlan, { minLength: 1, maxLength: 3 }),
-  ops: fc.array(op, { minLength: 1, maxLength: 30 }),
+  ops: fc.array(op, { minLength: 1, maxLength: 40, size: "medium" }),
 });
 
 // ---------------------------------------------------------------------------------------
 
-const totals: RunStats = { steps: 0, claims: 0, cancels: 0, resumes: 0, finalized: 0, refusals: 0 };
+const totals: RunStats = { steps: 0, claims: 0, cancels: 0, resumes: 0, finalized: 0, refusals: 0, reached: {} };
 
 async function play(jobs: JobPlan[], ops: Op[]): Promise<void> {
   const world = new World(jobs);
@@ -108,7 +159,9 @@ async function play(jobs: JobPlan[], ops: Op[]): Promise<void> {
     throw new InvariantViolation(`${message}\n--- trace ---\n${world.trace.join("\n")}`, { cause: error });
   } finally {
     await world.close();
-    for (const k of Object.keys(totals) as Array<keyof RunStats>) totals[k] += world.stats[k];
+    const { reached, ...counts } = world.stats;
+    for (const k of Object.keys(counts) as Array<keyof typeof counts>) totals[k] += counts[k];
+    for (const [label, n] of Object.entries(reached)) totals.reached[label] = (totals.reached[label] ?? 0) + n;
   }
 }
 
@@ -118,13 +171,14 @@ describe("DESIGN §2 invariants under random interleavings (SQLite store)", () =
       fc.asyncProperty(scenario, async ({ jobs, ops }) => {
         await play(jobs, ops);
       }),
-      { numRuns },
+      { numRuns, examples: knownCases },
     );
     // The generator must actually reach the interesting states, not just refuse.
     expect(totals.claims).toBeGreaterThan(numRuns);
     expect(totals.cancels).toBeGreaterThan(numRuns / 2);
     expect(totals.resumes).toBeGreaterThan(numRuns / 10);
     expect(totals.finalized).toBeGreaterThan(numRuns / 4);
+    for (const label of mustReach) expect(totals.reached[label] ?? 0, label).toBeGreaterThan(0);
   }, 120_000);
 
   it("100 concurrent cancels of one running job produce one record", async () => {
