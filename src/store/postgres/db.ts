@@ -1,0 +1,178 @@
+/**
+ * The PostgreSQL plumbing every query module shares: the pool, named (prepared) queries,
+ * parameter cleaning, the advisory-lock keys and the transaction wrapper. The only file
+ * besides `migrate.ts` that touches the `pg` driver directly; nothing outside
+ * `src/store/postgres/` imports `pg`.
+ */
+import { Pool } from "pg";
+import type { PoolClient, QueryResult } from "pg";
+import type { BelayEvent, NewEvent } from "../../core/model.ts";
+
+export type Row = Record<string, unknown>;
+
+/** Anything a query can run on: the pool (one statement, autocommit) or a transaction's client. */
+export type Db = Pool | PoolClient;
+
+export type { Pool };
+
+/**
+ * A query with a name: pg prepares it once per connection and afterwards only sends its
+ * parameters (hot paths: the mutation's lock, load and writes, the claim). Its text must be
+ * constant, which is why no statement names its schema: `search_path` does.
+ */
+export interface NamedQuery {
+  readonly name: string;
+  readonly text: string;
+}
+
+export function named(name: string, text: string): NamedQuery {
+  return { name: `belay_${name}`, text };
+}
+
+/**
+ * PostgreSQL `text` cannot hold U+0000 (the server refuses the whole statement). A NUL can
+ * reach the store in what runners produce — a log line, an error message — and refusing the
+ * write would lose the rest of it (DESIGN invariant 6), so every string parameter has its NULs
+ * replaced by U+FFFD. JSON parameters are unaffected: JSON.stringify escapes NUL as `\u0000`,
+ * which `json` columns keep as written.
+ */
+function clean(value: unknown): unknown {
+  if (typeof value === "string") return value.includes("\u0000") ? value.replaceAll("\u0000", "\uFFFD") : value;
+  if (Array.isArray(value)) return value.map(clean);
+  return value;
+}
+
+export async function query(db: Db, q: NamedQuery | string, values: readonly unknown[] = []): Promise<QueryResult<Row>> {
+  const params = values.map(clean);
+  return typeof q === "string" ? db.query<Row>(q, params) : db.query<Row>({ name: q.name, text: q.text, values: params });
+}
+
+export async function rows(db: Db, q: NamedQuery | string, values: readonly unknown[] = []): Promise<Row[]> {
+  return (await query(db, q, values)).rows;
+}
+
+export async function firstRow(db: Db, q: NamedQuery | string, values: readonly unknown[] = []): Promise<Row | undefined> {
+  return (await query(db, q, values)).rows[0];
+}
+
+/** Schema names the store accepts: they go into `search_path` and DDL unquoted-safe. */
+const schemaPattern = /^[a-z_][a-z0-9_]{0,62}$/;
+
+export function checkSchemaName(schema: string): string {
+  if (!schemaPattern.test(schema)) {
+    throw new Error(`PostgreSQL schema name "${schema}" must match ${schemaPattern.source} (lower-case letters, digits, "_")`);
+  }
+  return schema;
+}
+
+/**
+ * Text keys of the advisory locks (the server hashes them with `hashtext`). Advisory locks are
+ * per database, so each key names the schema: two Belay installations in one database do not
+ * wait on each other.
+ */
+export interface LockKeys {
+  /** Held while migrations run. */
+  migrate: string;
+  /** Held from the insert of a transaction's events to its commit (see queries/events.ts). */
+  events: string;
+  /** Held by a claim while it counts and takes slots of a resource pool. */
+  pool: (name: string) => string;
+}
+
+export function lockKeys(schema: string): LockKeys {
+  return {
+    migrate: `belay:${schema}:migrate`,
+    events: `belay:${schema}:events`,
+    pool: (name) => `belay:${schema}:pool:${name}`,
+  };
+}
+
+/**
+ * The connection settings: every connection works in the store's schema, in UTC (the schema
+ * name is checked by checkSchemaName, so it needs no quoting). They go in the startup
+ * `options`, after any the user gave (PGOPTIONS, or `?options=` in the URL): a later `-c`
+ * wins, and pg would otherwise let the URL's `options` replace ours altogether.
+ */
+function connectionConfig(url: string, schema: string): { connectionString: string; options?: string } {
+  const ours = `-c search_path=${schema} -c TimeZone=UTC`;
+  const merge = (theirs: string | null | undefined): string => (theirs ? `${theirs} ${ours}` : ours);
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return { connectionString: url, options: merge(process.env["PGOPTIONS"]) };
+  }
+  parsed.searchParams.set("options", merge(parsed.searchParams.get("options") ?? process.env["PGOPTIONS"]));
+  return { connectionString: parsed.toString() };
+}
+
+export function newPool(options: { url: string; schema: string; poolSize: number }): Pool {
+  const pool = new Pool({
+    ...connectionConfig(options.url, options.schema),
+    max: options.poolSize,
+    application_name: "belay",
+  });
+  // An idle connection that the server or the network drops emits "error" on the pool; pg
+  // has already removed it, and the next query opens a new one. Without a listener the
+  // event would crash the process.
+  pool.on("error", () => undefined);
+  return pool;
+}
+
+/**
+ * One transaction on one pooled connection. The events of every mutation in it are written
+ * last, by `flushEvents` just before COMMIT (see queries/events.ts for why).
+ */
+export class Transaction {
+  readonly client: PoolClient;
+  private readonly pendingEvents: Array<{ events: NewEvent[]; numbered: BelayEvent[] }> = [];
+
+  constructor(client: PoolClient) {
+    this.client = client;
+  }
+
+  /** Queue events for the end of the transaction; the returned array is filled with the numbered events then. */
+  deferEvents(events: NewEvent[]): BelayEvent[] {
+    const numbered: BelayEvent[] = [];
+    if (events.length > 0) this.pendingEvents.push({ events, numbered });
+    return numbered;
+  }
+
+  takePendingEvents(): Array<{ events: NewEvent[]; numbered: BelayEvent[] }> {
+    return this.pendingEvents.splice(0);
+  }
+}
+
+/**
+ * Run `fn` in a READ COMMITTED transaction and commit, or roll back if it throws. `beforeCommit`
+ * runs last inside the transaction (the event flush).
+ */
+export async function inTransaction<T>(
+  pool: Pool,
+  fn: (tx: Transaction) => Promise<T>,
+  beforeCommit: (tx: Transaction) => Promise<void>,
+): Promise<T> {
+  const client = await pool.connect();
+  let discard = false;
+  try {
+    await client.query("BEGIN");
+    const tx = new Transaction(client);
+    const result = await fn(tx);
+    await beforeCommit(tx);
+    const commit = await client.query("COMMIT");
+    // A COMMIT of a transaction a failed statement has aborted answers ROLLBACK instead of an
+    // error: never report such a transaction as written.
+    if (commit.command === "ROLLBACK") throw new Error("PostgreSQL rolled the transaction back at COMMIT");
+    return result;
+  } catch (error) {
+    try {
+      await client.query("ROLLBACK");
+    } catch {
+      // The connection itself failed: do not return it to the pool.
+      discard = true;
+    }
+    throw error;
+  } finally {
+    client.release(discard);
+  }
+}

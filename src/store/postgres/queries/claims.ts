@@ -1,0 +1,93 @@
+/**
+ * The queries of a claim: the candidate tasks, and the resource pools' slots.
+ *
+ * Locking (see docs/postgres.md for the whole order): a claim locks the *job* rows of its
+ * candidates with SKIP LOCKED — the lock every mutation of a job takes — and never the task
+ * rows. Every write to a task happens under its job's lock, so holding the job row is what
+ * makes the claim and a concurrent cancel of that job serialise (whichever commits first
+ * wins), and what keeps two nodes from claiming one task. SKIP LOCKED means a claim never
+ * waits for a job row: a job being mutated right now is passed over until the next round.
+ * (Locking task rows instead would deadlock: a mutation holding the job row waits to update a
+ * task row the claim holds, while the claim waits for the job row.)
+ */
+import { named, query, rows } from "../db.ts";
+import type { Db } from "../db.ts";
+
+export interface ClaimCandidate {
+  jobId: string;
+  taskKey: string;
+  uses: string[];
+}
+
+/**
+ * $1 queues (null: all), $2 limit → ready tasks by job priority then age, each one's job row
+ * locked (jobs locked elsewhere are skipped). The LIMIT counts only rows that were locked.
+ */
+const claimCandidatesQuery = named(
+  "claim_candidates",
+  `SELECT t.job_id, t.key, t.spec -> 'uses' AS uses
+   FROM tasks t JOIN jobs j ON j.id = t.job_id
+   WHERE t.status = 'pending' AND t.ready AND ($1::text[] IS NULL OR t.queue = ANY($1::text[]))
+   ORDER BY t.priority DESC, t.job_seq, t.idx
+   LIMIT $2
+   FOR UPDATE OF j SKIP LOCKED`,
+);
+
+export async function claimCandidates(db: Db, queues: string[] | null, limit: number): Promise<ClaimCandidate[]> {
+  return (await rows(db, claimCandidatesQuery, [queues, limit])).map((row) => ({
+    jobId: row["job_id"] as string,
+    taskKey: row["key"] as string,
+    uses: (row["uses"] as string[] | null) ?? [],
+  }));
+}
+
+/**
+ * $1 lock keys, already sorted → take each pool's advisory lock, in that order (unnest yields
+ * the array in order), until the transaction ends. Two claims on different nodes must not
+ * both see the last free slot of a pool: the one that counts second waits for the first to
+ * commit its leases. The locks are taken in one order by everyone, and only by claims, so
+ * they cannot deadlock among themselves; a claim holding them waits for nothing else but the
+ * events lock, whose holder waits for nothing.
+ */
+const lockPoolsQuery = named("lock_pools", "SELECT pg_advisory_xact_lock(hashtext(k)) FROM unnest($1::text[]) AS k");
+
+export async function lockPools(db: Db, sortedKeys: string[]): Promise<void> {
+  if (sortedKeys.length > 0) await query(db, lockPoolsQuery, [sortedKeys]);
+}
+
+/** $1 pools → slots taken in each (a pool without a lease is absent). */
+const countLeasesQuery = named("count_pool_leases", "SELECT pool, count(*) AS n FROM pool_leases WHERE pool = ANY($1::text[]) GROUP BY pool");
+
+export async function countPoolLeases(db: Db, pools: string[]): Promise<Map<string, number>> {
+  const counts = new Map<string, number>(pools.map((p) => [p, 0]));
+  if (pools.length === 0) return counts;
+  for (const row of await rows(db, countLeasesQuery, [pools])) counts.set(row["pool"] as string, Number(row["n"]));
+  return counts;
+}
+
+/** $1 pools, $2 job id, $3 task key: the task takes one slot of each pool. */
+const insertLeasesQuery = named(
+  "insert_pool_leases",
+  "INSERT INTO pool_leases (pool, job_id, task_key) SELECT p, $2, $3 FROM unnest($1::text[]) AS p",
+);
+
+export async function insertPoolLeases(db: Db, pools: string[], jobId: string, taskKey: string): Promise<void> {
+  if (pools.length > 0) await query(db, insertLeasesQuery, [pools, jobId, taskKey]);
+}
+
+/** $1 job id, $2 task keys: give back every slot those tasks hold. */
+const deleteLeasesQuery = named("delete_pool_leases", "DELETE FROM pool_leases WHERE job_id = $1 AND task_key = ANY($2::text[])");
+
+export async function deletePoolLeases(db: Db, jobId: string, taskKeys: string[]): Promise<void> {
+  if (taskKeys.length > 0) await query(db, deleteLeasesQuery, [jobId, taskKeys]);
+}
+
+const poolHoldersQuery = named("pool_holders", "SELECT pool, job_id, task_key FROM pool_leases ORDER BY pool, job_id, task_key");
+
+export async function poolHolders(db: Db): Promise<Record<string, string[]>> {
+  const holders: Record<string, string[]> = {};
+  for (const row of await rows(db, poolHoldersQuery)) {
+    (holders[row["pool"] as string] ??= []).push(`${row["job_id"] as string}/${row["task_key"] as string}`);
+  }
+  return holders;
+}

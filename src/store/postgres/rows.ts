@@ -1,0 +1,193 @@
+/**
+ * Mapping between PostgreSQL rows and the model. Values arrive as pg decodes them: `json`
+ * columns already parsed, timestamptz as Date, bigint as string — or, for rows a query
+ * aggregates with `json_agg`, as JSON (times as ISO strings with an offset, bigints as
+ * numbers). Every mapper here accepts both.
+ */
+import type { BelayEvent, CancellationRecord, EventType, Job, Json, LogLine, NewEvent, Task, TaskSpec } from "../../core/model.ts";
+import type { JobStatus, TaskStatus } from "../../core/states.ts";
+import type { Role, RunnerRecord, TokenRecord, WebhookDelivery, WebhookRecord } from "../store.ts";
+import type { Row } from "./db.ts";
+
+const str = (v: unknown): string => v as string;
+const strOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : (v as string));
+const num = (v: unknown): number => Number(v);
+const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
+const jsonOrNull = <T>(v: unknown): T | null => (v === null || v === undefined ? null : (v as T));
+
+/** A stored time as Belay writes them: ISO-8601, UTC, milliseconds. */
+export function iso(v: unknown): string {
+  return (v instanceof Date ? v : new Date(v as string)).toISOString();
+}
+
+export function isoOrNull(v: unknown): string | null {
+  return v === null || v === undefined ? null : iso(v);
+}
+
+/** A JSON value as a `json` parameter: SQL NULL for null (as SQLite stores it). */
+export function jsonParam(value: Json | undefined): string | null {
+  return value === undefined || value === null ? null : JSON.stringify(value);
+}
+
+export function rowToTask(row: Row): Task {
+  const spec = row["spec"] as TaskSpec;
+  return {
+    key: str(row["key"]),
+    kind: spec.kind,
+    spec,
+    dependsOn: spec.dependsOn,
+    runOn: spec.runOn,
+    status: str(row["status"]) as TaskStatus,
+    attempt: num(row["attempt"]),
+    retries: spec.retries,
+    retriesUsed: num(row["retries_used"]),
+    exitCode: numOrNull(row["exit_code"]),
+    error: strOrNull(row["error"]),
+    output: jsonOrNull<Json>(row["output"]),
+    progress: jsonOrNull(row["progress"]),
+    checkpoint: jsonOrNull<Json>(row["checkpoint"]),
+    startedAt: isoOrNull(row["started_at"]),
+    finishedAt: isoOrNull(row["finished_at"]),
+    nodeId: strOrNull(row["node_id"]),
+    ready: row["ready"] === true,
+  };
+}
+
+export function rowToJob(row: Row, tasks: Task[]): Job {
+  return {
+    id: str(row["id"]),
+    name: str(row["name"]),
+    queue: str(row["queue"]),
+    priority: num(row["priority"]),
+    labels: row["labels"] as Record<string, string>,
+    owner: str(row["owner"]),
+    params: row["params"] as Json,
+    tasks,
+    status: str(row["status"]) as JobStatus,
+    progress: row["progress"] as Job["progress"],
+    timeoutMs: numOrNull(row["timeout_ms"]),
+    queueTimeoutMs: numOrNull(row["queue_timeout_ms"]),
+    graceMs: num(row["grace_ms"]),
+    failFast: row["fail_fast"] === true,
+    attempt: num(row["attempt"]),
+    idempotencyKey: strOrNull(row["idempotency_key"]),
+    createdAt: iso(row["created_at"]),
+    startedAt: isoOrNull(row["started_at"]),
+    finishedAt: isoOrNull(row["finished_at"]),
+    cancellation: jsonOrNull(row["cancellation"]),
+  };
+}
+
+/** A job row that carries its tasks as a `json_agg` column named `tasks`. */
+export function rowToJobWithTasks(row: Row): Job {
+  return rowToJob(row, (row["tasks"] as Row[]).map(rowToTask));
+}
+
+/**
+ * The deadline columns the timeout sweep reads: derived from the job, written with it. The
+ * same rule as SQLite's; the conformance suite checks both through `expiredJobs`.
+ */
+export function jobDeadlines(job: Job): { queueDeadlineMs: number | null; runDeadlineMs: number | null } {
+  return {
+    queueDeadlineMs: job.queueTimeoutMs === null ? null : Date.parse(job.createdAt) + job.queueTimeoutMs,
+    runDeadlineMs: job.timeoutMs === null || job.startedAt === null ? null : Date.parse(job.startedAt) + job.timeoutMs,
+  };
+}
+
+/** A stored event as CloudEvents JSON; `seq` is the global event number. */
+export function toBelayEvent(seq: number, e: NewEvent): BelayEvent {
+  return {
+    specversion: "1.0",
+    id: String(seq),
+    seq,
+    source: "belay",
+    type: e.type,
+    subject: e.jobId,
+    time: e.time,
+    datacontenttype: "application/json",
+    data: e.taskKey === null ? { ...e.data, jobId: e.jobId } : { ...e.data, jobId: e.jobId, taskKey: e.taskKey },
+  };
+}
+
+export function rowToEvent(row: Row): BelayEvent {
+  return toBelayEvent(num(row["seq"]), {
+    type: str(row["type"]) as EventType,
+    jobId: str(row["job_id"]),
+    taskKey: strOrNull(row["task_key"]),
+    time: iso(row["time"]),
+    data: row["data"] as Record<string, Json>,
+  });
+}
+
+export function rowToCancellation(row: Row): CancellationRecord {
+  return row["record"] as CancellationRecord;
+}
+
+export function rowToRunner(row: Row): RunnerRecord {
+  return {
+    jobId: str(row["job_id"]),
+    taskKey: str(row["task_key"]),
+    attempt: num(row["attempt"]),
+    kind: str(row["kind"]),
+    nodeId: str(row["node_id"]),
+    pid: numOrNull(row["pid"]),
+    pidStartTime: strOrNull(row["pid_start_time"]),
+    remoteId: strOrNull(row["remote_id"]),
+    workDir: strOrNull(row["work_dir"]),
+    startedAt: iso(row["started_at"]),
+    endedAt: isoOrNull(row["ended_at"]),
+    exitCode: numOrNull(row["exit_code"]),
+    outcome: strOrNull(row["outcome"]),
+  };
+}
+
+export function rowToLog(row: Row): LogLine {
+  return {
+    seq: num(row["seq"]),
+    jobId: str(row["job_id"]),
+    taskKey: str(row["task_key"]),
+    attempt: num(row["attempt"]),
+    stream: str(row["stream"]) as LogLine["stream"],
+    line: str(row["line"]),
+    time: iso(row["time"]),
+  };
+}
+
+export function rowToToken(row: Row): TokenRecord {
+  return {
+    id: str(row["id"]),
+    name: str(row["name"]),
+    principal: str(row["principal"]),
+    role: str(row["role"]) as Role,
+    createdAt: iso(row["created_at"]),
+    lastUsedAt: isoOrNull(row["last_used_at"]),
+    revokedAt: isoOrNull(row["revoked_at"]),
+  };
+}
+
+export function rowToWebhook(row: Row): WebhookRecord {
+  return {
+    id: str(row["id"]),
+    url: str(row["url"]),
+    eventTypes: row["event_types"] as string[],
+    secret: str(row["secret"]),
+    createdBy: str(row["created_by"]),
+    createdAt: iso(row["created_at"]),
+  };
+}
+
+export function rowToDelivery(row: Row): WebhookDelivery {
+  return {
+    seq: num(row["seq"]),
+    webhookId: str(row["webhook_id"]),
+    eventSeq: num(row["event_seq"]),
+    event: row["event"] as BelayEvent,
+    status: str(row["status"]) as WebhookDelivery["status"],
+    attempts: num(row["attempts"]),
+    nextAttemptMs: numOrNull(row["next_attempt_ms"]),
+    lastStatusCode: numOrNull(row["last_status_code"]),
+    lastError: strOrNull(row["last_error"]),
+    createdAt: iso(row["created_at"]),
+    deliveredAt: isoOrNull(row["delivered_at"]),
+  };
+}
