@@ -25,6 +25,23 @@ export default tseslint.config(
     },
   },
   {
+    // The web UI runs in the browser and talks to the server over HTTP only: it may import
+    // types from src/core (the public model), never server, engine or Node code.
+    files: ["src/web/**"],
+    languageOptions: { globals: { ...globals.browser } },
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            { group: ["**/server/*", "**/engine/*", "**/store/*", "**/runners/*", "**/cli/*", "**/client/*", "node:*"], message: "The web UI talks to the server over HTTP only." },
+            { group: ["**/core/*"], allowTypeImports: true, message: "The web UI may import types from src/core, not code." },
+          ],
+        },
+      ],
+    },
+  },
+  {
     // Only the CLI may import the CLI.
     files: ["src/engine/**", "src/store/**", "src/runners/**"],
     rules: {

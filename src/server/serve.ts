@@ -12,6 +12,7 @@ import { ensureAdminToken } from "./auth.ts";
 import type { ServerExtensions } from "./extensions.ts";
 import { createMetrics } from "./metrics.ts";
 import { createWebhooks } from "./webhooks.ts";
+import { createWebUi } from "./web.ts";
 
 export interface ServeOptions extends BelayOptions {
   /** Default 127.0.0.1: the API is not exposed beyond this machine unless asked. */
@@ -45,7 +46,8 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
   const webhooks = createWebhooks(engine, { logger });
   try {
     const adminTokenPath = await ensureAdminToken(engine.store, home);
-    const extensions: ServerExtensions[] = [metrics.extension, webhooks.extension];
+    // The web UI at / (the built bundle of src/web) and GET /ui/local-token.
+    const extensions: ServerExtensions[] = [metrics.extension, webhooks.extension, createWebUi({ home })];
     const app = await buildApp({
       engine,
       logger,

@@ -1,0 +1,65 @@
+/** Errors and confirmations in words: errors as role=alert, confirmations in a polite live region. */
+import type { JSX } from "preact";
+import { useEffect, useState } from "preact/hooks";
+import { message } from "../api.ts";
+
+export function ErrorNote(props: { error: unknown; onRetry?: () => void }): JSX.Element | null {
+  if (props.error === null || props.error === undefined) return null;
+  const text = message(props.error);
+  if (text === "") return null;
+  return (
+    <div class="note note-error" role="alert">
+      <span aria-hidden="true" class="note-icon">
+        ⚠
+      </span>
+      <span class="note-text">{text}</span>
+      {props.onRetry === undefined ? null : (
+        <button type="button" class="link-button" onClick={props.onRetry}>
+          Try again
+        </button>
+      )}
+    </div>
+  );
+}
+
+export interface Toast {
+  id: number;
+  text: string;
+  tone: "ok" | "error";
+}
+
+let nextId = 1;
+const listeners = new Set<(toasts: Toast[]) => void>();
+let toasts: Toast[] = [];
+
+function dismiss(id: number): void {
+  toasts = toasts.filter((t) => t.id !== id);
+  listeners.forEach((l) => l(toasts));
+}
+
+export function toast(text: string, tone: Toast["tone"] = "ok"): void {
+  const item = { id: nextId++, text, tone };
+  toasts = [...toasts, item].slice(-3);
+  listeners.forEach((l) => l(toasts));
+  setTimeout(() => dismiss(item.id), tone === "error" ? 12_000 : 6_000);
+}
+
+export function Toasts(): JSX.Element {
+  const [items, setItems] = useState<Toast[]>(toasts);
+  useEffect(() => {
+    listeners.add(setItems);
+    return () => void listeners.delete(setItems);
+  }, []);
+  return (
+    <div class="toasts" role="status" aria-live="polite">
+      {items.map((t) => (
+        <div key={t.id} class={`toast toast-${t.tone}`}>
+          <span>{t.text}</span>
+          <button type="button" class="toast-close" aria-label="Dismiss" onClick={() => dismiss(t.id)}>
+            ×
+          </button>
+        </div>
+      ))}
+    </div>
+  );
+}
