@@ -48,4 +48,19 @@ export default tseslint.config(
       "no-restricted-imports": ["error", { patterns: ["../cli/*", "../../cli/*", "../server/*", "../../server/*"] }],
     },
   },
+  {
+    // Database drivers stay inside their dialect (STYLE habit 1).
+    files: ["src/**/*.ts"],
+    ignores: ["src/store/postgres/**", "src/core/**", "src/web/**", "src/engine/**", "src/store/sqlite/**", "src/runners/**"],
+    rules: {
+      "no-restricted-imports": ["error", { paths: [{ name: "pg", message: "only src/store/postgres may import pg" }, { name: "node:sqlite", message: "only src/store/sqlite may import node:sqlite" }] }],
+    },
+  },
+  {
+    // The client SDK talks HTTP only: types from core, nothing else of ours.
+    files: ["src/client/**"],
+    rules: {
+      "no-restricted-imports": ["error", { patterns: ["../engine/*", "../server/*", "../store/*", "../runners/*", "../cli/*"] }],
+    },
+  },
 );
