@@ -35,6 +35,7 @@ import type {
   WebhookDelivery,
   WebhookRecord,
 } from "../store.ts";
+import { WalCheckpointer } from "./checkpointer.ts";
 import { migrate } from "./migrate.ts";
 import { jobDeadlines, jsonText, rowToCancellation, rowToEvent, rowToJob, rowToLog, rowToRunner, rowToTask } from "./rows.ts";
 import type { Row } from "./rows.ts";
@@ -60,6 +61,7 @@ export class SqliteStore implements Store {
   readonly description: string;
   private readonly db: DatabaseSync;
   private readonly statements = new Map<string, StatementSync>();
+  private readonly checkpointer: WalCheckpointer | null = null;
 
   constructor(options: SqliteStoreOptions) {
     if (options.path !== ":memory:") mkdirSync(dirname(options.path), { recursive: true });
@@ -68,6 +70,10 @@ export class SqliteStore implements Store {
     this.db.exec(`PRAGMA busy_timeout = ${options.busyTimeoutMs ?? 5000}`);
     this.db.exec("PRAGMA journal_mode = WAL");
     this.db.exec(`PRAGMA synchronous = ${options.durability === "strict" ? "FULL" : "NORMAL"}`);
+    if (options.path !== ":memory:") {
+      this.db.exec("PRAGMA wal_autocheckpoint = 0");
+      this.checkpointer = new WalCheckpointer(options.path);
+    }
   }
 
   /** Prepared statements are cached by their SQL text. */
@@ -97,6 +103,7 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
+    await this.checkpointer?.close();
     this.statements.clear();
     if (this.db.isOpen) this.db.close();
   }
@@ -519,11 +526,13 @@ export class SqliteStore implements Store {
   // ---- sweeps ---------------------------------------------------------------------------
 
   async expiredJobs(nowMs: number, limit: number): Promise<ExpiredJob[]> {
+    // INDEXED BY: left to itself the planner picks jobs_status and scans every queued job
+    // (26-35 ms with 100,000 queued, every poll); the partial deadline indexes make it a range read.
     const queued = this.sql(
-      "SELECT id FROM jobs WHERE status = 'queued' AND queue_deadline_ms IS NOT NULL AND queue_deadline_ms <= ? LIMIT ?",
+      "SELECT id FROM jobs INDEXED BY jobs_queue_deadline WHERE status = 'queued' AND queue_deadline_ms IS NOT NULL AND queue_deadline_ms <= ? LIMIT ?",
     ).all(nowMs, limit) as Row[];
     const running = this.sql(
-      "SELECT id FROM jobs WHERE status = 'running' AND run_deadline_ms IS NOT NULL AND run_deadline_ms <= ? LIMIT ?",
+      "SELECT id FROM jobs INDEXED BY jobs_run_deadline WHERE status = 'running' AND run_deadline_ms IS NOT NULL AND run_deadline_ms <= ? LIMIT ?",
     ).all(nowMs, limit) as Row[];
     return [
       ...queued.map((r): ExpiredJob => ({ jobId: r["id"] as string, kind: "queue_timeout" })),
