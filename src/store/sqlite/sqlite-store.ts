@@ -491,20 +491,11 @@ export class SqliteStore implements Store {
   }
 
   async listCancellations(filter: CancellationFilter, page: { limit: number; offset: number }): Promise<{ items: CancellationRecord[]; total: number }> {
-    const where: string[] = [];
-    const params: string[] = [];
-    if (filter.jobId !== undefined) {
-      where.push("job_id = ?");
-      params.push(filter.jobId);
-    }
-    if (filter.status !== undefined) {
-      where.push("status = ?");
-      params.push(filter.status);
-    }
-    if (filter.parentId !== undefined) {
-      where.push("parent_id = ?");
-      params.push(filter.parentId);
-    }
+    const { where, params } = equalities([
+      ["job_id", filter.jobId],
+      ["status", filter.status],
+      ["parent_id", filter.parentId],
+    ]);
     const clause = where.length > 0 ? `WHERE ${where.join(" AND ")}` : "";
     const total = Number((this.db.prepare(`SELECT count(*) AS n FROM cancellations ${clause}`).get(...params) as Row)["n"]);
     const rows = this.db.prepare(`SELECT record FROM cancellations ${clause} ORDER BY seq DESC LIMIT ? OFFSET ?`).all(...params, page.limit, page.offset) as Row[];
@@ -636,6 +627,12 @@ export class SqliteStore implements Store {
   }
 }
 
+/** `column = ?` conditions for the filter fields that are set. */
+function equalities(pairs: Array<[string, string | undefined]>): { where: string[]; params: string[] } {
+  const set = pairs.filter((pair): pair is [string, string] => pair[1] !== undefined);
+  return { where: set.map(([column]) => `${column} = ?`), params: set.map(([, value]) => value) };
+}
+
 function jobWhere(filter: JobFilter): { where: string[]; params: Array<string | number> } {
   const where: string[] = [];
   const params: Array<string | number> = [];
@@ -647,14 +644,12 @@ function jobWhere(filter: JobFilter): { where: string[]; params: Array<string | 
     where.push(`status IN (${filter.status.map(() => "?").join(", ")})`);
     params.push(...filter.status);
   }
-  if (filter.queue !== undefined) {
-    where.push("queue = ?");
-    params.push(filter.queue);
-  }
-  if (filter.owner !== undefined) {
-    where.push("owner = ?");
-    params.push(filter.owner);
-  }
+  const equal = equalities([
+    ["queue", filter.queue],
+    ["owner", filter.owner],
+  ]);
+  where.push(...equal.where);
+  params.push(...equal.params);
   if (filter.createdBefore !== undefined) {
     where.push("created_at < ?");
     params.push(filter.createdBefore);
