@@ -1,7 +1,7 @@
 /**
  * Belay benchmark (`npm run bench`). Prints figures; it is not a test and asserts nothing.
  *
- *   node bench/run.ts [W1 W2 W3 W4 W1S W2S] [--quick] [--markdown]
+ *   node bench/run.ts [W1 W2 W3 W4 W1S W2S H0 H1 H2 H3] [--quick] [--markdown] [--cpu-prof[=DIR]]
  *
  * W1   throughput: one-task noop jobs, concurrency 10, first submit → last completion.
  * W2   cancel queued jobs one by one (µs per cancelJob) and in bulk (cancelJobs by status).
@@ -10,9 +10,17 @@
  *      awaited loop, all at once, and a diagnostic round whose handlers do not poll.
  * W4   cancel one job out of a queue of 100,000 (median of 100).
  * W1S, W2S   W1 and W2 with `durability: "strict"` (synchronous=FULL).
+ * H0–H3  over HTTP on loopback, the server in a child process (bench/http.ts): H0 the floor
+ *      (a bare node:http round trip), H1 cancel of a queued job (1,000), H2 submit throughput
+ *      with 10 concurrent clients, H3 cancel of a running process task (50). H1 needs H0's
+ *      figure, so naming H1 runs H0 too.
  *
  * With no workload named, all run. `--quick` (or BELAY_BENCH_QUICK=1) scales the counts down.
- * `--markdown` also prints the final table as Markdown. Progress goes to stderr.
+ * `--markdown` also prints the final table as Markdown. `--cpu-prof[=DIR]` profiles the main
+ * thread of the HTTP workloads' Belay server child during each measured phase (profiles in
+ * DIR, default under the OS temp directory; summarize with bench/profile-top.ts; the
+ * profiler slows the server, so figures of such a run are not the reference ones).
+ * Progress goes to stderr.
  */
 import { availableParallelism, cpus, loadavg, totalmem } from "node:os";
 import { monitorEventLoopDelay } from "node:perf_hooks";
@@ -20,24 +28,19 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { Belay } from "../src/engine/engine.ts";
 import type { Json } from "../src/core/model.ts";
 import { countEvents, fillQueued, microsSince, nowMs, withEngine } from "./engine.ts";
+import { defaultCpuProfDir, h0, h1, h2, h3, httpResults } from "./http.ts";
+import type { HttpBenchOptions } from "./http.ts";
 import { fmt, markdownTable, median, percentile, table } from "./stats.ts";
+import type { Row } from "./stats.ts";
 
 type Durability = "normal" | "strict";
-
-interface Row {
-  workload: string;
-  figure: string;
-  value: string;
-  target: string;
-  /** null: no target for this figure. */
-  met: boolean | null;
-  reference: string;
-}
 
 const args = process.argv.slice(2);
 const quick = args.includes("--quick") || process.env["BELAY_BENCH_QUICK"] === "1";
 const markdown = args.includes("--markdown");
-const allWorkloads = ["W1", "W2", "W3", "W4", "W1S", "W2S"] as const;
+const cpuProfArg = args.find((a) => a === "--cpu-prof" || a.startsWith("--cpu-prof="));
+const cpuProfDir = cpuProfArg === undefined ? null : cpuProfArg.includes("=") ? cpuProfArg.slice("--cpu-prof=".length) : defaultCpuProfDir;
+const allWorkloads = ["W1", "W2", "W3", "W4", "W1S", "W2S", "H0", "H1", "H2", "H3"] as const;
 type Workload = (typeof allWorkloads)[number];
 const named = args.filter((a) => !a.startsWith("--")).map((a) => a.toUpperCase());
 for (const name of named) {
@@ -46,6 +49,8 @@ for (const name of named) {
     process.exit(2);
   }
 }
+// H1's target is relative to the floor measured in the same run.
+if (named.includes("H1") && !named.includes("H0")) named.push("H0");
 const selected: Workload[] = named.length > 0 ? allWorkloads.filter((w) => named.includes(w)) : [...allWorkloads];
 
 const counts = {
@@ -378,6 +383,8 @@ async function w4(): Promise<void> {
 
 // ---- main -------------------------------------------------------------------------------
 
+const httpOptions: HttpBenchOptions = { quick, cpuProfDir, rows, log };
+
 const runners: Record<Workload, () => Promise<void>> = {
   W1: () => w1("normal"),
   W2: () => w2("normal"),
@@ -385,6 +392,10 @@ const runners: Record<Workload, () => Promise<void>> = {
   W4: () => w4(),
   W1S: () => w1("strict"),
   W2S: () => w2("strict"),
+  H0: () => h0(httpOptions),
+  H1: () => h1(httpOptions),
+  H2: () => h2(httpOptions),
+  H3: () => h3(httpOptions),
 };
 
 const cpu = cpus()[0]?.model ?? "unknown CPU";
@@ -414,6 +425,25 @@ if (w4Median !== null) {
     } else {
       row.target = `≤ 2 × W2 p50 = ${fmt(2 * base)} µs`;
       row.met = check(w4Median, "≤", 2 * base);
+    }
+  }
+}
+
+if (httpResults.cancelP50 !== null) {
+  const floor = httpResults.floorP50;
+  const cancel = httpResults.cancelP50;
+  const p50Row = rows.find((r) => r.workload === "H1" && r.figure.startsWith("POST /jobs/{id}/cancel"));
+  const ratioRow = rows.find((r) => r.workload === "H1" && r.figure.startsWith("cancel p50 / H0 floor p50"));
+  if (floor === null) {
+    if (p50Row !== undefined) p50Row.target = "≤ 1.5 × H0 floor p50 (H0 failed)";
+  } else {
+    if (p50Row !== undefined) {
+      p50Row.target = `≤ 1.5 × H0 floor p50 = ${fmt(1.5 * floor, 3)} ms`;
+      p50Row.met = check(cancel, "≤", 1.5 * floor);
+    }
+    if (ratioRow !== undefined) {
+      ratioRow.value = `${fmt(cancel / floor, 2)}× (floor ${fmt(floor, 3)} ms)`;
+      ratioRow.met = check(cancel / floor, "≤", 1.5);
     }
   }
 }

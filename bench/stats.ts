@@ -33,3 +33,14 @@ export function markdownTable(header: readonly string[], rows: ReadonlyArray<rea
   const line = (cells: readonly string[]): string => `| ${cells.map((c) => c.replaceAll("|", "\\|")).join(" | ")} |`;
   return [line(header), line(header.map(() => "---")), ...rows.map(line)].join("\n");
 }
+
+/** One line of the benchmark's final table. */
+export interface Row {
+  workload: string;
+  figure: string;
+  value: string;
+  target: string;
+  /** null: no target for this figure. */
+  met: boolean | null;
+  reference: string;
+}
