@@ -5,7 +5,8 @@ import { jobStatuses } from "../../core/states.ts";
 import type { JobStatus } from "../../core/states.ts";
 import type { JobFilter } from "../../store/store.ts";
 import type { AppDeps } from "../app.ts";
-import { requireOwnerOrOperator } from "../auth.ts";
+import { hasRole, requireOwnerOrOperator } from "../auth.ts";
+import type { Caller } from "../auth.ts";
 import { cancelBody, cancelResponse, errorResponses, jobIdParams, taskCancelBody } from "../schemas.ts";
 
 const jobResponse = { type: "object", required: ["job"], properties: { job: { $ref: "Job#" } } } as const;
@@ -34,6 +35,17 @@ function parseLabels(value: string | string[] | undefined): Record<string, strin
 
 export function registerJobRoutes(api: FastifyInstance, deps: AppDeps): void {
   const { engine } = deps;
+
+  /**
+   * The job a caller may act on: any job for an operator (no read needed, the action
+   * itself answers JOB_NOT_FOUND), only its own for a user.
+   */
+  const ownJob = async (caller: Caller, id: string, action: string): Promise<{ id: string }> => {
+    if (hasRole(caller, "operator")) return { id };
+    const job = await engine.getJob(id);
+    requireOwnerOrOperator(caller, job.owner, action);
+    return job;
+  };
 
   api.post<{ Body: Record<string, unknown> }>(
     "/jobs",
@@ -153,8 +165,7 @@ export function registerJobRoutes(api: FastifyInstance, deps: AppDeps): void {
       },
     },
     async (request, reply) => {
-      const job = await engine.getJob(request.params.id);
-      requireOwnerOrOperator(request.caller, job.owner, "cancelling a job");
+      const job = await ownJob(request.caller, request.params.id, "cancelling a job");
       const result = await engine.cancelJob(job.id, { ...(request.body ?? {}), requestedBy: request.caller.principal });
       return reply.code(result.cancellation.status === "in_progress" ? 202 : 200).send(result);
     },
@@ -172,8 +183,7 @@ export function registerJobRoutes(api: FastifyInstance, deps: AppDeps): void {
       },
     },
     async (request, reply) => {
-      const job = await engine.getJob(request.params.id);
-      requireOwnerOrOperator(request.caller, job.owner, "cancelling a task");
+      const job = await ownJob(request.caller, request.params.id, "cancelling a task");
       const result = await engine.cancelTask(job.id, request.params.key, { ...(request.body ?? {}), requestedBy: request.caller.principal });
       return reply.code(result.cancellation.status === "in_progress" ? 202 : 200).send(result);
     },
@@ -233,8 +243,7 @@ export function registerJobRoutes(api: FastifyInstance, deps: AppDeps): void {
     "/jobs/:id/resume",
     { config: { role: "user" }, schema: { summary: "Resume a cancelled, failed or partial job", params: jobIdParams, response: { 200: jobResponse, ...errorResponses } } },
     async (request) => {
-      const job = await engine.getJob(request.params.id);
-      requireOwnerOrOperator(request.caller, job.owner, "resuming a job");
+      const job = await ownJob(request.caller, request.params.id, "resuming a job");
       return { job: await engine.resumeJob(job.id, { requestedBy: request.caller.principal }) };
     },
   );
