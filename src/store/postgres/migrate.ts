@@ -8,18 +8,15 @@
  * advisory lock named after the schema, then re-reads the ledger, so exactly one applies each
  * migration and the others find it done.
  */
-import { readdirSync, readFileSync } from "node:fs";
+import { loadMigrations as loadDialectMigrations } from "../migrations.ts";
+import type { Migration } from "../migrations.ts";
 import type { PoolClient } from "pg";
 import { checkSchemaName } from "./db.ts";
 import type { Pool } from "./db.ts";
 
-const migrationsDir = new URL("./migrations/", import.meta.url);
+export type { Migration };
 
-export interface Migration {
-  version: number;
-  name: string;
-  sql: string;
-}
+const migrationsDir = new URL("./migrations/", import.meta.url);
 
 export interface AppliedMigration {
   version: number;
@@ -28,14 +25,7 @@ export interface AppliedMigration {
 }
 
 export function loadMigrations(): Migration[] {
-  return readdirSync(migrationsDir)
-    .filter((file) => /^\d{4}_[a-z0-9_]+\.sql$/.test(file))
-    .sort()
-    .map((file) => ({
-      version: Number(file.slice(0, 4)),
-      name: file.slice(5, -4),
-      sql: readFileSync(new URL(file, migrationsDir), "utf8"),
-    }));
+  return loadDialectMigrations(migrationsDir);
 }
 
 /** A transaction holding the migration lock, working in `schema`. */

@@ -3,26 +3,16 @@
  * transaction together with its row in the `belay_migrations` ledger. A file that has landed
  * is never edited; a change is a new file.
  */
-import { readdirSync, readFileSync } from "node:fs";
+import { loadMigrations as loadDialectMigrations } from "../migrations.ts";
+import type { Migration } from "../migrations.ts";
 import type { DatabaseSync } from "node:sqlite";
+
+export type { Migration };
 
 const migrationsDir = new URL("./migrations/", import.meta.url);
 
-export interface Migration {
-  version: number;
-  name: string;
-  sql: string;
-}
-
 export function loadMigrations(): Migration[] {
-  return readdirSync(migrationsDir)
-    .filter((file) => /^\d{4}_[a-z0-9_]+\.sql$/.test(file))
-    .sort()
-    .map((file) => ({
-      version: Number(file.slice(0, 4)),
-      name: file.slice(5, -4),
-      sql: readFileSync(new URL(file, migrationsDir), "utf8"),
-    }));
+  return loadDialectMigrations(migrationsDir);
 }
 
 export function migrate(db: DatabaseSync): number[] {
