@@ -71,10 +71,6 @@ export class JobDraft {
     return task;
   }
 
-  hasTask(key: string): boolean {
-    return this.tasksByKey.has(key);
-  }
-
   get tasks(): Task[] {
     return this.job.tasks;
   }

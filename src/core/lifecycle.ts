@@ -155,7 +155,8 @@ export interface AttemptEnd {
   signalDelivered: boolean;
   /** `kill()` ended it. */
   forced: boolean;
-  mode?: StopMode;
+  /** Remote tasks: what the adapter's cancel did, if it was called. */
+  remoteCancel?: { attempted: boolean; cancelled: boolean; error: string | null } | null;
   /** When this node sent the cancel signal, and when the runner acknowledged it. */
   signalledAt?: string | null;
   acknowledgedAt?: string | null;
@@ -182,7 +183,7 @@ export function endAttempt(d: JobDraft, key: string, attempt: number, end: Attem
   if (task.status === "cancelling") {
     const stopped = end.signalDelivered || end.forced;
     const status = stopped ? "cancelled" : end.outcome;
-    const mode = stopped ? (end.mode ?? (end.forced ? "forced" : "graceful")) : null;
+    const mode: StopMode | null = !stopped ? null : end.forced ? "forced" : end.remoteCancel?.cancelled === true ? "remote" : "graceful";
     d.setTaskStatus(key, status, { exitCode: end.exitCode, error: end.error, stopMode: mode });
     reportStop(d, task, end, stopped ? "mid_run" : "finished_first", mode);
   } else if (end.interrupted === true && d.job.status === "running") {
@@ -222,9 +223,16 @@ function reportStop(d: JobDraft, task: Task, end: AttemptEnd, outcome: StopOutco
   for (const record of d.openCancellations()) {
     const report = record.tasks.find((r) => r.key === task.key && r.attempt === task.attempt);
     if (report === undefined || report.stoppedAt !== null) continue;
+    // Written once per task (stoppedAt guards it), so each remote cancel is counted once.
     report.stoppedAt = d.now;
     report.signalledAt = end.signalledAt ?? report.signalledAt;
     report.acknowledgedAt = end.acknowledgedAt ?? report.acknowledgedAt;
+    const remote = end.remoteCancel;
+    if (remote?.attempted === true) {
+      record.remote.attempted += 1;
+      if (remote.cancelled) record.remote.cancelled += 1;
+      else record.errors.push(`remote ${task.key}: cancel failed${remote.error === null ? "" : `: ${remote.error}`}`);
+    }
     report.outcome = outcome;
     report.mode = mode;
     report.exitCode = task.exitCode;

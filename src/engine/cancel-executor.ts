@@ -16,6 +16,7 @@ import { isTerminalTask } from "../core/states.ts";
 import type { JobDraft } from "../core/draft.ts";
 import type { Mutator } from "../store/store.ts";
 import type { ActiveRun, Runs } from "./runs.ts";
+import { logStep } from "./step-log.ts";
 import type { Workspace } from "./workspace.ts";
 
 export type Mutate = <T>(jobId: string, mutate: Mutator<T>) => Promise<{ value: T; job: Job }>;
@@ -72,10 +73,6 @@ export class CancelExecutor {
 
   whenDone(recordId: string): Promise<void> {
     return this.executions.get(recordId)?.done ?? Promise.resolve();
-  }
-
-  get inFlight(): number {
-    return this.executions.size;
   }
 
   private async run(initial: CancellationRecord, escalated: Promise<void>): Promise<void> {
@@ -139,7 +136,7 @@ export class CancelExecutor {
           exited: finished.size,
           remaining: local.size - finished.size,
           escalated: force && !initial.force,
-        }, (record) => this.copyAcks(record, local));
+        });
       }
     }
 
@@ -156,10 +153,12 @@ export class CancelExecutor {
           killed: remaining.length,
           keys: remaining.map(([key]) => key),
           ...(outcome === "timeout" ? { error: `runners still alive ${this.deps.killTimeoutMs} ms after the kill` } : {}),
-        }, (record) => this.copyAcks(record, local));
+        });
       }
     }
-    await this.resolveLostRunners(jobId, initial);
+    // Only a task with no runner here needs resolving; most cancels skip this transaction.
+    const lost = waiting.filter((r) => !local.has(r.key)).map((r) => r.key);
+    if (lost.length > 0) await this.resolveLostRunners(jobId, lost);
 
     // cleanup
     let cleanupFailed = false;
@@ -187,9 +186,8 @@ export class CancelExecutor {
       await this.compensate(jobId, initial.id);
     }
 
-    const started = Date.now();
     const { value: record, job } = await mutate(jobId, (d) => finalizeCancellation(d, initial.id, { cleanupFailed }));
-    this.logStep(record, "finalize", Date.now() - started);
+    logStep(this.deps.logger, record, findStep(record, "finalize"));
     this.deps.onFinished(record, job);
   }
 
@@ -198,11 +196,10 @@ export class CancelExecutor {
    * stopped: its runner is gone (the engine restarted, or it never started). It is
    * resolved as cancelled, so the job can finish (invariant 3 holds: nothing runs it).
    */
-  private async resolveLostRunners(jobId: string, record: CancellationRecord): Promise<void> {
-    const keys = new Set(record.tasks.filter((r) => r.outcome === "mid_run").map((r) => r.key));
+  private async resolveLostRunners(jobId: string, keys: string[]): Promise<void> {
     await this.deps.mutate(jobId, (d) => {
       for (const task of d.tasks) {
-        if (!keys.has(task.key) || isTerminalTask(task.status)) continue;
+        if (!keys.includes(task.key) || isTerminalTask(task.status)) continue;
         const run = this.deps.runs.get(jobId, task.key);
         if (run !== undefined && run.attempt === task.attempt) continue;
         endAttempt(d, task.key, task.attempt, {
@@ -220,7 +217,6 @@ export class CancelExecutor {
   /** Run the job's compensation tasks in dependency order, each to its end. */
   private async compensate(jobId: string, recordId: string): Promise<void> {
     const started = this.deps.now();
-    const startedMs = Date.now();
     const { value: keys } = await this.deps.mutate(jobId, (d) => {
       const record = d.cancellation(recordId);
       if (record === undefined) return [];
@@ -259,23 +255,8 @@ export class CancelExecutor {
       step.startedAt = started;
       emitStep(d, record, step);
       d.putCancellation(record);
+      logStep(this.deps.logger, record, step);
     });
-    this.logStepByName(jobId, recordId, "compensate", Date.now() - startedMs);
-  }
-
-  private copyAcks(record: CancellationRecord, local: Map<string, ActiveRun>): void {
-    for (const report of record.tasks) {
-      const run = local.get(report.key);
-      if (run === undefined) continue;
-      report.signalledAt ??= run.signalledAt;
-      report.acknowledgedAt ??= run.acknowledgedAt;
-      const remote = run.running?.remoteCancel;
-      if (remote !== undefined && remote.attempted && !record.errors.some((e) => e.startsWith(`remote ${report.key}:`))) {
-        record.remote.attempted += 1;
-        if (remote.cancelled) record.remote.cancelled += 1;
-        else record.errors.push(`remote ${report.key}: cancel failed${remote.error === null ? "" : `: ${remote.error}`}`);
-      }
-    }
   }
 
   /** Write one finished step (and anything else `edit` changes on the record) in one transaction. */
@@ -297,19 +278,8 @@ export class CancelExecutor {
       if (status === "failed") record.errors.push(`${name} failed`);
       emitStep(d, record, step);
       d.putCancellation(record);
+      logStep(this.deps.logger, record, step);
     });
-    this.deps.logger.info(
-      { jobId, cancellationId: recordId, step: name, status, durationMs: Date.now() - Date.parse(startedAt) },
-      "cancellation step",
-    );
-  }
-
-  private logStep(record: CancellationRecord, name: StepName, durationMs: number): void {
-    this.deps.logger.info({ jobId: record.jobId, cancellationId: record.id, step: name, status: record.status, durationMs }, "cancellation step");
-  }
-
-  private logStepByName(jobId: string, recordId: string, name: StepName, durationMs: number): void {
-    this.deps.logger.info({ jobId, cancellationId: recordId, step: name, durationMs }, "cancellation step");
   }
 }
 

@@ -17,6 +17,7 @@ import type { CancellationFilter, JobFilter, JobPage, Mutator, Store } from "../
 import type { CancelExecutor } from "./cancel-executor.ts";
 import type { EventBus, EventListener } from "./event-bus.ts";
 import { newId } from "./ids.ts";
+import { logStep } from "./step-log.ts";
 import { validateRunnable } from "./runnable.ts";
 import type { NodeRunners } from "./runnable.ts";
 import type { Runs } from "./runs.ts";
@@ -217,13 +218,7 @@ export class Belay {
   }
 
   private logInstantSteps(record: CancellationRecord): void {
-    for (const step of record.steps) {
-      if (step.finishedAt === null || step.startedAt === null) continue;
-      this.parts.logger.info(
-        { jobId: record.jobId, cancellationId: record.id, step: step.name, status: step.status, durationMs: Date.parse(step.finishedAt) - Date.parse(step.startedAt) },
-        "cancellation step",
-      );
-    }
+    for (const step of record.steps) if (step.finishedAt !== null) logStep(this.parts.logger, record, step);
   }
 
   /** Cancel every non-terminal job matching a filter; `dryRun` only counts (DESIGN §3 "Bulk cancel"). */

@@ -65,10 +65,6 @@ export class Runs {
     return this.active.get(`${jobId}/${key}`);
   }
 
-  forJob(jobId: string): ActiveRun[] {
-    return [...this.active.values()].filter((r) => r.jobId === jobId);
-  }
-
   all(): ActiveRun[] {
     return [...this.active.values()];
   }
@@ -166,7 +162,7 @@ export class Runs {
       signalledAt: run.signalledAt,
       acknowledgedAt: run.acknowledgedAt,
       interrupted: run.interrupted,
-      ...(run.kind === "remote" && run.running?.remoteCancel?.cancelled === true && !run.forced ? { mode: "remote" as const } : {}),
+      remoteCancel: run.running?.remoteCancel ?? null,
     };
     const result = await this.write(run, (d) => endAttempt(d, run.key, run.attempt, end));
     if (run.running !== null) {

@@ -427,7 +427,6 @@ export class World {
       output: { runner: runner.serial },
       signalDelivered: !forced,
       forced,
-      mode: forced ? "forced" : "graceful",
     });
   }
 

@@ -4,7 +4,7 @@ import type { RemoteAdapter, RemotePollResult } from "../../src/runners/remote.t
 import { openTestEngine, untilJobStatus, untilTaskStatus } from "../helpers.ts";
 
 /** An in-memory remote service: jobs run until cancelled; `refuseCancel` makes its cancel fail. */
-function fakeService(options: { refuseCancel?: boolean } = {}): RemoteAdapter & { cancels: string[] } {
+function fakeService(options: { refuseCancel?: boolean; ignoreCancel?: boolean } = {}): RemoteAdapter & { cancels: string[] } {
   const states = new Map<string, RemotePollResult["state"]>();
   let next = 0;
   const cancels: string[] = [];
@@ -21,7 +21,8 @@ function fakeService(options: { refuseCancel?: boolean } = {}): RemoteAdapter & 
     async cancel(remoteId) {
       cancels.push(remoteId);
       if (options.refuseCancel) throw new Error("service refused the cancel");
-      states.set(remoteId, "cancelled");
+      // A service may accept the cancel and keep running for a while.
+      if (!options.ignoreCancel) states.set(remoteId, "cancelled");
     },
   };
 }
@@ -54,6 +55,19 @@ describe("remote tasks", () => {
     expect(record.remote).toEqual({ attempted: 1, cancelled: 0 });
     expect(record.errors.some((e) => e.includes("service refused the cancel"))).toBe(true);
     expect(["completed", "partial"]).toContain(record.status);
+  });
+
+  it("a remote job that outlives the grace after an accepted cancel is counted once, and force-stopped", async () => {
+    const service = fakeService({ ignoreCancel: true });
+    const engine = await openTestEngine({ adapters: { cloud: service }, remotePollIntervalMs: 20 });
+    const job = await engine.submitJob({ adapter: "cloud", graceMs: 200 });
+    await untilTaskStatus(engine, job.id, "main", "running");
+    await engine.cancelJob(job.id);
+    await untilJobStatus(engine, job.id, "cancelled");
+    const record = await engine.getCancellation(job.id);
+    expect(record.remote).toEqual({ attempted: 1, cancelled: 1 });
+    expect(record.tasks[0]).toMatchObject({ outcome: "mid_run", mode: "forced" });
+    expect(record.steps.find((s) => s.name === "force_kill")?.status).toBe("completed");
   });
 
   it("an unknown adapter is refused at submit", async () => {
