@@ -14,12 +14,10 @@ import { endAttempt, startCompensation } from "../core/lifecycle.ts";
 import type { CancellationRecord, Job, Json, StepName } from "../core/model.ts";
 import { isTerminalTask } from "../core/states.ts";
 import type { JobDraft } from "../core/draft.ts";
-import type { Mutator } from "../store/store.ts";
+import type { Mutate } from "./mutate.ts";
 import type { ActiveRun, Runs } from "./runs.ts";
 import { logStep } from "./step-log.ts";
 import type { Workspace } from "./workspace.ts";
-
-export type Mutate = <T>(jobId: string, mutate: Mutator<T>) => Promise<{ value: T; job: Job }>;
 
 export interface CancelExecutorDeps {
   mutate: Mutate;

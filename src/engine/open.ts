@@ -119,7 +119,7 @@ export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
     runners: { ...(runners.process ? { process: runners.process } : {}), ...(runners.handler ? { handler: runners.handler } : {}), ...(runners.remote ? { remote: runners.remote } : {}) },
     workspace,
     logs,
-    bus,
+    mutate: (jobId, mutator) => engine.mutate(jobId, mutator),
     nodeId,
     logger,
     now,

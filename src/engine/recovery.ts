@@ -11,7 +11,7 @@ import { endAttempt } from "../core/lifecycle.ts";
 import type { CancellationRecord } from "../core/model.ts";
 import { killOrphanGroup } from "../runners/proc.ts";
 import type { Store } from "../store/store.ts";
-import type { Mutate } from "./cancel-executor.ts";
+import type { Mutate } from "./mutate.ts";
 
 export interface RecoveryReport {
   orphanedRunners: number;

@@ -10,7 +10,7 @@ import type { AttemptEnd, AttemptEndResult } from "../core/lifecycle.ts";
 import type { Job, Json, Task, TaskKind } from "../core/model.ts";
 import type { RunContext, Runner, RunnerExit, RunningTask } from "../runners/types.ts";
 import type { Mutator, Store } from "../store/store.ts";
-import type { EventBus } from "./event-bus.ts";
+import type { Mutate } from "./mutate.ts";
 import type { LogSink } from "./log-sink.ts";
 import type { Workspace } from "./workspace.ts";
 
@@ -41,7 +41,8 @@ export interface RunsDeps {
   runners: Partial<Record<TaskKind, Runner>>;
   workspace: Workspace;
   logs: LogSink;
-  bus: EventBus;
+  /** The engine's mutation: writes the change and publishes its events. */
+  mutate: Mutate;
   nodeId: string;
   logger: Logger;
   now: () => string;
@@ -176,13 +177,11 @@ export class Runs {
     return result;
   }
 
-  /** Apply one pure change to the run's job, after the run's earlier writes; emits the events. */
-  private write<T>(run: ActiveRun, mutate: Mutator<T>): Promise<T | null> {
+  /** Apply one pure change to the run's job, after the run's earlier writes. */
+  private write<T>(run: ActiveRun, mutator: Mutator<T>): Promise<T | null> {
     const next = run.chain.then(async () => {
       try {
-        const result = await this.deps.store.mutateJob(run.jobId, this.deps.now(), mutate);
-        this.deps.bus.emit(result.events);
-        return result.value;
+        return (await this.deps.mutate(run.jobId, mutator)).value;
       } catch (error) {
         this.deps.logger.error({ err: error, jobId: run.jobId, taskKey: run.key }, "could not record a task update");
         return null;
