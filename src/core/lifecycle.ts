@@ -54,6 +54,18 @@ export function newJob(spec: JobSpec, ids: { id: string; owner: string; now: str
   };
 }
 
+/**
+ * When a job times out (epoch ms): `queueTimeoutMs` after its creation while queued,
+ * `timeoutMs` after its start while running. Stores keep these beside the job so the
+ * timeout sweep is an index range.
+ */
+export function jobDeadlines(job: Job): { queueDeadlineMs: number | null; runDeadlineMs: number | null } {
+  return {
+    queueDeadlineMs: job.queueTimeoutMs === null ? null : Date.parse(job.createdAt) + job.queueTimeoutMs,
+    runDeadlineMs: job.timeoutMs === null || job.startedAt === null ? null : Date.parse(job.startedAt) + job.timeoutMs,
+  };
+}
+
 /** Status of a finished job that no job-level cancel stopped (DESIGN §2). */
 export function naturalOutcome(tasks: readonly Task[]): JobStatus {
   const work = tasks.filter((t) => t.runOn === "normal");

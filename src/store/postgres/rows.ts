@@ -4,7 +4,8 @@
  * aggregates with `json_agg`, as JSON (times as ISO strings with an offset, bigints as
  * numbers). Every mapper here accepts both.
  */
-import type { BelayEvent, CancellationRecord, EventType, Job, Json, LogLine, NewEvent, Task, TaskSpec } from "../../core/model.ts";
+import { toBelayEvent } from "../../core/events.ts";
+import type { BelayEvent, CancellationRecord, EventType, Job, Json, LogLine, Task, TaskSpec } from "../../core/model.ts";
 import type { JobStatus, TaskStatus } from "../../core/states.ts";
 import type { Role, RunnerRecord, TokenRecord, WebhookDelivery, WebhookRecord } from "../store.ts";
 import type { Row } from "./db.ts";
@@ -81,32 +82,6 @@ export function rowToJob(row: Row, tasks: Task[]): Job {
 /** A job row that carries its tasks as a `json_agg` column named `tasks`. */
 export function rowToJobWithTasks(row: Row): Job {
   return rowToJob(row, (row["tasks"] as Row[]).map(rowToTask));
-}
-
-/**
- * The deadline columns the timeout sweep reads: derived from the job, written with it. The
- * same rule as SQLite's; the conformance suite checks both through `expiredJobs`.
- */
-export function jobDeadlines(job: Job): { queueDeadlineMs: number | null; runDeadlineMs: number | null } {
-  return {
-    queueDeadlineMs: job.queueTimeoutMs === null ? null : Date.parse(job.createdAt) + job.queueTimeoutMs,
-    runDeadlineMs: job.timeoutMs === null || job.startedAt === null ? null : Date.parse(job.startedAt) + job.timeoutMs,
-  };
-}
-
-/** A stored event as CloudEvents JSON; `seq` is the global event number. */
-export function toBelayEvent(seq: number, e: NewEvent): BelayEvent {
-  return {
-    specversion: "1.0",
-    id: String(seq),
-    seq,
-    source: "belay",
-    type: e.type,
-    subject: e.jobId,
-    time: e.time,
-    datacontenttype: "application/json",
-    data: e.taskKey === null ? { ...e.data, jobId: e.jobId } : { ...e.data, jobId: e.jobId, taskKey: e.taskKey },
-  };
 }
 
 export function rowToEvent(row: Row): BelayEvent {

@@ -1,4 +1,5 @@
 /** Mapping between SQLite rows and the model. JSON columns are parsed here and nowhere else. */
+import { toBelayEvent } from "../../core/events.ts";
 import type { BelayEvent, CancellationRecord, EventType, Job, Json, LogLine, Task, TaskSpec } from "../../core/model.ts";
 import type { JobStatus, TaskStatus } from "../../core/states.ts";
 import type { RunnerRecord } from "../store.ts";
@@ -65,34 +66,18 @@ export function rowToJob(row: Row, tasks: Task[]): Job {
   };
 }
 
-/** The deadline columns the timeout sweep reads: derived from the job, written with it. */
-export function jobDeadlines(job: Job): { queueDeadlineMs: number | null; runDeadlineMs: number | null } {
-  return {
-    queueDeadlineMs: job.queueTimeoutMs === null ? null : Date.parse(job.createdAt) + job.queueTimeoutMs,
-    runDeadlineMs: job.timeoutMs === null || job.startedAt === null ? null : Date.parse(job.startedAt) + job.timeoutMs,
-  };
-}
-
 export function jsonText(value: Json | undefined): string | null {
   return value === undefined || value === null ? null : JSON.stringify(value);
 }
 
 export function rowToEvent(row: Row): BelayEvent {
-  const data = json<Record<string, Json>>(row["data"]);
-  const jobId = str(row["job_id"]);
-  const taskKey = strOrNull(row["task_key"]);
-  const seq = num(row["seq"]);
-  return {
-    specversion: "1.0",
-    id: String(seq),
-    seq,
-    source: "belay",
+  return toBelayEvent(num(row["seq"]), {
     type: str(row["type"]) as EventType,
-    subject: jobId,
+    jobId: str(row["job_id"]),
+    taskKey: strOrNull(row["task_key"]),
     time: str(row["time"]),
-    datacontenttype: "application/json",
-    data: taskKey === null ? { ...data, jobId } : { ...data, jobId, taskKey },
-  };
+    data: json<Record<string, Json>>(row["data"]),
+  });
 }
 
 export function rowToCancellation(row: Row): CancellationRecord {

@@ -16,6 +16,8 @@ import { JobDraft } from "../../core/draft.ts";
 import type { BelayEvent, CancellationRecord, Job, LogLine, NewEvent, Task } from "../../core/model.ts";
 import { jobStatuses, terminalJobStatuses } from "../../core/states.ts";
 import type { JobStatus } from "../../core/states.ts";
+import { toBelayEvent } from "../../core/events.ts";
+import { jobDeadlines } from "../../core/lifecycle.ts";
 import { applyMutator } from "../store.ts";
 import type {
   CancellationFilter,
@@ -37,7 +39,7 @@ import type {
 } from "../store.ts";
 import { WalCheckpointer } from "./checkpointer.ts";
 import { migrate } from "./migrate.ts";
-import { jobDeadlines, jsonText, rowToCancellation, rowToEvent, rowToJob, rowToLog, rowToRunner, rowToTask } from "./rows.ts";
+import { jsonText, rowToCancellation, rowToEvent, rowToJob, rowToLog, rowToRunner, rowToTask } from "./rows.ts";
 import type { Row } from "./rows.ts";
 
 export interface SqliteStoreOptions {
@@ -330,11 +332,8 @@ export class SqliteStore implements Store {
   private insertEvents(events: NewEvent[]): BelayEvent[] {
     if (events.length === 0) return [];
     const insert = this.sql("INSERT INTO events (job_id, task_key, type, time, data) VALUES (?, ?, ?, ?, ?)");
-    return events.map((e) => {
-      const data = JSON.stringify(e.data);
-      const seq = Number(insert.run(e.jobId, e.taskKey, e.type, e.time, data).lastInsertRowid);
-      return rowToEvent({ seq, job_id: e.jobId, task_key: e.taskKey, type: e.type, time: e.time, data });
-    });
+    // Built from the event in hand: re-reading (or re-parsing) what was just written costs on every write.
+    return events.map((e) => toBelayEvent(Number(insert.run(e.jobId, e.taskKey, e.type, e.time, JSON.stringify(e.data)).lastInsertRowid), e));
   }
 
   private upsertCancellation(record: CancellationRecord): void {

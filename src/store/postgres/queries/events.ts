@@ -15,7 +15,8 @@
 import type { BelayEvent, NewEvent } from "../../../core/model.ts";
 import { named, query, rows } from "../db.ts";
 import type { Db } from "../db.ts";
-import { rowToEvent, toBelayEvent } from "../rows.ts";
+import { toBelayEvent } from "../../../core/events.ts";
+import { rowToEvent } from "../rows.ts";
 
 /** $1 lock key. */
 const lockEventsQuery = named("lock_events", "SELECT pg_advisory_xact_lock(hashtext($1))");

@@ -8,7 +8,8 @@ import { terminalJobStatuses } from "../../../core/states.ts";
 import type { JobFilter } from "../../store.ts";
 import { firstRow, named, query, rows } from "../db.ts";
 import type { Db, Row } from "../db.ts";
-import { jobDeadlines, rowToCancellation, rowToJobWithTasks, rowToTask } from "../rows.ts";
+import { jobDeadlines } from "../../../core/lifecycle.ts";
+import { rowToCancellation, rowToJobWithTasks, rowToTask } from "../rows.ts";
 
 const jobColumns = [
   "seq", "id", "name", "queue", "priority", "owner", "status", "labels", "params", "progress", "timeout_ms", "queue_timeout_ms",
