@@ -6,7 +6,7 @@
 import { BelayError } from "./errors.ts";
 import type { JobDraft } from "./draft.ts";
 import { transitiveDependents } from "./graph.ts";
-import { naturalOutcome, settle } from "./lifecycle.ts";
+import { graceFor, naturalOutcome, settle } from "./lifecycle.ts";
 import type {
   CancellationRecord,
   CancellationScope,
@@ -204,15 +204,6 @@ function cancelPending(d: JobDraft, record: CancellationRecord, task: Task, reas
   record.tasks.push(report);
 }
 
-/**
- * Grace of one runner: the request's `graceMs` wins, then the task's own, then the job's.
- * `force` means none.
- */
-function graceFor(d: JobDraft, task: Task, req: { force: boolean; graceMs: number | null }): number {
-  if (req.force) return 0;
-  return req.graceMs ?? task.spec.graceMs ?? d.job.graceMs;
-}
-
 function markCancelling(d: JobDraft, record: CancellationRecord, task: Task, graceMs: number): void {
   if (task.status === "running") d.setTaskStatus(task.key, "cancelling", { cancellationId: record.id });
   record.tasks.push(midRunReport(task, graceMs));
@@ -280,7 +271,7 @@ export function requestJobCancel(d: JobDraft, newId: string, req: CancelRequest)
   instantStep(d, record, "cancel_pending_tasks", "completed", { cancelled: pending });
 
   const running = d.workTasks.filter((t) => t.status === "running" || t.status === "cancelling");
-  for (const task of running) markCancelling(d, record, task, graceFor(d, task, req));
+  for (const task of running) markCancelling(d, record, task, graceFor(d.job, task, req));
   for (const task of d.workTasks) {
     if ((task.status === "succeeded" || task.status === "failed") && task.attempt > 0) {
       record.tasks.push({ ...beforeStartReport(task), nodeId: task.nodeId, stoppedAt: task.finishedAt, outcome: "finished_first", exitCode: task.exitCode });
@@ -370,7 +361,7 @@ export function requestTaskCancel(d: JobDraft, newId: string, key: string, req: 
   instantStep(d, record, "cancel_pending_tasks", "completed", { cancelled: pending, cascade: dependents.length });
 
   if (task.status === "running") {
-    markCancelling(d, record, task, graceFor(d, task, req));
+    markCancelling(d, record, task, graceFor(d.job, task, req));
     return { record, alreadyCancelled: false, escalated: false, toSignal: [key], needsExecution: true };
   }
   instantStep(d, record, "signal_runners", "skipped", { runners: 0 });

@@ -66,6 +66,15 @@ export function jobDeadlines(job: Job): { queueDeadlineMs: number | null; runDea
   };
 }
 
+/**
+ * Grace of one runner between its signal and its kill: a request's `graceMs` wins, then
+ * the task's own, then the job's. `force` means none.
+ */
+export function graceFor(job: Job, task: Task, req: { force: boolean; graceMs: number | null } = { force: false, graceMs: null }): number {
+  if (req.force) return 0;
+  return req.graceMs ?? task.spec.graceMs ?? job.graceMs;
+}
+
 /** Status of a finished job that no job-level cancel stopped (DESIGN §2). */
 export function naturalOutcome(tasks: readonly Task[]): JobStatus {
   const work = tasks.filter((t) => t.runOn === "normal");
@@ -179,8 +188,8 @@ export interface AttemptEnd {
 export interface AttemptEndResult {
   /** False when the attempt was not the task's current running attempt (a late or repeated report). */
   applied: boolean;
-  /** Running tasks that failFast moved to `cancelling`: the engine must stop their runners. */
-  toStop: string[];
+  /** Running tasks that failFast moved to `cancelling`: the engine must stop their runners within their grace. */
+  toStop: Array<{ key: string; graceMs: number }>;
 }
 
 export function endAttempt(d: JobDraft, key: string, attempt: number, end: AttemptEnd): AttemptEndResult {
@@ -191,7 +200,7 @@ export function endAttempt(d: JobDraft, key: string, attempt: number, end: Attem
   task.exitCode = end.exitCode;
   task.error = end.error;
   task.output = end.output;
-  const toStop: string[] = [];
+  const toStop: AttemptEndResult["toStop"] = [];
   if (task.status === "cancelling") {
     const stopped = end.signalDelivered || end.forced;
     const status = stopped ? "cancelled" : end.outcome;
@@ -217,14 +226,14 @@ export function endAttempt(d: JobDraft, key: string, attempt: number, end: Attem
 }
 
 /** failFast: a failed task cancels its independent branches; the job ends `failed`. */
-function failFast(d: JobDraft, failedKey: string): string[] {
-  const toStop: string[] = [];
+function failFast(d: JobDraft, failedKey: string): AttemptEndResult["toStop"] {
+  const toStop: AttemptEndResult["toStop"] = [];
   for (const t of d.workTasks) {
     if (t.status === "pending") {
       d.setTaskStatus(t.key, "cancelled", { reason: `failFast: task "${failedKey}" failed` });
     } else if (t.status === "running") {
       d.setTaskStatus(t.key, "cancelling", { reason: `failFast: task "${failedKey}" failed` });
-      toStop.push(t.key);
+      toStop.push({ key: t.key, graceMs: graceFor(d.job, t) });
     }
   }
   return toStop;

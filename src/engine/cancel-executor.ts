@@ -122,13 +122,7 @@ export class CancelExecutor {
         await Promise.race([
           allDone,
           escalated,
-          Promise.all(
-            [...local.entries()].map(async ([key, run]) => {
-              const graceMs = initial.tasks.find((r) => r.key === key)?.graceMs ?? initial.graceMs;
-              await Promise.race([run.done, delay(graceMs)]);
-              if (!finished.has(key)) runs.kill(run);
-            }),
-          ),
+          Promise.all([...local.entries()].map(([key, run]) => runs.killAfter(run, initial.tasks.find((r) => r.key === key)?.graceMs ?? initial.graceMs))),
         ]);
         await this.step(jobId, initial.id, "await_runners", started, "completed", {
           exited: finished.size,

@@ -123,12 +123,13 @@ export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
     nodeId,
     logger,
     now,
-    onEnded: (_run, result) => {
-      if (result !== null && result.toStop.length > 0) {
-        for (const key of result.toStop) {
-          const sibling = runs.get(_run.jobId, key);
-          if (sibling !== undefined) runs.signal(sibling);
-        }
+    onEnded: (run, result) => {
+      // failFast: stop the independent branches like a cancel does — signal, grace, kill.
+      for (const { key, graceMs } of result?.toStop ?? []) {
+        const sibling = runs.get(run.jobId, key);
+        if (sibling === undefined) continue;
+        runs.signal(sibling);
+        void runs.killAfter(sibling, graceMs);
       }
       scheduler.wake();
     },

@@ -222,6 +222,14 @@ export class Runs {
     await Promise.all(runs.map((r) => r.done));
   }
 
+  /** Kill the run unless it has ended within `graceMs`; resolves when it has ended or been killed. */
+  async killAfter(run: ActiveRun, graceMs: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const ended = await Promise.race([run.done.then(() => true), new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), graceMs)))]);
+    clearTimeout(timer);
+    if (!ended) this.kill(run);
+  }
+
   /** Force the stop. */
   kill(run: ActiveRun): void {
     run.forced = true;

@@ -119,6 +119,20 @@ describe("scheduling", () => {
     expect(done.tasks.find((t) => t.key === "bad")?.exitCode).toBe(3);
   });
 
+  it("failFast force-kills a branch that ignores SIGTERM once its grace period is over", async () => {
+    const engine = await openTestEngine();
+    const job = await engine.submitJob({
+      failFast: true,
+      graceMs: 300,
+      tasks: [
+        { key: "stubborn", command: "trap '' TERM; echo ready; while true; do sleep 0.05; done" },
+        { key: "bad", command: ["sh", "-c", "sleep 0.3; exit 3"] },
+      ],
+    });
+    const done = await untilJobStatus(engine, job.id, "failed");
+    expect(Object.fromEntries(done.tasks.map((t) => [t.key, t.status]))).toEqual({ stubborn: "cancelled", bad: "failed" });
+  });
+
   it("without failFast, independent branches keep running and dependents are skipped", async () => {
     const engine = await openTestEngine();
     const job = await engine.submitJob({
