@@ -6,9 +6,10 @@ describe("close", () => {
   it("interrupts running tasks, which go back to pending without using a retry and run on the next open", async () => {
     const home = tempHome();
     const engine = await openTestEngine({ home });
-    const job = await engine.submitJob({ command: "test -f \"$BELAY_ARTIFACTS/second\" && exit 0; touch \"$BELAY_ARTIFACTS/second\"; sleep 30" });
+    const job = await engine.submitJob({ command: "test -f \"$BELAY_ARTIFACTS/second\" && exit 0; touch \"$BELAY_ARTIFACTS/second\"; echo ready; sleep 30" });
     await untilTaskStatus(engine, job.id, "main", "running");
-    await until(() => engine.store.jobRunners(job.id), (runners) => runners.length === 1);
+    // Close only once the first attempt has left its mark, or the second would sleep too.
+    await until(() => engine.getLogs(job.id), (lines) => lines.some((l) => l.line === "ready"));
     await engine.close({ graceMs: 2000 });
 
     const again = await openTestEngine({ home });

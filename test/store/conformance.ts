@@ -178,7 +178,7 @@ export function describeStoreConformance(name: string, factory: StoreFactory): v
       const job = await h.submit(twoTasks({ failFast: true }));
       await h.claimExactly([`${job.id}/a`, `${job.id}/b`]);
       const fail = await h.mutate(job.id, ended("a", 1, { outcome: "failed", exitCode: 3, error: "boom" }));
-      expect(fail.value.toStop).toEqual(["b"]);
+      expect(fail.value.toStop).toEqual([{ key: "b", graceMs: 10_000 }]);
       expect(fail.job.tasks.map((t) => t.status)).toEqual(["failed", "cancelling"]);
       const end = await h.mutate(job.id, ended("b", 1));
       expect(end.job.tasks[1]?.status).toBe("succeeded");
