@@ -31,6 +31,8 @@ export interface CancelRequest {
   graceMs: number | null;
   onlyIfPending: boolean;
   parentId: string | null;
+  /** The node that will execute the record's steps. */
+  nodeId?: string | null;
 }
 
 export interface TaskCancelRequest {
@@ -40,6 +42,8 @@ export interface TaskCancelRequest {
   graceMs: number | null;
   /** Overrides every edge's own `onCancel` policy when set. */
   cascade: boolean | null;
+  /** The node that will execute the record's steps. */
+  nodeId?: string | null;
 }
 
 export interface CancelOutcome {
@@ -71,6 +75,7 @@ export function newRecord(input: {
   steps: StepName[];
   idempotencyKey?: string | null;
   jobAttempt?: number;
+  executorNodeId?: string | null;
 }): CancellationRecord {
   return {
     id: input.id,
@@ -79,6 +84,7 @@ export function newRecord(input: {
     scope: input.scope,
     parentId: input.parentId,
     jobAttempt: input.jobAttempt ?? 0,
+    executorNodeId: input.executorNodeId ?? null,
     reason: input.reason,
     requestedBy: input.requestedBy,
     force: input.force,
@@ -254,6 +260,7 @@ export function requestJobCancel(d: JobDraft, newId: string, req: CancelRequest)
     now: d.now,
     steps,
     jobAttempt: job.attempt,
+    executorNodeId: req.nodeId ?? null,
   });
   attachToJob(d, record);
 
@@ -340,6 +347,7 @@ export function requestTaskCancel(d: JobDraft, newId: string, key: string, req: 
     now: d.now,
     steps: jobSteps,
     jobAttempt: job.attempt,
+    executorNodeId: req.nodeId ?? null,
   });
   attachToJob(d, record);
 

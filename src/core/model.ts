@@ -203,6 +203,11 @@ export interface CancellationRecord {
   parentId: string | null;
   /** The job attempt the cancel applied to (a resume starts a new one); 0 for bulk records. */
   jobAttempt: number;
+  /**
+   * The node executing the steps that need I/O (null for bulk records). If it dies, a node
+   * that finds its lease expired takes the record over.
+   */
+  executorNodeId: string | null;
   reason: string | null;
   requestedBy: string;
   force: boolean;

@@ -8,6 +8,7 @@
  * (or a restarted engine) sees exactly how far the cancellation got.
  */
 import type { Logger } from "pino";
+import { isBelayError } from "../core/errors.ts";
 import { emitStep, endStep, finalizeCancellation, findStep, startStep } from "../core/cancellation.ts";
 import { topologicalOrder } from "../core/graph.ts";
 import { endAttempt, startCompensation } from "../core/lifecycle.ts";
@@ -16,8 +17,10 @@ import { isTerminalTask } from "../core/states.ts";
 import type { JobDraft } from "../core/draft.ts";
 import type { Mutate } from "./mutate.ts";
 import type { ActiveRun, Runs } from "./runs.ts";
+import type { WaitForAttempts } from "./task-watch.ts";
 import { logStep } from "./step-log.ts";
 import type { Workspace } from "./workspace.ts";
+import { crashPoint } from "./crash-points.ts";
 
 export interface CancelExecutorDeps {
   mutate: Mutate;
@@ -34,6 +37,16 @@ export interface CancelExecutorDeps {
   claimsSettled: () => Promise<void>;
   /** Called when a record reaches a final status. */
   onFinished: (record: CancellationRecord, job: Job) => void;
+  /** Ask the nodes running the job's tasks to stop them (a no-op when the store has one engine). */
+  sendCancel: (jobId: string, recordId: string, force: boolean) => void;
+  /** Resolves true once the attempts (running on other nodes) have ended, false after `timeoutMs`. */
+  waitForAttempts: WaitForAttempts;
+  /** Which of these nodes are gone (stopped, or dead): their runners will never report. */
+  goneNodes: (nodeIds: string[]) => Promise<Set<string>>;
+  /** The stored record, to resume from after a failure (e.g. the database was away). */
+  reload: (recordId: string) => Promise<CancellationRecord | null>;
+  /** Whether the engine is closing (an execution stops retrying). */
+  closing: () => boolean;
 }
 
 interface Execution {
@@ -55,7 +68,7 @@ export class CancelExecutor {
     if (existing !== undefined) return existing.done;
     let escalate!: () => void;
     const escalated = new Promise<void>((resolve) => (escalate = resolve));
-    const done = this.run(record, escalated)
+    const done = this.runUntilDone(record, escalated)
       .catch((error: unknown) => {
         this.deps.logger.error({ err: error, cancellationId: record.id, jobId: record.jobId }, "cancellation execution failed");
       })
@@ -69,8 +82,36 @@ export class CancelExecutor {
     this.executions.get(recordId)?.escalate();
   }
 
+  isExecuting(recordId: string): boolean {
+    return this.executions.has(recordId);
+  }
+
   whenDone(recordId: string): Promise<void> {
     return this.executions.get(recordId)?.done ?? Promise.resolve();
+  }
+
+  /**
+   * Every step is written before the next begins and skipped once done, so after a failure
+   * (the database away for a while, say) the execution resumes from the stored record.
+   */
+  private async runUntilDone(record: CancellationRecord, escalated: Promise<void>): Promise<void> {
+    let current = record;
+    for (let failures = 0; ; failures += 1) {
+      try {
+        await this.run(current, escalated);
+        return;
+      } catch (error) {
+        if (this.deps.closing() || isBelayError(error)) throw error;
+        const waitMs = Math.min(2000, 50 * 2 ** failures);
+        this.deps.logger.warn({ err: error, cancellationId: record.id, jobId: record.jobId, retryInMs: waitMs }, "cancellation step failed: retrying");
+        await delay(waitMs);
+        const latest = await this.deps.reload(record.id).catch(() => null);
+        if (latest !== null) {
+          if (latest.status !== "in_progress") return;
+          current = latest;
+        }
+      }
+    }
   }
 
   private async run(initial: CancellationRecord, escalated: Promise<void>): Promise<void> {
@@ -85,8 +126,17 @@ export class CancelExecutor {
       const run = runs.get(jobId, report.key);
       if (run !== undefined && run.attempt === report.attempt) local.set(report.key, run);
     }
+    // Tasks running on other nodes: their nodes stop them (DESIGN §6); a gone node's are lost.
+    const elsewhere = waiting.filter((r) => !local.has(r.key) && r.nodeId !== null && r.nodeId !== this.deps.nodeId);
+    const gone = await this.deps.goneNodes([...new Set(elsewhere.map((r) => r.nodeId as string))]);
+    const remote = elsewhere.filter((r) => !gone.has(r.nodeId as string));
     let force = initial.force;
     void escalated.then(() => (force = true));
+    const remoteGraceMs = force ? 0 : Math.max(0, ...remote.map((r) => r.graceMs ?? initial.graceMs));
+    let remoteFinished = remote.length === 0;
+    const remoteEnded = this.deps.waitForAttempts(jobId, remote, remoteGraceMs + this.deps.killTimeoutMs).then((ended) => {
+      remoteFinished = ended;
+    });
 
     // signal_runners
     if (findStep(initial, "signal_runners").status === "pending") {
@@ -95,7 +145,11 @@ export class CancelExecutor {
         if (force) runs.kill(run);
         else runs.signal(run);
       }
-      await this.step(jobId, initial.id, "signal_runners", started, "completed", { signalled: local.size, force }, (record) => {
+      if (remote.length > 0) this.deps.sendCancel(jobId, initial.id, force);
+      const detail: Record<string, Json> = { signalled: local.size, force };
+      if (remote.length > 0) detail["notified"] = { tasks: remote.map((r) => r.key), nodes: [...new Set(remote.map((r) => r.nodeId as string))] };
+      crashPoint("cancel.signal_runners");
+      await this.step(jobId, initial.id, "signal_runners", started, "completed", detail, (record) => {
         for (const report of record.tasks) {
           const run = local.get(report.key);
           if (run !== undefined && report.stoppedAt === null) {
@@ -116,17 +170,21 @@ export class CancelExecutor {
     );
     if (findStep(initial, "await_runners").status === "pending") {
       const started = this.deps.now();
-      if (force || local.size === 0) {
-        await this.step(jobId, initial.id, "await_runners", started, "skipped", { reason: force ? "force" : "no runner on this node", runners: local.size });
+      if (force || local.size + remote.length === 0) {
+        await this.step(jobId, initial.id, "await_runners", started, "skipped", { reason: force ? "force" : "no runner to wait for", runners: local.size + remote.length });
       } else {
         await Promise.race([
-          allDone,
+          Promise.all([allDone, remoteEnded]),
           escalated,
-          Promise.all([...local.entries()].map(([key, run]) => runs.killAfter(run, initial.tasks.find((r) => r.key === key)?.graceMs ?? initial.graceMs))),
+          Promise.all([
+            ...[...local.entries()].map(([key, run]) => runs.killAfter(run, initial.tasks.find((r) => r.key === key)?.graceMs ?? initial.graceMs)),
+            ...(remote.length > 0 ? [Promise.race([remoteEnded, delay(remoteGraceMs)])] : []),
+          ]),
         ]);
+        crashPoint("cancel.await_runners");
         await this.step(jobId, initial.id, "await_runners", started, "completed", {
-          exited: finished.size,
-          remaining: local.size - finished.size,
+          exited: finished.size + (remoteFinished ? remote.length : 0),
+          remaining: local.size - finished.size + (remoteFinished ? 0 : remote.length),
           escalated: force && !initial.force,
         });
       }
@@ -136,20 +194,27 @@ export class CancelExecutor {
     if (findStep(initial, "force_kill").status === "pending") {
       const started = this.deps.now();
       const remaining = [...local.entries()].filter(([key]) => !finished.has(key));
-      if (remaining.length === 0) {
+      const remoteRemaining = remoteFinished ? [] : remote;
+      if (remaining.length + remoteRemaining.length === 0) {
         await this.step(jobId, initial.id, "force_kill", started, "skipped", { reason: "no runner left" });
       } else {
         for (const [, run] of remaining) runs.kill(run);
-        const outcome = await Promise.race([allDone.then(() => "exited" as const), delay(this.deps.killTimeoutMs).then(() => "timeout" as const)]);
+        if (remoteRemaining.length > 0) this.deps.sendCancel(jobId, initial.id, true);
+        crashPoint("cancel.force_kill");
+        const outcome = await Promise.race([
+          Promise.all([allDone, remoteEnded]).then(() => (remoteFinished ? ("exited" as const) : ("timeout" as const))),
+          delay(this.deps.killTimeoutMs).then(() => "timeout" as const),
+        ]);
+        const keys = [...remaining.map(([key]) => key), ...remoteRemaining.map((r) => r.key)];
         await this.step(jobId, initial.id, "force_kill", started, outcome === "exited" ? "completed" : "failed", {
-          killed: remaining.length,
-          keys: remaining.map(([key]) => key),
+          killed: keys.length,
+          keys,
           ...(outcome === "timeout" ? { error: `runners still alive ${this.deps.killTimeoutMs} ms after the kill` } : {}),
         });
       }
     }
-    // Only a task with no runner here needs resolving; most cancels skip this transaction.
-    const lost = waiting.filter((r) => !local.has(r.key)).map((r) => r.key);
+    // Only a task with no runner here or on a live node needs resolving; most cancels skip this transaction.
+    const lost = waiting.filter((r) => !local.has(r.key) && !remote.includes(r)).map((r) => r.key);
     if (lost.length > 0) await this.resolveLostRunners(jobId, lost);
 
     // cleanup
@@ -160,6 +225,7 @@ export class CancelExecutor {
         ? [this.deps.workspace.jobWorkDir(jobId)]
         : initial.tasks.filter((r) => r.attempt > 0).map((r) => this.deps.workspace.workDir(jobId, r.key, r.attempt));
       const result = await this.deps.workspace.removeWithRetry(dirs, this.deps.cleanupRetryDelaysMs);
+      crashPoint("cancel.cleanup");
       cleanupFailed = !result.ok;
       await this.step(jobId, initial.id, "cleanup", started, result.ok ? "completed" : "failed", {
         removed: result.removed.length,
@@ -178,6 +244,7 @@ export class CancelExecutor {
       await this.compensate(jobId, initial.id);
     }
 
+    crashPoint("cancel.finalize");
     const { value: record, job } = await mutate(jobId, (d) => finalizeCancellation(d, initial.id, { cleanupFailed }));
     logStep(this.deps.logger, record, findStep(record, "finalize"));
     this.deps.onFinished(record, job);
@@ -230,6 +297,7 @@ export class CancelExecutor {
       const { value: claim, job } = await this.deps.mutate(jobId, (d) => startCompensation(d, key, this.deps.nodeId));
       if (claim === null) continue;
       const run = this.deps.runs.start(job, claim.task, claim.lastCheckpoint);
+      crashPoint("cancel.compensate");
       await run.done;
     }
     await this.deps.mutate(jobId, (d) => {

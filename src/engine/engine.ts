@@ -15,6 +15,7 @@ import { isTerminalJob } from "../core/states.ts";
 import type { JobStatus } from "../core/states.ts";
 import type { CancellationFilter, JobFilter, JobPage, Mutator, Store } from "../store/store.ts";
 import type { CancelExecutor } from "./cancel-executor.ts";
+import { crashPoint } from "./crash-points.ts";
 import type { EventBus, EventListener } from "./event-bus.ts";
 import { newId } from "./ids.ts";
 import { logStep } from "./step-log.ts";
@@ -55,6 +56,8 @@ export interface EngineParts {
   nodeId: string;
   pools: Record<string, number>;
   now: () => string;
+  /** Ask the nodes running a job's tasks to stop them (shared store; a no-op otherwise). */
+  sendCancel: (jobId: string, recordId: string, force: boolean) => void;
   onClose: (graceMs: number) => Promise<void>;
 }
 
@@ -97,6 +100,7 @@ export class Belay {
       d.emit("belay.job.created", null, { status: "queued", name: job.name, queue: job.queue, owner: job.owner });
       settle(d);
     }, job);
+    crashPoint("submit");
     this.parts.bus.emit(result.events);
     if (result.created) this.parts.scheduler.wake();
     return { job: result.job, created: result.created };
@@ -178,6 +182,7 @@ export class Belay {
         graceMs: opts.graceMs,
         onlyIfPending: opts.onlyIfPending,
         parentId: null,
+        nodeId: this.nodeId,
       }),
     );
     return this.afterCancel(job, outcome, opts.wait ? opts.waitMs : null);
@@ -194,6 +199,7 @@ export class Belay {
         force: opts.force,
         graceMs: opts.graceMs,
         cascade: opts.cascade,
+        nodeId: this.nodeId,
       }),
     );
     // Dependents of a task cancelled without cascade may be ready now.
@@ -202,7 +208,12 @@ export class Belay {
   }
 
   private async afterCancel(job: Job, outcome: CancelOutcome, waitMs: number | null): Promise<CancelResult> {
-    if (outcome.escalated) this.parts.executor.escalate(outcome.record.id);
+    crashPoint("cancel.requested");
+    if (outcome.escalated) {
+      // The executor may be here or on another node, and the runners anywhere: tell everyone.
+      this.parts.executor.escalate(outcome.record.id);
+      this.parts.sendCancel(job.id, outcome.record.id, true);
+    }
     if (outcome.needsExecution) void this.parts.executor.execute(outcome.record);
     if (!outcome.alreadyCancelled) this.logInstantSteps(outcome.record);
     if (waitMs !== null && outcome.record.status === "in_progress") {
@@ -279,6 +290,7 @@ export class Belay {
         graceMs: opts.graceMs,
         onlyIfPending: false,
         parentId: bulk.id,
+        nodeId: this.nodeId,
       }),
     );
     let cancelled = 0;

@@ -1,10 +1,24 @@
-/** In-process fan-out of stored events to subscribers (`belay.on`). */
+/**
+ * In-process fan-out of stored events to subscribers (`belay.on`).
+ *
+ * With a shared store, an event reaches the bus twice on the node that wrote it: once right
+ * after its commit, and once more from the feed that follows every node's events. Each event
+ * is delivered once: the bus remembers the seqs it delivered recently (`dedupe`).
+ */
 import type { BelayEvent, EventType } from "../core/model.ts";
 
 export type EventListener = (event: BelayEvent) => void;
 
+/** How many delivered seqs to remember; far more than can be in flight between the two paths. */
+const rememberSeqs = 50_000;
+
 export class EventBus {
   private readonly byType = new Map<string, Set<EventListener>>();
+  private readonly delivered: Set<number> | null;
+
+  constructor(options: { dedupe?: boolean } = {}) {
+    this.delivered = options.dedupe === true ? new Set() : null;
+  }
 
   /** Subscribe to one event type, or to every event with "*". Returns the unsubscribe function. */
   on(type: EventType | "*", listener: EventListener): () => void {
@@ -19,6 +33,11 @@ export class EventBus {
 
   emit(events: readonly BelayEvent[]): void {
     for (const event of events) {
+      if (this.delivered !== null) {
+        if (this.delivered.has(event.seq)) continue;
+        this.delivered.add(event.seq);
+        if (this.delivered.size > rememberSeqs) this.forgetOldest();
+      }
       for (const type of [event.type, "*"]) {
         const listeners = this.byType.get(type);
         if (listeners === undefined) continue;
@@ -31,6 +50,17 @@ export class EventBus {
           }
         }
       }
+    }
+  }
+
+  /** Sets iterate in insertion order: drop the first half. */
+  private forgetOldest(): void {
+    const set = this.delivered;
+    if (set === null) return;
+    let drop = set.size / 2;
+    for (const seq of set) {
+      if (drop-- <= 0) break;
+      set.delete(seq);
     }
   }
 }

@@ -8,6 +8,8 @@ import { HandlerRunner } from "../runners/handler.ts";
 import { ProcessRunner } from "../runners/process.ts";
 import { RemoteRunner } from "../runners/remote.ts";
 import type { RemoteAdapter } from "../runners/remote.ts";
+import { readProcessStartTime } from "../runners/proc.ts";
+import { PostgresStore } from "../store/postgres/postgres-store.ts";
 import { SqliteStore } from "../store/sqlite/sqlite-store.ts";
 import type { Store } from "../store/store.ts";
 import { CancelExecutor } from "./cancel-executor.ts";
@@ -16,14 +18,22 @@ import { EventBus } from "./event-bus.ts";
 import { newId } from "./ids.ts";
 import { EngineLock } from "./lock.ts";
 import { LogSink } from "./log-sink.ts";
-import { recover } from "./recovery.ts";
+import { CancelAgent } from "./cancel-agent.ts";
+import { Cluster } from "./cluster.ts";
+import { EventFeed } from "./event-feed.ts";
+import { Presence } from "./presence.ts";
+import { Recovery, nodeIsGone } from "./recovery.ts";
+import { attemptWatcher } from "./task-watch.ts";
 import type { NodeRunners } from "./runnable.ts";
 import { Runs } from "./runs.ts";
 import { Scheduler } from "./scheduler.ts";
 import { Workspace } from "./workspace.ts";
 
 export interface BelayOptions {
-  /** `sqlite:PATH` or `sqlite::memory:`. Default: `$BELAY_DB`, else `sqlite:<home>/belay.db`. */
+  /**
+   * `sqlite:PATH`, `sqlite::memory:` or `postgres://…` (also `postgresql://…`; `?schema=NAME`
+   * picks the schema, default `belay`). Default: `$BELAY_DB`, else `sqlite:<home>/belay.db`.
+   */
   db?: string;
   /** Belay's directory (database, work dirs, artifacts). Default: `$BELAY_HOME`, else `./.belay`. */
   home?: string;
@@ -55,6 +65,17 @@ export interface BelayOptions {
   remotePollIntervalMs?: number;
   /** Run crash recovery on open. Default true. */
   recover?: boolean;
+  /**
+   * Shared store: how long this node's lease lasts without a heartbeat, in ms. Once it has
+   * run out, another node recovers this node's tasks. Default 10 000.
+   */
+  leaseMs?: number;
+  /** Shared store: how often the lease is renewed (and other nodes' leases checked), in ms. Default a quarter of the lease. */
+  heartbeatMs?: number;
+  /** What the node is, in the nodes table: `serve`, `worker` or `library` (default). */
+  role?: string;
+  /** PostgreSQL: most connections this node holds open. Default 10. */
+  poolSize?: number;
 }
 
 function positiveInt(value: number | undefined, fallback: number, field: string, min = 1): number {
@@ -63,14 +84,32 @@ function positiveInt(value: number | undefined, fallback: number, field: string,
   return value;
 }
 
-function openStore(db: string, home: string, durability: "normal" | "strict" | undefined): { store: Store; lockPath: string | null } {
+function openStore(db: string, home: string, options: BelayOptions): { store: Store; lockPath: string | null } {
+  const durability = options.durability;
+  if (db.startsWith("postgres://") || db.startsWith("postgresql://")) {
+    const { url, schema } = splitSchema(db);
+    return { store: new PostgresStore({ url, ...(schema === null ? {} : { schema }), ...(options.poolSize === undefined ? {} : { poolSize: options.poolSize }) }), lockPath: null };
+  }
   if (db.startsWith("sqlite:")) {
     const path = db.slice("sqlite:".length);
     if (path === ":memory:") return { store: new SqliteStore({ path, ...(durability ? { durability } : {}) }), lockPath: null };
     const file = resolve(home, path);
     return { store: new SqliteStore({ path: file, ...(durability ? { durability } : {}) }), lockPath: `${file}.lock` };
   }
-  throw new BelayError("INVALID_REQUEST", `unsupported database URL "${db}": use sqlite:PATH or sqlite::memory:`, { details: { field: "db" } });
+  throw new BelayError("INVALID_REQUEST", `unsupported database URL "${db}": use sqlite:PATH, sqlite::memory: or postgres://…`, { details: { field: "db" } });
+}
+
+/** `?schema=NAME` is Belay's, not libpq's: take it out of the URL the driver sees. */
+function splitSchema(db: string): { url: string; schema: string | null } {
+  let parsed: URL;
+  try {
+    parsed = new URL(db);
+  } catch {
+    throw new BelayError("INVALID_REQUEST", "the PostgreSQL URL could not be parsed", { details: { field: "db" } });
+  }
+  const schema = parsed.searchParams.get("schema");
+  parsed.searchParams.delete("schema");
+  return { url: parsed.toString(), schema };
 }
 
 export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
@@ -84,7 +123,9 @@ export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
   const nodeId = options.nodeId ?? `${hostname()}:${process.pid}:${newId().slice(-8)}`;
   const now = (): string => new Date().toISOString();
 
-  const { store, lockPath } = openStore(db, home, options.durability);
+  const leaseMs = positiveInt(options.leaseMs, 10_000, "leaseMs");
+  const heartbeatMs = positiveInt(options.heartbeatMs, Math.max(50, Math.floor(leaseMs / 4)), "heartbeatMs");
+  const { store, lockPath } = openStore(db, home, options);
   let lock: EngineLock | null = null;
   try {
     if (lockPath !== null) lock = EngineLock.acquire(lockPath);
@@ -106,13 +147,34 @@ export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
       ? {}
       : { handler: new HandlerRunner({ modulePath: options.handlers, ...(options.maxHandlerThreads === undefined ? {} : { maxThreads: options.maxHandlerThreads }) }) }),
   };
-  const bus = new EventBus();
+  // With a shared store, events reach this node's bus from its own writes and from the feed.
+  const bus = new EventBus({ dedupe: store.shared });
+  const cluster = new Cluster({ notifier: store.notifier, logger });
+  let feeding = false;
+  bus.on("*", (event) => {
+    if (feeding) return; // Another node's event: that node announced it.
+    cluster.announceEvents(event.seq);
+    if (event.type === "belay.job.created" || event.type === "belay.job.resumed") cluster.announceWork();
+  });
+  const feed = new EventFeed({
+    store,
+    emit: (events) => {
+      feeding = true;
+      try {
+        bus.emit(events);
+      } finally {
+        feeding = false;
+      }
+    },
+    logger,
+  });
   const workspace = new Workspace(home);
   const logs = new LogSink(store, { onError: (error) => logger.error({ err: error }, "could not store task logs") });
 
   // The parts refer to each other (a run's end wakes the scheduler, a cancel waits for
   // claims in flight); they are wired through these late-bound references.
   let scheduler!: Scheduler;
+  let closing = false;
   let engine!: Belay;
   const runs = new Runs({
     store,
@@ -123,6 +185,7 @@ export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
     nodeId,
     logger,
     now,
+    closing: () => closing,
     onEnded: (run, result) => {
       // failFast: stop the independent branches like a cancel does — signal, grace, kill.
       for (const { key, graceMs } of result?.toStop ?? []) {
@@ -147,6 +210,29 @@ export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
     onFinished: (record) => {
       logger.info({ jobId: record.jobId, cancellationId: record.id, status: record.status, durationMs: record.durationMs }, "cancellation finished");
     },
+    sendCancel: (jobId, recordId, force) => cluster.sendCancel(jobId, recordId, force),
+    waitForAttempts: attemptWatcher({ store, bus, pollIntervalMs }),
+    goneNodes: async (ids) => {
+      if (ids.length === 0) return new Set();
+      if (!store.shared) return new Set(ids);
+      const nodes = new Map((await store.listNodes()).map((n) => [n.id, n]));
+      const nowMs = Date.now();
+      return new Set(ids.filter((id) => {
+        const node = nodes.get(id);
+        return node !== undefined && nodeIsGone(node, nowMs);
+      }));
+    },
+    reload: (recordId) => store.getCancellation(recordId),
+    closing: () => closing,
+  });
+  const agent = new CancelAgent({
+    store,
+    runs,
+    mutate: (jobId, mutator) => engine.mutate(jobId, mutator),
+    logger,
+    nodeId,
+    executing: (recordId) => executor.isExecuting(recordId),
+    escalate: (recordId) => executor.escalate(recordId),
   });
   scheduler = new Scheduler({
     store,
@@ -160,6 +246,10 @@ export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
     pollIntervalMs,
     now,
     onPoll: async () => {
+      if (store.shared) {
+        feed.pull();
+        await agent.poll();
+      }
       for (const expired of await store.expiredJobs(Date.now(), 100)) {
         await engine
           .cancelJob(expired.jobId, { requestedBy: "system", reason: "timeout" })
@@ -178,23 +268,65 @@ export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
     nodeId,
     pools,
     now,
+    sendCancel: (jobId, recordId, force) => cluster.sendCancel(jobId, recordId, force),
     onClose: async (graceMs) => {
+      closing = true;
       scheduler.stop();
       await scheduler.settled();
       await runs.interruptAll(graceMs);
       await logs.flush();
       await Promise.all([runners.process?.close(), runners.handler?.close(), runners.remote?.close()]);
+      await presence.stop(now());
+      await cluster.close();
       await store.close();
       lock?.release();
     },
   });
 
-  if (options.recover !== false) {
-    const report = await recover({ store, mutate: engine.mutate, logger, now });
-    for (const record of report.cancellations) {
-      if (record.scope !== "bulk") void executor.execute(record);
+  const recovery = new Recovery({
+    store,
+    mutate: engine.mutate,
+    logger,
+    now,
+    nodeId,
+    hostname: hostname(),
+    remote: runners.remote,
+    execute: (record) => void executor.execute(record),
+    executing: (recordId) => executor.isExecuting(recordId),
+  });
+  const presence = new Presence({
+    store,
+    logger,
+    heartbeatMs,
+    node: { id: nodeId, hostname: hostname(), pid: process.pid, pidStartTime: readProcessStartTime(process.pid), role: options.role ?? "library", startedAt: now(), heartbeatMs: Date.now(), leaseMs, stoppedAt: null, deadAt: null },
+    onTick: async () => {
+      if (options.recover !== false) await recovery.tick();
+    },
+    // Other nodes have recovered this node's tasks: its runners are running stale attempts.
+    onDeclaredDead: () => runs.interruptAll(0),
+  });
+
+  try {
+    await presence.register();
+    if (options.recover !== false) await recovery.onStart();
+    if (store.shared) {
+      await feed.start();
+      await cluster.listen({
+        onCancel: (message) => agent.onCancel(message),
+        onEvents: () => feed.pull(),
+        onWork: () => scheduler.wake(),
+        onReconnect: () => {
+          feed.pull();
+          void agent.poll().catch((error: unknown) => logger.warn({ err: error }, "cancel poll failed"));
+          scheduler.wake();
+        },
+      });
     }
+  } catch (error) {
+    await engine.close().catch(() => undefined);
+    throw error;
   }
+  presence.start();
   scheduler.start();
   return engine;
 }

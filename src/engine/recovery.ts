@@ -1,67 +1,206 @@
 /**
- * Crash recovery, run when an engine opens its store (DESIGN invariant 7):
- * 1. kill the runner processes the previous engine left behind, recognised by pid *and*
- *    process start time so a reused pid is never killed;
- * 2. resolve the tasks whose runner is gone: cancelled if a cancel was requested, else
- *    retried (retries left) or failed;
- * 3. finish the cancellations that were in progress.
+ * Recovery of the work of nodes that are gone (DESIGN invariant 7, §6 leases):
+ * 1. kill the runner processes a gone node left on this machine, recognised by pid *and*
+ *    process start time so a reused pid is never killed; cancel its remote jobs;
+ * 2. resolve the tasks it was running: cancelled if a cancel was requested, else retried
+ *    (retries left) or failed;
+ * 3. take over the cancellations it was executing, and finish them here.
+ *
+ * Which nodes are gone depends on the store. A store that is not shared (SQLite) has one
+ * engine, so at start every other node is gone. In a shared store (PostgreSQL) a node is gone
+ * once it stopped, or its lease expired and one node — the one whose `markNodeDead` won —
+ * recovers it; a node that comes back kills on start what its earlier self left behind here.
  */
 import type { Logger } from "pino";
 import { endAttempt } from "../core/lifecycle.ts";
 import type { CancellationRecord } from "../core/model.ts";
 import { killOrphanGroup } from "../runners/proc.ts";
-import type { Store } from "../store/store.ts";
+import type { RemoteRunner } from "../runners/remote.ts";
+import type { ActiveTask, NodeRecord, RunnerRecord, Store } from "../store/store.ts";
 import type { Mutate } from "./mutate.ts";
 
 export interface RecoveryReport {
   orphanedRunners: number;
   processesKilled: number;
   tasksResolved: number;
-  /** In-progress records this recovery hands to the executor. */
-  cancellations: CancellationRecord[];
+  /** In-progress records this node took over. */
+  cancellations: number;
 }
 
-export async function recover(deps: { store: Store; mutate: Mutate; logger: Logger; now: () => string }): Promise<RecoveryReport> {
-  const { store, mutate, logger } = deps;
-  const report: RecoveryReport = { orphanedRunners: 0, processesKilled: 0, tasksResolved: 0, cancellations: [] };
+export interface RecoveryDeps {
+  store: Store;
+  mutate: Mutate;
+  logger: Logger;
+  now: () => string;
+  nodeId: string;
+  hostname: string;
+  remote: RemoteRunner | undefined;
+  /** Execute a record on this node (it is already marked as this node's). */
+  execute: (record: CancellationRecord) => void;
+  /** Whether this node's executor is running the record now. */
+  executing: (recordId: string) => boolean;
+}
 
-  for (const runner of await store.liveRunners()) {
+export class Recovery {
+  private readonly deps: RecoveryDeps;
+
+  constructor(deps: RecoveryDeps) {
+    this.deps = deps;
+  }
+
+  /** On open: recover every node that is gone, this machine's orphans first. */
+  async onStart(): Promise<RecoveryReport> {
+    const { store, nodeId } = this.deps;
+    const report = emptyReport();
+    if (!store.shared) {
+      for (const node of await store.listNodes()) {
+        if (node.id !== nodeId) await store.markNodeDead(node.id, this.deps.now());
+      }
+    }
+    const gone = await this.goneNodes();
+    for (const runner of await store.liveRunners()) {
+      if (runner.nodeId !== nodeId && gone.isGone(runner.nodeId)) await this.endOrphan(runner, gone.byId.get(runner.nodeId), report);
+    }
+    const tasks = (await store.activeTasks()).filter((t) => t.nodeId !== nodeId && gone.isGone(t.nodeId));
+    report.tasksResolved += await this.resolveLost(tasks);
+    await this.adoptRecords(report, gone.isGone, true);
+    await this.tick(report);
+    this.logReport(report);
+    return report;
+  }
+
+  /**
+   * Periodically (each heartbeat): in a shared store, declare expired nodes dead and recover
+   * those this node won; then take over records whose executor is gone.
+   */
+  async tick(into?: RecoveryReport): Promise<RecoveryReport> {
+    const { store } = this.deps;
+    const report = into ?? emptyReport();
+    if (store.shared) {
+      for (const node of await store.expiredNodes(Date.now())) {
+        if (!(await store.markNodeDead(node.id, this.deps.now()))) continue;
+        this.deps.logger.warn({ deadNodeId: node.id, hostname: node.hostname, lastHeartbeat: new Date(node.heartbeatMs).toISOString() }, "node lease expired: recovering its tasks");
+        await this.recoverNode(node, report);
+      }
+    }
+    const open = (await store.openCancellations()).filter((r) => r.scope !== "bulk" && !this.deps.executing(r.id));
+    if (open.length > 0) await this.adoptRecords(report, (await this.goneNodes()).isGone, false, open);
+    if (into === undefined) this.logReport(report);
+    return report;
+  }
+
+  private async recoverNode(node: NodeRecord, report: RecoveryReport): Promise<void> {
+    for (const runner of await this.deps.store.liveRunners(node.id)) await this.endOrphan(runner, node, report);
+    report.tasksResolved += await this.resolveLost(await this.deps.store.activeTasks(node.id));
+  }
+
+  /** Nodes in the store that are gone; an id the store does not know is gone only if the store is not shared. */
+  private async goneNodes(): Promise<{ byId: Map<string, NodeRecord>; isGone: (id: string | null) => boolean }> {
+    const { store, nodeId } = this.deps;
+    const byId = new Map((await store.listNodes()).map((n) => [n.id, n]));
+    const nowMs = Date.now();
+    const isGone = (id: string | null): boolean => {
+      if (id === nodeId) return false;
+      if (!store.shared) return true;
+      const node = id === null ? undefined : byId.get(id);
+      // Unknown in a shared store: a node that registered after the list was read.
+      return node !== undefined && nodeIsGone(node, nowMs);
+    };
+    return { byId, isGone };
+  }
+
+  /** Kill what a gone node left running on this machine, cancel its remote job, and close the runner's row. */
+  private async endOrphan(runner: RunnerRecord, node: NodeRecord | undefined, report: RecoveryReport): Promise<void> {
+    const { store, logger } = this.deps;
+    // A process on another machine is out of reach: its own node kills it if it comes back.
+    const here = !store.shared || node?.hostname === this.deps.hostname;
+    if (runner.remoteId !== null) await this.cancelRemote(runner);
+    if (!here && runner.remoteId === null) return;
     report.orphanedRunners += 1;
-    if (runner.pid !== null && runner.pidStartTime !== null) {
+    if (here && runner.pid !== null && runner.pidStartTime !== null) {
       const { killed } = killOrphanGroup(runner.pid, runner.pidStartTime);
       report.processesKilled += killed;
-      if (killed > 0) logger.warn({ jobId: runner.jobId, taskKey: runner.taskKey, pid: runner.pid, killed }, "killed orphaned runner processes");
+      if (killed > 0) logger.warn({ jobId: runner.jobId, taskKey: runner.taskKey, pid: runner.pid, killed, deadNodeId: runner.nodeId }, "killed orphaned runner processes");
     }
-    await store.endRunner(runner.jobId, runner.taskKey, runner.attempt, { endedAt: deps.now(), exitCode: null, outcome: "orphaned: killed on recovery" });
+    await store.endRunner(runner.jobId, runner.taskKey, runner.attempt, { endedAt: this.deps.now(), exitCode: null, outcome: "orphaned: killed on recovery" });
   }
 
-  for (const jobId of await store.jobsWithActiveTasks()) {
-    const { value } = await mutate(jobId, (d) => {
-      let resolved = 0;
-      for (const task of d.tasks) {
-        if (task.status !== "running" && task.status !== "cancelling") continue;
-        const cancelRequested = task.status === "cancelling" || d.job.status === "cancelling";
-        endAttempt(d, task.key, task.attempt, {
-          outcome: "failed",
-          exitCode: null,
-          error: "runner lost: the engine stopped while it ran",
-          output: null,
-          signalDelivered: cancelRequested,
-          forced: cancelRequested,
-        });
-        resolved += 1;
-      }
-      return resolved;
-    });
-    report.tasksResolved += value;
+  /** The remote id was stored so that a job whose runner is gone can still be cancelled. */
+  private async cancelRemote(runner: RunnerRecord): Promise<void> {
+    const adapter = (await this.deps.store.getJob(runner.jobId))?.tasks.find((t) => t.key === runner.taskKey)?.spec.remote?.adapter;
+    if (adapter === undefined || this.deps.remote === undefined || runner.remoteId === null) return;
+    try {
+      await this.deps.remote.cancelOrphan(adapter, runner.remoteId);
+      this.deps.logger.info({ jobId: runner.jobId, taskKey: runner.taskKey, remoteId: runner.remoteId }, "cancelled the remote job of a lost runner");
+    } catch (error) {
+      this.deps.logger.warn({ err: error, jobId: runner.jobId, taskKey: runner.taskKey, remoteId: runner.remoteId }, "could not cancel the remote job of a lost runner");
+    }
   }
 
-  report.cancellations = await store.openCancellations();
-  if (report.orphanedRunners + report.tasksResolved + report.cancellations.length > 0) {
-    logger.info(
-      { orphanedRunners: report.orphanedRunners, processesKilled: report.processesKilled, tasksResolved: report.tasksResolved, cancellations: report.cancellations.length },
-      "recovered from an earlier run",
-    );
+  /** End each task's attempt as lost: retried if it has retries left and no cancel was asked, else cancelled or failed. */
+  private async resolveLost(tasks: ActiveTask[]): Promise<number> {
+    const byJob = new Map<string, ActiveTask[]>();
+    for (const t of tasks) byJob.set(t.jobId, [...(byJob.get(t.jobId) ?? []), t]);
+    let resolved = 0;
+    for (const [jobId, lost] of byJob) {
+      const { value } = await this.deps.mutate(jobId, (d) => {
+        let n = 0;
+        for (const ref of lost) {
+          const task = d.tasks.find((t) => t.key === ref.taskKey);
+          // Re-checked inside the transaction: the attempt may have ended meanwhile.
+          if (task === undefined || task.attempt !== ref.attempt || task.nodeId !== ref.nodeId) continue;
+          if (task.status !== "running" && task.status !== "cancelling") continue;
+          const cancelRequested = task.status === "cancelling" || d.job.status === "cancelling";
+          endAttempt(d, task.key, task.attempt, {
+            outcome: "failed",
+            exitCode: null,
+            error: `runner lost: node ${ref.nodeId ?? "unknown"} stopped while it ran`,
+            output: null,
+            signalDelivered: cancelRequested,
+            forced: cancelRequested,
+          });
+          n += 1;
+        }
+        return n;
+      });
+      resolved += value;
+    }
+    return resolved;
   }
-  return report;
+
+  /** Take over in-progress job and task records whose executor is gone (or is this node but idle). */
+  private async adoptRecords(report: RecoveryReport, isGone: (id: string | null) => boolean, atStart: boolean, open?: CancellationRecord[]): Promise<void> {
+    const { nodeId } = this.deps;
+    for (const record of open ?? (await this.deps.store.openCancellations())) {
+      if (record.scope === "bulk" || record.jobId === null || this.deps.executing(record.id)) continue;
+      const previous = record.executorNodeId;
+      // A record without an executor predates executors being recorded: only a start may take it.
+      if (previous === null ? !atStart : previous !== nodeId && !isGone(previous)) continue;
+      const { value: adopted } = await this.deps.mutate(record.jobId, (d) => {
+        const latest = d.cancellation(record.id);
+        if (latest === undefined || latest.status !== "in_progress" || latest.executorNodeId !== previous) return null;
+        latest.executorNodeId = nodeId;
+        d.putCancellation(latest);
+        return latest;
+      });
+      if (adopted === null) continue;
+      report.cancellations += 1;
+      if (previous !== nodeId) this.deps.logger.info({ jobId: record.jobId, cancellationId: record.id, previousExecutor: previous }, "took over a cancellation in progress");
+      this.deps.execute(adopted);
+    }
+  }
+
+  private logReport(report: RecoveryReport): void {
+    if (report.orphanedRunners + report.tasksResolved + report.cancellations === 0) return;
+    this.deps.logger.info(report, "recovered work of nodes that are gone");
+  }
+}
+
+/** A node that stopped, was declared dead, or whose lease has run out. */
+export function nodeIsGone(node: NodeRecord, nowMs: number): boolean {
+  return node.deadAt !== null || node.stoppedAt !== null || node.heartbeatMs + node.leaseMs < nowMs;
+}
+
+function emptyReport(): RecoveryReport {
+  return { orphanedRunners: 0, processesKilled: 0, tasksResolved: 0, cancellations: 0 };
 }

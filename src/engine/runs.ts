@@ -5,6 +5,7 @@
  * decides when to stop.
  */
 import type { Logger } from "pino";
+import { isBelayError } from "../core/errors.ts";
 import { endAttempt, recordProgress, saveCheckpoint } from "../core/lifecycle.ts";
 import type { AttemptEnd, AttemptEndResult } from "../core/lifecycle.ts";
 import type { Job, Json, Task, TaskKind } from "../core/model.ts";
@@ -13,6 +14,7 @@ import type { Mutator, Store } from "../store/store.ts";
 import type { Mutate } from "./mutate.ts";
 import type { LogSink } from "./log-sink.ts";
 import type { Workspace } from "./workspace.ts";
+import { crashPoint } from "./crash-points.ts";
 
 export interface ActiveRun {
   jobId: string;
@@ -48,6 +50,8 @@ export interface RunsDeps {
   now: () => string;
   /** Called after an attempt's end is stored. */
   onEnded: (run: ActiveRun, result: AttemptEndResult | null) => void;
+  /** Whether the engine is closing: a failed write is then given up rather than retried. */
+  closing: () => boolean;
 }
 
 export class Runs {
@@ -126,6 +130,7 @@ export class Runs {
       };
       const running = await runner.start(ctx);
       run.running = running;
+      crashPoint("run.spawned");
       await store.insertRunner({
         jobId: run.jobId,
         taskKey: run.key,
@@ -141,6 +146,7 @@ export class Runs {
         exitCode: null,
         outcome: null,
       });
+      crashPoint("run.recorded");
       if (run.stopWhenStarted === "kill") this.kill(run);
       else if (run.stopWhenStarted === "signal") this.signal(run);
       exit = await running.exited;
@@ -153,6 +159,7 @@ export class Runs {
   private async finish(run: ActiveRun, exit: RunnerExit): Promise<AttemptEndResult | null> {
     const { store, logs, workspace } = this.deps;
     await logs.flush();
+    crashPoint("run.exited");
     const end: AttemptEnd = {
       outcome: exit.outcome,
       exitCode: exit.exitCode,
@@ -166,25 +173,38 @@ export class Runs {
       remoteCancel: run.running?.remoteCancel ?? null,
     };
     const result = await this.write(run, (d) => endAttempt(d, run.key, run.attempt, end));
+    crashPoint("run.ended");
     if (run.running !== null) {
       await store
         .endRunner(run.jobId, run.key, run.attempt, { endedAt: this.deps.now(), exitCode: exit.exitCode, outcome: exit.error ?? exit.outcome })
         .catch((error: unknown) => this.deps.logger.error({ err: error }, "could not record the runner's end"));
     }
+    crashPoint("run.cleanup");
     if (run.workDir !== null) workspace.removeQuietly(run.workDir);
     this.active.delete(`${run.jobId}/${run.key}`);
     this.deps.onEnded(run, result);
     return result;
   }
 
-  /** Apply one pure change to the run's job, after the run's earlier writes. */
+  /**
+   * Apply one pure change to the run's job, after the run's earlier writes. A write the
+   * database could not take (it is restarting, the connection dropped) is retried with
+   * backoff: the end of an attempt must not be lost (DESIGN invariant 6).
+   */
   private write<T>(run: ActiveRun, mutator: Mutator<T>): Promise<T | null> {
     const next = run.chain.then(async () => {
-      try {
-        return (await this.deps.mutate(run.jobId, mutator)).value;
-      } catch (error) {
-        this.deps.logger.error({ err: error, jobId: run.jobId, taskKey: run.key }, "could not record a task update");
-        return null;
+      for (let failures = 0; ; failures += 1) {
+        try {
+          return (await this.deps.mutate(run.jobId, mutator)).value;
+        } catch (error) {
+          if (isBelayError(error) || this.deps.closing()) {
+            this.deps.logger.error({ err: error, jobId: run.jobId, taskKey: run.key }, "could not record a task update");
+            return null;
+          }
+          const waitMs = Math.min(2000, 50 * 2 ** failures);
+          this.deps.logger.warn({ err: error, jobId: run.jobId, taskKey: run.key, retryInMs: waitMs }, "could not record a task update: retrying");
+          await new Promise((resolve) => setTimeout(resolve, waitMs));
+        }
       }
     });
     run.chain = next;

@@ -13,6 +13,7 @@ import { claimTask } from "../core/lifecycle.ts";
 import type { Store } from "../store/store.ts";
 import type { EventBus } from "./event-bus.ts";
 import type { Runs } from "./runs.ts";
+import { crashPoint } from "./crash-points.ts";
 
 export interface SchedulerDeps {
   store: Store;
@@ -95,6 +96,7 @@ export class Scheduler {
         );
         for (const claim of claims) {
           this.deps.bus.emit(claim.events);
+          crashPoint("claim");
           this.deps.runs.start(claim.job, claim.value.task, claim.value.lastCheckpoint);
         }
         claimedAll = claims.length === free;

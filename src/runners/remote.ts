@@ -117,6 +117,16 @@ export class RemoteRunner implements Runner {
     return task;
   }
 
+  /**
+   * Cancel a remote job whose local runner is gone (its node died): the remote id was stored
+   * for this. Throws if the adapter is unknown here or the service refuses.
+   */
+  async cancelOrphan(adapterName: string, remoteId: string): Promise<void> {
+    const adapter = this.#adapters.get(adapterName);
+    if (adapter === undefined) throw new Error(`unknown remote adapter "${adapterName}" on this node`);
+    await withTimeout(() => adapter.cancel(remoteId), this.#cancelTimeoutMs, `remote cancel timed out after ${this.#cancelTimeoutMs} ms`);
+  }
+
   /** Stops polling. Remote jobs keep running remotely; their local tasks end `failed` ("remote runner closed"). */
   async close(): Promise<void> {
     this.#closed = true;
@@ -178,22 +188,12 @@ class RemoteTask implements RunningTask {
   }
 
   async #cancelRemote(): Promise<RemoteCancelResult> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`timed out after ${this.#timings.cancelTimeoutMs} ms`)),
-        this.#timings.cancelTimeoutMs,
-      );
-    });
     let result: RemoteCancelResult;
     try {
-      // Wrapped in an async arrow so that a synchronous throw becomes a rejection.
-      await Promise.race([(async () => this.#adapter.cancel(this.#remoteId))(), timeout]);
+      await withTimeout(() => this.#adapter.cancel(this.#remoteId), this.#timings.cancelTimeoutMs, `timed out after ${this.#timings.cancelTimeoutMs} ms`);
       result = { attempted: true, cancelled: true, error: null };
     } catch (error) {
       result = { attempted: true, cancelled: false, error: messageOf(error) };
-    } finally {
-      clearTimeout(timer);
     }
     // A later successful cancel (e.g. signal() after a failed one) overwrites a failure, not the reverse.
     if (this.remoteCancel === undefined || !this.remoteCancel.cancelled) this.remoteCancel = result;
@@ -274,6 +274,19 @@ class RemoteTask implements RunningTask {
     } catch {
       // A failing callback must not break the runner.
     }
+  }
+}
+
+/** `call()` bounded by `ms`; a synchronous throw of `call` becomes a rejection too. */
+async function withTimeout(call: () => Promise<void>, ms: number, message: string): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms);
+  });
+  try {
+    await Promise.race([(async () => call())(), timeout]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -89,6 +89,7 @@ export const cancellationSchema = {
     requestedBy: { type: "string" },
     force: { type: "boolean" },
     cascade: { type: "boolean" },
+    executorNodeId: nullableString,
     status: { type: "string", enum: ["in_progress", "completed", "partial", "failed", "too_late"] },
     steps: {
       type: "array",

@@ -101,6 +101,52 @@ export interface ExpiredJob {
   kind: "queue_timeout" | "timeout";
 }
 
+/** A Belay process (serve, worker or library) using the store; its lease is renewed by heartbeats. */
+export interface NodeRecord {
+  id: string;
+  hostname: string;
+  pid: number;
+  /** With `pid`, recognises the process even if its pid is reused (orphan killing). */
+  pidStartTime: string | null;
+  role: string;
+  startedAt: string;
+  /** Epoch ms of the last heartbeat; the lease ends at `heartbeatMs + leaseMs`. */
+  heartbeatMs: number;
+  leaseMs: number;
+  /** Set by a clean shutdown. */
+  stoppedAt: string | null;
+  /** Set by the node that found the lease expired and recovered the node's tasks. */
+  deadAt: string | null;
+}
+
+/** A task attempt that is `running` or `cancelling`, and the node running it. */
+export interface ActiveTask {
+  jobId: string;
+  taskKey: string;
+  attempt: number;
+  status: "running" | "cancelling";
+  nodeId: string | null;
+}
+
+/** What nodes tell each other (PostgreSQL NOTIFY). Delivery is best effort: each has a polling fallback. */
+export type NodeMessage =
+  /** A cancel of a job with tasks running on other nodes; `force` asks their owners to kill now. */
+  | { type: "cancel"; jobId: string; recordId: string; force: boolean }
+  /** New events were stored, up to `seq`. */
+  | { type: "events"; seq: number }
+  /** New work may be claimable (a submit, a resume, a freed dependency). */
+  | { type: "work" };
+
+export interface Notifier {
+  publish(message: NodeMessage): Promise<void>;
+  /**
+   * Receive every node's messages (this node's own too). `onReconnect` runs after the
+   * listening connection was lost and re-established: messages sent meanwhile are lost, so
+   * the caller catches up by polling. Resolves once listening; returns the unsubscribe.
+   */
+  subscribe(listener: (message: NodeMessage) => void, onReconnect: () => void): Promise<() => Promise<void>>;
+}
+
 export type Role = "viewer" | "user" | "operator" | "admin";
 
 export interface TokenRecord {
@@ -112,6 +158,8 @@ export interface TokenRecord {
   createdAt: string;
   lastUsedAt: string | null;
   revokedAt: string | null;
+  /** When it stops working; null: never. */
+  expiresAt: string | null;
 }
 
 export interface WebhookRecord {
@@ -141,6 +189,15 @@ export interface WebhookDelivery {
 export interface Store {
   /** Human description for logs, e.g. `sqlite:/home/me/.belay/belay.db`. */
   readonly description: string;
+
+  /**
+   * Whether several engines may use the store at once (PostgreSQL). A store that is not
+   * shared has one engine (SQLite enforces it with a lock file), so every other node in it is dead.
+   */
+  readonly shared: boolean;
+
+  /** Cross-node messages; null for a store one engine uses. */
+  readonly notifier: Notifier | null;
 
   /** Apply pending migrations (numbered SQL files, recorded in a ledger). Idempotent. */
   migrate(): Promise<void>;
@@ -230,8 +287,25 @@ export interface Store {
   /** Jobs past their `queueTimeoutMs` (still queued) or `timeoutMs` (still running). */
   expiredJobs(nowMs: number, limit: number): Promise<ExpiredJob[]>;
 
-  /** Non-terminal jobs whose tasks are `running` or `cancelling` (recovery). */
-  jobsWithActiveTasks(): Promise<string[]>;
+  /** Tasks `running` or `cancelling`, of one node, or of every node when `nodeId` is undefined. */
+  activeTasks(nodeId?: string): Promise<ActiveTask[]>;
+
+  /** The highest event seq stored (0 when none): where a node starts following other nodes' events. */
+  maxEventSeq(): Promise<number>;
+
+  // ---- nodes and leases ----
+
+  /** Insert this node, or bring back a node of this id (clearing `stoppedAt` and `deadAt`). */
+  registerNode(node: NodeRecord): Promise<void>;
+  /** Renew the lease. False if the node was declared dead meanwhile (its tasks were recovered). */
+  heartbeat(nodeId: string, nowMs: number): Promise<boolean>;
+  listNodes(): Promise<NodeRecord[]>;
+  /** Nodes neither stopped nor dead whose lease ended before `nowMs`. */
+  expiredNodes(nowMs: number): Promise<NodeRecord[]>;
+  /** Declare a node dead; true only for the one caller that did it (that caller recovers its tasks). */
+  markNodeDead(nodeId: string, at: string): Promise<boolean>;
+  /** A clean shutdown. */
+  markNodeStopped(nodeId: string, at: string): Promise<void>;
 
   /** Count of jobs by status. */
   countJobs(): Promise<Record<JobStatus, number>>;
@@ -239,7 +313,7 @@ export interface Store {
   // ---- tokens (only a hash of the secret is stored) ----
 
   insertToken(token: TokenRecord, hash: string): Promise<void>;
-  /** The token with this hash, unless revoked. */
+  /** The token with this hash, unless revoked (an expired one is returned: the caller says why it is refused). */
   findToken(hash: string): Promise<TokenRecord | null>;
   listTokens(): Promise<TokenRecord[]>;
   /** Returns false for an unknown id. */

@@ -12,7 +12,7 @@ import type { CancellationRecord, Job } from "../../src/core/model.ts";
 import { allJobTransitions, allTaskTransitions, jobStatuses } from "../../src/core/states.ts";
 import { newId } from "../../src/engine/ids.ts";
 import type { BelayEvent } from "../../src/core/model.ts";
-import type { RunnerRecord, Store, TokenRecord, WebhookDelivery, WebhookRecord } from "../../src/store/store.ts";
+import type { ActiveTask, NodeRecord, RunnerRecord, Store, TokenRecord, WebhookDelivery, WebhookRecord } from "../../src/store/store.ts";
 import { Harness, cancelJob, cancelTask, ended, sleep } from "./harness.ts";
 
 export interface OpenedStore {
@@ -840,22 +840,73 @@ export function describeStoreConformance(name: string, factory: StoreFactory): v
         expect(await store.expiredJobs(h.nowMs + 10, 3)).toHaveLength(3);
       });
 
-      it("lists the jobs with running or cancelling tasks", async () => {
+      it("lists the running or cancelling tasks, of every node or of one", async () => {
         const idle = await h.submit({ command: ["true"] });
         const busy = await h.submit(twoTasks());
         const stopping = await h.submit({ command: ["true"] });
-        expect(await store.jobsWithActiveTasks()).toEqual([]);
-        await h.claimExactly([`${busy.id}/a`, `${busy.id}/b`, `${stopping.id}/main`], { queues: ["default"], claim: (d, key) => (d.job.id === idle.id ? null : claimTask(d, key, "node-1")) });
+        expect(await store.activeTasks()).toEqual([]);
+        await h.claimExactly([`${busy.id}/a`, `${busy.id}/b`, `${stopping.id}/main`], {
+          queues: ["default"],
+          claim: (d, key) => (d.job.id === idle.id ? null : claimTask(d, key, key === "b" ? "node-2" : "node-1")),
+        });
         await h.mutate(stopping.id, cancelJob());
-        expect((await store.jobsWithActiveTasks()).sort()).toEqual([busy.id, stopping.id].sort());
+        const sorted = (tasks: ActiveTask[]): string[] => tasks.map((t) => `${t.jobId}/${t.taskKey}@${t.attempt}:${t.status}:${t.nodeId}`).sort();
+        expect(sorted(await store.activeTasks())).toEqual(
+          [`${busy.id}/a@1:running:node-1`, `${busy.id}/b@1:running:node-2`, `${stopping.id}/main@1:cancelling:node-1`].sort(),
+        );
+        expect(sorted(await store.activeTasks("node-2"))).toEqual([`${busy.id}/b@1:running:node-2`]);
         await h.mutate(stopping.id, ended("main", 1, { signalDelivered: true }));
-        expect(await store.jobsWithActiveTasks()).toEqual([busy.id]);
+        expect(sorted(await store.activeTasks("node-1"))).toEqual([`${busy.id}/a@1:running:node-1`]);
+      });
+
+      it("tells the highest event seq", async () => {
+        expect(await store.maxEventSeq()).toBe(0);
+        const job = await h.submit({ command: ["true"] });
+        const events = await store.jobEvents(job.id, 0, 100);
+        expect(events.length).toBeGreaterThan(0);
+        expect(await store.maxEventSeq()).toBe(events.at(-1)?.seq);
+      });
+    });
+
+    describe("nodes", () => {
+      const node = (id: string, heartbeatMs: number, leaseMs = 1000): NodeRecord => ({
+        id, hostname: "host-a", pid: 4242, pidStartTime: "123", role: "worker", startedAt: "2026-01-01T00:00:00.000Z", heartbeatMs, leaseMs, stoppedAt: null, deadAt: null,
+      });
+
+      it("registers nodes, renews leases and finds the expired ones", async () => {
+        await store.registerNode(node("n1", 10_000));
+        await store.registerNode(node("n2", 10_000));
+        expect((await store.listNodes()).map((n) => n.id).sort()).toEqual(["n1", "n2"]);
+        expect(await store.expiredNodes(10_500)).toEqual([]);
+        expect(await store.heartbeat("n1", 10_800)).toBe(true);
+        expect((await store.expiredNodes(11_500)).map((n) => n.id)).toEqual(["n2"]);
+        const [n1] = (await store.listNodes()).filter((n) => n.id === "n1");
+        expect(n1).toEqual(node("n1", 10_800));
+      });
+
+      it("lets exactly one caller declare a node dead, after which its heartbeat fails until it registers again", async () => {
+        await store.registerNode(node("n1", 10_000));
+        const wins = await Promise.all([store.markNodeDead("n1", h.now()), store.markNodeDead("n1", h.now()), store.markNodeDead("n1", h.now())]);
+        expect(wins.filter(Boolean)).toHaveLength(1);
+        expect(await store.heartbeat("n1", 20_000)).toBe(false);
+        expect(await store.expiredNodes(50_000)).toEqual([]);
+        await store.registerNode(node("n1", 30_000));
+        expect(await store.heartbeat("n1", 30_100)).toBe(true);
+        expect((await store.listNodes())[0]?.deadAt).toBeNull();
+      });
+
+      it("never declares a stopped node dead", async () => {
+        await store.registerNode(node("n1", 10_000));
+        await store.markNodeStopped("n1", h.now());
+        expect(await store.expiredNodes(50_000)).toEqual([]);
+        expect(await store.markNodeDead("n1", h.now())).toBe(false);
+        expect((await store.listNodes())[0]?.stoppedAt).not.toBeNull();
       });
     });
 
     describe("tokens", () => {
       it("stores tokens by hash, lists, counts and revokes them", async () => {
-        const token = (id: string, role: TokenRecord["role"]): TokenRecord => ({ id, name: `t-${id}`, principal: `p-${id}`, role, createdAt: h.now(), lastUsedAt: null, revokedAt: null });
+        const token = (id: string, role: TokenRecord["role"]): TokenRecord => ({ id, name: `t-${id}`, principal: `p-${id}`, role, createdAt: h.now(), lastUsedAt: null, revokedAt: null, expiresAt: null });
         expect(await store.countTokens()).toBe(0);
         const admin = token("t1", "admin");
         const viewer = token("t2", "viewer");
@@ -873,6 +924,10 @@ export function describeStoreConformance(name: string, factory: StoreFactory): v
         expect(await store.listTokens()).toEqual([admin, { ...viewer, revokedAt: at }]);
         expect(await store.countTokens()).toBe(2);
         expect(await errorOf(store.insertToken(token("t3", "user"), "hash-1"))).toBeInstanceOf(Error);
+        // An expiring token keeps its expiry; findToken still returns it once expired (the caller refuses it, saying why).
+        const expiring = { ...token("t4", "user"), expiresAt: "2001-02-03T04:05:06.789Z" };
+        await store.insertToken(expiring, "hash-4");
+        expect(await store.findToken("hash-4")).toEqual(expiring);
       });
     });
 

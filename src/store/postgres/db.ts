@@ -4,7 +4,7 @@
  * besides `migrate.ts` that touches the `pg` driver directly; nothing outside
  * `src/store/postgres/` imports `pg`.
  */
-import { Pool } from "pg";
+import { Client, Pool } from "pg";
 import type { PoolClient, QueryResult } from "pg";
 import type { BelayEvent, NewEvent } from "../../core/model.ts";
 
@@ -118,6 +118,13 @@ export function newPool(options: { url: string; schema: string; poolSize: number
   pool.on("error", () => undefined);
   return pool;
 }
+
+/** A connection of its own, outside the pool (the LISTEN connection lives as long as the node). */
+export function newClient(options: { url: string; schema: string }): Client {
+  return new Client({ ...connectionConfig(options.url, options.schema), application_name: "belay-listen", keepAlive: true });
+}
+
+export type { Client };
 
 /**
  * One transaction on one pooled connection. The events of every mutation in it are written

@@ -19,6 +19,7 @@ import type { BelayEvent, CancellationRecord, Job, LogLine } from "../../core/mo
 import type { JobStatus } from "../../core/states.ts";
 import { applyMutator } from "../store.ts";
 import type {
+  ActiveTask,
   CancellationFilter,
   ClaimOptions,
   ClaimedTask,
@@ -28,6 +29,7 @@ import type {
   MutationResult,
   Mutator,
   NewLogLine,
+  NodeRecord,
   Page,
   RunnerRecord,
   Store,
@@ -44,11 +46,13 @@ import * as claims from "./queries/claims.ts";
 import * as events from "./queries/events.ts";
 import * as jobs from "./queries/jobs.ts";
 import * as logs from "./queries/logs.ts";
+import * as nodes from "./queries/nodes.ts";
 import * as runners from "./queries/runners.ts";
 import * as sweeps from "./queries/sweeps.ts";
 import * as tasks from "./queries/tasks.ts";
 import * as tokens from "./queries/tokens.ts";
 import * as webhooks from "./queries/webhooks.ts";
+import { PgNotifier } from "./notifier.ts";
 import { rowToJob } from "./rows.ts";
 
 export interface PostgresStoreOptions {
@@ -72,6 +76,9 @@ const bulkChunk = 100;
 export class PostgresStore implements Store {
   readonly description: string;
   readonly schema: string;
+  /** Any number of engines on any number of machines share the schema. */
+  readonly shared = true;
+  readonly notifier: PgNotifier;
   private readonly pool: Pool;
   private readonly locks: LockKeys;
   private closed = false;
@@ -89,6 +96,7 @@ export class PostgresStore implements Store {
     }
     this.pool = newPool({ url: options.url, schema: this.schema, poolSize });
     this.locks = lockKeys(this.schema);
+    this.notifier = new PgNotifier({ pool: this.pool, url: options.url, schema: this.schema });
     this.description = `postgres:${redactUrl(options.url)}#${this.schema}`;
   }
 
@@ -346,8 +354,38 @@ export class PostgresStore implements Store {
     return sweeps.expiredJobs(this.pool, nowMs, limit);
   }
 
-  async jobsWithActiveTasks(): Promise<string[]> {
-    return sweeps.jobsWithActiveTasks(this.pool);
+  async activeTasks(nodeId?: string): Promise<ActiveTask[]> {
+    return sweeps.activeTasks(this.pool, nodeId);
+  }
+
+  async maxEventSeq(): Promise<number> {
+    return events.maxEventSeq(this.pool);
+  }
+
+  // ---- nodes --------------------------------------------------------------------------
+
+  async registerNode(node: NodeRecord): Promise<void> {
+    await nodes.registerNode(this.pool, node);
+  }
+
+  async heartbeat(nodeId: string, nowMs: number): Promise<boolean> {
+    return nodes.heartbeat(this.pool, nodeId, nowMs);
+  }
+
+  async listNodes(): Promise<NodeRecord[]> {
+    return nodes.listNodes(this.pool);
+  }
+
+  async expiredNodes(nowMs: number): Promise<NodeRecord[]> {
+    return nodes.expiredNodes(this.pool, nowMs);
+  }
+
+  async markNodeDead(nodeId: string, at: string): Promise<boolean> {
+    return nodes.markNodeDead(this.pool, nodeId, at);
+  }
+
+  async markNodeStopped(nodeId: string, at: string): Promise<void> {
+    await nodes.markNodeStopped(this.pool, nodeId, at);
   }
 
   async countJobs(): Promise<Record<JobStatus, number>> {

@@ -7,7 +7,7 @@
 import { toBelayEvent } from "../../core/events.ts";
 import type { BelayEvent, CancellationRecord, EventType, Job, Json, LogLine, Task, TaskSpec } from "../../core/model.ts";
 import type { JobStatus, TaskStatus } from "../../core/states.ts";
-import type { Role, RunnerRecord, TokenRecord, WebhookDelivery, WebhookRecord } from "../store.ts";
+import type { ActiveTask, NodeRecord, Role, RunnerRecord, TokenRecord, WebhookDelivery, WebhookRecord } from "../store.ts";
 import type { Row } from "./db.ts";
 
 const str = (v: unknown): string => v as string;
@@ -116,6 +116,31 @@ export function rowToRunner(row: Row): RunnerRecord {
   };
 }
 
+export function rowToNode(row: Row): NodeRecord {
+  return {
+    id: str(row["id"]),
+    hostname: str(row["hostname"]),
+    pid: num(row["pid"]),
+    pidStartTime: strOrNull(row["pid_start_time"]),
+    role: str(row["role"]),
+    startedAt: iso(row["started_at"]),
+    heartbeatMs: num(row["heartbeat_ms"]),
+    leaseMs: num(row["lease_ms"]),
+    stoppedAt: isoOrNull(row["stopped_at"]),
+    deadAt: isoOrNull(row["dead_at"]),
+  };
+}
+
+export function rowToActiveTask(row: Row): ActiveTask {
+  return {
+    jobId: str(row["job_id"]),
+    taskKey: str(row["key"]),
+    attempt: num(row["attempt"]),
+    status: str(row["status"]) as ActiveTask["status"],
+    nodeId: strOrNull(row["node_id"]),
+  };
+}
+
 export function rowToLog(row: Row): LogLine {
   return {
     seq: num(row["seq"]),
@@ -137,6 +162,7 @@ export function rowToToken(row: Row): TokenRecord {
     createdAt: iso(row["created_at"]),
     lastUsedAt: isoOrNull(row["last_used_at"]),
     revokedAt: isoOrNull(row["revoked_at"]),
+    expiresAt: isoOrNull(row["expires_at"]),
   };
 }
 

@@ -2,7 +2,7 @@
 import { toBelayEvent } from "../../core/events.ts";
 import type { BelayEvent, CancellationRecord, EventType, Job, Json, LogLine, Task, TaskSpec } from "../../core/model.ts";
 import type { JobStatus, TaskStatus } from "../../core/states.ts";
-import type { RunnerRecord } from "../store.ts";
+import type { ActiveTask, NodeRecord, RunnerRecord } from "../store.ts";
 
 export type Row = Record<string, unknown>;
 
@@ -99,6 +99,31 @@ export function rowToRunner(row: Row): RunnerRecord {
     endedAt: strOrNull(row["ended_at"]),
     exitCode: numOrNull(row["exit_code"]),
     outcome: strOrNull(row["outcome"]),
+  };
+}
+
+export function rowToNode(row: Row): NodeRecord {
+  return {
+    id: str(row["id"]),
+    hostname: str(row["hostname"]),
+    pid: num(row["pid"]),
+    pidStartTime: strOrNull(row["pid_start_time"]),
+    role: str(row["role"]),
+    startedAt: str(row["started_at"]),
+    heartbeatMs: num(row["heartbeat_ms"]),
+    leaseMs: num(row["lease_ms"]),
+    stoppedAt: strOrNull(row["stopped_at"]),
+    deadAt: strOrNull(row["dead_at"]),
+  };
+}
+
+export function rowToActiveTask(row: Row): ActiveTask {
+  return {
+    jobId: str(row["job_id"]),
+    taskKey: str(row["key"]),
+    attempt: num(row["attempt"]),
+    status: str(row["status"]) as ActiveTask["status"],
+    nodeId: strOrNull(row["node_id"]),
   };
 }
 

@@ -20,6 +20,7 @@ import { toBelayEvent } from "../../core/events.ts";
 import { jobDeadlines } from "../../core/lifecycle.ts";
 import { applyMutator } from "../store.ts";
 import type {
+  ActiveTask,
   CancellationFilter,
   ClaimOptions,
   ClaimedTask,
@@ -29,6 +30,7 @@ import type {
   MutationResult,
   Mutator,
   NewLogLine,
+  NodeRecord,
   Page,
   Role,
   RunnerRecord,
@@ -39,7 +41,7 @@ import type {
 } from "../store.ts";
 import { WalCheckpointer } from "./checkpointer.ts";
 import { migrate } from "./migrate.ts";
-import { jsonText, rowToCancellation, rowToEvent, rowToJob, rowToLog, rowToRunner, rowToTask } from "./rows.ts";
+import { jsonText, rowToActiveTask, rowToCancellation, rowToEvent, rowToJob, rowToLog, rowToNode, rowToRunner, rowToTask } from "./rows.ts";
 import type { Row } from "./rows.ts";
 
 export interface SqliteStoreOptions {
@@ -61,6 +63,9 @@ const terminalList = [...terminalJobStatuses];
 
 export class SqliteStore implements Store {
   readonly description: string;
+  /** One engine per file (the engine lock): nodes need no messages, and every other node is dead. */
+  readonly shared = false;
+  readonly notifier = null;
   private readonly db: DatabaseSync;
   private readonly statements = new Map<string, StatementSync>();
   private readonly checkpointer: WalCheckpointer | null = null;
@@ -530,8 +535,45 @@ export class SqliteStore implements Store {
     ];
   }
 
-  async jobsWithActiveTasks(): Promise<string[]> {
-    return (this.sql("SELECT DISTINCT job_id FROM tasks WHERE status IN ('running', 'cancelling')").all() as Row[]).map((r) => r["job_id"] as string);
+  async activeTasks(nodeId?: string): Promise<ActiveTask[]> {
+    const rows = nodeId === undefined
+      ? (this.sql("SELECT job_id, key, attempt, status, node_id FROM tasks WHERE status IN ('running', 'cancelling')").all() as Row[])
+      : (this.sql("SELECT job_id, key, attempt, status, node_id FROM tasks WHERE node_id = ? AND status IN ('running', 'cancelling')").all(nodeId) as Row[]);
+    return rows.map(rowToActiveTask);
+  }
+
+  async maxEventSeq(): Promise<number> {
+    return Number((this.sql("SELECT coalesce(max(seq), 0) AS seq FROM events").get() as Row)["seq"]);
+  }
+
+  // ---- nodes ------------------------------------------------------------------------------
+
+  async registerNode(n: NodeRecord): Promise<void> {
+    this.sql(
+      `INSERT INTO nodes (id, hostname, pid, pid_start_time, role, started_at, heartbeat_ms, lease_ms, stopped_at, dead_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)
+       ON CONFLICT (id) DO UPDATE SET heartbeat_ms = excluded.heartbeat_ms, lease_ms = excluded.lease_ms, stopped_at = NULL, dead_at = NULL`,
+    ).run(n.id, n.hostname, n.pid, n.pidStartTime, n.role, n.startedAt, n.heartbeatMs, n.leaseMs);
+  }
+
+  async heartbeat(nodeId: string, nowMs: number): Promise<boolean> {
+    return this.sql("UPDATE nodes SET heartbeat_ms = ? WHERE id = ? AND dead_at IS NULL").run(nowMs, nodeId).changes > 0;
+  }
+
+  async listNodes(): Promise<NodeRecord[]> {
+    return (this.sql("SELECT * FROM nodes ORDER BY started_at").all() as Row[]).map(rowToNode);
+  }
+
+  async expiredNodes(nowMs: number): Promise<NodeRecord[]> {
+    return (this.sql("SELECT * FROM nodes WHERE stopped_at IS NULL AND dead_at IS NULL AND heartbeat_ms + lease_ms < ?").all(nowMs) as Row[]).map(rowToNode);
+  }
+
+  async markNodeDead(nodeId: string, at: string): Promise<boolean> {
+    return this.sql("UPDATE nodes SET dead_at = ? WHERE id = ? AND dead_at IS NULL AND stopped_at IS NULL").run(at, nodeId).changes > 0;
+  }
+
+  async markNodeStopped(nodeId: string, at: string): Promise<void> {
+    this.sql("UPDATE nodes SET stopped_at = ? WHERE id = ? AND dead_at IS NULL").run(at, nodeId);
   }
 
   async countJobs(): Promise<Record<JobStatus, number>> {
@@ -545,7 +587,7 @@ export class SqliteStore implements Store {
   // ---- tokens -------------------------------------------------------------------------
 
   async insertToken(token: TokenRecord, hash: string): Promise<void> {
-    this.sql("INSERT INTO tokens (id, name, principal, role, hash, created_at, last_used_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)").run(
+    this.sql("INSERT INTO tokens (id, name, principal, role, hash, created_at, last_used_at, revoked_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)").run(
       token.id,
       token.name,
       token.principal,
@@ -554,6 +596,7 @@ export class SqliteStore implements Store {
       token.createdAt,
       token.lastUsedAt,
       token.revokedAt,
+      token.expiresAt,
     );
   }
 
@@ -669,6 +712,7 @@ function rowToToken(row: Row): TokenRecord {
     createdAt: row["created_at"] as string,
     lastUsedAt: (row["last_used_at"] as string | null) ?? null,
     revokedAt: (row["revoked_at"] as string | null) ?? null,
+    expiresAt: (row["expires_at"] as string | null) ?? null,
   };
 }
 

@@ -62,3 +62,9 @@ const eventsAfterQuery = named("events_after", "SELECT seq, job_id, task_key, ty
 export async function eventsAfter(db: Db, afterSeq: number, limit: number): Promise<BelayEvent[]> {
   return (await rows(db, eventsAfterQuery, [afterSeq, limit])).map(rowToEvent);
 }
+
+const maxSeqQuery = named("max_event_seq", "SELECT coalesce(max(seq), 0) AS seq FROM events");
+
+export async function maxEventSeq(db: Db): Promise<number> {
+  return Number((await rows(db, maxSeqQuery))[0]?.["seq"] ?? 0);
+}

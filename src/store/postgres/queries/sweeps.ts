@@ -1,7 +1,8 @@
 /** Whole-table reads of the periodic sweeps, the recovery and the metrics. */
 import { jobStatuses } from "../../../core/states.ts";
 import type { JobStatus } from "../../../core/states.ts";
-import type { ExpiredJob } from "../../store.ts";
+import type { ActiveTask, ExpiredJob } from "../../store.ts";
+import { rowToActiveTask } from "../rows.ts";
 import { named, rows } from "../db.ts";
 import type { Db } from "../db.ts";
 
@@ -19,10 +20,16 @@ export async function expiredJobs(db: Db, nowMs: number, limit: number): Promise
   return (await rows(db, expiredJobsQuery, [nowMs, limit])).map((r) => ({ jobId: r["id"] as string, kind: r["kind"] as ExpiredJob["kind"] }));
 }
 
-const activeJobsQuery = named("jobs_with_active_tasks", "SELECT DISTINCT job_id FROM tasks WHERE status IN ('running', 'cancelling')");
+const activeTasksQuery = named("active_tasks", "SELECT job_id, key, attempt, status, node_id FROM tasks WHERE status IN ('running', 'cancelling')");
+/** $1 node id. */
+const nodeActiveTasksQuery = named(
+  "node_active_tasks",
+  "SELECT job_id, key, attempt, status, node_id FROM tasks WHERE node_id = $1 AND status IN ('running', 'cancelling')",
+);
 
-export async function jobsWithActiveTasks(db: Db): Promise<string[]> {
-  return (await rows(db, activeJobsQuery)).map((r) => r["job_id"] as string);
+export async function activeTasks(db: Db, nodeId?: string): Promise<ActiveTask[]> {
+  const found = nodeId === undefined ? await rows(db, activeTasksQuery) : await rows(db, nodeActiveTasksQuery, [nodeId]);
+  return found.map(rowToActiveTask);
 }
 
 const countJobsQuery = named("count_jobs", "SELECT status, count(*) AS n FROM jobs GROUP BY status");

@@ -4,16 +4,16 @@ import { firstRow, named, query, rows } from "../db.ts";
 import type { Db } from "../db.ts";
 import { rowToToken } from "../rows.ts";
 
-const tokenColumns = "id, name, principal, role, created_at, last_used_at, revoked_at";
+const tokenColumns = "id, name, principal, role, created_at, last_used_at, revoked_at, expires_at";
 
-/** $1 id, $2 name, $3 principal, $4 role, $5 hash, $6 created_at, $7 last_used_at, $8 revoked_at. */
+/** $1 id, $2 name, $3 principal, $4 role, $5 hash, $6 created_at, $7 last_used_at, $8 revoked_at, $9 expires_at. */
 const insertTokenQuery = named(
   "insert_token",
-  "INSERT INTO tokens (id, name, principal, role, hash, created_at, last_used_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+  "INSERT INTO tokens (id, name, principal, role, hash, created_at, last_used_at, revoked_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
 );
 
 export async function insertToken(db: Db, token: TokenRecord, hash: string): Promise<void> {
-  await query(db, insertTokenQuery, [token.id, token.name, token.principal, token.role, hash, token.createdAt, token.lastUsedAt, token.revokedAt]);
+  await query(db, insertTokenQuery, [token.id, token.name, token.principal, token.role, hash, token.createdAt, token.lastUsedAt, token.revokedAt, token.expiresAt]);
 }
 
 /** $1 hash. */
