@@ -94,7 +94,7 @@ export class Belay {
   async submit(input: unknown, options: SubmitOptions = {}): Promise<{ job: Job; created: boolean }> {
     this.assertOpen();
     const spec = parseJobSpec(input);
-    await validateRunnable(spec, this.parts.runners, this.parts.pools);
+    await validateRunnable(spec, this.parts.runners, this.parts.pools, this.parts.store.shared);
     const job = newJob(spec, { id: newId(), owner: options.owner ?? "library", now: this.parts.now() });
     const result = await this.parts.store.insertJob((d) => {
       d.emit("belay.job.created", null, { status: "queued", name: job.name, queue: job.queue, owner: job.owner });

@@ -84,11 +84,17 @@ function positiveInt(value: number | undefined, fallback: number, field: string,
   return value;
 }
 
-function openStore(db: string, home: string, options: BelayOptions): { store: Store; lockPath: string | null } {
+function openStore(db: string, home: string, options: BelayOptions, nodeId: string): { store: Store; lockPath: string | null } {
   const durability = options.durability;
   if (db.startsWith("postgres://") || db.startsWith("postgresql://")) {
     const { url, schema } = splitSchema(db);
-    return { store: new PostgresStore({ url, ...(schema === null ? {} : { schema }), ...(options.poolSize === undefined ? {} : { poolSize: options.poolSize }) }), lockPath: null };
+    const store = new PostgresStore({
+      url,
+      applicationName: `belay:${nodeId}`,
+      ...(schema === null ? {} : { schema }),
+      ...(options.poolSize === undefined ? {} : { poolSize: options.poolSize }),
+    });
+    return { store, lockPath: null };
   }
   if (db.startsWith("sqlite:")) {
     const path = db.slice("sqlite:".length);
@@ -100,7 +106,7 @@ function openStore(db: string, home: string, options: BelayOptions): { store: St
 }
 
 /** `?schema=NAME` is Belay's, not libpq's: take it out of the URL the driver sees. */
-function splitSchema(db: string): { url: string; schema: string | null } {
+export function splitSchema(db: string): { url: string; schema: string | null } {
   let parsed: URL;
   try {
     parsed = new URL(db);
@@ -125,7 +131,7 @@ export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
 
   const leaseMs = positiveInt(options.leaseMs, 10_000, "leaseMs");
   const heartbeatMs = positiveInt(options.heartbeatMs, Math.max(50, Math.floor(leaseMs / 4)), "heartbeatMs");
-  const { store, lockPath } = openStore(db, home, options);
+  const { store, lockPath } = openStore(db, home, options, nodeId);
   let lock: EngineLock | null = null;
   try {
     if (lockPath !== null) lock = EngineLock.acquire(lockPath);

@@ -1,6 +1,10 @@
 /**
  * Submit-time checks that need this node's configuration: every handler, adapter and pool a
  * spec names must exist, so a typo is refused whole at submit instead of failing later.
+ *
+ * With a shared store the task may run on another node (an API-only server submits what only
+ * workers can run), so only what this node is configured with is checked: the handler names
+ * if it loads a handlers module, the adapters if it has any.
  */
 import { invalid } from "../core/errors.ts";
 import type { JobSpec, TaskKind } from "../core/model.ts";
@@ -16,11 +20,11 @@ export interface NodeRunners {
   adapterNames?: ReadonlySet<string>;
 }
 
-export async function validateRunnable(spec: JobSpec, runners: NodeRunners, pools: Record<string, number>): Promise<void> {
+export async function validateRunnable(spec: JobSpec, runners: NodeRunners, pools: Record<string, number>, shared = false): Promise<void> {
   const handlerNames = spec.tasks.some((t) => t.kind === "handler") && runners.handler !== undefined ? new Set(await runners.handler.listHandlerNames()) : null;
   spec.tasks.forEach((task, i) => {
     const kind: TaskKind = task.kind;
-    if (runners[kind] === undefined) {
+    if (runners[kind] === undefined && !shared) {
       throw invalid(`tasks[${i}]: this server runs no ${kind} tasks${kind === "handler" ? " (start it with a handlers module)" : ""}`, { field: `tasks[${i}].kind` });
     }
     if (task.handler !== undefined && handlerNames !== null && !handlerNames.has(task.handler.handler)) {
@@ -28,11 +32,12 @@ export async function validateRunnable(spec: JobSpec, runners: NodeRunners, pool
         field: `tasks[${i}].handler`,
       });
     }
-    if (task.remote !== undefined && runners.adapterNames !== undefined && !runners.adapterNames.has(task.remote.adapter)) {
+    const checkAdapters = runners.adapterNames !== undefined && (!shared || runners.adapterNames.size > 0);
+    if (task.remote !== undefined && checkAdapters && !runners.adapterNames?.has(task.remote.adapter)) {
       throw invalid(`tasks[${i}].adapter: unknown remote adapter "${task.remote.adapter}"`, { field: `tasks[${i}].adapter` });
     }
     task.uses.forEach((pool, j) => {
-      if (pools[pool] === undefined) {
+      if (pools[pool] === undefined && !shared) {
         throw invalid(`tasks[${i}].uses[${j}]: unknown resource pool "${pool}"; configured: ${Object.keys(pools).join(", ") || "none"}`, {
           field: `tasks[${i}].uses[${j}]`,
         });

@@ -12,30 +12,40 @@ export interface NodeOptions {
   home?: string;
   grace: number;
   logLevel: string;
+  lease?: number;
+  nodeId?: string;
 }
 
 export function addNodeOptions(command: Command): Command {
   return command
-    .option("--db <url>", "database URL: sqlite:PATH (default $BELAY_DB, else sqlite:<home>/belay.db)")
+    .option("--db <url>", "database URL: sqlite:PATH or postgres://…[?schema=NAME] (default $BELAY_DB, else sqlite:<home>/belay.db)")
     .option("--concurrency <n>", "tasks this node runs at once (default 10; 0: none)", integer(0, 100_000))
     .option("--handlers <file>", "module whose exported functions are the handlers")
     .option("--pool <name=N>", "a resource pool of N slots (repeatable)", pool)
     .option("--home <dir>", "Belay's directory (default $BELAY_HOME, else ./.belay)")
     .option("--grace <ms>", "on shutdown, how long running tasks get to stop before they are killed", integer(0, 86_400_000), 10_000)
-    .option("--log-level <level>", "pino level of the JSON log on stderr", process.env["BELAY_LOG_LEVEL"] ?? "info");
+    .option("--log-level <level>", "pino level of the JSON log on stderr", process.env["BELAY_LOG_LEVEL"] ?? "info")
+    .option("--lease <ms>", "PostgreSQL: how long this node's tasks stay its own without a heartbeat before other nodes recover them (default 10000)", integer(100, 86_400_000))
+    .option("--node-id <id>", "this node's id in the store (default <hostname>:<pid>:<random>)");
 }
 
 /** The engine options the node options stand for (unset ones are left to the engine's defaults). */
-export function engineOptions(options: NodeOptions, logger: Logger): {
+export function engineOptions(options: NodeOptions, logger: Logger, role: "serve" | "worker"): {
   db?: string;
   concurrency?: number;
   handlers?: string;
   pools?: Record<string, number>;
   home?: string;
   logger: Logger;
+  role: string;
+  leaseMs?: number;
+  nodeId?: string;
 } {
   return {
     logger,
+    role,
+    ...(options.lease === undefined ? {} : { leaseMs: options.lease }),
+    ...(options.nodeId === undefined ? {} : { nodeId: options.nodeId }),
     ...(options.db === undefined ? {} : { db: options.db }),
     ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
     ...(options.handlers === undefined ? {} : { handlers: resolve(options.handlers) }),

@@ -21,7 +21,7 @@ export function registerServe(program: Command): void {
     // Imported here so that the client commands do not load the server and the store.
     const { startServer } = await import("../../server/serve.ts");
     const logger = await stderrLogger(options.logLevel);
-    const server = await startServer({ ...engineOptions(options, logger), host: options.host, port: options.port });
+    const server = await startServer({ ...engineOptions(options, logger, "serve"), host: options.host, port: options.port });
     const info = { url: server.url, store: server.engine.store.description, home: server.home, adminTokenPath: server.adminTokenPath };
     if (isJson(command)) printJson(info);
     else {

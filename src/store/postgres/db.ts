@@ -106,11 +106,17 @@ function connectionConfig(url: string, schema: string): { connectionString: stri
   return { connectionString: parsed.toString() };
 }
 
-export function newPool(options: { url: string; schema: string; poolSize: number }): Pool {
+/** `application_name` of a store's connections (`pg_stat_activity` shows which node holds which). */
+export function applicationName(name: string | undefined, suffix = ""): string {
+  // The server truncates it to 63 bytes; keep the suffix.
+  return `${(name ?? "belay").slice(0, 63 - suffix.length)}${suffix}`;
+}
+
+export function newPool(options: { url: string; schema: string; poolSize: number; applicationName?: string }): Pool {
   const pool = new Pool({
     ...connectionConfig(options.url, options.schema),
     max: options.poolSize,
-    application_name: "belay",
+    application_name: applicationName(options.applicationName),
   });
   // An idle connection that the server or the network drops emits "error" on the pool; pg
   // has already removed it, and the next query opens a new one. Without a listener the
@@ -120,8 +126,8 @@ export function newPool(options: { url: string; schema: string; poolSize: number
 }
 
 /** A connection of its own, outside the pool (the LISTEN connection lives as long as the node). */
-export function newClient(options: { url: string; schema: string }): Client {
-  return new Client({ ...connectionConfig(options.url, options.schema), application_name: "belay-listen", keepAlive: true });
+export function newClient(options: { url: string; schema: string; applicationName?: string }): Client {
+  return new Client({ ...connectionConfig(options.url, options.schema), application_name: applicationName(options.applicationName, ":listen"), keepAlive: true });
 }
 
 export type { Client };
@@ -161,6 +167,13 @@ export async function inTransaction<T>(
 ): Promise<T> {
   const client = await pool.connect();
   let discard = false;
+  // The connection can die between two statements of the transaction (a server restart,
+  // pg_terminate_backend): pg then emits "error" on the checked-out client, which would crash
+  // the process unheard. The statement in flight fails on its own; the client is discarded.
+  const onError = (): void => {
+    discard = true;
+  };
+  client.on("error", onError);
   try {
     await client.query("BEGIN");
     const tx = new Transaction(client);
@@ -180,6 +193,7 @@ export async function inTransaction<T>(
     }
     throw error;
   } finally {
+    client.off("error", onError);
     client.release(discard);
   }
 }

@@ -19,12 +19,14 @@ export class PgNotifier implements Notifier {
   private readonly pool: Pool;
   private readonly url: string;
   private readonly schema: string;
+  private readonly applicationName: string | undefined;
   readonly channel: string;
 
-  constructor(options: { pool: Pool; url: string; schema: string }) {
+  constructor(options: { pool: Pool; url: string; schema: string; applicationName?: string | undefined }) {
     this.pool = options.pool;
     this.url = options.url;
     this.schema = options.schema;
+    this.applicationName = options.applicationName;
     // Channel names are identifiers (at most 63 bytes); the schema name is already checked.
     this.channel = `belay_${options.schema}`.slice(0, 63);
   }
@@ -52,7 +54,7 @@ export class PgNotifier implements Notifier {
     };
 
     const connect = async (): Promise<void> => {
-      const next = newClient({ url: this.url, schema: this.schema });
+      const next = newClient({ url: this.url, schema: this.schema, ...(this.applicationName === undefined ? {} : { applicationName: this.applicationName }) });
       next.on("notification", onNotification);
       next.on("error", () => void reconnect(next));
       next.on("end", () => void reconnect(next));
@@ -61,6 +63,7 @@ export class PgNotifier implements Notifier {
         await next.query(`LISTEN "${this.channel}"`);
       } catch (error) {
         next.removeAllListeners();
+        next.on("error", () => undefined);
         await next.end().catch(() => undefined);
         throw error;
       }

@@ -65,6 +65,8 @@ export interface PostgresStoreOptions {
   schema?: string;
   /** Most connections this store holds open at once. Default 10. */
   poolSize?: number;
+  /** `application_name` of the connections (the LISTEN one gets `:listen` appended). Default `belay`. */
+  applicationName?: string;
 }
 
 /**
@@ -94,9 +96,9 @@ export class PostgresStore implements Store {
     if (!Number.isInteger(poolSize) || poolSize < 1) {
       throw new BelayError("INVALID_REQUEST", "poolSize must be a positive integer", { details: { field: "poolSize" } });
     }
-    this.pool = newPool({ url: options.url, schema: this.schema, poolSize });
+    this.pool = newPool({ url: options.url, schema: this.schema, poolSize, ...(options.applicationName === undefined ? {} : { applicationName: options.applicationName }) });
     this.locks = lockKeys(this.schema);
-    this.notifier = new PgNotifier({ pool: this.pool, url: options.url, schema: this.schema });
+    this.notifier = new PgNotifier({ pool: this.pool, url: options.url, schema: this.schema, applicationName: options.applicationName });
     this.description = `postgres:${redactUrl(options.url)}#${this.schema}`;
   }
 
