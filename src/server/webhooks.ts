@@ -263,7 +263,8 @@ export class WebhookDispatcher {
   private async pass(): Promise<void> {
     const free = this.concurrency - this.inFlight.size;
     if (free <= 0) return;
-    const due = await this.store.dueDeliveries(Date.now(), free + this.inFlight.size);
+    // The lease outlasts an attempt (its timeout) by far; the attempt then stores the real next time.
+    const due = await this.store.claimDueDeliveries(Date.now(), free, this.timeoutMs * 3);
     if (due.length === 0) return;
     this.invalidate();
     const hooks = new Map((await this.webhooks()).map((h) => [h.id, h]));

@@ -329,8 +329,13 @@ export interface Store {
   deleteWebhook(id: string, at: string): Promise<boolean>;
   /** Queue a delivery of an event to a webhook (ignored if already queued). */
   enqueueDelivery(webhookId: string, event: BelayEvent, nowMs: number, now: string): Promise<void>;
-  /** Pending deliveries whose next attempt is due. */
-  dueDeliveries(nowMs: number, limit: number): Promise<WebhookDelivery[]>;
+  /**
+   * Claim pending deliveries whose next attempt is due, for `leaseMs`: their next attempt is
+   * moved to `nowMs + leaseMs`, so another server sharing the store does not send them too
+   * (one that dies mid-send lets the lease run out: at-least-once). Returned with the due
+   * time they had, oldest due first.
+   */
+  claimDueDeliveries(nowMs: number, limit: number, leaseMs: number): Promise<WebhookDelivery[]>;
   updateDelivery(delivery: WebhookDelivery): Promise<void>;
   /** A webhook's deliveries, newest first. */
   listDeliveries(webhookId: string, limit: number): Promise<WebhookDelivery[]>;

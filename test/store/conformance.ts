@@ -956,23 +956,42 @@ export function describeStoreConformance(name: string, factory: StoreFactory): v
         await store.enqueueDelivery("w1", created!, t0 + 99, h.now());
         await store.enqueueDelivery("w1", started!, t0 + 5, h.now());
         await store.enqueueDelivery("w2", created!, t0 + 20, h.now());
-        expect(await store.dueDeliveries(t0, 10)).toEqual([]);
-        const due = await store.dueDeliveries(t0 + 20, 10);
+        expect(await store.claimDueDeliveries(t0, 10, 500)).toEqual([]);
+        const due = await store.claimDueDeliveries(t0 + 20, 10, 500);
         expect(due.map((d) => [d.webhookId, d.eventSeq])).toEqual([["w1", started!.seq], ["w1", created!.seq], ["w2", created!.seq]]);
         expect(due[1]).toEqual({
           seq: due[1]!.seq, webhookId: "w1", eventSeq: created!.seq, event: created, status: "pending", attempts: 0, nextAttemptMs: t0 + 10,
           lastStatusCode: null, lastError: null, createdAt: due[1]!.createdAt, deliveredAt: null,
         });
-        expect(await store.dueDeliveries(t0 + 20, 1)).toEqual([due[0]]);
+        // Claimed: not handed out again until the lease runs out, then again.
+        expect(await store.claimDueDeliveries(t0 + 20, 10, 500)).toEqual([]);
+        const again = await store.claimDueDeliveries(t0 + 521, 1, 500);
+        expect(again.map((d) => [d.seq, d.nextAttemptMs])).toEqual([[Math.min(...due.map((d) => d.seq)), t0 + 520]]);
         const failed: WebhookDelivery = { ...due[0]!, attempts: 1, nextAttemptMs: t0 + 1000, lastStatusCode: 503, lastError: "unavailable" };
         const delivered: WebhookDelivery = { ...due[1]!, status: "delivered", attempts: 1, nextAttemptMs: null, lastStatusCode: 200, deliveredAt: h.now() };
         await store.updateDelivery(failed);
         await store.updateDelivery(delivered);
-        expect(await store.dueDeliveries(t0 + 999, 10)).toEqual([due[2]]);
-        expect(await store.dueDeliveries(t0 + 1000, 10)).toEqual([due[2], failed]);
-        expect(await store.listDeliveries("w1", 10)).toEqual([failed, delivered]);
-        expect(await store.listDeliveries("w1", 1)).toEqual([failed]);
+        expect(await store.claimDueDeliveries(t0 + 999, 10, 500)).toEqual([{ ...due[2], nextAttemptMs: t0 + 520 }]);
+        expect(await store.claimDueDeliveries(t0 + 1000, 10, 500)).toEqual([failed]);
+        // The last claim holds `failed` until its lease runs out.
+        const held = { ...failed, nextAttemptMs: t0 + 1500 };
+        expect(await store.listDeliveries("w1", 10)).toEqual([held, delivered]);
+        expect(await store.listDeliveries("w1", 1)).toEqual([held]);
         expect(await store.listDeliveries("w3", 10)).toEqual([]);
+      });
+
+      it("hands each due delivery to exactly one of several servers claiming at once", async () => {
+        const job = await h.submit({ command: ["true"] });
+        const [created] = await store.jobEvents(job.id, 0, 1);
+        const t0 = h.nowMs;
+        for (let i = 0; i < 24; i++) {
+          await store.insertWebhook({ id: `w${i}`, url: `https://example.test/${i}`, eventTypes: [], secret: "s", createdBy: "admin", createdAt: h.now() });
+          await store.enqueueDelivery(`w${i}`, created!, t0, h.now());
+        }
+        const claims = await Promise.all([1, 2, 3, 4].map(() => store.claimDueDeliveries(t0, 10, 60_000)));
+        const seqs = claims.flat().map((d) => d.seq);
+        expect(new Set(seqs).size).toBe(seqs.length);
+        expect(seqs).toHaveLength(24);
       });
     });
   });

@@ -434,8 +434,8 @@ export class PostgresStore implements Store {
     await webhooks.enqueueDelivery(this.pool, webhookId, event, nowMs, now);
   }
 
-  async dueDeliveries(nowMs: number, limit: number): Promise<WebhookDelivery[]> {
-    return webhooks.dueDeliveries(this.pool, nowMs, limit);
+  async claimDueDeliveries(nowMs: number, limit: number, leaseMs: number): Promise<WebhookDelivery[]> {
+    return webhooks.claimDueDeliveries(this.pool, nowMs, limit, leaseMs);
   }
 
   async updateDelivery(delivery: WebhookDelivery): Promise<void> {

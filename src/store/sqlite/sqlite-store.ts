@@ -654,8 +654,13 @@ export class SqliteStore implements Store {
     ).run(webhookId, event.seq, JSON.stringify(event), nowMs, now);
   }
 
-  async dueDeliveries(nowMs: number, limit: number): Promise<WebhookDelivery[]> {
-    return (this.sql("SELECT * FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_ms <= ? ORDER BY next_attempt_ms, seq LIMIT ?").all(nowMs, limit) as Row[]).map(rowToDelivery);
+  async claimDueDeliveries(nowMs: number, limit: number, leaseMs: number): Promise<WebhookDelivery[]> {
+    return this.transaction(() => {
+      const due = (this.sql("SELECT * FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_ms <= ? ORDER BY next_attempt_ms, seq LIMIT ?").all(nowMs, limit) as Row[]).map(rowToDelivery);
+      const claim = this.sql("UPDATE webhook_deliveries SET next_attempt_ms = ? WHERE seq = ?");
+      for (const d of due) claim.run(nowMs + leaseMs, d.seq);
+      return due;
+    });
   }
 
   async updateDelivery(d: WebhookDelivery): Promise<void> {

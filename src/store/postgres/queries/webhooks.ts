@@ -45,14 +45,27 @@ export async function enqueueDelivery(db: Db, webhookId: string, event: BelayEve
 const deliveryColumns =
   "seq, webhook_id, event_seq, event, status, attempts, next_attempt_ms, last_status_code, last_error, created_at, delivered_at";
 
-/** $1 now in epoch ms, $2 limit. */
-const dueDeliveriesQuery = named(
-  "due_deliveries",
-  `SELECT ${deliveryColumns} FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_ms <= $1 ORDER BY next_attempt_ms, seq LIMIT $2`,
+/**
+ * $1 now in epoch ms, $2 limit, $3 lease in ms. SKIP LOCKED: two servers claiming at once
+ * take different rows; the claimed rows' next attempt moves past the lease, so no other
+ * server sends them meanwhile. Each row comes back with the due time it had.
+ */
+const claimDueDeliveriesQuery = named(
+  "claim_due_deliveries",
+  `WITH due AS (
+     SELECT seq, next_attempt_ms AS due_ms FROM webhook_deliveries
+     WHERE status = 'pending' AND next_attempt_ms <= $1
+     ORDER BY next_attempt_ms, seq LIMIT $2
+     FOR UPDATE SKIP LOCKED
+   )
+   UPDATE webhook_deliveries d SET next_attempt_ms = $1 + $3 FROM due WHERE d.seq = due.seq
+   RETURNING d.seq, d.webhook_id, d.event_seq, d.event, d.status, d.attempts, due.due_ms AS next_attempt_ms,
+     d.last_status_code, d.last_error, d.created_at, d.delivered_at`,
 );
 
-export async function dueDeliveries(db: Db, nowMs: number, limit: number): Promise<WebhookDelivery[]> {
-  return (await rows(db, dueDeliveriesQuery, [nowMs, limit])).map(rowToDelivery);
+export async function claimDueDeliveries(db: Db, nowMs: number, limit: number, leaseMs: number): Promise<WebhookDelivery[]> {
+  const claimed = (await rows(db, claimDueDeliveriesQuery, [nowMs, limit, leaseMs])).map(rowToDelivery);
+  return claimed.sort((a, b) => (a.nextAttemptMs ?? 0) - (b.nextAttemptMs ?? 0) || a.seq - b.seq);
 }
 
 /** $1 seq, $2 status, $3 attempts, $4 next_attempt_ms, $5 last_status_code, $6 last_error, $7 delivered_at. */
