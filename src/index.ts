@@ -11,3 +11,5 @@ export type { BulkCancelOptions, BulkFilter, CancelJobOptions, CancelTaskOptions
 export type { JobSpecInput } from "./core/spec.ts";
 export type { RemoteAdapter, RemotePollResult } from "./runners/remote.ts";
 export type { HandlerContext, HandlerFunction } from "./runners/handler.ts";
+export { HttpRemoteAdapter, httpAdapters } from "./runners/remote-http.ts";
+export type { HttpRemoteConfig } from "./runners/remote-http.ts";

@@ -45,6 +45,13 @@ export function label(value: string, previous: Record<string, string> = {}): Rec
 }
 
 /** `--pool name=N`, repeatable. */
+/** `--remote NAME=URL`: a remote job service for the http adapter. */
+export function remote(value: string, previous: Record<string, string> = {}): Record<string, string> {
+  const m = /^([A-Za-z0-9_.-]{1,100})=(https?:\/\/\S+)$/.exec(value);
+  if (m?.[1] === undefined || m[2] === undefined) throw new InvalidArgumentError(`"${value}" is not NAME=URL (an http or https URL).`);
+  return { ...previous, [m[1]]: m[2] };
+}
+
 export function pool(value: string, previous: Record<string, number> = {}): Record<string, number> {
   const match = /^([^=\s]+)=(\d+)$/.exec(value);
   const slots = Number(match?.[2]);

@@ -8,6 +8,8 @@ import { HandlerRunner } from "../runners/handler.ts";
 import { ProcessRunner } from "../runners/process.ts";
 import { RemoteRunner } from "../runners/remote.ts";
 import type { RemoteAdapter } from "../runners/remote.ts";
+import { httpAdapters } from "../runners/remote-http.ts";
+import type { HttpRemoteConfig } from "../runners/remote-http.ts";
 import { readProcessStartTime } from "../runners/proc.ts";
 import { PostgresStore } from "../store/postgres/postgres-store.ts";
 import { SqliteStore } from "../store/sqlite/sqlite-store.ts";
@@ -43,6 +45,8 @@ export interface BelayOptions {
   handlers?: string;
   /** Remote adapters by name, for `remote` tasks. */
   adapters?: Record<string, RemoteAdapter>;
+  /** Remote job services reached through the built-in http adapter (docs/remote-adapter.md), by adapter name. */
+  remotes?: Record<string, HttpRemoteConfig>;
   /** Resource pools: name → number of slots. Default none. */
   pools?: Record<string, number>;
   /** Queues this node claims from. Default: all. */
@@ -129,6 +133,12 @@ export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
   const nodeId = options.nodeId ?? `${hostname()}:${process.pid}:${newId().slice(-8)}`;
   const now = (): string => new Date().toISOString();
 
+  let adapters: Record<string, RemoteAdapter>;
+  try {
+    adapters = { ...httpAdapters(options.remotes ?? {}), ...(options.adapters ?? {}) };
+  } catch (error) {
+    throw new BelayError("INVALID_REQUEST", (error as Error).message, { details: { field: "remotes" } });
+  }
   const leaseMs = positiveInt(options.leaseMs, 10_000, "leaseMs");
   const heartbeatMs = positiveInt(options.heartbeatMs, Math.max(50, Math.floor(leaseMs / 4)), "heartbeatMs");
   const { store, lockPath } = openStore(db, home, options, nodeId);
@@ -145,10 +155,10 @@ export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
   const runners: NodeRunners = {
     process: new ProcessRunner(),
     remote: new RemoteRunner({
-      adapters: options.adapters ?? {},
+      adapters,
       ...(options.remotePollIntervalMs === undefined ? {} : { pollIntervalMs: options.remotePollIntervalMs }),
     }),
-    adapterNames: new Set(Object.keys(options.adapters ?? {})),
+    adapterNames: new Set(Object.keys(adapters)),
     ...(options.handlers === undefined
       ? {}
       : { handler: new HandlerRunner({ modulePath: options.handlers, ...(options.maxHandlerThreads === undefined ? {} : { maxThreads: options.maxHandlerThreads }) }) }),

@@ -150,6 +150,8 @@ class RemoteTask implements RunningTask {
   readonly #timings: RemoteTimings;
   #done = false;
   #killRequested = false;
+  /** A cancel sent to the service that has not answered yet. */
+  #cancelInFlight = false;
   #timer: NodeJS.Timeout | undefined;
   #pollFailures = 0;
   #lastProgress: string | undefined;
@@ -171,6 +173,8 @@ class RemoteTask implements RunningTask {
     if (this.#done) return false;
     const result = await this.#cancelRemote();
     if (result.cancelled) return true;
+    // The local cancel completes anyway (DESIGN §3); the task's log keeps the warning.
+    this.#log(`warning: remote cancel of ${this.#remoteId} failed: ${result.error ?? "unknown error"}`);
     this.#finish({ outcome: "failed", error: `remote cancel failed: ${result.error ?? "unknown error"}` });
     return false;
   }
@@ -178,8 +182,14 @@ class RemoteTask implements RunningTask {
   async kill(): Promise<void> {
     if (this.#done) return;
     this.#killRequested = true;
-    // Best effort, not awaited: the local stop must not wait on the remote service.
-    if (this.remoteCancel === undefined) void this.#cancelRemote();
+    if (this.#cancelInFlight) {
+      // The grace ran out before the service answered the cancel: the record must still say
+      // it was attempted, and that it is not known to have worked.
+      this.remoteCancel ??= { attempted: true, cancelled: false, error: "no answer before the task was force-stopped" };
+    } else if (this.remoteCancel === undefined) {
+      // Best effort, not awaited: the local stop must not wait on the remote service.
+      void this.#cancelRemote();
+    }
     this.#finish({ outcome: "failed", error: "remote job abandoned: kill() stopped tracking it" });
   }
 
@@ -189,11 +199,14 @@ class RemoteTask implements RunningTask {
 
   async #cancelRemote(): Promise<RemoteCancelResult> {
     let result: RemoteCancelResult;
+    this.#cancelInFlight = true;
     try {
       await withTimeout(() => this.#adapter.cancel(this.#remoteId), this.#timings.cancelTimeoutMs, `timed out after ${this.#timings.cancelTimeoutMs} ms`);
       result = { attempted: true, cancelled: true, error: null };
     } catch (error) {
       result = { attempted: true, cancelled: false, error: messageOf(error) };
+    } finally {
+      this.#cancelInFlight = false;
     }
     // A later successful cancel (e.g. signal() after a failed one) overwrites a failure, not the reverse.
     if (this.remoteCancel === undefined || !this.remoteCancel.cancelled) this.remoteCancel = result;

@@ -2,7 +2,7 @@
 import { resolve } from "node:path";
 import type { Command } from "commander";
 import type { Logger } from "pino";
-import { integer, pool } from "../options.ts";
+import { integer, pool, remote } from "../options.ts";
 
 export interface NodeOptions {
   db?: string;
@@ -14,6 +14,7 @@ export interface NodeOptions {
   logLevel: string;
   lease?: number;
   nodeId?: string;
+  remote?: Record<string, string>;
 }
 
 export function addNodeOptions(command: Command): Command {
@@ -26,7 +27,8 @@ export function addNodeOptions(command: Command): Command {
     .option("--grace <ms>", "on shutdown, how long running tasks get to stop before they are killed", integer(0, 86_400_000), 10_000)
     .option("--log-level <level>", "pino level of the JSON log on stderr", process.env["BELAY_LOG_LEVEL"] ?? "info")
     .option("--lease <ms>", "PostgreSQL: how long this node's tasks stay its own without a heartbeat before other nodes recover them (default 10000)", integer(100, 86_400_000))
-    .option("--node-id <id>", "this node's id in the store (default <hostname>:<pid>:<random>)");
+    .option("--node-id <id>", "this node's id in the store (default <hostname>:<pid>:<random>)")
+    .option("--remote <name=url>", "a remote job service for remote tasks, reached with the http adapter (repeatable)", remote);
 }
 
 /** The engine options the node options stand for (unset ones are left to the engine's defaults). */
@@ -40,12 +42,14 @@ export function engineOptions(options: NodeOptions, logger: Logger, role: "serve
   role: string;
   leaseMs?: number;
   nodeId?: string;
+  remotes?: Record<string, string>;
 } {
   return {
     logger,
     role,
     ...(options.lease === undefined ? {} : { leaseMs: options.lease }),
     ...(options.nodeId === undefined ? {} : { nodeId: options.nodeId }),
+    ...(options.remote === undefined ? {} : { remotes: options.remote }),
     ...(options.db === undefined ? {} : { db: options.db }),
     ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
     ...(options.handlers === undefined ? {} : { handlers: resolve(options.handlers) }),
