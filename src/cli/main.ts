@@ -5,6 +5,8 @@
  */
 import { readFileSync } from "node:fs";
 import { Command } from "commander";
+import { registerDoctor } from "./commands/doctor.ts";
+import { registerFakeRemote } from "./commands/fake-remote.ts";
 import { registerJobCancel } from "./commands/job-cancel.ts";
 import { registerJobCancellations } from "./commands/job-cancellations.ts";
 import { registerJobList } from "./commands/job-list.ts";
@@ -13,6 +15,7 @@ import { registerJobResume } from "./commands/job-resume.ts";
 import { registerJobShow } from "./commands/job-show.ts";
 import { registerJobSubmit } from "./commands/job-submit.ts";
 import { registerJobWatch } from "./commands/job-watch.ts";
+import { registerMcp } from "./commands/mcp.ts";
 import { registerServe } from "./commands/serve.ts";
 import { registerToken } from "./commands/token.ts";
 import { registerWorker } from "./commands/worker.ts";
@@ -36,6 +39,7 @@ export function buildProgram(): Command {
 
   registerServe(program);
   registerWorker(program);
+  registerDoctor(program);
   const job = program.command("job").description("submit, inspect, watch, cancel and resume jobs");
   registerJobSubmit(job);
   registerJobList(job);
@@ -46,6 +50,8 @@ export function buildProgram(): Command {
   registerJobCancellations(job);
   registerJobResume(job);
   registerToken(program);
+  registerMcp(program);
+  registerFakeRemote(program);
   return program;
 }
 

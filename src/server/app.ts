@@ -11,6 +11,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Logger } from "pino";
 import type { Belay } from "../engine/engine.ts";
 import { newId } from "../engine/ids.ts";
+import { registerMcpRoutes } from "../mcp/http.ts";
 import type { Role } from "../store/store.ts";
 import { authenticate, requireRole } from "./auth.ts";
 import type { Caller } from "./auth.ts";
@@ -109,6 +110,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   registerHealthRoutes(app, deps);
+  registerMcpRoutes(app);
   await app.register(
     async (api) => {
       registerJobRoutes(api, deps);

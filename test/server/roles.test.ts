@@ -35,6 +35,10 @@ const rules: Record<string, Rule> = {
   "GET /readyz": { access: "public", request: () => ({ url: "/readyz" }) },
   "GET /metrics": { access: "public", request: () => ({ url: "/metrics" }) },
   "GET /api/v1/openapi.json": { access: "public", request: () => ({ url: "/api/v1/openapi.json" }) },
+  // MCP (docs/mcp.md): any token may connect; each tool call is then checked as its API route.
+  "POST /mcp": { access: "viewer", request: () => ({ url: "/mcp", body: { jsonrpc: "2.0", id: 1, method: "ping" } }) },
+  "GET /mcp": { access: "viewer", request: () => ({ url: "/mcp" }) },
+  "DELETE /mcp": { access: "viewer", request: () => ({ url: "/mcp" }) },
 
   "POST /api/v1/jobs": { access: "user", request: () => ({ url: "/api/v1/jobs", body: { command: ["true"] } }) },
   "GET /api/v1/jobs": { access: "viewer", request: () => ({ url: "/api/v1/jobs" }) },

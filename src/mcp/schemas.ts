@@ -1,0 +1,94 @@
+/**
+ * Input schemas of the Belay tools (zod, turned into JSON Schema for `tools/list` by the SDK).
+ * They check shape only: every rule of the API itself (id format, limits, roles, a task
+ * graph's validity) is the server's, so a violation comes back with the API's error code.
+ */
+import { z } from "zod";
+import { jobStatuses } from "../core/states.ts";
+
+const jobId = z.string().min(1).describe("The job's id (a UUID), as returned by submit_job or list_jobs.");
+const reason = z.string().max(1000).describe("Why it is cancelled, in a few words; kept in the cancellation record (at most 1000 characters).");
+const force = z.boolean().describe("Skip the grace period: kill the running work at once instead of asking it to stop first. Default false.");
+const graceMs = z.number().int().min(0).max(86_400_000).describe("How long running work may take to stop after being signalled, in milliseconds, before it is force-killed. Default: the job's graceMs (10 000 unless the job set it).");
+const command = z
+  .union([z.array(z.string()), z.string()])
+  .describe('What to run: an argv array, program first, run without a shell (e.g. ["make", "test"]), or a string run through the shell (e.g. "make test && make dist").');
+const stringMap = z.record(z.string(), z.string());
+const dependency = z.union([
+  z.string(),
+  z.looseObject({ key: z.string(), onCancel: z.enum(["cascade", "skip"]).optional().describe("If that task is cancelled: cancel this one too (cascade, the default) or run as if it were skipped (skip).") }),
+]);
+
+const task = z
+  .looseObject({
+    key: z.string().describe("Name of the task, unique within the job (referenced by dependsOn and cancel_task)."),
+    kind: z.enum(["process", "handler", "remote"]).optional().describe("Inferred from command / handler / adapter when omitted."),
+    command: command.optional(),
+    shell: z.boolean().optional(),
+    cwd: z.string().optional(),
+    env: stringMap.optional().describe("Extra environment variables of the process."),
+    handler: z.string().optional().describe("Name of a JavaScript handler registered on the server."),
+    adapter: z.string().optional().describe("Name of a remote adapter (e.g. http)."),
+    input: z.unknown().optional().describe("JSON input of a handler or remote task."),
+    dependsOn: z.array(dependency).optional().describe("Keys of the tasks that must succeed before this one starts."),
+    retries: z.number().int().min(0).optional(),
+    graceMs: graceMs.optional(),
+    runOn: z.enum(["normal", "cancel"]).optional().describe('"cancel": a compensation task, run only after the job is cancelled (to undo external effects).'),
+    uses: z.array(z.string()).optional().describe("Resource pools the task holds a slot of while it runs."),
+  })
+  .describe("One task: its key, what it runs (command, handler or adapter) and what it depends on.");
+
+export const submitJobInput = z.looseObject({
+  name: z.string().optional().describe("Display name of the job (1..200 characters). Default: derived from the command."),
+  command: command.optional().describe('One-task shorthand: the command of a job with a single process task, e.g. ["sleep", "30"]. Use this or tasks.'),
+  shell: z.boolean().optional().describe("With command: run it through the system shell."),
+  cwd: z.string().optional().describe("With command: the working directory."),
+  env: stringMap.optional().describe("With command: extra environment variables."),
+  handler: z.string().optional().describe("One-task shorthand: a registered handler to run (with input)."),
+  adapter: z.string().optional().describe("One-task shorthand: a remote adapter to run (with input)."),
+  input: z.unknown().optional().describe("With handler or adapter: its JSON input."),
+  tasks: z.array(task).min(1).optional().describe("The job's tasks, a graph through dependsOn. Use this or the one-task shorthand."),
+  queue: z.string().optional().describe('Queue name. Default "default".'),
+  priority: z.number().int().optional().describe("Higher runs first. Default 0."),
+  labels: stringMap.optional().describe("String labels, to find the job again with list_jobs."),
+  params: z.unknown().optional().describe("Free JSON parameters, kept with the job."),
+  timeoutMs: z.number().int().nullable().optional().describe("Cancel the job automatically if it runs longer than this, in ms."),
+  queueTimeoutMs: z.number().int().nullable().optional().describe("Cancel the job automatically if it has not started within this, in ms."),
+  graceMs: graceMs.optional(),
+  failFast: z.boolean().optional().describe("When a task fails, cancel the job's other running branches. Default false."),
+  idempotencyKey: z.string().optional().describe("Submitting again with the same key returns the job created the first time instead of a new one: safe retries."),
+});
+
+export const jobIdInput = { jobId };
+
+export const listJobsInput = {
+  status: z
+    .union([z.enum(jobStatuses), z.array(z.enum(jobStatuses))])
+    .optional()
+    .describe("Only jobs in this status, or in any of these statuses."),
+  queue: z.string().optional().describe("Only jobs of this queue."),
+  labels: stringMap.optional().describe("Only jobs having all these labels."),
+  owner: z.string().optional().describe("Only jobs submitted by this principal."),
+  limit: z.number().int().min(1).max(1000).optional().describe("Page size, 1..1000. Default 50."),
+  cursor: z.string().optional().describe("The nextCursor of the previous page."),
+};
+
+export const cancelJobInput = {
+  jobId,
+  reason: reason.optional(),
+  force: force.optional(),
+  graceMs: graceMs.optional(),
+  onlyIfPending: z.boolean().optional().describe("Cancel only if the job has not started yet; a started job is refused with JOB_NOT_PENDING and keeps running."),
+};
+
+export const cancelTaskInput = {
+  jobId,
+  taskKey: z.string().min(1).describe("The key of the task to cancel (see the job's tasks in get_job_status)."),
+  reason: reason.optional(),
+  force: force.optional(),
+  graceMs: graceMs.optional(),
+  cascade: z
+    .boolean()
+    .optional()
+    .describe("true: also cancel every task that depends on it, directly or not. false: its dependents run as if it had been skipped. Default: each dependency's own onCancel policy (cascade unless the job said otherwise)."),
+};
