@@ -36,6 +36,8 @@ export interface ActiveRun {
   /** Serialises this run's writes (progress, checkpoints, the end) in the order they happened. */
   chain: Promise<unknown>;
   workDir: string | null;
+  /** Whether the runner has a row in the store (see `launch`). */
+  recorded: boolean;
 }
 
 export interface RunsDeps {
@@ -92,6 +94,7 @@ export class Runs {
       done: new Promise((resolve) => (resolveDone = resolve)),
       chain: Promise.resolve(),
       workDir: null,
+      recorded: false,
     };
     // Registered before any await: a cancel arriving while the runner starts still finds it.
     this.active.set(`${run.jobId}/${run.key}`, run);
@@ -131,7 +134,11 @@ export class Runs {
       const running = await runner.start(ctx);
       run.running = running;
       crashPoint("run.spawned");
-      await store.insertRunner({
+      // The runner row is how a later node finds what outlived this one: a process group
+      // (pid) or a remote job (remote id). A handler thread dies with its node, so it gets
+      // none, which saves two commits per handler task.
+      run.recorded = running.identity.pid !== null || running.identity.remoteId !== null;
+      if (run.recorded) await store.insertRunner({
         jobId: run.jobId,
         taskKey: run.key,
         attempt: run.attempt,
@@ -174,7 +181,7 @@ export class Runs {
     };
     const result = await this.write(run, (d) => endAttempt(d, run.key, run.attempt, end));
     crashPoint("run.ended");
-    if (run.running !== null) {
+    if (run.recorded) {
       await store
         .endRunner(run.jobId, run.key, run.attempt, { endedAt: this.deps.now(), exitCode: exit.exitCode, outcome: exit.error ?? exit.outcome })
         .catch((error: unknown) => this.deps.logger.error({ err: error }, "could not record the runner's end"));
