@@ -157,7 +157,10 @@ export class FakeJob {
     if (this.finished || this.#view.cancelRequested) return;
     this.#view.cancelRequested = true;
     clearTimeout(this.#timer);
-    this.#after(this.knobs.cancelDelayMs, () => this.#end("cancelled", null, "cancelled at Belay's request"));
+    // With no delay the job is cancelled before the answer goes out, as a real service that
+    // answers "cancelled" would: a poll right after the cancel must not see it running.
+    if (this.knobs.cancelDelayMs === 0) this.#end("cancelled", null, "cancelled at Belay's request");
+    else this.#after(this.knobs.cancelDelayMs, () => this.#end("cancelled", null, "cancelled at Belay's request"));
   }
 
   stop(): void {

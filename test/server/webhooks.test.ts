@@ -178,7 +178,8 @@ describe("webhook deliveries", () => {
   });
 
   it("times out a receiver that never answers, and does not follow redirects", async () => {
-    const s = await serverWithWebhooks({ ...fast, timeoutMs: 150, maxAttempts: 1 });
+    // Long enough that the redirect's answer arrives in time on a busy machine.
+    const s = await serverWithWebhooks({ ...fast, timeoutMs: 1500, maxAttempts: 1 });
     const silent = await receiver(() => null);
     const elsewhere = await receiver();
     const redirecting = await receiver(
@@ -190,7 +191,7 @@ describe("webhook deliveries", () => {
     await s.call("user", "POST", "/api/v1/jobs", { command: ["true"] });
     const read = async (id: string): Promise<Array<Record<string, unknown>>> => (await s.call("admin", "GET", `/api/v1/webhooks/${id}/deliveries`)).json.items;
     const [slow] = await until(() => read(slowId), (items) => items[0]?.["status"] === "failed");
-    expect(slow).toMatchObject({ attempts: 1, lastStatusCode: null, lastError: "timed out after 150 ms" });
+    expect(slow).toMatchObject({ attempts: 1, lastStatusCode: null, lastError: "timed out after 1500 ms" });
     const [redirect] = await until(() => read(redirectId), (items) => items[0]?.["status"] === "failed");
     expect(redirect).toMatchObject({ attempts: 1, lastStatusCode: 307, lastError: "HTTP 307" });
     expect(redirecting.received).toHaveLength(1);
