@@ -197,3 +197,15 @@ export async function inTransaction<T>(
     client.release(discard);
   }
 }
+
+/** The URL without its password, for logs and reports. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password !== "") parsed.password = "***";
+    if (parsed.searchParams.has("password")) parsed.searchParams.set("password", "***");
+    return parsed.toString();
+  } catch {
+    return "(unparsable URL)";
+  }
+}

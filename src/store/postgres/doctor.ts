@@ -10,7 +10,7 @@ import { BelayError } from "../../core/errors.ts";
 import { check, compareCatalogs, DoctorRun, errorMessage, judgeMigrations, judgeNodes, judgeStructure, ledgerMatches, structureSkipReason } from "../doctor.ts";
 import type { Catalog, ColumnShape, DoctorReport, LedgerEntry } from "../doctor.ts";
 import type { NodeRecord } from "../store.ts";
-import { checkSchemaName, lockKeys, newPool, rows } from "./db.ts";
+import { checkSchemaName, lockKeys, newPool, redactUrl, rows } from "./db.ts";
 import type { Pool } from "./db.ts";
 import { dropSchema, loadMigrations, migrate } from "./migrate.ts";
 import { PgNotifier } from "./notifier.ts";
@@ -240,15 +240,4 @@ function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
     timer = setTimeout(() => reject(new TimeoutError(`no answer within ${ms / 1000} s while ${what}`)), ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password !== "") parsed.password = "***";
-    if (parsed.searchParams.has("password")) parsed.searchParams.set("password", "***");
-    return parsed.toString();
-  } catch {
-    return "(unparsable URL)";
-  }
 }

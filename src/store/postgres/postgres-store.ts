@@ -37,7 +37,7 @@ import type {
   WebhookDelivery,
   WebhookRecord,
 } from "../store.ts";
-import { checkSchemaName, inTransaction, lockKeys, newPool } from "./db.ts";
+import { checkSchemaName, inTransaction, lockKeys, newPool, redactUrl } from "./db.ts";
 import type { LockKeys, Pool, Transaction } from "./db.ts";
 import { appliedMigrations, dropSchema, migrate } from "./migrate.ts";
 import type { AppliedMigration } from "./migrate.ts";
@@ -457,14 +457,3 @@ function poolsHaveRoom(uses: string[], capacities: Record<string, number>, poolU
   return true;
 }
 
-/** The URL without its password, for logs. */
-function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password !== "") parsed.password = "***";
-    if (parsed.searchParams.has("password")) parsed.searchParams.set("password", "***");
-    return parsed.toString();
-  } catch {
-    return "(unparsable URL)";
-  }
-}
