@@ -1,0 +1,415 @@
+/**
+ * Load test (`npm run load`): a real `belay serve` on a temporary home and a free port, driven
+ * over loopback by autocannon with a mixed, sustained load for `--duration` seconds (60 by
+ * default), then stopped:
+ *
+ *   submit  POST /api/v1/jobs — short jobs (a `noop` handler, or `true` with `--job true`)
+ *   cancel  POST /api/v1/jobs/{id}/cancel — of jobs this run submitted, newest first (a 409
+ *           JOB_ALREADY_FINISHED is a cancel that came too late: expected, not an error)
+ *   list    GET /api/v1/jobs?limit=20
+ *
+ * Each kind has its own connections, so each is measured alone: requests/s, latency p50, p90,
+ * p99 and max (from the first response after the warm-up), answers by status. The server's
+ * memory is sampled — VmRSS of /proc/PID/status every second, the V8 heap in use (GET
+ * /metrics) every 5 s — and reported idle, after the warm-up and at the end, with its slope
+ * after the warm-up and over the last half (target: flat). Exits 1 when there were errors
+ * (network errors, timeouts, or a non-2xx other than a too-late cancel).
+ *
+ *   node bench/load.ts [--duration S] [--warmup S] [--job noop|true] [--concurrency N]
+ *                      [--submit-connections N] [--cancel-connections N] [--list-connections N] [--json]
+ *
+ * The server allows 6,000 requests per minute per token; the load rotates over 64 operator
+ * tokens, as that many clients would.
+ */
+import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { cpus, loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import autocannon from "autocannon";
+import type { Instance, Request, RequestSpec } from "autocannon";
+
+const { values: args } = parseArgs({
+  options: {
+    duration: { type: "string", default: "60" },
+    warmup: { type: "string" },
+    job: { type: "string", default: "noop" },
+    concurrency: { type: "string", default: "10" },
+    "submit-connections": { type: "string", default: "4" },
+    "cancel-connections": { type: "string", default: "2" },
+    "list-connections": { type: "string", default: "2" },
+    json: { type: "boolean", default: false },
+  },
+});
+
+function positive(name: string, value: string | undefined): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) {
+    process.stderr.write(`--${name} must be a positive number, got "${value}"\n`);
+    process.exit(2);
+  }
+  return n;
+}
+
+const durationS = positive("duration", args.duration);
+const warmupS = args.warmup === undefined ? Math.min(10, durationS / 6) : positive("warmup", args.warmup);
+if (warmupS >= durationS) {
+  process.stderr.write("--warmup must be shorter than --duration\n");
+  process.exit(2);
+}
+if (args.job !== "noop" && args.job !== "true") {
+  process.stderr.write(`--job must be noop or true, got "${args.job}"\n`);
+  process.exit(2);
+}
+const jobSpec = JSON.stringify(args.job === "noop" ? { name: "load", handler: "noop" } : { name: "load", command: ["true"] });
+const connections = {
+  submit: positive("submit-connections", args["submit-connections"]),
+  cancel: positive("cancel-connections", args["cancel-connections"]),
+  list: positive("list-connections", args["list-connections"]),
+};
+const log = (message: string): void => void process.stderr.write(`${message}\n`);
+
+// ---- the server -------------------------------------------------------------------------
+
+const cliMain = fileURLToPath(new URL("../src/cli/main.ts", import.meta.url));
+const handlers = fileURLToPath(new URL("./handlers.ts", import.meta.url));
+
+interface Server {
+  url: string;
+  pid: number;
+  adminToken: string;
+  stop(): Promise<void>;
+}
+
+async function startServer(home: string): Promise<Server> {
+  const child = spawn(
+    process.execPath,
+    [cliMain, "serve", "--json", "--port", "0", "--home", home, "--log-level", "warn", "--concurrency", String(positive("concurrency", args.concurrency)), "--handlers", handlers],
+    { stdio: ["ignore", "pipe", "inherit"] },
+  );
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  let text = "";
+  const url = await new Promise<string>((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout });
+    lines.on("line", (line) => {
+      text += `${line}\n`;
+      if (line === "}") {
+        lines.close();
+        resolve((JSON.parse(text) as { url: string }).url);
+      }
+    });
+    void exited.then(() => reject(new Error("belay serve exited before listening")));
+  });
+  child.stdout.resume();
+  return {
+    url,
+    pid: child.pid ?? 0,
+    adminToken: readFileSync(join(home, "admin.token"), "utf8").trim(),
+    async stop() {
+      child.kill("SIGINT");
+      const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+async function createTokens(url: string, adminToken: string, count: number): Promise<string[]> {
+  const tokens: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const response = await fetch(`${url}/api/v1/tokens`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${adminToken}`, "content-type": "application/json" },
+      body: JSON.stringify({ name: `load-${i}`, role: "operator" }),
+    });
+    if (response.status !== 201) throw new Error(`could not create a token: HTTP ${response.status} ${await response.text()}`);
+    tokens.push(((await response.json()) as { token: string }).token);
+  }
+  return tokens;
+}
+
+async function heapUsedKb(url: string, token: string): Promise<number | null> {
+  try {
+    const text = await (await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${token}` } })).text();
+    const bytes = /^nodejs_heap_size_used_bytes (\S+)$/m.exec(text)?.[1];
+    return bytes === undefined ? null : Number(bytes) / 1024;
+  } catch {
+    return null;
+  }
+}
+
+function rssKb(pid: number): number | null {
+  try {
+    const match = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return match === null ? null : Number(match[1]);
+  } catch {
+    return null;
+  }
+}
+
+// ---- measuring --------------------------------------------------------------------------
+
+type Kind = "submit" | "cancel" | "list";
+
+class KindStats {
+  readonly latencies: number[] = [];
+  readonly statuses = new Map<string, number>();
+  /** 409 JOB_ALREADY_FINISHED answers to a cancel: the job finished before it. */
+  tooLate = 0;
+  unexpected = 0;
+  networkErrors = 0;
+  timeouts = 0;
+  measuredSince = 0;
+
+  count(label: string): void {
+    this.statuses.set(label, (this.statuses.get(label) ?? 0) + 1);
+  }
+}
+
+const stats: Record<Kind, KindStats> = { submit: new KindStats(), cancel: new KindStats(), list: new KindStats() };
+let measuring = false;
+/** A memory slope (over the last half of the run) within ± this is "flat". */
+const flatMbPerMin = 5;
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+/** Least-squares slope of (t seconds, kB) samples, in MB per minute. */
+function slopeMbPerMin(samples: Array<{ t: number; kb: number }>): number {
+  const n = samples.length;
+  if (n < 2) return NaN;
+  const mt = samples.reduce((s, x) => s + x.t, 0) / n;
+  const mk = samples.reduce((s, x) => s + x.kb, 0) / n;
+  const num = samples.reduce((s, x) => s + (x.t - mt) * (x.kb - mk), 0);
+  const den = samples.reduce((s, x) => s + (x.t - mt) ** 2, 0);
+  return ((num / den) * 60) / 1024;
+}
+
+// ---- the load ---------------------------------------------------------------------------
+
+async function main(): Promise<number> {
+  const home = mkdtempSync(join(tmpdir(), "belay-load-"));
+  const server = await startServer(home);
+  const idleKb = rssKb(server.pid);
+  let instances: Instance[] = [];
+  const interrupt = (): void => instances.forEach((i) => i.stop());
+  process.once("SIGINT", interrupt);
+  try {
+    const tokens = await createTokens(server.url, server.adminToken, 64);
+    let nextToken = 0;
+    const auth = (): string => `Bearer ${tokens[nextToken++ % tokens.length]}`;
+    const json = { "content-type": "application/json" };
+
+    // Ids of submitted jobs not yet cancelled, and a ring of recent ones to re-cancel when none is left.
+    const fresh: string[] = [];
+    const recent: string[] = [];
+    let recancels = 0;
+    // A few jobs first, so that a cancel always has a real job to aim at.
+    for (let i = 0; i < 20; i++) {
+      const response = await fetch(`${server.url}/api/v1/jobs`, { method: "POST", headers: { ...json, authorization: auth() }, body: jobSpec });
+      if (response.status !== 201) throw new Error(`could not submit: HTTP ${response.status} ${await response.text()}`);
+      recent.push(((await response.json()) as { job: { id: string } }).job.id);
+    }
+
+    const run = (kind: Kind, spec: RequestSpec[]): Instance => {
+      const instance = autocannon({ url: server.url, connections: connections[kind], duration: durationS, timeout: 10, requests: spec, title: kind });
+      const s = stats[kind];
+      instance.on("response", (_client: unknown, _status: number, _bytes: number, ms: number) => {
+        if (measuring) s.latencies.push(ms);
+      });
+      instance.on("reqError", () => (s.networkErrors += 1));
+      return instance;
+    };
+
+    const startedAt = Date.now();
+    // VmRSS every second; the V8 heap in use (from GET /metrics) every 5 s: RSS alone cannot
+    // tell a leak from a heap that grew to the load's working set.
+    const memory: Array<{ t: number; kb: number }> = [];
+    const heap: Array<{ t: number; kb: number }> = [];
+    let afterWarmupKb: number | null = null;
+    let tick = 0;
+    // Every 10 s: memory beside the submit rate, which moves on a shared machine and moves the memory with it.
+    const series: Array<{ t: number; rssMb: number | null; heapMb: number | null; submitsPerS: number }> = [];
+    let lastSubmitted = 0;
+    const sampler = setInterval(() => {
+      const kb = rssKb(server.pid);
+      const t = (Date.now() - startedAt) / 1000;
+      if (kb !== null) memory.push({ t, kb });
+      if (++tick % 5 === 0) void heapUsedKb(server.url, server.adminToken).then((used) => used !== null && heap.push({ t, kb: used }));
+      if (!measuring && t >= warmupS) {
+        measuring = true;
+        afterWarmupKb = kb;
+        for (const s of Object.values(stats)) s.measuredSince = Date.now();
+        log(`warm-up over (${warmupS} s); measuring`);
+      }
+      if (tick % 10 === 0) {
+        const submitted = stats.submit.statuses.get("201") ?? 0;
+        series.push({ t: tick, rssMb: kb === null ? null : Math.round(kb / 1024), heapMb: heap.length === 0 ? null : Math.round(heap.at(-1)!.kb / 1024), submitsPerS: Math.round((submitted - lastSubmitted) / 10) });
+        lastSubmitted = submitted;
+        log(`${tick} s: ${series.at(-1)!.submitsPerS} submits/s, rss ${series.at(-1)!.rssMb ?? "?"} MB, heap used ${series.at(-1)!.heapMb ?? "?"} MB`);
+      }
+    }, 1000);
+
+    log(`belay serve pid ${server.pid} at ${server.url}; ${durationS} s of load (${warmupS} s warm-up), ${args.job} jobs`);
+    instances = [
+      run("submit", [
+        {
+          method: "POST",
+          path: "/api/v1/jobs",
+          body: jobSpec,
+          setupRequest: (request: Request) => ({ ...request, headers: { ...json, authorization: auth() } }),
+          onResponse: (status: number, body: string) => {
+            const s = stats.submit;
+            s.count(String(status));
+            if (status !== 201) {
+              s.unexpected += 1;
+              return;
+            }
+            const id = /"id":"([^"]+)"/.exec(body)?.[1];
+            if (id !== undefined) fresh.push(id);
+          },
+        },
+      ]),
+      run("cancel", [
+        {
+          method: "POST",
+          setupRequest: (request: Request) => {
+            let id = fresh.pop();
+            if (id === undefined) {
+              id = recent[Math.floor(Math.random() * recent.length)]!;
+              recancels += 1;
+            } else {
+              recent.push(id);
+              if (recent.length > 1000) recent.shift();
+            }
+            return { ...request, path: `/api/v1/jobs/${id}/cancel`, body: '{"reason":"load"}', headers: { ...json, authorization: auth() } };
+          },
+          onResponse: (status: number, body: string) => {
+            const s = stats.cancel;
+            if (status === 409 && body.includes('"JOB_ALREADY_FINISHED"')) {
+              s.tooLate += 1;
+              s.count("409 too late");
+              return;
+            }
+            s.count(status === 200 && body.includes('"alreadyCancelled":true') ? "200 already cancelled" : String(status));
+            if (status !== 200 && status !== 202) s.unexpected += 1;
+          },
+        },
+      ]),
+      run("list", [
+        {
+          method: "GET",
+          path: "/api/v1/jobs?limit=20",
+          setupRequest: (request: Request) => ({ ...request, headers: { authorization: auth() } }),
+          onResponse: (status: number) => {
+            stats.list.count(String(status));
+            if (status !== 200) stats.list.unexpected += 1;
+          },
+        },
+      ]),
+    ];
+    const results = await Promise.all(instances);
+    clearInterval(sampler);
+    const endKb = rssKb(server.pid);
+    const finishedAt = Date.now();
+    results.forEach((result, i) => {
+      const kind = (["submit", "cancel", "list"] as const)[i]!;
+      stats[kind].timeouts = result.timeouts;
+      // autocannon counts timeouts among its errors.
+      stats[kind].networkErrors = Math.max(stats[kind].networkErrors, result.errors - result.timeouts);
+    });
+
+    // What the server still has to do once the load stops (its backlog).
+    const metrics = await (await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${server.adminToken}` } })).text().catch(() => "");
+    const queued = /^belay_jobs_queued(?:\{[^}]*\})? (\d+)/m.exec(metrics)?.[1] ?? "?";
+
+    // ---- report -------------------------------------------------------------------------
+    const rows = (["submit", "cancel", "list"] as const).map((kind) => {
+      const s = stats[kind];
+      const sorted = [...s.latencies].sort((a, b) => a - b);
+      const seconds = (finishedAt - s.measuredSince) / 1000;
+      const errors = s.unexpected + s.networkErrors + s.timeouts;
+      return {
+        kind,
+        connections: connections[kind],
+        requests: [...s.statuses.values()].reduce((a, b) => a + b, 0),
+        reqPerS: Math.round(sorted.length / seconds),
+        p50: percentile(sorted, 50),
+        p90: percentile(sorted, 90),
+        p99: percentile(sorted, 99),
+        max: sorted.at(-1) ?? NaN,
+        answers: Object.fromEntries([...s.statuses.entries()].sort()),
+        tooLate: s.tooLate,
+        errors,
+      };
+    });
+    const errors = rows.reduce((sum, r) => sum + r.errors, 0);
+    const mb = (kb: number | null | undefined): string => (kb === null || kb === undefined ? "?" : (kb / 1024).toFixed(1));
+    const slopes = (samples: Array<{ t: number; kb: number }>): { afterWarmup: string; lastHalf: string } => ({
+      afterWarmup: slopeMbPerMin(samples.filter((m) => m.t >= warmupS)).toFixed(2),
+      lastHalf: slopeMbPerMin(samples.filter((m) => m.t >= (warmupS + durationS) / 2)).toFixed(2),
+    });
+    const rssSlopes = slopes(memory);
+    const heapSlopes = slopes(heap);
+    const flatness = (slope: string): string => (Math.abs(Number(slope)) <= flatMbPerMin ? "flat" : Number(slope) > 0 ? "GROWING" : "shrinking");
+    const report = {
+      machine: { cpus: cpus().length, model: cpus()[0]?.model ?? "?", loadavg: loadavg().map((l) => l.toFixed(1)) },
+      durationS,
+      warmupS,
+      job: args.job,
+      rows,
+      memory: {
+        rss: {
+          idleMb: mb(idleKb),
+          afterWarmupMb: mb(afterWarmupKb),
+          endMb: mb(endKb),
+          maxMb: mb(Math.max(...memory.map((m) => m.kb))),
+          slopeMbPerMin: rssSlopes,
+        },
+        heapUsed: {
+          afterWarmupMb: mb(heap.find((h) => h.t >= warmupS)?.kb),
+          endMb: mb(heap.at(-1)?.kb),
+          slopeMbPerMin: heapSlopes,
+        },
+        verdict: { rss: flatness(rssSlopes.lastHalf), heapUsed: flatness(heapSlopes.lastHalf) },
+        series,
+      },
+      recancels,
+      queuedAtEnd: queued,
+      errors,
+    };
+
+    const ms = (n: number): string => (Number.isNaN(n) ? "-" : n.toFixed(2));
+    const table = [
+      ["kind", "conns", "requests", "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "expected 409", "errors", "answers"],
+      ...rows.map((r) => [r.kind, String(r.connections), String(r.requests), String(r.reqPerS), ms(r.p50), ms(r.p90), ms(r.p99), ms(r.max), String(r.tooLate), String(r.errors), Object.entries(r.answers).map(([k, v]) => `${k}: ${v}`).join(", ")]),
+    ];
+    const widths = table[0]!.map((_, c) => Math.max(...table.map((row) => row[c]!.length)));
+    const out = table.map((row) => row.map((cell, c) => (c === row.length - 1 ? cell : cell.padEnd(widths[c]!))).join("  ")).join("\n");
+    process.stdout.write(`\n${out}\n\n`);
+    const { rss, heapUsed } = report.memory;
+    process.stdout.write(
+      `server RSS: idle ${rss.idleMb} MB, after warm-up ${rss.afterWarmupMb} MB, end ${rss.endMb} MB, max ${rss.maxMb} MB; ` +
+        `slope ${rss.slopeMbPerMin.afterWarmup} MB/min after warm-up, ${rss.slopeMbPerMin.lastHalf} MB/min over the last half\n` +
+        `server V8 heap used: after warm-up ${heapUsed.afterWarmupMb} MB, end ${heapUsed.endMb} MB; ` +
+        `slope ${heapUsed.slopeMbPerMin.afterWarmup} MB/min after warm-up, ${heapUsed.slopeMbPerMin.lastHalf} MB/min over the last half\n` +
+        `memory over the last half: RSS ${report.memory.verdict.rss}, heap ${report.memory.verdict.heapUsed} (flat: within ±${flatMbPerMin} MB/min)\n` +
+        `every 10 s (t: submits/s, RSS MB, heap MB): ${series.map((p) => `${p.t}: ${p.submitsPerS}, ${p.rssMb ?? "?"}, ${p.heapMb ?? "?"}`).join("; ")}\n`,
+    );
+    process.stdout.write(`cancels with no fresh job left (re-cancels of recent ones): ${recancels}; jobs still queued at the end: ${queued}\n`);
+    process.stdout.write(`machine: ${report.machine.cpus} × ${report.machine.model}, load average ${report.machine.loadavg.join(" ")}\n`);
+    process.stdout.write(errors === 0 ? "errors: 0\n" : `errors: ${errors} (target 0)\n`);
+    if (args.json) process.stdout.write(`${JSON.stringify(report)}\n`);
+    return errors === 0 ? 0 : 1;
+  } finally {
+    process.off("SIGINT", interrupt);
+    await server.stop();
+    rmSync(home, { recursive: true, force: true });
+  }
+}
+
+process.exitCode = await main();
