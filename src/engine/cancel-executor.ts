@@ -240,7 +240,10 @@ export class CancelExecutor {
       cleanupFailed = findStep(initial, "cleanup").status === "failed";
     }
 
-    if (initial.steps.some((s) => s.name === "compensate") && findStep(initial, "compensate").status === "pending") {
+    // `running`: the node executing it stopped mid-way (recovery resolved its compensation
+    // task as lost); compensation runs again for the tasks that have not succeeded.
+    const compensate = initial.steps.some((s) => s.name === "compensate") ? findStep(initial, "compensate").status : null;
+    if (compensate === "pending" || compensate === "running") {
       await this.compensate(jobId, initial.id);
     }
 

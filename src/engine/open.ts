@@ -13,7 +13,7 @@ import type { HttpRemoteConfig } from "../runners/remote-http.ts";
 import { readProcessStartTime } from "../runners/proc.ts";
 import { PostgresStore } from "../store/postgres/postgres-store.ts";
 import { SqliteStore } from "../store/sqlite/sqlite-store.ts";
-import type { Store } from "../store/store.ts";
+import type { NodeRecord, Store } from "../store/store.ts";
 import { CancelExecutor } from "./cancel-executor.ts";
 import { Belay } from "./engine.ts";
 import { EventBus } from "./event-bus.ts";
@@ -299,6 +299,18 @@ export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
     },
   });
 
+  const nodeRecord: NodeRecord = {
+    id: nodeId,
+    hostname: hostname(),
+    pid: process.pid,
+    pidStartTime: readProcessStartTime(process.pid),
+    role: options.role ?? "library",
+    startedAt: now(),
+    heartbeatMs: Date.now(),
+    leaseMs,
+    stoppedAt: null,
+    deadAt: null,
+  };
   const recovery = new Recovery({
     store,
     mutate: engine.mutate,
@@ -306,6 +318,7 @@ export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
     now,
     nodeId,
     hostname: hostname(),
+    node: nodeRecord,
     remote: runners.remote,
     execute: (record) => void executor.execute(record),
     executing: (recordId) => executor.isExecuting(recordId),
@@ -314,7 +327,7 @@ export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
     store,
     logger,
     heartbeatMs,
-    node: { id: nodeId, hostname: hostname(), pid: process.pid, pidStartTime: readProcessStartTime(process.pid), role: options.role ?? "library", startedAt: now(), heartbeatMs: Date.now(), leaseMs, stoppedAt: null, deadAt: null },
+    node: nodeRecord,
     onTick: async () => {
       if (options.recover !== false) await recovery.tick();
     },

@@ -14,7 +14,7 @@
 import type { Logger } from "pino";
 import { endAttempt } from "../core/lifecycle.ts";
 import type { CancellationRecord } from "../core/model.ts";
-import { killOrphanGroup } from "../runners/proc.ts";
+import { killOrphanGroup, killTaskProcesses } from "../runners/proc.ts";
 import type { RemoteRunner } from "../runners/remote.ts";
 import type { ActiveTask, NodeRecord, RunnerRecord, Store } from "../store/store.ts";
 import type { Mutate } from "./mutate.ts";
@@ -34,6 +34,8 @@ export interface RecoveryDeps {
   now: () => string;
   nodeId: string;
   hostname: string;
+  /** This node as registered (its host, for the orphans an earlier process of the same id left). */
+  node: NodeRecord;
   remote: RemoteRunner | undefined;
   /** Execute a record on this node (it is already marked as this node's). */
   execute: (record: CancellationRecord) => void;
@@ -58,10 +60,15 @@ export class Recovery {
       }
     }
     const gone = await this.goneNodes();
+    // Rows of this node's own id predate this process (a restart with the same --node-id):
+    // at start they are gone too. The node's record carries this host, so its orphans are killed.
+    const goneAtStart = (id: string | null): boolean => id === nodeId || gone.isGone(id);
+    const nodeOf = (id: string): NodeRecord | undefined => (id === nodeId ? { ...this.deps.node, id } : gone.byId.get(id));
     for (const runner of await store.liveRunners()) {
-      if (runner.nodeId !== nodeId && gone.isGone(runner.nodeId)) await this.endOrphan(runner, gone.byId.get(runner.nodeId), report);
+      if (goneAtStart(runner.nodeId)) await this.endOrphan(runner, nodeOf(runner.nodeId), report);
     }
-    const tasks = (await store.activeTasks()).filter((t) => t.nodeId !== nodeId && gone.isGone(t.nodeId));
+    const tasks = (await store.activeTasks()).filter((t) => goneAtStart(t.nodeId));
+    this.killUnrecorded(tasks.filter((t) => !store.shared || (t.nodeId !== null && nodeOf(t.nodeId)?.hostname === this.deps.hostname)), report);
     report.tasksResolved += await this.resolveLost(tasks);
     await this.adoptRecords(report, gone.isGone, true);
     await this.tick(report);
@@ -91,7 +98,9 @@ export class Recovery {
 
   private async recoverNode(node: NodeRecord, report: RecoveryReport): Promise<void> {
     for (const runner of await this.deps.store.liveRunners(node.id)) await this.endOrphan(runner, node, report);
-    report.tasksResolved += await this.resolveLost(await this.deps.store.activeTasks(node.id));
+    const tasks = await this.deps.store.activeTasks(node.id);
+    if (node.hostname === this.deps.hostname) this.killUnrecorded(tasks, report);
+    report.tasksResolved += await this.resolveLost(tasks);
   }
 
   /** Nodes in the store that are gone; an id the store does not know is gone only if the store is not shared. */
@@ -123,6 +132,16 @@ export class Recovery {
       if (killed > 0) logger.warn({ jobId: runner.jobId, taskKey: runner.taskKey, pid: runner.pid, killed, deadNodeId: runner.nodeId }, "killed orphaned runner processes");
     }
     await store.endRunner(runner.jobId, runner.taskKey, runner.attempt, { endedAt: this.deps.now(), exitCode: null, outcome: "orphaned: killed on recovery" });
+  }
+
+  /**
+   * A node can die between spawning a process and storing its pid: no runner row then
+   * names it. Such processes are found by the task attempt their environment names.
+   */
+  private killUnrecorded(tasks: ActiveTask[], report: RecoveryReport): void {
+    const { killed } = killTaskProcesses(tasks.map((t) => ({ jobId: t.jobId, taskKey: t.taskKey, attempt: t.attempt })));
+    report.processesKilled += killed;
+    if (killed > 0) this.deps.logger.warn({ killed }, "killed runner processes that were never recorded");
   }
 
   /** The remote id was stored so that a job whose runner is gone can still be cancelled. */

@@ -182,9 +182,8 @@ export class Runs {
     const result = await this.write(run, (d) => endAttempt(d, run.key, run.attempt, end));
     crashPoint("run.ended");
     if (run.recorded) {
-      await store
-        .endRunner(run.jobId, run.key, run.attempt, { endedAt: this.deps.now(), exitCode: exit.exitCode, outcome: exit.error ?? exit.outcome })
-        .catch((error: unknown) => this.deps.logger.error({ err: error }, "could not record the runner's end"));
+      const end = { endedAt: this.deps.now(), exitCode: exit.exitCode, outcome: exit.error ?? exit.outcome };
+      await this.retrying(() => store.endRunner(run.jobId, run.key, run.attempt, end), "could not record the runner's end").catch(() => undefined);
     }
     crashPoint("run.cleanup");
     if (run.workDir !== null) workspace.removeQuietly(run.workDir);
@@ -199,23 +198,28 @@ export class Runs {
    * backoff: the end of an attempt must not be lost (DESIGN invariant 6).
    */
   private write<T>(run: ActiveRun, mutator: Mutator<T>): Promise<T | null> {
-    const next = run.chain.then(async () => {
-      for (let failures = 0; ; failures += 1) {
-        try {
-          return (await this.deps.mutate(run.jobId, mutator)).value;
-        } catch (error) {
-          if (isBelayError(error) || this.deps.closing()) {
-            this.deps.logger.error({ err: error, jobId: run.jobId, taskKey: run.key }, "could not record a task update");
-            return null;
-          }
-          const waitMs = Math.min(2000, 50 * 2 ** failures);
-          this.deps.logger.warn({ err: error, jobId: run.jobId, taskKey: run.key, retryInMs: waitMs }, "could not record a task update: retrying");
-          await new Promise((resolve) => setTimeout(resolve, waitMs));
-        }
-      }
-    });
+    const next = run.chain.then(() =>
+      this.retrying(async () => (await this.deps.mutate(run.jobId, mutator)).value, "could not record a task update", { jobId: run.jobId, taskKey: run.key }).catch(() => null),
+    );
     run.chain = next;
     return next;
+  }
+
+  /** Retry a write the database could not take, with backoff, unless it is refused (a BelayError) or the engine closes. */
+  private async retrying<T>(write: () => Promise<T>, what: string, context: Record<string, unknown> = {}): Promise<T> {
+    for (let failures = 0; ; failures += 1) {
+      try {
+        return await write();
+      } catch (error) {
+        if (isBelayError(error) || this.deps.closing()) {
+          this.deps.logger.error({ err: error, ...context }, what);
+          throw error;
+        }
+        const waitMs = Math.min(2000, 50 * 2 ** failures);
+        this.deps.logger.warn({ err: error, ...context, retryInMs: waitMs }, `${what}: retrying`);
+        await new Promise((resolve) => setTimeout(resolve, waitMs));
+      }
+    }
   }
 
   /** Deliver the cooperative stop. Synchronous bookkeeping first, so an exit that follows counts as cancelled. */

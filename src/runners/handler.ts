@@ -210,6 +210,12 @@ class HandlerThread {
       );
       // A killed task's thread is being terminated: never hand it out again.
       if (task.killRequested || this.#terminateReason !== null) return;
+      // A handler that was asked to stop may have left timers or promises behind that throw
+      // later, under the next handler run here: its thread is not reused either.
+      if (task.abortSent) {
+        void this.terminate("discarded after a cancelled handler");
+        return;
+      }
       this.#worker.unref();
       this.#events.onIdle(this);
       return;
@@ -238,6 +244,8 @@ class HandlerTask implements RunningTask {
   readonly exited: Promise<RunnerExit>;
   readonly runId = nextRunId++;
   readonly ctx: RunContext;
+  /** The abort was posted to the thread. */
+  abortSent = false;
   readonly handlerName: string;
   readonly input: Json;
   killRequested = false;
@@ -275,6 +283,7 @@ class HandlerTask implements RunningTask {
       return Promise.resolve(true);
     }
     const thread = this.#thread;
+    this.abortSent = true;
     return new Promise<boolean>((resolve) => {
       this.#signalWaiters.push(resolve);
       thread.post({ type: "abort", runId: this.runId });

@@ -199,6 +199,37 @@ export function killOrphanGroup(pgid: number, leaderStartTime: string): { killed
   return { killed: killed.size };
 }
 
+/**
+ * SIGKILL every live process whose environment says it belongs to this task attempt
+ * (`BELAY_JOB_ID`, `BELAY_TASK_KEY`, `BELAY_ATTEMPT`, which the process runner sets and
+ * children inherit). The safety net for a runner spawned by a node that died before it
+ * could record the pid. A process that rewrote its environment escapes it; one of another
+ * user cannot be read and is skipped.
+ */
+export function killTaskProcesses(attempts: ReadonlyArray<{ jobId: string; taskKey: string; attempt: number }>): { killed: number } {
+  if (attempts.length === 0) return { killed: 0 };
+  const wanted = new Set(attempts.map((a) => `${a.jobId}\0${a.taskKey}\0${a.attempt}`));
+  let killed = 0;
+  for (const stat of listLiveProcesses()) {
+    if (stat.pid === process.pid) continue;
+    let environ: string;
+    try {
+      environ = readFileSync(`/proc/${stat.pid}/environ`, "latin1");
+    } catch {
+      continue;
+    }
+    const vars = new Map(environ.split("\0").map((v) => [v.slice(0, v.indexOf("=")), v.slice(v.indexOf("=") + 1)]));
+    if (!wanted.has(`${vars.get("BELAY_JOB_ID")}\0${vars.get("BELAY_TASK_KEY")}\0${vars.get("BELAY_ATTEMPT")}`)) continue;
+    try {
+      process.kill(stat.pid, "SIGKILL");
+      killed += 1;
+    } catch (error) {
+      if (errnoOf(error) !== "ESRCH") throw error;
+    }
+  }
+  return { killed };
+}
+
 function errnoOf(error: unknown): string | undefined {
   return typeof error === "object" && error !== null && "code" in error ? String((error as { code: unknown }).code) : undefined;
 }

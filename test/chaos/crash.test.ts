@@ -9,7 +9,6 @@
  * CHAOS_STORE=postgres runs them on a fresh schema of BELAY_TEST_PG_URL instead.
  */
 import { describe, it } from "vitest";
-import { knownIssues, tolerate } from "./known-issues.ts";
 import { crashPoints, describeScenario, runScenario } from "./scenario.ts";
 import type { Scenario } from "./scenario.ts";
 import { postgresBackend, sqliteBackend } from "./server.ts";
@@ -63,16 +62,9 @@ function selected(): { scenarios: Scenario[]; mustReach: boolean } {
   return { scenarios: bounded, mustReach: true };
 }
 
-/** Violations of the faults listed in known-issues.ts, tolerated until they are fixed. */
-function unexpected(scenario: Scenario, violations: string[]): string[] {
-  return violations.filter((violation) => {
-    if (scenario.sameNodeId === true && /^(job .* is still \w+ \d+ ms after the restart|process \d+ survives|runners still live|tasks still active)/.test(violation)) {
-      return !tolerate(knownIssues.sameNodeIdRestart, violation);
-    }
-    if (scenario.point === "run.spawned" && violation.startsWith("process ")) return !tolerate(knownIssues.unrecordedSpawn, violation);
-    if (/ has steps compensate=running$/.test(violation)) return !tolerate(knownIssues.compensateLeftRunning, violation);
-    return true;
-  });
+/** Violations of the faults listed in known-issues.ts, tolerated until they are fixed (none is listed now). */
+function unexpected(_scenario: Scenario, violations: string[]): string[] {
+  return violations;
 }
 
 const { scenarios, mustReach } = selected();

@@ -21,7 +21,6 @@ import type { RunningServer } from "../../src/server/serve.ts";
 import { SqliteStore } from "../../src/store/sqlite/sqlite-store.ts";
 import type { Store } from "../../src/store/store.ts";
 import { checkJobs, checkStore, untilAllTerminal } from "./invariants.ts";
-import { knownIssues, tolerate } from "./known-issues.ts";
 import { sqliteBackend, startServer } from "./server.ts";
 import type { ChaosServer } from "./server.ts";
 import { newObserved } from "./workload.ts";
@@ -107,9 +106,7 @@ async function diskFullScenario(target: Target): Promise<void> {
   expect(refused, "no submit was refused with the disk full").not.toBeNull();
   expectServerError(refused!);
   const message = String(refused!.json?.error?.message);
-  if (!/disk is full/.test(message) && !tolerate(knownIssues.diskFullMasked, `submit answered ${refused!.status} ${refused!.body}`)) {
-    expect(message).toMatch(/disk is full/);
-  }
+  expect(message).toMatch(/disk is full/);
 
   await sleep(1000);
   // Reads work; a cancel is applied or refused in the same clear way.
@@ -138,8 +135,7 @@ async function diskFullScenario(target: Target): Promise<void> {
   expect(await checkJobs(client, ended.jobs, observed)).toEqual([]);
   const store = await target.openStore();
   try {
-    const violations = (await checkStore(store)).filter((v) => !(v.startsWith("runners still live") && tolerate(knownIssues.runnerEndLost, v)));
-    expect(violations).toEqual([]);
+    expect(await checkStore(store)).toEqual([]);
   } finally {
     await store.close();
   }

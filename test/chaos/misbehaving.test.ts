@@ -10,7 +10,6 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { Belay } from "../../src/engine/engine.ts";
 import { isRunning, liveGroupMembers } from "../fixtures/proc-inspect.ts";
 import { openTestEngine, until, untilJobStatus } from "../helpers.ts";
-import { knownIssues, tolerate } from "./known-issues.ts";
 import { killSurvivors, survivors } from "./processes.ts";
 
 const handlers = new URL("../fixtures/misbehaving-handlers.ts", import.meta.url).pathname;
@@ -152,7 +151,6 @@ describe("misbehaving handlers", () => {
     const next = await engine.submitJob({ handler: "nap", input: { ms: 800 } });
     const done = await until(() => engine.getJob(next.id), (j) => ["succeeded", "failed"].includes(j.status));
     const task = done.tasks[0];
-    if (task?.status === "failed" && tolerate(knownIssues.leftoverTimerKillsThread, `the next handler failed: ${task.error}`)) return;
     expect(task).toMatchObject({ status: "succeeded", output: { slept: 800, aborted: false } });
   });
 });

@@ -100,7 +100,9 @@ export class SqliteStore implements Store {
       this.db.exec("COMMIT");
       return result;
     } catch (error) {
-      this.db.exec("ROLLBACK");
+      // After some errors (SQLITE_FULL among them) SQLite has already rolled back; a second
+      // ROLLBACK would throw "no transaction is active" and hide the real error.
+      if (this.db.isTransaction) this.db.exec("ROLLBACK");
       throw error;
     }
   }
