@@ -132,6 +132,8 @@ export interface TokenInfo {
   createdAt: string;
   lastUsedAt: string | null;
   revokedAt: string | null;
+  /** When the token stops working; null: never. */
+  expiresAt: string | null;
 }
 
 export interface CreateTokenRequest {
@@ -139,6 +141,8 @@ export interface CreateTokenRequest {
   role: Role;
   /** Who the token acts as; default its name. */
   principal?: string | undefined;
+  /** Lifetime from now, in seconds; absent: the token never expires. */
+  expiresInSeconds?: number | undefined;
 }
 
 /** The created token; `token` is the secret, shown this once. */

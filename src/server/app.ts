@@ -7,7 +7,7 @@ import rateLimit from "@fastify/rate-limit";
 import swagger from "@fastify/swagger";
 import { Ajv } from "ajv";
 import Fastify from "fastify";
-import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { Logger } from "pino";
 import type { Belay } from "../engine/engine.ts";
 import { newId } from "../engine/ids.ts";
@@ -16,6 +16,7 @@ import type { Role } from "../store/store.ts";
 import { authenticate, requireRole } from "./auth.ts";
 import type { Caller } from "./auth.ts";
 import { sendError, toBelayError } from "./errors.ts";
+import { clientErrorHandler, frameworkErrors } from "./protocol-errors.ts";
 import { registerCancellationRoutes } from "./routes/cancellations.ts";
 import { registerEventRoutes } from "./routes/events.ts";
 import { registerHealthRoutes } from "./routes/health.ts";
@@ -53,6 +54,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     genReqId: () => newId(),
     // Undefined routes and bad JSON must end in our error shape, never Fastify's.
     return503OnClosing: true,
+    frameworkErrors,
+    clientErrorHandler,
   }) as unknown as FastifyInstance;
 
   // Bodies are validated exactly (no coercion, nothing removed); query strings and path
@@ -91,6 +94,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     const role = request.routeOptions.config.role;
     if (role === undefined || role === "public") return;
     request.caller = await authenticate(deps.engine.store, request.headers.authorization);
+    // The role decides before the request is parsed or validated: a caller without it gets
+    // 403 whatever it sent (never a 400 that describes a route it may not use).
+    requireRole(request.caller, role, `${request.method} ${request.routeOptions.url ?? request.url}`);
   });
   await app.register(rateLimit, {
     max: deps.rateLimitPerMinute ?? 6000,
@@ -101,12 +107,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       error: { code: "RATE_LIMITED", message: `rate limit of ${context.max} requests per minute reached; retry after ${context.after}` },
     }),
     hook: "preHandler",
-  });
-  app.addHook("preHandler", async (request: FastifyRequest, reply: FastifyReply) => {
-    void reply;
-    const role = request.routeOptions.config.role;
-    if (role === undefined || role === "public") return;
-    requireRole(request.caller, role, `${request.method} ${request.routeOptions.url ?? request.url}`);
   });
 
   registerHealthRoutes(app, deps);

@@ -45,16 +45,26 @@ export function hashToken(secret: string): string {
   return createHash("sha256").update(secret).digest("hex");
 }
 
-export async function createToken(store: Store, input: { name: string; role: Role; principal?: string }): Promise<{ secret: string; token: TokenRecord }> {
+export interface NewToken {
+  name: string;
+  role: Role;
+  principal?: string;
+  /** Seconds from now until it stops working; absent: never. */
+  expiresInSeconds?: number;
+}
+
+export async function createToken(store: Store, input: NewToken): Promise<{ secret: string; token: TokenRecord }> {
   const secret = `belay_${randomBytes(32).toString("base64url")}`;
+  const now = Date.now();
   const token: TokenRecord = {
     id: newId(),
     name: input.name,
     principal: input.principal ?? input.name,
     role: input.role,
-    createdAt: new Date().toISOString(),
+    createdAt: new Date(now).toISOString(),
     lastUsedAt: null,
     revokedAt: null,
+    expiresAt: input.expiresInSeconds === undefined ? null : new Date(now + input.expiresInSeconds * 1000).toISOString(),
   };
   await store.insertToken(token, hashToken(secret));
   return { secret, token };
@@ -67,6 +77,9 @@ export async function authenticate(store: Store, header: string | undefined): Pr
   }
   const token = await store.findToken(hashToken(match[1]));
   if (token === null) throw new BelayError("UNAUTHENTICATED", "unknown or revoked token");
+  if (token.expiresAt !== null && Date.parse(token.expiresAt) <= Date.now()) {
+    throw new BelayError("UNAUTHENTICATED", `token expired at ${token.expiresAt}`, { details: { expiresAt: token.expiresAt } });
+  }
   return { tokenId: token.id, principal: token.principal, role: token.role };
 }
 

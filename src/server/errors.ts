@@ -39,10 +39,27 @@ export function toBelayError(error: unknown): BelayError {
       break;
   }
   if (e instanceof SyntaxError) return new BelayError("INVALID_REQUEST", `malformed JSON body: ${e.message}`);
+  if (isDiskFull(error)) {
+    return new BelayError("INTERNAL", "the server's disk is full: the request was not applied; retry once space has been freed", {
+      details: { reason: "disk_full" },
+      cause: error,
+    });
+  }
   if (e.statusCode === 404) return new BelayError("NOT_FOUND", e.message);
   if (e.statusCode === 429) return new BelayError("RATE_LIMITED", e.message);
   if (e.statusCode !== undefined && e.statusCode >= 400 && e.statusCode < 500) return new BelayError("INVALID_REQUEST", e.message);
   return new BelayError("INTERNAL", "internal error", { cause: error });
+}
+
+/**
+ * The store could not write for want of space: SQLite's SQLITE_FULL (errcode 13, which it
+ * also reports for ENOSPC), PostgreSQL's disk_full (SQLSTATE 53100), or an ENOSPC of the file
+ * system. Not the client's mistake, and not a bug either: said plainly, without a stack.
+ */
+function isDiskFull(error: unknown): boolean {
+  if (typeof error !== "object" || error === null) return false;
+  const e = error as { code?: unknown; errcode?: unknown };
+  return (e.code === "ERR_SQLITE_ERROR" && e.errcode === 13) || e.code === "ENOSPC" || e.code === "53100";
 }
 
 export function sendError(reply: FastifyReply, error: BelayError): FastifyReply {

@@ -19,7 +19,7 @@ export function registerCancellationRoutes(api: FastifyInstance, deps: AppDeps):
             jobId: { type: "string", pattern: uuidPattern },
             status: { type: "string", enum: ["in_progress", "completed", "partial", "failed", "too_late"] },
             limit: { type: "integer", minimum: 1, maximum: 1000, default: 50 },
-            offset: { type: "integer", minimum: 0, default: 0 },
+            offset: { type: "integer", minimum: 0, maximum: Number.MAX_SAFE_INTEGER, default: 0 },
           },
         },
         response: { 200: { type: "object", properties: { items: { type: "array", items: { $ref: "Cancellation#" } }, total: { type: "integer" } } }, ...errorResponses },

@@ -27,7 +27,7 @@ export function registerEventRoutes(api: FastifyInstance, deps: AppDeps): void {
         querystring: {
           type: "object",
           additionalProperties: false,
-          properties: { jobId: { type: "string", pattern: uuidPattern }, after: { type: "integer", minimum: 0 } },
+          properties: { jobId: { type: "string", pattern: uuidPattern }, after: { type: "integer", minimum: 0, maximum: Number.MAX_SAFE_INTEGER } },
         },
         response: { 200: { description: "An endless text/event-stream", type: "string" }, ...errorResponses },
       },
@@ -35,7 +35,8 @@ export function registerEventRoutes(api: FastifyInstance, deps: AppDeps): void {
     async (request, reply) => {
       const jobId = request.query.jobId;
       const header = request.headers["last-event-id"];
-      const fromHeader = typeof header === "string" && /^\d+$/.test(header) ? Number(header) : undefined;
+      // Only an exact integer: a larger number is no event id, and the stores refuse it.
+      const fromHeader = typeof header === "string" && /^\d+$/.test(header) && Number.isSafeInteger(Number(header)) ? Number(header) : undefined;
       let last = fromHeader ?? request.query.after ?? null;
       if (jobId !== undefined) await engine.getJob(jobId);
 

@@ -114,7 +114,7 @@ export function registerJobRoutes(api: FastifyInstance, deps: AppDeps): void {
         querystring: {
           type: "object",
           additionalProperties: false,
-          properties: { after: { type: "integer", minimum: 0, description: "Event seq to start after" }, limit: { type: "integer", minimum: 1, maximum: 10_000, default: 1000 } },
+          properties: { after: { type: "integer", minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: "Event seq to start after" }, limit: { type: "integer", minimum: 1, maximum: 10_000, default: 1000 } },
         },
         response: { 200: { type: "object", properties: { items: { type: "array", items: { $ref: "Event#" } }, nextCursor: { type: ["string", "null"] } } }, ...errorResponses },
       },
@@ -136,7 +136,7 @@ export function registerJobRoutes(api: FastifyInstance, deps: AppDeps): void {
         querystring: {
           type: "object",
           additionalProperties: false,
-          properties: { task: { type: "string" }, tail: { type: "integer", minimum: 1, maximum: 100_000 }, after: { type: "integer", minimum: 0 } },
+          properties: { task: { type: "string" }, tail: { type: "integer", minimum: 1, maximum: 100_000 }, after: { type: "integer", minimum: 0, maximum: Number.MAX_SAFE_INTEGER } },
         },
         response: { 200: { type: "object", properties: { items: { type: "array", items: { type: "object", additionalProperties: true } } } }, ...errorResponses },
       },

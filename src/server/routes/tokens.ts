@@ -1,9 +1,9 @@
 /** /api/v1/tokens (admin): create (the secret is shown once), list, revoke. */
 import type { FastifyInstance } from "fastify";
 import { BelayError } from "../../core/errors.ts";
-import type { Role } from "../../store/store.ts";
 import type { AppDeps } from "../app.ts";
 import { createToken, roles } from "../auth.ts";
+import type { NewToken } from "../auth.ts";
 import { errorResponses, uuidPattern } from "../schemas.ts";
 
 const tokenSchema = {
@@ -16,12 +16,16 @@ const tokenSchema = {
     createdAt: { type: "string" },
     lastUsedAt: { type: ["string", "null"] },
     revokedAt: { type: ["string", "null"] },
+    expiresAt: { type: ["string", "null"], description: "When it stops working (401 UNAUTHENTICATED after); null: never" },
   },
 } as const;
 
+/** Ten years: far enough for any real use, near enough that the time stays a valid date. */
+const maxExpiresInSeconds = 10 * 365 * 24 * 3600;
+
 export function registerTokenRoutes(api: FastifyInstance, deps: AppDeps): void {
   const store = deps.engine.store;
-  api.post<{ Body: { name: string; role: Role; principal?: string } }>(
+  api.post<{ Body: NewToken }>(
     "/tokens",
     {
       config: { role: "admin" },
@@ -35,6 +39,7 @@ export function registerTokenRoutes(api: FastifyInstance, deps: AppDeps): void {
             name: { type: "string", minLength: 1, maxLength: 100 },
             role: { type: "string", enum: [...roles] },
             principal: { type: "string", minLength: 1, maxLength: 100, description: "Who the token acts as (default: its name)" },
+            expiresInSeconds: { type: "integer", minimum: 1, maximum: maxExpiresInSeconds, description: "Lifetime from now, in seconds (default: no expiry)" },
           },
         },
         response: { 201: { type: "object", properties: { token: { type: "string" }, ...tokenSchema.properties } }, ...errorResponses },
