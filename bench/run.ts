@@ -1,7 +1,7 @@
 /**
  * Belay benchmark (`npm run bench`). Prints figures; it is not a test and asserts nothing.
  *
- *   node bench/run.ts [W1 W2 W3 W4 W1S W2S H0 H1 H2 H3] [--quick] [--markdown] [--cpu-prof[=DIR]]
+ *   node bench/run.ts [W1 W2 W3 W4 W1S W2S H0 H1 H2 H3 PW1 PW1x3 PW2 PW3 PW4] [--quick] [--markdown] [--cpu-prof[=DIR]]
  *
  * W1   throughput: one-task noop jobs, concurrency 10, first submit → last completion.
  * W2   cancel queued jobs one by one (µs per cancelJob) and in bulk (cancelJobs by status).
@@ -14,6 +14,12 @@
  *      (a bare node:http round trip), H1 cancel of a queued job (1,000), H2 submit throughput
  *      with 10 concurrent clients, H3 cancel of a running process task (50). H1 needs H0's
  *      figure, so naming H1 runs H0 too.
+ * PW1–PW4  on PostgreSQL (bench/postgres.ts; BELAY_BENCH_PG_URL, default
+ *      postgres://postgres@127.0.0.1:5432/test; skipped with a notice when it does not answer):
+ *      an API-only node in this process and `belay worker` processes on one fresh schema.
+ *      PW1 throughput with 1 worker process, PW1x3 with 3; PW2 cancel queued jobs one by one;
+ *      PW3 cancel on the API node of a handler running in a worker process (100, one at a
+ *      time); PW4 cancel in a queue of 100,000.
  *
  * With no workload named, all run. `--quick` (or BELAY_BENCH_QUICK=1) scales the counts down.
  * `--markdown` also prints the final table as Markdown. `--cpu-prof[=DIR]` profiles the main
@@ -30,6 +36,8 @@ import type { Json } from "../src/core/model.ts";
 import { countEvents, fillQueued, microsSince, nowMs, withEngine } from "./engine.ts";
 import { defaultCpuProfDir, h0, h1, h2, h3, httpResults } from "./http.ts";
 import type { HttpBenchOptions } from "./http.ts";
+import { pgReachable, pw1, pw2, pw3, pw4, settlePgTargets, shownPgUrl } from "./postgres.ts";
+import type { PgBenchOptions } from "./postgres.ts";
 import { fmt, markdownTable, median, percentile, table } from "./stats.ts";
 import type { Row } from "./stats.ts";
 
@@ -40,7 +48,8 @@ const quick = args.includes("--quick") || process.env["BELAY_BENCH_QUICK"] === "
 const markdown = args.includes("--markdown");
 const cpuProfArg = args.find((a) => a === "--cpu-prof" || a.startsWith("--cpu-prof="));
 const cpuProfDir = cpuProfArg === undefined ? null : cpuProfArg.includes("=") ? cpuProfArg.slice("--cpu-prof=".length) : defaultCpuProfDir;
-const allWorkloads = ["W1", "W2", "W3", "W4", "W1S", "W2S", "H0", "H1", "H2", "H3"] as const;
+const allWorkloads = ["W1", "W2", "W3", "W4", "W1S", "W2S", "H0", "H1", "H2", "H3", "PW1", "PW1X3", "PW2", "PW3", "PW4"] as const;
+const pgWorkloads: readonly Workload[] = ["PW1", "PW1X3", "PW2", "PW3", "PW4"];
 type Workload = (typeof allWorkloads)[number];
 const named = args.filter((a) => !a.startsWith("--")).map((a) => a.toUpperCase());
 for (const name of named) {
@@ -51,7 +60,7 @@ for (const name of named) {
 }
 // H1's target is relative to the floor measured in the same run.
 if (named.includes("H1") && !named.includes("H0")) named.push("H0");
-const selected: Workload[] = named.length > 0 ? allWorkloads.filter((w) => named.includes(w)) : [...allWorkloads];
+let selected: Workload[] = named.length > 0 ? allWorkloads.filter((w) => named.includes(w)) : [...allWorkloads];
 
 const counts = {
   w1Jobs: quick ? 2_000 : 10_000,
@@ -59,6 +68,11 @@ const counts = {
   w3Jobs: quick ? 20 : 50,
   w4Queue: quick ? 10_000 : 100_000,
   w4Cancels: 100,
+  pw1Jobs: quick ? 2_000 : 10_000,
+  pw2Jobs: quick ? 2_000 : 10_000,
+  pw3Jobs: quick ? 20 : 100,
+  pw4Queue: quick ? 10_000 : 100_000,
+  pw4Cancels: 100,
 };
 
 const rows: Row[] = [];
@@ -384,6 +398,7 @@ async function w4(): Promise<void> {
 // ---- main -------------------------------------------------------------------------------
 
 const httpOptions: HttpBenchOptions = { quick, cpuProfDir, rows, log };
+const pgOptions: PgBenchOptions = { counts, rows, log };
 
 const runners: Record<Workload, () => Promise<void>> = {
   W1: () => w1("normal"),
@@ -396,7 +411,22 @@ const runners: Record<Workload, () => Promise<void>> = {
   H1: () => h1(httpOptions),
   H2: () => h2(httpOptions),
   H3: () => h3(httpOptions),
+  PW1: () => pw1(pgOptions, 1),
+  PW1X3: () => pw1(pgOptions, 3),
+  PW2: () => pw2(pgOptions),
+  PW3: () => pw3(pgOptions),
+  PW4: () => pw4(pgOptions),
 };
+
+if (selected.some((w) => pgWorkloads.includes(w))) {
+  const pg = await pgReachable();
+  if ("error" in pg) {
+    const skipped = selected.filter((w) => pgWorkloads.includes(w));
+    log(`PostgreSQL not reachable at ${shownPgUrl()} (${pg.error}): ${skipped.join(", ")} skipped (set BELAY_BENCH_PG_URL)`);
+    selected = selected.filter((w) => !pgWorkloads.includes(w));
+    rows.push({ workload: skipped.join(" "), figure: "skipped: PostgreSQL not reachable", value: shownPgUrl(), target: "", met: null, reference: "" });
+  } else log(`PostgreSQL ${pg.version} at ${shownPgUrl()}`);
+}
 
 const cpu = cpus()[0]?.model ?? "unknown CPU";
 log(`Belay bench: ${selected.join(" ")}${quick ? " (quick)" : ""}; node ${process.version}, ${availableParallelism()} CPUs (${cpu}), ${fmt(totalmem() / 2 ** 30, 1)} GiB`);
@@ -428,6 +458,8 @@ if (w4Median !== null) {
     }
   }
 }
+
+settlePgTargets(rows);
 
 if (httpResults.cancelP50 !== null) {
   const floor = httpResults.floorP50;
