@@ -1,0 +1,110 @@
+/**
+ * graphile-worker on PostgreSQL (`node graphile-worker.ts`), in a fresh schema dropped at the end.
+ *
+ * Cancel of a queued job: `workerUtils.permanentlyFailJobs([id], reason)` (the job stays, with
+ * attempts = max_attempts, and never runs); bulk: the same call with every id. graphile-worker
+ * also has `removeJob(jobKey)`, which needs a job key, and `completeJobs(ids)`, which deletes.
+ * Cancel of a running job: there is none. permanentlyFailJobs and completeJobs skip locked
+ * (running) jobs, removeJob only stops a running job from being retried (the attempt runs on,
+ * not told), and a task's `abortSignal` fires only when the worker pool shuts down.
+ */
+import { setTimeout as sleep } from "node:timers/promises";
+import { Logger, makeWorkerUtils, run } from "graphile-worker";
+import type { Runner } from "graphile-worker";
+import pg from "pg";
+import { log, packageVersion, pgUrl, runDriver, uniqueName } from "./harness.ts";
+import type { Driver, NoopSession, QueuedSession } from "./harness.ts";
+
+const schema = uniqueName("belaybench_graphile");
+// graphile-worker logs a line per completed job at info level; a log that prints nothing.
+const logger = new Logger(() => () => {});
+const utils = await makeWorkerUtils({ connectionString: pgUrl, schema, logger });
+await utils.migrate();
+let taskCount = 0;
+
+/** Jobs of a task still in the table (graphile-worker deletes a job when it completes). */
+async function remaining(identifier: string): Promise<number> {
+  return utils.withPgClient(async (client) => {
+    const result = await client.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM "${schema}"._private_jobs j JOIN "${schema}"._private_tasks t ON t.id = j.task_id WHERE t.identifier = $1`,
+      [identifier],
+    );
+    return (result.rows[0] as { n: number }).n;
+  });
+}
+
+async function noop(concurrency: number, ended: (ok: boolean) => void): Promise<NoopSession> {
+  taskCount += 1;
+  const identifier = `noop${taskCount}`;
+  let submitted = 0;
+  const runner: Runner = await run({
+    connectionString: pgUrl,
+    schema,
+    logger,
+    concurrency,
+    noHandleSignals: true,
+    pollInterval: 1_000,
+    taskList: { [identifier]: async () => {} },
+  });
+  // job:complete is emitted once the task has returned, before the (unawaited) write that deletes the job.
+  runner.events.on("job:complete", ({ error }) => ended(error === undefined || error === null));
+  return {
+    submit: async () => {
+      await runner.addJob(identifier, {});
+      submitted += 1;
+    },
+    stored: async (total) => {
+      const deadline = Date.now() + 600_000;
+      while ((await remaining(identifier)) > submitted - total) {
+        if (Date.now() > deadline) throw new Error(`fewer than ${total} jobs deleted within 600 s`);
+        await sleep(1);
+      }
+    },
+    close: () => runner.stop(),
+  };
+}
+
+async function queued(): Promise<QueuedSession> {
+  taskCount += 1;
+  const identifier = `queued${taskCount}`;
+  return {
+    fill: async (count) => {
+      const ids: string[] = [];
+      for (let done = 0; done < count; done += 1_000) {
+        const batch = Array.from({ length: Math.min(1_000, count - done) }, () => ({ identifier, payload: {} }));
+        for (const job of await utils.addJobs(batch)) ids.push(job.id);
+      }
+      return ids;
+    },
+    cancel: async (id) => (await utils.permanentlyFailJobs([id], "cancelled")).length === 1,
+    cancelAll: async (ids) => (await utils.permanentlyFailJobs(ids, "cancelled")).length,
+    close: async () => {},
+  };
+}
+
+// permanentlyFailJobs/completeJobs skip locked jobs, removeJob only stops a running job from being retried,
+// and a task's abortSignal fires only on worker shutdown.
+const noRunningCancel = "n/a: no running cancel";
+
+await runDriver(
+  async (): Promise<Driver> => ({
+    system: "graphile-worker",
+    label: "graphile-worker",
+    store: "postgres",
+    version: `graphile-worker ${packageVersion("graphile-worker")}`,
+    cancelQueued: "`workerUtils.permanentlyFailJobs([id])`; bulk the same with every id",
+    cancelRunning: "none: permanentlyFailJobs and completeJobs skip locked (running) jobs, removeJob only stops a running job from being retried, and a task's `abortSignal` fires only when the worker pool shuts down",
+    noop,
+    queued,
+    running: noRunningCancel,
+    runningAcrossNodes: noRunningCancel,
+    close: async () => {
+      await utils.release();
+      const client = new pg.Client({ connectionString: pgUrl });
+      await client.connect();
+      await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      await client.end();
+      log(`  dropped schema ${schema}`);
+    },
+  }),
+);
