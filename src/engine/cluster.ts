@@ -31,10 +31,6 @@ export class Cluster {
     this.logger = deps.logger;
   }
 
-  get shared(): boolean {
-    return this.notifier !== null;
-  }
-
   async listen(handlers: ClusterHandlers): Promise<void> {
     if (this.notifier === null) return;
     this.unsubscribe = await this.notifier.subscribe((message) => {

@@ -24,7 +24,7 @@ import { CancelAgent } from "./cancel-agent.ts";
 import { Cluster } from "./cluster.ts";
 import { EventFeed } from "./event-feed.ts";
 import { Presence } from "./presence.ts";
-import { Recovery, nodeIsGone } from "./recovery.ts";
+import { Recovery, goneNodes } from "./recovery.ts";
 import { attemptWatcher } from "./task-watch.ts";
 import type { NodeRunners } from "./runnable.ts";
 import { Runs } from "./runs.ts";
@@ -167,11 +167,13 @@ export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
   const bus = new EventBus({ dedupe: store.shared });
   const cluster = new Cluster({ notifier: store.notifier, logger });
   let feeding = false;
-  bus.on("*", (event) => {
-    if (feeding) return; // Another node's event: that node announced it.
-    cluster.announceEvents(event.seq);
-    if (event.type === "belay.job.created" || event.type === "belay.job.resumed") cluster.announceWork();
-  });
+  if (store.shared) {
+    bus.on("*", (event) => {
+      if (feeding) return; // Another node's event: that node announced it.
+      cluster.announceEvents(event.seq);
+      if (event.type === "belay.job.created" || event.type === "belay.job.resumed") cluster.announceWork();
+    });
+  }
   const feed = new EventFeed({
     store,
     emit: (events) => {
@@ -228,16 +230,7 @@ export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
     },
     sendCancel: (jobId, recordId, force) => cluster.sendCancel(jobId, recordId, force),
     waitForAttempts: attemptWatcher({ store, bus, pollIntervalMs }),
-    goneNodes: async (ids) => {
-      if (ids.length === 0) return new Set();
-      if (!store.shared) return new Set(ids);
-      const nodes = new Map((await store.listNodes()).map((n) => [n.id, n]));
-      const nowMs = Date.now();
-      return new Set(ids.filter((id) => {
-        const node = nodes.get(id);
-        return node !== undefined && nodeIsGone(node, nowMs);
-      }));
-    },
+    goneNodes: async (ids) => (ids.length === 0 ? new Set() : new Set(ids.filter((await goneNodes(store, nodeId)).isGone))),
     reload: (recordId) => store.getCancellation(recordId),
     closing: () => closing,
   });
@@ -316,8 +309,6 @@ export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
     mutate: engine.mutate,
     logger,
     now,
-    nodeId,
-    hostname: hostname(),
     node: nodeRecord,
     remote: runners.remote,
     execute: (record) => void executor.execute(record),
@@ -326,7 +317,7 @@ export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
   const presence = new Presence({
     store,
     logger,
-    heartbeatMs,
+    intervalMs: heartbeatMs,
     node: nodeRecord,
     onTick: async () => {
       if (options.recover !== false) await recovery.tick();

@@ -14,7 +14,8 @@ export interface PresenceDeps {
   store: Store;
   logger: Logger;
   node: NodeRecord;
-  heartbeatMs: number;
+  /** How often the lease is renewed. */
+  intervalMs: number;
   /** Periodic work that rides on the heartbeat (recovery's pass). */
   onTick: () => Promise<void>;
   /** This node was declared dead: stop what runs here. */
@@ -35,7 +36,7 @@ export class Presence {
   }
 
   start(): void {
-    this.timer = setInterval(() => void this.beat(), this.deps.heartbeatMs);
+    this.timer = setInterval(() => void this.beat(), this.deps.intervalMs);
     this.timer.unref();
   }
 

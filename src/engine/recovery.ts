@@ -32,9 +32,7 @@ export interface RecoveryDeps {
   mutate: Mutate;
   logger: Logger;
   now: () => string;
-  nodeId: string;
-  hostname: string;
-  /** This node as registered (its host, for the orphans an earlier process of the same id left). */
+  /** This node as registered: its id, and its host (whose orphans it may kill). */
   node: NodeRecord;
   remote: RemoteRunner | undefined;
   /** Execute a record on this node (it is already marked as this node's). */
@@ -52,26 +50,26 @@ export class Recovery {
 
   /** On open: recover every node that is gone, this machine's orphans first. */
   async onStart(): Promise<RecoveryReport> {
-    const { store, nodeId } = this.deps;
+    const { store, node: self } = this.deps;
     const report = emptyReport();
     if (!store.shared) {
       for (const node of await store.listNodes()) {
-        if (node.id !== nodeId) await store.markNodeDead(node.id, this.deps.now());
+        if (node.id !== self.id) await store.markNodeDead(node.id, this.deps.now());
       }
     }
-    const gone = await this.goneNodes();
+    await this.recoverExpired(report);
+    const gone = await goneNodes(store, self.id);
     // Rows of this node's own id predate this process (a restart with the same --node-id):
-    // at start they are gone too. The node's record carries this host, so its orphans are killed.
-    const goneAtStart = (id: string | null): boolean => id === nodeId || gone.isGone(id);
-    const nodeOf = (id: string): NodeRecord | undefined => (id === nodeId ? { ...this.deps.node, id } : gone.byId.get(id));
+    // at start they are gone too, and on this host.
+    const goneAtStart = (id: string | null): boolean => id === self.id || gone.isGone(id);
+    const nodeOf = (id: string): NodeRecord | undefined => (id === self.id ? self : gone.byId.get(id));
     for (const runner of await store.liveRunners()) {
       if (goneAtStart(runner.nodeId)) await this.endOrphan(runner, nodeOf(runner.nodeId), report);
     }
     const tasks = (await store.activeTasks()).filter((t) => goneAtStart(t.nodeId));
-    this.killUnrecorded(tasks.filter((t) => !store.shared || (t.nodeId !== null && nodeOf(t.nodeId)?.hostname === this.deps.hostname)), report);
+    this.killUnrecorded(tasks.filter((t) => !store.shared || (t.nodeId !== null && nodeOf(t.nodeId)?.hostname === self.hostname)), report);
     report.tasksResolved += await this.resolveLost(tasks);
-    await this.adoptRecords(report, gone.isGone, true);
-    await this.tick(report);
+    await this.adoptRecords(await store.openCancellations(), gone.isGone, true, report);
     this.logReport(report);
     return report;
   }
@@ -80,49 +78,37 @@ export class Recovery {
    * Periodically (each heartbeat): in a shared store, declare expired nodes dead and recover
    * those this node won; then take over records whose executor is gone.
    */
-  async tick(into?: RecoveryReport): Promise<RecoveryReport> {
+  async tick(): Promise<void> {
+    const report = emptyReport();
+    await this.recoverExpired(report);
+    const open = (await this.deps.store.openCancellations()).filter((r) => r.scope !== "bulk" && !this.deps.executing(r.id));
+    if (open.length > 0) await this.adoptRecords(open, (await goneNodes(this.deps.store, this.deps.node.id)).isGone, false, report);
+    this.logReport(report);
+  }
+
+  /** Shared store: the nodes whose lease ran out that this node is the one to declare dead. */
+  private async recoverExpired(report: RecoveryReport): Promise<void> {
     const { store } = this.deps;
-    const report = into ?? emptyReport();
-    if (store.shared) {
-      for (const node of await store.expiredNodes(Date.now())) {
-        if (!(await store.markNodeDead(node.id, this.deps.now()))) continue;
-        this.deps.logger.warn({ deadNodeId: node.id, hostname: node.hostname, lastHeartbeat: new Date(node.heartbeatMs).toISOString() }, "node lease expired: recovering its tasks");
-        await this.recoverNode(node, report);
-      }
+    if (!store.shared) return;
+    for (const node of await store.expiredNodes(Date.now())) {
+      if (!(await store.markNodeDead(node.id, this.deps.now()))) continue;
+      this.deps.logger.warn({ deadNodeId: node.id, hostname: node.hostname, lastHeartbeat: new Date(node.heartbeatMs).toISOString() }, "node lease expired: recovering its tasks");
+      await this.recoverNode(node, report);
     }
-    const open = (await store.openCancellations()).filter((r) => r.scope !== "bulk" && !this.deps.executing(r.id));
-    if (open.length > 0) await this.adoptRecords(report, (await this.goneNodes()).isGone, false, open);
-    if (into === undefined) this.logReport(report);
-    return report;
   }
 
   private async recoverNode(node: NodeRecord, report: RecoveryReport): Promise<void> {
     for (const runner of await this.deps.store.liveRunners(node.id)) await this.endOrphan(runner, node, report);
     const tasks = await this.deps.store.activeTasks(node.id);
-    if (node.hostname === this.deps.hostname) this.killUnrecorded(tasks, report);
+    if (node.hostname === this.deps.node.hostname) this.killUnrecorded(tasks, report);
     report.tasksResolved += await this.resolveLost(tasks);
-  }
-
-  /** Nodes in the store that are gone; an id the store does not know is gone only if the store is not shared. */
-  private async goneNodes(): Promise<{ byId: Map<string, NodeRecord>; isGone: (id: string | null) => boolean }> {
-    const { store, nodeId } = this.deps;
-    const byId = new Map((await store.listNodes()).map((n) => [n.id, n]));
-    const nowMs = Date.now();
-    const isGone = (id: string | null): boolean => {
-      if (id === nodeId) return false;
-      if (!store.shared) return true;
-      const node = id === null ? undefined : byId.get(id);
-      // Unknown in a shared store: a node that registered after the list was read.
-      return node !== undefined && nodeIsGone(node, nowMs);
-    };
-    return { byId, isGone };
   }
 
   /** Kill what a gone node left running on this machine, cancel its remote job, and close the runner's row. */
   private async endOrphan(runner: RunnerRecord, node: NodeRecord | undefined, report: RecoveryReport): Promise<void> {
     const { store, logger } = this.deps;
     // A process on another machine is out of reach: its own node kills it if it comes back.
-    const here = !store.shared || node?.hostname === this.deps.hostname;
+    const here = !store.shared || node?.hostname === this.deps.node.hostname;
     if (runner.remoteId !== null) await this.cancelRemote(runner);
     if (!here && runner.remoteId === null) return;
     report.orphanedRunners += 1;
@@ -188,9 +174,9 @@ export class Recovery {
   }
 
   /** Take over in-progress job and task records whose executor is gone (or is this node but idle). */
-  private async adoptRecords(report: RecoveryReport, isGone: (id: string | null) => boolean, atStart: boolean, open?: CancellationRecord[]): Promise<void> {
-    const { nodeId } = this.deps;
-    for (const record of open ?? (await this.deps.store.openCancellations())) {
+  private async adoptRecords(open: CancellationRecord[], isGone: (id: string | null) => boolean, atStart: boolean, report: RecoveryReport): Promise<void> {
+    const nodeId = this.deps.node.id;
+    for (const record of open) {
       if (record.scope === "bulk" || record.jobId === null || this.deps.executing(record.id)) continue;
       const previous = record.executorNodeId;
       // A record without an executor predates executors being recorded: only a start may take it.
@@ -216,8 +202,25 @@ export class Recovery {
 }
 
 /** A node that stopped, was declared dead, or whose lease has run out. */
-export function nodeIsGone(node: NodeRecord, nowMs: number): boolean {
+function nodeIsGone(node: NodeRecord, nowMs: number): boolean {
   return node.deadAt !== null || node.stoppedAt !== null || node.heartbeatMs + node.leaseMs < nowMs;
+}
+
+/**
+ * The store's nodes, and which are gone as seen from node `selfId` (never itself). In a store
+ * one engine uses, every other node is; in a shared one, a node the store does not know is
+ * not (it registered after the list was read).
+ */
+export async function goneNodes(store: Store, selfId: string): Promise<{ byId: Map<string, NodeRecord>; isGone: (id: string | null) => boolean }> {
+  const byId = new Map((await store.listNodes()).map((n) => [n.id, n]));
+  const nowMs = Date.now();
+  const isGone = (id: string | null): boolean => {
+    if (id === selfId) return false;
+    if (!store.shared) return true;
+    const node = id === null ? undefined : byId.get(id);
+    return node !== undefined && nodeIsGone(node, nowMs);
+  };
+  return { byId, isGone };
 }
 
 function emptyReport(): RecoveryReport {

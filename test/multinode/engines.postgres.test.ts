@@ -21,14 +21,15 @@ afterEach(async () => {
   }
 });
 
-async function twoNodes(options: { pollIntervalMs?: number } = {}): Promise<{ a: Belay; b: Belay }> {
+async function twoNodes(options: { pollIntervalMs?: number; heartbeatMs?: number } = {}): Promise<{ a: Belay; b: Belay }> {
   const schema = testSchema();
   schemas.push(schema);
   const db = `${pgUrl as string}?schema=${schema}`;
   // A long poll interval: what arrives fast arrives by notification, not by polling.
   const pollIntervalMs = options.pollIntervalMs ?? 2000;
-  const a = await openTestEngine({ db, concurrency: 0, nodeId: "node-a", pollIntervalMs });
-  const b = await openTestEngine({ db, concurrency: 4, nodeId: "node-b", pollIntervalMs });
+  const beat = options.heartbeatMs === undefined ? {} : { heartbeatMs: options.heartbeatMs };
+  const a = await openTestEngine({ db, concurrency: 0, nodeId: "node-a", pollIntervalMs, ...beat });
+  const b = await openTestEngine({ db, concurrency: 4, nodeId: "node-b", pollIntervalMs, ...beat });
   return { a, b };
 }
 
@@ -87,5 +88,21 @@ describe.skipIf(!pgUrl)("two nodes on one PostgreSQL schema", () => {
     expect(done.status).toBe("cancelled");
     const record = await a.getCancellation(first.cancellation.id);
     expect(record.tasks[0]?.mode).toBe("forced");
+  });
+
+  it("a cancellation whose executing node goes away is taken over and finished by another node", async () => {
+    const { a, b } = await twoNodes({ heartbeatMs: 100 });
+    const job = await a.submitJob({ name: "stubborn", handler: "spin", graceMs: 1500 });
+    await untilTaskStatus(b, job.id, "main", "running");
+    const requested = await a.cancelJob(job.id, { reason: "executor leaves" });
+    expect(requested.cancellation).toMatchObject({ status: "in_progress", executorNodeId: "node-a" });
+    // A stops in the middle of the grace period, its execution unfinished.
+    await a.close();
+    const done = await untilJobStatus(b, job.id, "cancelled");
+    expect(done.tasks[0]?.status).toBe("cancelled");
+    const record = await until(() => b.getCancellation(requested.cancellation.id), (r) => r.status !== "in_progress");
+    expect(record).toMatchObject({ status: "completed", executorNodeId: "node-b" });
+    expect(record.tasks[0]).toMatchObject({ nodeId: "node-b", mode: "forced" });
+    expect(record.steps.map((step) => step.status)).not.toContain("pending");
   });
 });
