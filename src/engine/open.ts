@@ -12,6 +12,7 @@ import { httpAdapters } from "../runners/remote-http.ts";
 import type { HttpRemoteConfig } from "../runners/remote-http.ts";
 import { readProcessStartTime } from "../runners/proc.ts";
 import { PostgresStore } from "../store/postgres/postgres-store.ts";
+import { dbUrlOrDefault, parseDbUrl } from "../store/db-url.ts";
 import { SqliteStore } from "../store/sqlite/sqlite-store.ts";
 import type { NodeRecord, Store } from "../store/store.ts";
 import { CancelExecutor } from "./cancel-executor.ts";
@@ -89,42 +90,24 @@ function positiveInt(value: number | undefined, fallback: number, field: string,
 }
 
 function openStore(db: string, home: string, options: BelayOptions, nodeId: string): { store: Store; lockPath: string | null } {
-  const durability = options.durability;
-  if (db.startsWith("postgres://") || db.startsWith("postgresql://")) {
-    const { url, schema } = splitSchema(db);
+  const durability = options.durability === undefined ? {} : { durability: options.durability };
+  const location = parseDbUrl(db, home);
+  if (location.dialect === "postgres") {
     const store = new PostgresStore({
-      url,
+      url: location.url,
       applicationName: `belay:${nodeId}`,
-      ...(schema === null ? {} : { schema }),
+      ...(location.schema === null ? {} : { schema: location.schema }),
       ...(options.poolSize === undefined ? {} : { poolSize: options.poolSize }),
     });
     return { store, lockPath: null };
   }
-  if (db.startsWith("sqlite:")) {
-    const path = db.slice("sqlite:".length);
-    if (path === ":memory:") return { store: new SqliteStore({ path, ...(durability ? { durability } : {}) }), lockPath: null };
-    const file = resolve(home, path);
-    return { store: new SqliteStore({ path: file, ...(durability ? { durability } : {}) }), lockPath: `${file}.lock` };
-  }
-  throw new BelayError("INVALID_REQUEST", `unsupported database URL "${db}": use sqlite:PATH, sqlite::memory: or postgres://…`, { details: { field: "db" } });
-}
-
-/** `?schema=NAME` is Belay's, not libpq's: take it out of the URL the driver sees. */
-export function splitSchema(db: string): { url: string; schema: string | null } {
-  let parsed: URL;
-  try {
-    parsed = new URL(db);
-  } catch {
-    throw new BelayError("INVALID_REQUEST", "the PostgreSQL URL could not be parsed", { details: { field: "db" } });
-  }
-  const schema = parsed.searchParams.get("schema");
-  parsed.searchParams.delete("schema");
-  return { url: parsed.toString(), schema };
+  const store = new SqliteStore({ path: location.path, ...durability });
+  return { store, lockPath: location.path === ":memory:" ? null : `${location.path}.lock` };
 }
 
 export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
   const home = resolve(options.home ?? process.env["BELAY_HOME"] ?? "./.belay");
-  const db = options.db ?? process.env["BELAY_DB"] ?? `sqlite:${resolve(home, "belay.db")}`;
+  const db = dbUrlOrDefault(options.db, home);
   const concurrency = positiveInt(options.concurrency, 10, "concurrency", 0);
   const pollIntervalMs = positiveInt(options.pollIntervalMs, 100, "pollIntervalMs");
   const pools = { ...(options.pools ?? {}) };

@@ -6,6 +6,7 @@
 import { resolve } from "node:path";
 import type { Command } from "commander";
 import { isBelayError } from "../../core/errors.ts";
+import { dbUrlOrDefault, parseDbUrl } from "../../store/db-url.ts";
 import type { CheckStatus, DoctorReport, NodeHealth } from "../../store/doctor.ts";
 import { belayHome, isJson } from "../config.ts";
 import { UsageError, exitCodes } from "../errors.ts";
@@ -28,7 +29,7 @@ export function registerDoctor(program: Command): void {
     .option("--timeout <ms>", "PostgreSQL: how long to wait for the server, and for the notification probe", integer(100, 600_000), 10_000)
     .action(async (options: DoctorCliOptions, command: Command) => {
       const home = options.home === undefined ? belayHome() : resolve(options.home);
-      const db = options.db ?? (process.env["BELAY_DB"] || `sqlite:${resolve(home, "belay.db")}`);
+      const db = dbUrlOrDefault(options.db, home);
       const report = await diagnose(db, home, options.timeout);
       if (isJson(command)) printJson(report);
       else printReport(report);
@@ -36,27 +37,22 @@ export function registerDoctor(program: Command): void {
     });
 }
 
-/** Pick the dialect's doctor as `openBelay` picks the store (src/engine/open.ts). */
+/** Pick the dialect's doctor as `openBelay` picks the store. */
 async function diagnose(db: string, home: string, timeoutMs: number): Promise<DoctorReport> {
   try {
-    if (db.startsWith("postgres://") || db.startsWith("postgresql://")) {
-      const { splitSchema } = await import("../../engine/open.ts");
-      const { url, schema } = splitSchema(db);
+    const location = parseDbUrl(db, home);
+    if (location.dialect === "postgres") {
       const { doctorPostgres } = await import("../../store/postgres/doctor.ts");
-      return await doctorPostgres({ url, schema: schema ?? "belay", timeoutMs });
+      return await doctorPostgres({ url: location.url, schema: location.schema ?? "belay", timeoutMs });
     }
-    if (db.startsWith("sqlite:")) {
-      const path = db.slice("sqlite:".length);
-      if (path === ":memory:") throw new UsageError("sqlite::memory: lives only inside the process that opened it: there is nothing to check");
-      const { doctorSqlite } = await import("../../store/sqlite/doctor.ts");
-      return await doctorSqlite(resolve(home, path));
-    }
+    if (location.path === ":memory:") throw new UsageError("sqlite::memory: lives only inside the process that opened it: there is nothing to check");
+    const { doctorSqlite } = await import("../../store/sqlite/doctor.ts");
+    return await doctorSqlite(location.path);
   } catch (error) {
     // A URL or schema name the store would refuse is a mistake in the command line.
     if (isBelayError(error) && error.code === "INVALID_REQUEST") throw new UsageError(error.message);
     throw error;
   }
-  throw new UsageError(`unsupported database URL "${db}": use sqlite:PATH or postgres://…`);
 }
 
 const marks: Record<CheckStatus, string> = { ok: "✓", warn: "!", fail: "✗", skip: "-" };
