@@ -4,35 +4,14 @@
  */
 import type { FastifyInstance } from "fastify";
 import type { Role } from "../../src/store/store.ts";
+import { appRoutes as allRoutes } from "../server/app-routes.ts";
+import type { AppRoute } from "../server/app-routes.ts";
 
-export interface AppRoute {
-  method: string;
-  /** As registered: `/api/v1/jobs/:id`, `/*`. */
-  path: string;
-}
+export type { AppRoute };
 
-/**
- * `METHOD /path` of every route, parsed from `printRoutes` (a tree whose segments concatenate
- * into paths), each checked against `hasRoute` so a parsing slip cannot hide one. HEAD routes
- * (Fastify adds one per GET) are left out: the fuzzer sends HEAD to GET routes itself.
- */
+/** Every route but HEAD ones: the fuzzer sends HEAD to GET routes itself. */
 export function appRoutes(app: FastifyInstance): AppRoute[] {
-  const routes: AppRoute[] = [];
-  const stack: string[] = [];
-  for (const line of app.printRoutes({ commonPrefix: false }).split("\n")) {
-    if (line.trim() === "") continue;
-    const match = /^((?:│ {3}| {4})*)(?:├── |└── )(\S+)(?: \(([^)]*)\))?$/.exec(line);
-    if (match === null) throw new Error(`unexpected printRoutes line: ${JSON.stringify(line)}`);
-    const depth = (match[1] ?? "").length / 4;
-    const path = (depth === 0 ? "" : (stack[depth - 1] ?? "")) + (match[2] ?? "");
-    stack.length = depth;
-    stack.push(path);
-    for (const method of (match[3] ?? "").split(",").map((m) => m.trim()).filter((m) => m !== "" && m !== "-" && m !== "HEAD")) {
-      if (!app.hasRoute({ method: method as "GET", url: path })) throw new Error(`${method} ${path} parsed from printRoutes is not a route`);
-      routes.push({ method, path });
-    }
-  }
-  return routes;
+  return allRoutes(app).filter((r) => r.method !== "HEAD");
 }
 
 export const routeName = (r: AppRoute): string => `${r.method} ${r.path}`;

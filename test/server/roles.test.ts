@@ -9,6 +9,7 @@ import { describe, expect, it } from "vitest";
 import type { Role } from "../../src/store/store.ts";
 import { createMetrics } from "../../src/server/metrics.ts";
 import { createWebhooks } from "../../src/server/webhooks.ts";
+import { appRoutes as allRoutes } from "./app-routes.ts";
 import { testServer } from "./helpers.ts";
 import type { TestServer } from "./helpers.ts";
 
@@ -83,27 +84,9 @@ function expected(access: Access, caller: CallerName): Expected {
   return rank[role] >= rank[access] ? "allowed" : "FORBIDDEN";
 }
 
-/**
- * The app's routes as `METHOD /path`, parsed from `printRoutes` (a tree whose segments
- * concatenate into paths), each checked against `hasRoute` so a parsing slip cannot hide one.
- */
+/** The app's routes as `METHOD /path`. */
 function appRoutes(app: FastifyInstance): string[] {
-  const routes: string[] = [];
-  const stack: string[] = [];
-  for (const line of app.printRoutes({ commonPrefix: false }).split("\n")) {
-    if (line.trim() === "") continue;
-    const match = /^((?:│ {3}| {4})*)(?:├── |└── )(\S+)(?: \(([^)]*)\))?$/.exec(line);
-    if (match === null) throw new Error(`unexpected printRoutes line: ${JSON.stringify(line)}`);
-    const depth = (match[1] ?? "").length / 4;
-    const path = (depth === 0 ? "" : (stack[depth - 1] ?? "")) + (match[2] ?? "");
-    stack.length = depth;
-    stack.push(path);
-    for (const method of (match[3] ?? "").split(",").map((m) => m.trim()).filter((m) => m !== "" && m !== "-")) {
-      expect(app.hasRoute({ method: method as "GET", url: path }), `${method} ${path} parsed from printRoutes`).toBe(true);
-      routes.push(`${method} ${path}`);
-    }
-  }
-  return routes;
+  return allRoutes(app).map((route) => `${route.method} ${route.path}`);
 }
 
 async function setup(): Promise<{ s: TestServer; fixtures: Fixtures }> {
