@@ -33,6 +33,7 @@ import { monitorEventLoopDelay } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Belay } from "../src/engine/engine.ts";
 import type { Json } from "../src/core/model.ts";
+import { workloadCounts } from "./counts.ts";
 import { countEvents, fillQueued, microsSince, nowMs, withEngine } from "./engine.ts";
 import { defaultCpuProfDir, h0, h1, h2, h3, httpResults } from "./http.ts";
 import type { HttpBenchOptions } from "./http.ts";
@@ -62,18 +63,7 @@ for (const name of named) {
 if (named.includes("H1") && !named.includes("H0")) named.push("H0");
 let selected: Workload[] = named.length > 0 ? allWorkloads.filter((w) => named.includes(w)) : [...allWorkloads];
 
-const counts = {
-  w1Jobs: quick ? 2_000 : 10_000,
-  w2Jobs: quick ? 2_000 : 10_000,
-  w3Jobs: quick ? 20 : 50,
-  w4Queue: quick ? 10_000 : 100_000,
-  w4Cancels: 100,
-  pw1Jobs: quick ? 2_000 : 10_000,
-  pw2Jobs: quick ? 2_000 : 10_000,
-  pw3Jobs: quick ? 20 : 100,
-  pw4Queue: quick ? 10_000 : 100_000,
-  pw4Cancels: 100,
-};
+const counts = workloadCounts(quick);
 
 const rows: Row[] = [];
 /** W2's one-by-one p50 per durability, for W4's relative target. */
@@ -95,7 +85,7 @@ function check(value: number, op: "≥" | "≤", limit: number): boolean {
 async function w1(durability: Durability): Promise<void> {
   const name = durability === "strict" ? "W1S" : "W1";
   const n = counts.w1Jobs;
-  const concurrency = 10;
+  const concurrency = counts.w1Concurrency;
   log(`${name}: throughput, ${n} noop jobs, concurrency ${concurrency}, durability ${durability}`);
   await withEngine({ concurrency, durability }, async (engine) => {
     // Warm-up (not timed): lists the handlers once and starts the handler threads.

@@ -7,21 +7,13 @@
 import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
+import { workloadCounts } from "../counts.ts";
 import { fmt, median, percentile } from "../stats.ts";
 
 export const quick = process.argv.includes("--quick") || process.env["BELAY_BENCH_QUICK"] === "1";
 
-/** As in bench/run.ts. */
-export const counts = {
-  w1Jobs: quick ? 2_000 : 10_000,
-  w1Concurrency: 10,
-  w1Warmup: 10,
-  w2Jobs: quick ? 2_000 : 10_000,
-  w3Jobs: quick ? 20 : 50,
-  w4Queue: quick ? 10_000 : 100_000,
-  w4Cancels: 100,
-  w4Warmup: 10,
-};
+/** The counts of bench/run.ts, plus the untimed warm-ups the peers need. */
+export const counts = { ...workloadCounts(quick), w1Warmup: 10, w4Warmup: 10 };
 
 export const redisUrl = process.env["BELAY_BENCH_REDIS_URL"] ?? "redis://127.0.0.1:6379";
 export const pgUrl = process.env["BELAY_BENCH_PG_URL"] ?? "postgres://postgres@127.0.0.1:5432/test";
