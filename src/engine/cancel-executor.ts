@@ -16,6 +16,7 @@ import type { CancellationRecord, Job, Json, StepName } from "../core/model.ts";
 import { isTerminalTask } from "../core/states.ts";
 import type { JobDraft } from "../core/draft.ts";
 import type { Mutate } from "./mutate.ts";
+import { retryDelayMs } from "./retry.ts";
 import type { ActiveRun, Runs } from "./runs.ts";
 import type { WaitForAttempts } from "./task-watch.ts";
 import { logStep } from "./step-log.ts";
@@ -102,7 +103,7 @@ export class CancelExecutor {
         return;
       } catch (error) {
         if (this.deps.closing() || isBelayError(error)) throw error;
-        const waitMs = Math.min(2000, 50 * 2 ** failures);
+        const waitMs = retryDelayMs(failures);
         this.deps.logger.warn({ err: error, cancellationId: record.id, jobId: record.jobId, retryInMs: waitMs }, "cancellation step failed: retrying");
         await delay(waitMs);
         const latest = await this.deps.reload(record.id).catch(() => null);

@@ -12,6 +12,7 @@ import type { Job, Json, Task, TaskKind } from "../core/model.ts";
 import type { RunContext, Runner, RunnerExit, RunningTask } from "../runners/types.ts";
 import type { Mutator, Store } from "../store/store.ts";
 import type { Mutate } from "./mutate.ts";
+import { retryDelayMs } from "./retry.ts";
 import type { LogSink } from "./log-sink.ts";
 import type { Workspace } from "./workspace.ts";
 import { crashPoint } from "./crash-points.ts";
@@ -215,7 +216,7 @@ export class Runs {
           this.deps.logger.error({ err: error, ...context }, what);
           throw error;
         }
-        const waitMs = Math.min(2000, 50 * 2 ** failures);
+        const waitMs = retryDelayMs(failures);
         this.deps.logger.warn({ err: error, ...context, retryInMs: waitMs }, `${what}: retrying`);
         await new Promise((resolve) => setTimeout(resolve, waitMs));
       }
