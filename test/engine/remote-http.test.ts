@@ -1,5 +1,7 @@
 /** Remote tasks through the `http` adapter against the fake remote service: cancels that succeed, fail and time out. */
+import { spawn } from "node:child_process";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
 import { afterEach, describe, expect, it } from "vitest";
 import { httpAdapters } from "../../src/runners/remote-http.ts";
 import { startFakeRemote } from "../../src/fake-remote/service.ts";
@@ -7,6 +9,7 @@ import type { FakeRemote } from "../../src/fake-remote/service.ts";
 import type { Belay } from "../../src/engine/engine.ts";
 import { openTestEngine, tempHome, until, untilJobStatus } from "../helpers.ts";
 
+const crashChild = new URL("../fixtures/remote-crash-child.ts", import.meta.url).pathname;
 const services: FakeRemote[] = [];
 afterEach(async () => {
   await Promise.all(services.splice(0).map((s) => s.close()));
@@ -155,5 +158,27 @@ describe("remote tasks over the http adapter", () => {
     expect(record.errors[0]).toContain("answered 503: the fake remote service is down");
     expect(record.status).toBe("completed");
     expect(fake.jobs()[0]?.calls.filter((c) => c.op === "cancel").map((c) => c.status)).toEqual([503]);
+  });
+
+  it("a remote job whose engine died is cancelled by the next start, through the stored remote id", async () => {
+    const fake = await startFakeRemote();
+    services.push(fake);
+    const home = tempHome();
+    const child = spawn(process.execPath, [crashChild, home, fake.url], { stdio: ["ignore", "pipe", "inherit"] });
+    const line = await new Promise<string>((resolve, reject) => {
+      createInterface({ input: child.stdout }).once("line", resolve);
+      child.once("exit", (code) => reject(new Error(`child exited early with ${code}`)));
+    });
+    const { jobId, remoteId } = JSON.parse(line) as { jobId: string; remoteId: string };
+    child.kill("SIGKILL");
+    await new Promise((resolve) => child.once("exit", resolve));
+    expect(fake.job(remoteId)?.state).toMatch(/queued|running/);
+
+    const engine = await openTestEngine({ home, remotes: { cloud: fake.url }, remotePollIntervalMs: 20 });
+    // The task's runner is lost with it (no retries, no cancel asked): failed; the remote job is cancelled.
+    const done = await untilJobStatus(engine, jobId, "failed");
+    expect(done.tasks[0]?.error).toMatch(/^runner lost/);
+    expect(fake.job(remoteId)?.state).toBe("cancelled");
+    expect(fake.job(remoteId)?.calls.filter((c) => c.op === "cancel").map((c) => c.status)).toEqual([202]);
   });
 });
