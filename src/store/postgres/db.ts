@@ -122,12 +122,20 @@ export function newPool(options: { url: string; schema: string; poolSize: number
   // has already removed it, and the next query opens a new one. Without a listener the
   // event would crash the process.
   pool.on("error", () => undefined);
+  // The same holds for each connection itself: pg emits "error" on a client whose server
+  // goes away while no statement of it is running, and between the pool's listeners there are
+  // moments (a checkout, a release) when none is attached. A failed statement still fails
+  // where it runs; this only keeps the process alive (seen with pg_terminate_backend storms).
+  pool.on("connect", (client) => client.on("error", () => undefined));
   return pool;
 }
 
 /** A connection of its own, outside the pool (the LISTEN connection lives as long as the node). */
 export function newClient(options: { url: string; schema: string; applicationName?: string }): Client {
-  return new Client({ ...connectionConfig(options.url, options.schema), application_name: applicationName(options.applicationName, ":listen"), keepAlive: true });
+  const client = new Client({ ...connectionConfig(options.url, options.schema), application_name: applicationName(options.applicationName, ":listen"), keepAlive: true });
+  // Never an unheard "error" (see newPool); the owner adds the listener that acts on it.
+  client.on("error", () => undefined);
+  return client;
 }
 
 export type { Client };
