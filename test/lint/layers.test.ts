@@ -9,7 +9,14 @@ import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ESLint } from "eslint";
 import { describe, expect, it } from "vitest";
-import { drivers, layers, restrictedImports } from "../../eslint.config.js";
+
+/** What eslint.config.js exports besides the config (it is JavaScript: TypeScript sees no types). */
+interface LayerTable {
+  layers: Record<string, { files: string[]; forbid: string[]; typesFrom?: string[]; node?: boolean }>;
+  drivers: Record<string, string>;
+  restrictedImports: (layer: string) => unknown;
+}
+const { drivers, layers, restrictedImports } = (await import(new URL("../../eslint.config.js", import.meta.url).href)) as LayerTable;
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 const eslint = new ESLint({ cwd: root });
