@@ -29,6 +29,8 @@ export interface LedgerEntry {
   version: number;
   name: string;
   appliedAt: string;
+  /** sha256 of the file applied; null in a ledger from before checksums, until the next start fills it. */
+  checksum: string | null;
 }
 
 export interface MigrationsFinding {
@@ -38,8 +40,12 @@ export interface MigrationsFinding {
   pending: Array<{ version: number; name: string }>;
   /** In the ledger but not shipped: a newer Belay migrated this database. */
   unknown: LedgerEntry[];
-  /** Same version, another name. The ledger records no checksum, so a name is all there is to compare. */
+  /** Same version, another name. */
   renamed: Array<{ version: number; ledgerName: string; shippedName: string }>;
+  /** Same version and name, another checksum: the file was edited after it was applied (or comes from another build). */
+  edited: Array<{ version: number; name: string; ledgerChecksum: string; shippedChecksum: string }>;
+  /** Applied before Belay recorded checksums: nothing to compare until the next start fills them. */
+  unrecorded: Array<{ version: number; name: string }>;
 }
 
 export interface ColumnShape {
@@ -164,6 +170,11 @@ export function judgeMigrations(shipped: Migration[], ledger: LedgerEntry[] | nu
   }
   const byVersion = new Map(ledger.map((entry) => [entry.version, entry]));
   const shippedVersions = new Set(shipped.map((m) => m.version));
+  // The shipped migrations this ledger says were applied under the same name: their checksums compare.
+  const same = shipped.flatMap((m) => {
+    const entry = byVersion.get(m.version);
+    return entry !== undefined && entry.name === m.name ? [{ migration: m, entry }] : [];
+  });
   const finding: MigrationsFinding = {
     shipped: shipped.map((m) => ({ version: m.version, name: m.name })),
     applied: ledger,
@@ -173,6 +184,12 @@ export function judgeMigrations(shipped: Migration[], ledger: LedgerEntry[] | nu
       const entry = byVersion.get(m.version);
       return entry !== undefined && entry.name !== m.name ? [{ version: m.version, ledgerName: entry.name, shippedName: m.name }] : [];
     }),
+    edited: same.flatMap(({ migration, entry }) =>
+      entry.checksum !== null && entry.checksum !== migration.checksum
+        ? [{ version: migration.version, name: migration.name, ledgerChecksum: entry.checksum, shippedChecksum: migration.checksum }]
+        : [],
+    ),
+    unrecorded: same.filter(({ entry }) => entry.checksum === null).map(({ migration }) => ({ version: migration.version, name: migration.name })),
   };
   const problems: string[] = [];
   const fixes: string[] = [];
@@ -188,21 +205,43 @@ export function judgeMigrations(shipped: Migration[], ledger: LedgerEntry[] | nu
     problems.push(`migration ${String(r.version).padStart(4, "0")} is "${r.ledgerName}" in the ledger but "${r.shippedName}" in this Belay`);
   }
   if (finding.renamed.length > 0) fixes.push("the ledger was written by a different build of Belay: run the same Belay version on every node");
+  for (const e of finding.edited) {
+    problems.push(`migration ${label(e)} was edited after it was applied: the ledger records sha256 ${e.ledgerChecksum.slice(0, 12)}…, this Belay's file is ${e.shippedChecksum.slice(0, 12)}…`);
+  }
+  if (finding.edited.length > 0) {
+    fixes.push("an applied migration never changes: restore the file as it was released and put the change in a new migration (or run the Belay build that migrated this database)");
+  }
+  const failed = problems.length > 0;
+  if (finding.unrecorded.length > 0) {
+    problems.push(`no checksum recorded for ${plural(finding.unrecorded.length, "migration")} (applied by a Belay that did not record them): ${finding.unrecorded.map(label).join(", ")}`);
+    fixes.push("the next `belay serve` or `belay worker` on this database records them");
+  }
   const latest = ledger.at(-1);
   const summary = problems.length === 0
-    ? `${plural(ledger.length, "migration")} applied, none pending${latest === undefined ? "" : ` (latest ${label(latest)})`}`
-    : [`${ledger.length} applied`, finding.pending.length > 0 ? `${finding.pending.length} pending` : "", finding.unknown.length > 0 ? `${finding.unknown.length} unknown to this Belay` : ""]
+    ? `${plural(ledger.length, "migration")} applied, none pending, checksums match${latest === undefined ? "" : ` (latest ${label(latest)})`}`
+    : [
+        `${ledger.length} applied`,
+        finding.pending.length > 0 ? `${finding.pending.length} pending` : "",
+        finding.unknown.length > 0 ? `${finding.unknown.length} unknown to this Belay` : "",
+        finding.edited.length > 0 ? `${finding.edited.length} edited after being applied` : "",
+        finding.unrecorded.length > 0 ? `${finding.unrecorded.length} without a checksum` : "",
+      ]
         .filter((part) => part !== "")
         .join(", ") + ` (this Belay ships ${shipped.length})`;
-  return { check: check("migrations", problems.length === 0 ? "ok" : "fail", summary, problems, fixes.length === 0 ? null : fixes.join("; ")), finding };
+  const status: CheckStatus = failed ? "fail" : problems.length > 0 ? "warn" : "ok";
+  return { check: check("migrations", status, summary, problems, fixes.length === 0 ? null : fixes.join("; ")), finding };
 }
 
-/** True when the structure can be compared: the ledger lists exactly the shipped migrations. */
+/**
+ * True when the structure can be compared: the ledger lists exactly the shipped migrations, with
+ * checksums (a ledger without them lacks its own `checksum` column until the next start).
+ * An edited migration still compares: the differences show what the edit changed.
+ */
 export function ledgerMatches(finding: MigrationsFinding | null): boolean {
-  return finding !== null && finding.pending.length === 0 && finding.unknown.length === 0 && finding.renamed.length === 0;
+  return finding !== null && finding.pending.length === 0 && finding.unknown.length === 0 && finding.renamed.length === 0 && finding.unrecorded.length === 0;
 }
 
-export const structureSkipReason = "not compared until the migrations check passes (the expected tables are those of the shipped migrations)";
+export const structureSkipReason = "not compared until the ledger lists exactly this Belay's migrations with their checksums (see the migrations check)";
 
 function shape(column: ColumnShape): string {
   return `${column.type}${column.nullable ? "" : " not null"}`;

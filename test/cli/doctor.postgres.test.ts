@@ -6,6 +6,7 @@ import { rmSync } from "node:fs";
 import pg from "pg";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { DoctorReport } from "../../src/store/doctor.ts";
+import { loadMigrations } from "../../src/store/postgres/migrate.ts";
 import { PostgresStore } from "../../src/store/postgres/postgres-store.ts";
 import { pgUrl, testSchema } from "../store/pg-schema.ts";
 import { parseJson, runCli, spawnCli, tempDir } from "./helpers.ts";
@@ -160,6 +161,38 @@ describe.skipIf(!pgUrl)("belay doctor on PostgreSQL", () => {
     const report = parseJson<DoctorReport>(await doctor(db, "--json"));
     expect(report.migrations?.unknown.map((m) => m.version)).toEqual([99]);
     expect(report.checks.find((c) => c.name === "structure")?.status).toBe("skip");
+  });
+
+  it("a migration whose recorded checksum differs from its file (edited after it was applied) fails the migrations check", { timeout: 60_000 }, async () => {
+    const { schema, db } = await migratedSchema();
+    const recorded = "0123456789ab".repeat(5) + "cdef";
+    await sql.query(`UPDATE ${schema}.belay_migrations SET checksum = $1 WHERE version = 3`, [recorded]);
+    const text = await doctor(db);
+    expect(text.code).toBe(1);
+    expect(text.stdout).toMatch(/^✗ migrations\s+4 applied, 1 edited after being applied \(this Belay ships 4\)$/m);
+    expect(text.stdout).toContain("migration 0003_nodes was edited after it was applied: the ledger records sha256 0123456789ab…, this Belay's file is ");
+    expect(text.stdout).toContain("restore the file as it was released and put the change in a new migration");
+    const report = parseJson<DoctorReport>(await doctor(db, "--json"));
+    const shipped = loadMigrations().find((m) => m.version === 3);
+    expect(report.migrations?.edited).toEqual([{ version: 3, name: "nodes", ledgerChecksum: recorded, shippedChecksum: shipped?.checksum }]);
+    expect(report.healthy).toBe(false);
+  });
+
+  it("a ledger from before checksums warns until the next start records them", { timeout: 60_000 }, async () => {
+    const { schema, db } = await migratedSchema();
+    await sql.query(`ALTER TABLE ${schema}.belay_migrations DROP COLUMN checksum`);
+    const text = await doctor(db);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(/^! migrations\s+4 applied, 4 without a checksum/m);
+    expect(text.stdout).toContain("the next `belay serve` or `belay worker` on this database records them");
+    expect(text.stdout).toMatch(/^- structure\s+not compared until/m);
+
+    const store = new PostgresStore({ url: pgUrl as string, schema });
+    await store.migrate();
+    await store.close();
+    const after = parseJson<DoctorReport>(await doctor(db, "--json"));
+    expect(after.checks.every((c) => c.status === "ok")).toBe(true);
+    expect(after.migrations?.applied.map((m) => m.checksum)).toEqual(loadMigrations().map((m) => m.checksum));
   });
 
   it("a schema that does not exist fails the schema check and is not created", { timeout: 60_000 }, async () => {

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { afterEach, describe, expect, it } from "vitest";
 import type { DoctorReport } from "../../src/store/doctor.ts";
+import { loadMigrations } from "../../src/store/sqlite/migrate.ts";
 import { SqliteStore } from "../../src/store/sqlite/sqlite-store.ts";
 import { parseJson, runCli, tempDir } from "./helpers.ts";
 import type { CliResult } from "./helpers.ts";
@@ -63,6 +64,8 @@ describe("belay doctor on SQLite", () => {
       ["nodes", "ok"],
     ]);
     expect(report.migrations?.pending).toEqual([]);
+    expect(report.migrations?.edited).toEqual([]);
+    expect(report.migrations?.unrecorded).toEqual([]);
     expect(report.migrations?.applied.map((m) => m.version)).toEqual(report.migrations?.shipped.map((m) => m.version));
     expect(report.structure).toEqual([]);
     expect(readFileSync(file).equals(before)).toBe(true);
@@ -98,8 +101,46 @@ describe("belay doctor on SQLite", () => {
     expect(text.stdout).toContain("1 migration in the ledger that this Belay does not ship: 0099_from_the_future");
     expect(text.stdout).toContain("upgrade belay");
     const report = parseJson<DoctorReport>(await doctor(home, "--json"));
-    expect(report.migrations?.unknown).toEqual([{ version: 99, name: "from_the_future", appliedAt: "2030-01-01T00:00:00.000Z" }]);
+    expect(report.migrations?.unknown).toEqual([{ version: 99, name: "from_the_future", appliedAt: "2030-01-01T00:00:00.000Z", checksum: null }]);
     expect(checkOf(report, "structure").status).toBe("skip");
+  });
+
+  it("a migration whose recorded checksum differs from its file (edited after it was applied) fails the migrations check", { timeout: 30_000 }, async () => {
+    const recorded = "0123456789ab".repeat(5) + "cdef";
+    const { home } = await storeHome(`UPDATE belay_migrations SET checksum = '${recorded}' WHERE version = 2`);
+    const text = await doctor(home);
+    expect(text.code).toBe(1);
+    expect(text.stdout).toMatch(/^✗ migrations\s+4 applied, 1 edited after being applied \(this Belay ships 4\)$/m);
+    expect(text.stdout).toContain("migration 0002_tokens_webhooks was edited after it was applied: the ledger records sha256 0123456789ab…, this Belay's file is ");
+    expect(text.stdout).toContain("restore the file as it was released and put the change in a new migration");
+    expect(text.stdout.trimEnd().split("\n").at(-1)).toBe("1 check failed");
+    const report = parseJson<DoctorReport>(await doctor(home, "--json"));
+    const shipped = loadMigrations().find((m) => m.version === 2);
+    expect(report.migrations?.edited).toEqual([{ version: 2, name: "tokens_webhooks", ledgerChecksum: recorded, shippedChecksum: shipped?.checksum }]);
+    expect(report.healthy).toBe(false);
+  });
+
+  it("a ledger from before checksums warns until the next start records them", { timeout: 30_000 }, async () => {
+    const { home, file } = await storeHome("ALTER TABLE belay_migrations DROP COLUMN checksum");
+    const text = await doctor(home);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(/^! migrations\s+4 applied, 4 without a checksum/m);
+    expect(text.stdout).toContain("no checksum recorded for 4 migrations (applied by a Belay that did not record them): 0001_initial, 0002_tokens_webhooks, 0003_nodes, 0004_token_expiry");
+    expect(text.stdout).toContain("the next `belay serve` or `belay worker` on this database records them");
+    expect(text.stdout).toMatch(/^- structure\s+not compared until/m);
+
+    const store = new SqliteStore({ path: file });
+    await store.migrate();
+    await store.close();
+    const after = parseJson<DoctorReport>(await doctor(home, "--json"));
+    expect(after.checks.map((c) => [c.name, c.status])).toEqual([
+      ["connection", "ok"],
+      ["schema", "ok"],
+      ["migrations", "ok"],
+      ["structure", "ok"],
+      ["nodes", "ok"],
+    ]);
+    expect(after.migrations?.applied.map((m) => m.checksum)).toEqual(loadMigrations().map((m) => m.checksum));
   });
 
   it("pending migrations fail with what to run", { timeout: 30_000 }, async () => {

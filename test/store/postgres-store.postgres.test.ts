@@ -1,4 +1,6 @@
 /** What only the PostgreSQL store has: its schema, its migration ledger under a lock, its options. */
+import { createHash } from "node:crypto";
+import pg from "pg";
 import { afterEach, describe, expect, it } from "vitest";
 import { isBelayError } from "../../src/core/errors.ts";
 import { loadMigrations } from "../../src/store/postgres/migrate.ts";
@@ -32,6 +34,25 @@ describe.skipIf(!pgUrl)("PostgreSQL store", () => {
     const ledger = await stores[1]!.appliedMigrations();
     expect(ledger.map((m) => ({ version: m.version, name: m.name }))).toEqual(loadMigrations().map((m) => ({ version: m.version, name: m.name })));
     expect(ledger.every((m) => !Number.isNaN(Date.parse(m.appliedAt)))).toBe(true);
+    expect(ledger.map((m) => m.checksum)).toEqual(loadMigrations().map((m) => createHash("sha256").update(m.sql).digest("hex")));
+  });
+
+  it("a ledger from before checksums gets the column and the checksums on the next start; a row of no shipped migration stays empty", async () => {
+    const schema = testSchema();
+    const store = open(schema);
+    await store.migrate();
+    // As an older Belay left it: no checksum column, and a migration this Belay does not ship.
+    const sql = new pg.Client({ connectionString: url });
+    await sql.connect();
+    try {
+      await sql.query(`ALTER TABLE ${schema}.belay_migrations DROP COLUMN checksum`);
+      await sql.query(`INSERT INTO ${schema}.belay_migrations (version, name, applied_at) VALUES (99, 'from_the_future', now())`);
+    } finally {
+      await sql.end();
+    }
+    expect((await store.appliedMigrations()).map((m) => m.checksum)).toEqual([...loadMigrations().map(() => null), null]);
+    await open(schema).migrate();
+    expect((await store.appliedMigrations()).map((m) => [m.version, m.checksum])).toEqual([...loadMigrations().map((m) => [m.version, m.checksum]), [99, null]]);
   });
 
   it("keeps each schema's data apart", async () => {

@@ -1,4 +1,5 @@
-import { existsSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { describe, expect, it } from "vitest";
@@ -19,6 +20,41 @@ describe("SQLite store", () => {
     expect(ledger).toEqual(loadMigrations().map((m) => ({ version: m.version, name: m.name })));
     expect(db.prepare("PRAGMA journal_mode").get()).toEqual({ journal_mode: "wal" });
     db.close();
+  });
+
+  it("records the sha256 of each migration file in the ledger", async () => {
+    const path = join(tempHome(), "belay.db");
+    const store = new SqliteStore({ path });
+    await store.migrate();
+    await store.close();
+    const dir = new URL("../../src/store/sqlite/migrations/", import.meta.url);
+    const files = readdirSync(dir).filter((f) => f.endsWith(".sql")).sort();
+    const db = new DatabaseSync(path);
+    const ledger = db.prepare("SELECT version, checksum FROM belay_migrations ORDER BY version").all();
+    db.close();
+    expect(files.length).toBeGreaterThan(0);
+    expect(ledger).toEqual(files.map((f) => ({ version: Number(f.slice(0, 4)), checksum: createHash("sha256").update(readFileSync(new URL(f, dir))).digest("hex") })));
+  });
+
+  it("a ledger from before checksums gets the column and the checksums on the next start; a row of no shipped migration stays empty", async () => {
+    const path = join(tempHome(), "belay.db");
+    const store = new SqliteStore({ path });
+    await store.migrate();
+    await store.close();
+    // As an older Belay left it: no checksum column, and a migration this Belay does not ship.
+    let db = new DatabaseSync(path);
+    db.exec("ALTER TABLE belay_migrations DROP COLUMN checksum");
+    db.exec("INSERT INTO belay_migrations (version, name, applied_at) VALUES (99, 'from_the_future', '2030-01-01T00:00:00.000Z')");
+    db.close();
+
+    const next = new SqliteStore({ path });
+    await next.migrate();
+    await next.close();
+    db = new DatabaseSync(path);
+    const ledger = db.prepare("SELECT version, checksum FROM belay_migrations ORDER BY version").all();
+    db.close();
+    expect(ledger).toEqual([...loadMigrations().map((m) => ({ version: m.version, checksum: m.checksum })), { version: 99, checksum: null }]);
+    expect(ledger.slice(0, -1).every((r) => typeof r["checksum"] === "string" && /^[0-9a-f]{64}$/.test(r["checksum"]))).toBe(true);
   });
 
   it("keeps its file under BELAY_HOME by default", async () => {

@@ -105,7 +105,13 @@ async function readLive(client: PoolClient, schema: string): Promise<LiveFacts> 
     const belaySchemas = (await rows(client, "SELECT n.nspname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relname = 'belay_migrations' AND c.relkind = 'r' ORDER BY 1")).map((r) => String(r["name"]));
     const present = async (table: string): Promise<boolean> => (await rows(client, "SELECT to_regclass($1) IS NOT NULL AS present", [`${schema}.${table}`]))[0]?.["present"] === true;
     const ledger = exists.length > 0 && (await present("belay_migrations"))
-      ? (await rows(client, `SELECT version, name, applied_at FROM ${schema}.belay_migrations ORDER BY version`)).map((r) => ({ version: Number(r["version"]), name: String(r["name"]), appliedAt: iso(r["applied_at"]) }))
+      ? // SELECT *: a ledger from before checksums has no checksum column until the next start.
+        (await rows(client, `SELECT * FROM ${schema}.belay_migrations ORDER BY version`)).map((r) => ({
+          version: Number(r["version"]),
+          name: String(r["name"]),
+          appliedAt: iso(r["applied_at"]),
+          checksum: typeof r["checksum"] === "string" ? r["checksum"] : null,
+        }))
       : null;
     const nodes = exists.length > 0 && (await present("nodes")) ? (await rows(client, `SELECT * FROM ${schema}.nodes ORDER BY started_at`)).map(rowToNode) : null;
     const catalog = await readCatalog(client, schema);

@@ -1,15 +1,16 @@
 /**
  * Numbered SQL migrations (`migrations/NNNN_name.sql`), applied in order inside the store's
  * schema, each in its own transaction together with its row in the `belay_migrations`
- * ledger. A file that has landed is never edited; a change is a new file.
+ * ledger, which records the sha256 of the file applied. A file that has landed is never
+ * edited; a change is a new file.
  *
  * Any number of processes may call `migrate` at once (several `belay serve` and
  * `belay worker` starting together): each transaction first takes a transaction-scoped
  * advisory lock named after the schema, then re-reads the ledger, so exactly one applies each
  * migration and the others find it done.
  */
-import { loadMigrations as loadDialectMigrations } from "../migrations.ts";
-import type { Migration } from "../migrations.ts";
+import { checksumsToFill, loadMigrations as loadDialectMigrations } from "../migrations.ts";
+import type { LedgerRow, Migration } from "../migrations.ts";
 import type { PoolClient } from "pg";
 import { checkSchemaName } from "./db.ts";
 import type { Pool } from "./db.ts";
@@ -22,6 +23,8 @@ export interface AppliedMigration {
   version: number;
   name: string;
   appliedAt: string;
+  /** sha256 of the file applied; null until a Belay that records checksums starts on a ledger from before. */
+  checksum: string | null;
 }
 
 export function loadMigrations(): Migration[] {
@@ -47,6 +50,7 @@ async function locked<T>(client: PoolClient, schema: string, lockKey: string, fn
 /** Apply the pending migrations; returns the versions this call applied. */
 export async function migrate(pool: Pool, schema: string, lockKey: string): Promise<number[]> {
   checkSchemaName(schema);
+  const shipped = loadMigrations();
   const client = await pool.connect();
   let failed = false;
   try {
@@ -58,20 +62,23 @@ export async function migrate(pool: Pool, schema: string, lockKey: string): Prom
       await client.query(`CREATE TABLE IF NOT EXISTS ${schema}.belay_migrations (
         version integer PRIMARY KEY,
         name text NOT NULL,
-        applied_at timestamptz NOT NULL
+        applied_at timestamptz NOT NULL,
+        checksum text
       )`);
+      await recordChecksums(client, schema, shipped);
       return versions(client, schema);
     });
     const done: number[] = [];
-    for (const migration of loadMigrations()) {
+    for (const migration of shipped) {
       if (applied.has(migration.version)) continue;
       await locked(client, schema, lockKey, async () => {
         // Another process may have applied it while this one waited for the lock.
         if ((await versions(client, schema)).has(migration.version)) return;
         await client.query(migration.sql);
-        await client.query(`INSERT INTO ${schema}.belay_migrations (version, name, applied_at) VALUES ($1, $2, now())`, [
+        await client.query(`INSERT INTO ${schema}.belay_migrations (version, name, applied_at, checksum) VALUES ($1, $2, now(), $3)`, [
           migration.version,
           migration.name,
+          migration.checksum,
         ]);
         done.push(migration.version);
       });
@@ -86,6 +93,22 @@ export async function migrate(pool: Pool, schema: string, lockKey: string): Prom
   }
 }
 
+/**
+ * Give a ledger from before checksums its `checksum` column and fill it. Altered and updated
+ * only when needed: a role that runs an up-to-date schema needs no more than it did.
+ */
+async function recordChecksums(client: PoolClient, schema: string, shipped: Migration[]): Promise<void> {
+  const column = await client.query(
+    "SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = 'checksum' AND NOT attisdropped",
+    [`${schema}.belay_migrations`],
+  );
+  if (column.rowCount === 0) await client.query(`ALTER TABLE ${schema}.belay_migrations ADD COLUMN checksum text`);
+  const ledger = await client.query<LedgerRow>(`SELECT version, name, checksum FROM ${schema}.belay_migrations WHERE checksum IS NULL`);
+  for (const { version, checksum } of checksumsToFill(shipped, ledger.rows)) {
+    await client.query(`UPDATE ${schema}.belay_migrations SET checksum = $1 WHERE version = $2 AND checksum IS NULL`, [checksum, version]);
+  }
+}
+
 async function versions(client: PoolClient, schema: string): Promise<Set<number>> {
   const result = await client.query<{ version: number }>(`SELECT version FROM ${schema}.belay_migrations`);
   return new Set(result.rows.map((r) => r.version));
@@ -95,10 +118,11 @@ async function versions(client: PoolClient, schema: string): Promise<Set<number>
 export async function appliedMigrations(pool: Pool, schema: string): Promise<AppliedMigration[]> {
   const table = await pool.query("SELECT to_regclass($1) AS t", [`${schema}.belay_migrations`]);
   if (table.rows[0]?.t === null) return [];
-  const result = await pool.query<{ version: number; name: string; applied_at: Date }>(
-    `SELECT version, name, applied_at FROM ${schema}.belay_migrations ORDER BY version`,
+  // SELECT *: a ledger from before checksums has no checksum column until the next start.
+  const result = await pool.query<{ version: number; name: string; applied_at: Date; checksum?: string | null }>(
+    `SELECT * FROM ${schema}.belay_migrations ORDER BY version`,
   );
-  return result.rows.map((r) => ({ version: r.version, name: r.name, appliedAt: r.applied_at.toISOString() }));
+  return result.rows.map((r) => ({ version: r.version, name: r.name, appliedAt: r.applied_at.toISOString(), checksum: r.checksum ?? null }));
 }
 
 /** Drop the schema and everything in it. Irreversible: for tests and uninstalls. */

@@ -70,8 +70,9 @@ function tableNames(db: DatabaseSync): string[] {
 }
 
 function ledger(db: DatabaseSync): LedgerEntry[] {
-  const rows = db.prepare("SELECT version, name, applied_at FROM belay_migrations ORDER BY version").all() as Array<{ version: number; name: string; applied_at: string }>;
-  return rows.map((r) => ({ version: Number(r.version), name: r.name, appliedAt: r.applied_at }));
+  // SELECT *: a ledger from before checksums has no checksum column until the next start.
+  const rows = db.prepare("SELECT * FROM belay_migrations ORDER BY version").all() as Array<{ version: number; name: string; applied_at: string; checksum?: string | null }>;
+  return rows.map((r) => ({ version: Number(r.version), name: r.name, appliedAt: r.applied_at, checksum: r.checksum ?? null }));
 }
 
 /** The catalog of a fresh in-memory database after the shipped migrations (the same code path as a real store). */
