@@ -121,10 +121,32 @@ async function readLive(client: PoolClient, schema: string): Promise<LiveFacts> 
   }
 }
 
-/** Apply the shipped migrations to a scratch schema, read its catalog, drop it. */
+/** Compare the checked schema with the expected catalog, built in a scratch schema. */
 async function checkStructure(run: DoctorRun, pool: Pool, actual: Catalog): Promise<void> {
   const scratch = `belay_doctor_${randomBytes(6).toString("hex")}`;
   run.scratch = scratch;
+  const { expected, failure, leftover } = await buildExpected(pool, scratch);
+  if (expected === null) {
+    run.add(check(
+      "structure",
+      "warn",
+      `not compared: could not build the expected tables in a scratch schema: ${failure ?? "unknown error"}`,
+      leftover === null ? [] : [leftover],
+      "the doctor creates (and drops) a scratch schema in this database: run it as a role with CREATE on the database",
+    ));
+    return;
+  }
+  run.structure = compareCatalogs(expected, actual);
+  const judged = judgeStructure(run.structure, expected);
+  if (leftover !== null) {
+    judged.problems.push(leftover);
+    if (judged.status === "ok") judged.status = "warn";
+  }
+  run.add(judged);
+}
+
+/** Apply the shipped migrations to `scratch`, read its catalog, drop it; what went wrong, if anything. */
+async function buildExpected(pool: Pool, scratch: string): Promise<{ expected: Catalog | null; failure: string | null; leftover: string | null }> {
   let expected: Catalog | null = null;
   let failure: string | null = null;
   try {
@@ -146,23 +168,23 @@ async function checkStructure(run: DoctorRun, pool: Pool, actual: Catalog): Prom
   } catch (error) {
     leftover = `the scratch schema ${scratch} could not be dropped (${errorMessage(error)}): DROP SCHEMA ${scratch} CASCADE`;
   }
-  if (expected === null) {
-    run.add(check(
-      "structure",
-      "warn",
-      `not compared: could not build the expected tables in a scratch schema: ${failure ?? "unknown error"}`,
-      leftover === null ? [] : [leftover],
-      "the doctor creates (and drops) a scratch schema in this database: run it as a role with CREATE on the database",
-    ));
-    return;
+  return { expected, failure, leftover };
+}
+
+/**
+ * The catalog the shipped migrations create, built in a scratch schema `belay_schema_<random>`
+ * of the database at `url` and dropped again (for the committed schema dump).
+ */
+export async function expectedCatalog(url: string): Promise<Catalog> {
+  const scratch = `belay_schema_${randomBytes(6).toString("hex")}`;
+  const pool = newPool({ url, schema: scratch, poolSize: 2 });
+  try {
+    const { expected, failure, leftover } = await buildExpected(pool, scratch);
+    if (expected === null || leftover !== null) throw new Error([failure, leftover].filter((m) => m !== null).join("; "));
+    return expected;
+  } finally {
+    await pool.end().catch(() => undefined);
   }
-  run.structure = compareCatalogs(expected, actual);
-  const judged = judgeStructure(run.structure, expected);
-  if (leftover !== null) {
-    judged.problems.push(leftover);
-    if (judged.status === "ok") judged.status = "warn";
-  }
-  run.add(judged);
 }
 
 /** Tables with their columns, and indexes, of one schema; definitions without the schema's name, so two schemas compare. */

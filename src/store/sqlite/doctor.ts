@@ -76,7 +76,7 @@ function ledger(db: DatabaseSync): LedgerEntry[] {
 }
 
 /** The catalog of a fresh in-memory database after the shipped migrations (the same code path as a real store). */
-function expectedCatalog(): Catalog {
+export function expectedCatalog(): Catalog {
   const scratch = new DatabaseSync(":memory:");
   try {
     migrate(scratch);
