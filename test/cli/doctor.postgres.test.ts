@@ -11,8 +11,7 @@ import { PostgresStore } from "../../src/store/postgres/postgres-store.ts";
 import { pgUrl, testSchema } from "../store/pg-schema.ts";
 import { parseJson, runCli, spawnCli, tempDir } from "./helpers.ts";
 import type { CliResult } from "./helpers.ts";
-
-if (!pgUrl) console.warn("BELAY_TEST_PG_URL not set: belay doctor PostgreSQL tests skipped");
+import { noPostgres, skippedIf } from "../optional.ts";
 
 const schemas: string[] = [];
 const homes: string[] = [];
@@ -85,7 +84,7 @@ async function startWorker(db: string, nodeId: string): Promise<{ stop: () => Pr
   };
 }
 
-describe.skipIf(!pgUrl)("belay doctor on PostgreSQL", () => {
+describe("belay doctor on PostgreSQL", skippedIf(noPostgres), () => {
   it("a healthy schema: every check passes, exit 0; the schema is unchanged and the scratch schema is gone", { timeout: 60_000 }, async () => {
     const { schema, db } = await migratedSchema();
     const before = await snapshot(schema);

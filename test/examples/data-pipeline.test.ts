@@ -13,8 +13,9 @@ import type { CancellationRecord, Job, Task } from "../../src/core/model.ts";
 import { parseJson, runCli, startCliServer } from "../cli/helpers.ts";
 import type { CliServer } from "../cli/helpers.ts";
 import { until } from "../helpers.ts";
-import { browserRequired, chromiumPath, ensureWebBuild, eventually, haveChromium, launchBrowser, screenshotBoth, signIn, startUiServer } from "../web/helpers.ts";
+import { ensureWebBuild, eventually, launchBrowser, noBrowser, screenshotBoth, signIn, startUiServer } from "../web/helpers.ts";
 import type { Browser, UiServer } from "../web/helpers.ts";
+import { skippedIf } from "../optional.ts";
 
 /** Relative to the repository root, where the CLI runs — as in the README. */
 const specFile = "examples/data-pipeline/pipeline.yaml";
@@ -165,10 +166,7 @@ describe("examples/data-pipeline with the CLI", () => {
   }, 30_000);
 });
 
-const run = haveChromium || browserRequired;
-if (!run) console.warn(`test/examples: ${chromiumPath} not found, the data-pipeline browser test is skipped (apt-get install -y chromium)`);
-
-describe.runIf(run)("examples/data-pipeline in the web UI", () => {
+describe("examples/data-pipeline in the web UI", skippedIf(noBrowser), () => {
   let ui: UiServer;
   let browser: Browser;
   let page: Page;

@@ -8,8 +8,7 @@ import type { Belay } from "../../src/engine/engine.ts";
 import { PostgresStore } from "../../src/store/postgres/postgres-store.ts";
 import { openTestEngine, until, untilJobStatus, untilTaskStatus } from "../helpers.ts";
 import { pgUrl, testSchema } from "../store/pg-schema.ts";
-
-if (!pgUrl) console.warn("BELAY_TEST_PG_URL not set: multi-node PostgreSQL tests skipped");
+import { noPostgres, skippedIf } from "../optional.ts";
 
 const schemas: string[] = [];
 
@@ -33,7 +32,7 @@ async function twoNodes(options: { pollIntervalMs?: number; heartbeatMs?: number
   return { a, b };
 }
 
-describe.skipIf(!pgUrl)("two nodes on one PostgreSQL schema", () => {
+describe("two nodes on one PostgreSQL schema", skippedIf(noPostgres), () => {
   it("runs a job submitted on the API node on the worker node, and the API node sees its events", async () => {
     const { a } = await twoNodes();
     const seen: string[] = [];

@@ -10,8 +10,7 @@ import type { Job } from "../../src/core/model.ts";
 import { until } from "../helpers.ts";
 import { pgUrl, testSchema } from "../store/pg-schema.ts";
 import { Cluster, processesWith, stopNode } from "./cluster.ts";
-
-if (!pgUrl) console.warn("BELAY_TEST_PG_URL not set: multi-process PostgreSQL tests skipped");
+import { noPostgres, skippedIf } from "../optional.ts";
 
 let cluster: Cluster | null = null;
 
@@ -28,7 +27,7 @@ async function newCluster(): Promise<Cluster> {
 
 const getJob = async (c: Cluster, id: string): Promise<Job> => (await c.client.getJob(id)).job;
 
-describe.skipIf(!pgUrl)("an API server and worker processes on one PostgreSQL schema", () => {
+describe("an API server and worker processes on one PostgreSQL schema", skippedIf(noPostgres), () => {
   it("a task running on worker B is cancelled through the server: B stops it and acknowledges", { timeout: 60_000 }, async () => {
     const c = await newCluster();
     await c.startWorker("worker-b");
@@ -93,7 +92,7 @@ describe.skipIf(!pgUrl)("an API server and worker processes on one PostgreSQL sc
   });
 });
 
-describe.skipIf(!pgUrl)("when worker B's LISTEN connection is dropped", () => {
+describe("when worker B's LISTEN connection is dropped", skippedIf(noPostgres), () => {
   it("a cancel still reaches B through the fallback", { timeout: 60_000 }, async () => {
     const c = await newCluster();
     await c.startWorker("worker-b");
@@ -114,7 +113,7 @@ describe.skipIf(!pgUrl)("when worker B's LISTEN connection is dropped", () => {
   });
 });
 
-describe.skipIf(!pgUrl)("when every database connection of the nodes drops mid-cancellation (as in a PostgreSQL restart)", () => {
+describe("when every database connection of the nodes drops mid-cancellation (as in a PostgreSQL restart)", skippedIf(noPostgres), () => {
   it("the cancellation still completes and the attempt's end is not lost", { timeout: 60_000 }, async () => {
     const c = await newCluster();
     await c.startWorker("worker-b");

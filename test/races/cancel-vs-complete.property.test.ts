@@ -28,6 +28,7 @@ import { parseJobSpec } from "../../src/core/spec.ts";
 import { newId } from "../../src/engine/ids.ts";
 import { PostgresStore } from "../../src/store/postgres/postgres-store.ts";
 import { SqliteStore } from "../../src/store/sqlite/sqlite-store.ts";
+import { noPostgres, skippedIf } from "../optional.ts";
 import type { Store } from "../../src/store/store.ts";
 import { openTestEngine, until } from "../helpers.ts";
 import { pgUrl, testSchema } from "../store/pg-schema.ts";
@@ -196,7 +197,7 @@ describe("cancel vs completion at the same instant", () => {
     }
   });
 
-  it.skipIf(!pgUrl)("300 random orders on PostgreSQL, the two transactions overlapping", { timeout: 300_000 }, async () => {
+  it("300 random orders on PostgreSQL, the two transactions overlapping", { ...skippedIf(noPostgres), timeout: 300_000 }, async () => {
     const store = new PostgresStore({ url: pgUrl ?? "", schema: testSchema(), poolSize: 4 });
     await store.migrate();
     try {
@@ -208,7 +209,6 @@ describe("cancel vs completion at the same instant", () => {
       await store.close();
     }
   });
-  if (!pgUrl) console.warn("BELAY_TEST_PG_URL not set: the PostgreSQL race is skipped");
 
   describe("through a real engine", () => {
     const dir = mkdtempSync(join(tmpdir(), "belay-race-"));

@@ -8,10 +8,9 @@ import { describe } from "vitest";
 import { PostgresStore } from "../../src/store/postgres/postgres-store.ts";
 import { describeStoreConformance } from "./conformance.ts";
 import { pgUrl, testSchema } from "./pg-schema.ts";
+import { noPostgres, skippedIf } from "../optional.ts";
 
-if (!pgUrl) console.warn("BELAY_TEST_PG_URL not set: PostgreSQL store tests skipped");
-
-describe.skipIf(!pgUrl)("PostgreSQL", () => {
+describe("PostgreSQL", skippedIf(noPostgres), () => {
   describeStoreConformance("PostgreSQL store conformance", async () => {
     const url = pgUrl ?? "";
     const schema = testSchema();

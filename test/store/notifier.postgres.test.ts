@@ -5,8 +5,7 @@ import type { NodeMessage } from "../../src/store/store.ts";
 import { PostgresStore } from "../../src/store/postgres/postgres-store.ts";
 import { until } from "../helpers.ts";
 import { pgUrl, testSchema } from "./pg-schema.ts";
-
-if (!pgUrl) console.warn("BELAY_TEST_PG_URL not set: PostgreSQL notifier tests skipped");
+import { noPostgres, skippedIf } from "../optional.ts";
 
 const stores: PostgresStore[] = [];
 afterEach(async () => {
@@ -16,7 +15,7 @@ afterEach(async () => {
   }
 });
 
-describe.skipIf(!pgUrl)("PostgreSQL notifier", () => {
+describe("PostgreSQL notifier", skippedIf(noPostgres), () => {
   it("delivers each message to every subscriber of the schema, and none of another schema", async () => {
     const schema = testSchema();
     const a = new PostgresStore({ url: pgUrl as string, schema, applicationName: "belay:test-a" });

@@ -7,10 +7,9 @@ import { loadMigrations } from "../../src/store/postgres/migrate.ts";
 import { PostgresStore } from "../../src/store/postgres/postgres-store.ts";
 import { Harness } from "./harness.ts";
 import { pgUrl, testSchema } from "./pg-schema.ts";
+import { noPostgres, skippedIf } from "../optional.ts";
 
-if (!pgUrl) console.warn("BELAY_TEST_PG_URL not set: PostgreSQL store tests skipped");
-
-describe.skipIf(!pgUrl)("PostgreSQL store", () => {
+describe("PostgreSQL store", skippedIf(noPostgres), () => {
   const url = pgUrl ?? "";
   const opened: PostgresStore[] = [];
   const open = (schema: string): PostgresStore => {

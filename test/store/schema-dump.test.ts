@@ -8,6 +8,7 @@ import { expectedCatalog as postgresCatalog } from "../../src/store/postgres/doc
 import { dumpCommand, dumpFile, renderSchema } from "../../src/store/schema-dump.ts";
 import type { Dialect } from "../../src/store/schema-dump.ts";
 import { expectedCatalog as sqliteCatalog } from "../../src/store/sqlite/doctor.ts";
+import { noPostgres, skippedIf } from "../optional.ts";
 import { pgUrl } from "./pg-schema.ts";
 
 function expectCommitted(dialect: Dialect, fresh: string): void {
@@ -22,7 +23,7 @@ describe("committed schema dumps", () => {
     expectCommitted("sqlite", renderSchema("sqlite", sqliteCatalog()));
   });
 
-  it.skipIf(!pgUrl)("postgres: src/store/postgres/schema.sql is what the migrations create (needs BELAY_TEST_PG_URL)", { timeout: 60_000 }, async () => {
+  it("postgres: src/store/postgres/schema.sql is what the migrations create", { ...skippedIf(noPostgres), timeout: 60_000 }, async () => {
     expectCommitted("postgres", renderSchema("postgres", await postgresCatalog(pgUrl ?? "")));
   });
 

@@ -6,12 +6,11 @@
  */
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { browserRequired, convergingCommand, ensureWebBuild, eventually, haveChromium, launchBrowser, screenshotBoth, signIn, startUiServer, until } from "./helpers.ts";
+import { convergingCommand, ensureWebBuild, eventually, launchBrowser, noBrowser, screenshotBoth, signIn, startUiServer, until } from "./helpers.ts";
 import type { Browser, UiServer } from "./helpers.ts";
+import { skippedIf } from "../optional.ts";
 
-const run = haveChromium || browserRequired;
-
-describe.runIf(run)("web UI: job detail, history, cancellations", () => {
+describe("web UI: job detail, history, cancellations", skippedIf(noBrowser), () => {
   let ui: UiServer;
   let browser: Browser;
   let page: Page;

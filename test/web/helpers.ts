@@ -18,6 +18,8 @@ export const chromiumPath = process.env["BELAY_TEST_CHROMIUM"] ?? "/usr/bin/chro
 export const haveChromium = existsSync(chromiumPath);
 /** CI sets this: a missing browser is then a failure, not a skipped suite. */
 export const browserRequired = process.env["BELAY_TEST_BROWSER_REQUIRED"] === "1";
+/** Why the browser tests cannot run here, or null (always null when required: a missing browser then fails them). */
+export const noBrowser: string | null = haveChromium || browserRequired ? null : `no Chromium at ${chromiumPath} (apt-get install -y chromium, or set BELAY_TEST_CHROMIUM)`;
 
 const repo = fileURLToPath(new URL("../../", import.meta.url));
 const webSrc = join(repo, "src/web");

@@ -5,13 +5,11 @@
  */
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { browserRequired, convergingCommand, ensureWebBuild, eventually, focused, haveChromium, launchBrowser, screenshot, screenshotBoth, startUiServer, until } from "./helpers.ts";
+import { convergingCommand, ensureWebBuild, eventually, focused, launchBrowser, noBrowser, screenshot, screenshotBoth, startUiServer, until } from "./helpers.ts";
 import type { Browser, UiServer } from "./helpers.ts";
+import { skippedIf } from "../optional.ts";
 
-const run = haveChromium || browserRequired;
-if (!run) console.warn("test/web: /usr/bin/chromium not found, browser tests skipped (apt-get install -y chromium)");
-
-describe.runIf(run)("web UI: jobs board", () => {
+describe("web UI: jobs board", skippedIf(noBrowser), () => {
   let ui: UiServer;
   let browser: Browser;
   let page: Page;
