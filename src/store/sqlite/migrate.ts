@@ -62,7 +62,8 @@ function inWriteTransaction(db: DatabaseSync, fn: () => void): void {
     fn();
     db.exec("COMMIT");
   } catch (error) {
-    db.exec("ROLLBACK");
+    // After some errors (SQLITE_FULL among them) SQLite has already rolled back.
+    if (db.isTransaction) db.exec("ROLLBACK");
     throw error;
   }
 }
