@@ -123,14 +123,23 @@ export function settle(d: JobDraft): void {
   }
 }
 
+/**
+ * How much of one task's work is done, 0..1: the job's progress is the mean over its work
+ * tasks. It is the work done, not the tasks ended: a succeeded task counts whole, a task
+ * that ran and then was cancelled or failed counts for the progress it last reported, and
+ * a task that never ran (pending, skipped, cancelled before it started) counts nothing.
+ */
+export function workDone(task: Pick<Task, "status" | "progress">): number {
+  if (task.status === "succeeded") return 1;
+  if (task.status === "pending" || task.status === "skipped") return 0;
+  return task.progress?.ratio ?? 0;
+}
+
 function refreshProgress(d: JobDraft, message: string | null): void {
   const work = d.workTasks;
   if (work.length === 0) return;
   let sum = 0;
-  for (const t of work) {
-    if (isTerminalTask(t.status)) sum += 1;
-    else if (t.status === "running" || t.status === "cancelling") sum += t.progress?.ratio ?? 0;
-  }
+  for (const t of work) sum += workDone(t);
   const ratio = Math.min(1, sum / work.length);
   const next: Progress = { ratio, message: message ?? d.job.progress.message };
   if (next.ratio !== d.job.progress.ratio || next.message !== d.job.progress.message) {
@@ -282,6 +291,14 @@ export function recordProgress(
   if (update.data !== undefined) data["data"] = update.data;
   d.emit("belay.task.progress", key, data);
   refreshProgress(d, update.message ?? null);
+  return true;
+}
+
+/** A warning about a running attempt (e.g. a progress line that could not be read): one event, nothing else changes. */
+export function recordWarning(d: JobDraft, key: string, attempt: number, message: string): boolean {
+  const task = d.task(key);
+  if (task.attempt !== attempt || (task.status !== "running" && task.status !== "cancelling")) return false;
+  d.emit("belay.task.warning", key, { attempt, message });
   return true;
 }
 

@@ -244,6 +244,7 @@ export const eventTypes = [
   "belay.task.succeeded",
   "belay.task.failed",
   "belay.task.skipped",
+  "belay.task.warning",
   "belay.cancellation.step",
 ] as const;
 export type EventType = (typeof eventTypes)[number];

@@ -6,7 +6,7 @@
  */
 import type { Logger } from "pino";
 import { isBelayError } from "../core/errors.ts";
-import { endAttempt, recordProgress, saveCheckpoint } from "../core/lifecycle.ts";
+import { endAttempt, recordProgress, recordWarning, saveCheckpoint } from "../core/lifecycle.ts";
 import type { AttemptEnd, AttemptEndResult } from "../core/lifecycle.ts";
 import type { Job, Json, Task, TaskKind } from "../core/model.ts";
 import type { RunContext, Runner, RunnerExit, RunningTask } from "../runners/types.ts";
@@ -130,6 +130,7 @@ export class Runs {
         lastCheckpoint,
         onProgress: (update) => this.write(run, (d) => recordProgress(d, run.key, run.attempt, update)),
         onCheckpoint: (data) => this.write(run, (d) => saveCheckpoint(d, run.key, run.attempt, data)),
+        onWarning: (message) => this.write(run, (d) => recordWarning(d, run.key, run.attempt, message)),
         onLog: (stream, line) => logs.push({ jobId: run.jobId, taskKey: run.key, attempt: run.attempt, stream, line, time: this.deps.now() }),
       };
       const running = await runner.start(ctx);

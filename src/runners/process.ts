@@ -153,6 +153,8 @@ class ProcessTask implements RunningTask {
   /** Set once the group is observed empty: from then on the pgid may be reused, so we never signal it again. */
   #groupGone = false;
   #done = false;
+  /** A malformed BELAY_PROGRESS line has been reported (once per attempt). */
+  #progressWarned = false;
   #resolveExited!: (exit: RunnerExit) => void;
   readonly #streamsClosed: Promise<void>[] = [];
   readonly #splitters: LineSplitter[] = [];
@@ -215,13 +217,16 @@ class ProcessTask implements RunningTask {
   #onLine(stream: "stdout" | "stderr", line: string): void {
     this.#log(stream, line);
     if (stream === "stdout" && line.startsWith(PROGRESS_PREFIX)) {
-      const update = parseProgressLine(line.slice(PROGRESS_PREFIX.length));
-      if (update !== null) {
-        try {
-          this.#ctx.onProgress(update);
-        } catch {
-          // A failing callback must not break the runner.
+      const parsed = parseProgressLine(line.slice(PROGRESS_PREFIX.length));
+      try {
+        if ("update" in parsed) this.#ctx.onProgress(parsed.update);
+        else if (!this.#progressWarned) {
+          // Once per attempt: a loop printing a bad line must not flood the event log.
+          this.#progressWarned = true;
+          this.#ctx.onWarning?.(`a BELAY_PROGRESS line was not read as progress: ${parsed.error}; it is kept as a log line (later bad lines are not reported)`);
         }
+      } catch {
+        // A failing callback must not break the runner.
       }
     }
   }
@@ -340,24 +345,26 @@ function stripCr(line: string): string {
 /**
  * The JSON of a `BELAY_PROGRESS` line, as a progress update: `ratio` (a finite number) and
  * `message` (a string) are pulled out, and the whole object is passed as `data` (the same
- * rule as a handler's `ctx.progress(data)`). Returns null for anything but a JSON object;
- * the line is logged either way.
+ * rule as a handler's `ctx.progress(data)`). Anything but a JSON object is not read, and
+ * the answer says why, so the task can be told (the line is logged either way).
  */
-export function parseProgressLine(text: string): ProgressUpdate | null {
+export function parseProgressLine(text: string): { update: ProgressUpdate } | { error: string } {
   let value: unknown;
   try {
     value = JSON.parse(text);
-  } catch {
-    return null;
+  } catch (error) {
+    return { error: `not JSON (${messageOf(error)})` };
   }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) return null;
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    return { error: `not a JSON object (${value === null ? "null" : Array.isArray(value) ? "an array" : `a ${typeof value}`})` };
+  }
   const object = value as { [key: string]: Json };
   const update: ProgressUpdate = { data: object };
   const ratio = object["ratio"];
   if (typeof ratio === "number" && Number.isFinite(ratio)) update.ratio = ratio;
   const message = object["message"];
   if (typeof message === "string") update.message = message;
-  return update;
+  return { update };
 }
 
 function describeSpawnError(error: Error): string {

@@ -30,6 +30,8 @@ export interface RunContext {
   onProgress(update: ProgressUpdate): void;
   onCheckpoint(data: Json): void;
   onLog(stream: "stdout" | "stderr" | "log", line: string): void;
+  /** Something the task's author should know that is not an error of the task (e.g. an unreadable progress line). */
+  onWarning?(message: string): void;
 }
 
 export interface RunnerExit {

@@ -271,11 +271,11 @@ describe("ProcessRunner: stopping", () => {
 });
 
 describe("parseProgressLine", () => {
-  it("accepts objects only and pulls out ratio and message", () => {
-    expect(parseProgressLine(`{"ratio":0.5}`)).toEqual({ ratio: 0.5, data: { ratio: 0.5 } });
-    expect(parseProgressLine(`{"ratio":"x","message":3}`)).toEqual({ data: { ratio: "x", message: 3 } });
-    expect(parseProgressLine("0.5")).toBeNull();
-    expect(parseProgressLine("[1]")).toBeNull();
-    expect(parseProgressLine("{")).toBeNull();
+  it("accepts objects only and pulls out ratio and message; says why anything else was not read", () => {
+    expect(parseProgressLine(`{"ratio":0.5}`)).toEqual({ update: { ratio: 0.5, data: { ratio: 0.5 } } });
+    expect(parseProgressLine(`{"ratio":"x","message":3}`)).toEqual({ update: { data: { ratio: "x", message: 3 } } });
+    expect(parseProgressLine("0.5")).toEqual({ error: "not a JSON object (a number)" });
+    expect(parseProgressLine("[1]")).toEqual({ error: "not a JSON object (an array)" });
+    expect(parseProgressLine("{")).toMatchObject({ error: expect.stringMatching(/^not JSON \(/) });
   });
 });
