@@ -80,7 +80,17 @@ export async function authenticate(store: Store, header: string | undefined): Pr
   if (token.expiresAt !== null && Date.parse(token.expiresAt) <= Date.now()) {
     throw new BelayError("UNAUTHENTICATED", `token expired at ${token.expiresAt}`, { details: { expiresAt: token.expiresAt } });
   }
+  noteUse(store, token);
   return { tokenId: token.id, principal: token.principal, role: token.role };
+}
+
+/** `lastUsedAt` is written at most once a minute per token, and never delays the request. */
+const lastUsedResolutionMs = 60_000;
+
+function noteUse(store: Store, token: TokenRecord): void {
+  const now = Date.now();
+  if (token.lastUsedAt !== null && now - Date.parse(token.lastUsedAt) < lastUsedResolutionMs) return;
+  void store.touchToken(token.id, new Date(now).toISOString(), new Date(now - lastUsedResolutionMs).toISOString()).catch(() => undefined);
 }
 
 /**

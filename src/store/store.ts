@@ -318,6 +318,11 @@ export interface Store {
   listTokens(): Promise<TokenRecord[]>;
   /** Returns false for an unknown id. */
   revokeToken(id: string, at: string): Promise<boolean>;
+  /**
+   * Record a use of the token: sets `lastUsedAt` to `at` unless it is already later than
+   * `notBefore`, so a token used many times a minute costs one write a minute.
+   */
+  touchToken(id: string, at: string, notBefore: string): Promise<void>;
   countTokens(): Promise<number>;
 
   // ---- webhooks ----

@@ -412,6 +412,10 @@ export class PostgresStore implements Store {
     return tokens.revokeToken(this.pool, id, at);
   }
 
+  async touchToken(id: string, at: string, notBefore: string): Promise<void> {
+    await tokens.touchToken(this.pool, id, at, notBefore);
+  }
+
   async countTokens(): Promise<number> {
     return tokens.countTokens(this.pool);
   }

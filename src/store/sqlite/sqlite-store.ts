@@ -616,6 +616,10 @@ export class SqliteStore implements Store {
     return Number(result.changes) > 0;
   }
 
+  async touchToken(id: string, at: string, notBefore: string): Promise<void> {
+    this.sql("UPDATE tokens SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)").run(at, id, notBefore);
+  }
+
   async countTokens(): Promise<number> {
     return Number((this.sql("SELECT count(*) AS n FROM tokens").get() as Row)["n"]);
   }

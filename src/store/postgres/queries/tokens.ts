@@ -37,6 +37,13 @@ export async function revokeToken(db: Db, id: string, at: string): Promise<boole
   return ((await query(db, revokeTokenQuery, [id, at])).rowCount ?? 0) > 0;
 }
 
+/** $1 id, $2 time, $3 not before: at most one write per token in each interval. */
+const touchTokenQuery = named("touch_token", "UPDATE tokens SET last_used_at = $2 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $3)");
+
+export async function touchToken(db: Db, id: string, at: string, notBefore: string): Promise<void> {
+  await query(db, touchTokenQuery, [id, at, notBefore]);
+}
+
 const countTokensQuery = named("count_tokens", "SELECT count(*) AS n FROM tokens");
 
 export async function countTokens(db: Db): Promise<number> {
