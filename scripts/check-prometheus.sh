@@ -43,7 +43,19 @@ tests:
         values: '0+1x20'
       - series: 'belay_jobs_cancelling'
         values: '1x20'
+      - series: 'belay_remote_cancel_failures_total{adapter="cloud"}'
+        values: '0 0 1 2 3 3 3 3 3 3 3 3 3 3 3 3 3 3 3 3 3'
     alert_rule_test:
+      - eval_time: 5m
+        alertname: BelayRemoteCancelRefused
+        exp_alerts:
+          - exp_labels: { severity: warning, adapter: cloud }
+            exp_annotations:
+              summary: "Remote service cloud is refusing cancels"
+              description: "3 cancels sent to remote adapter cloud were refused or unanswered in the last 10 minutes: remote jobs may still be running. Find them with \`belay job cancellations --status partial\` (their tasks' stop is \`remote_refused\`) and check the service."
+      - eval_time: 20m
+        alertname: BelayRemoteCancelRefused
+        exp_alerts: []
       - eval_time: 5m
         alertname: BelayCancellationStepFailures
         exp_alerts:
@@ -86,7 +98,12 @@ tests:
         values: '0 0 0 0 0 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1'
       - series: 'belay_jobs_cancelling'
         values: '1 1 1 0 0 2 0 1 1 1 1 1 0 0 0 0 0 0 0 0 0'
+      - series: 'belay_remote_cancel_failures_total{adapter="cloud"}'
+        values: '0x20'
     alert_rule_test:
+      - eval_time: 16m
+        alertname: BelayRemoteCancelRefused
+        exp_alerts: []
       - eval_time: 16m
         alertname: BelayForcedKillsHigh
         exp_alerts: []
@@ -158,6 +175,7 @@ missing=0
 for family in \
   belay_cancellation_requests_total belay_cancellation_duration_seconds belay_cancellation_failures_total \
   belay_runners_terminated_total belay_jobs_total belay_jobs_queued belay_jobs_cancelling belay_task_duration_seconds \
+  belay_remote_cancel_failures_total \
   process_cpu_seconds_total; do
   if ! grep -q "^# TYPE ${family%_total}\(_total\)\? " "$tmp/metrics.txt"; then
     echo "check-prometheus: /metrics has no ${family}" >&2

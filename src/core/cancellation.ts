@@ -19,6 +19,7 @@ import type {
   Task,
   TaskStopReport,
 } from "./model.ts";
+import { pendingRemoteStops } from "./remote-stops.ts";
 import { isTerminalJob, isTerminalTask } from "./states.ts";
 
 export const maxReasonLength = 1000;
@@ -390,7 +391,9 @@ export function finalizeCancellation(d: JobDraft, recordId: string, result: { cl
   if (record === undefined) throw new BelayError("NOT_FOUND", `cancellation ${recordId} not found`);
   if (record.status !== "in_progress") return record;
   const stopped = record.tasks.some((r) => r.outcome !== "finished_first");
-  let status: CancellationStatus = result.cleanupFailed ? "partial" : stopped ? "completed" : "too_late";
+  // A remote job that may still run makes the record partial until it is known to have stopped (DESIGN §3).
+  const remoteRunsOn = pendingRemoteStops(record).length > 0;
+  let status: CancellationStatus = result.cleanupFailed || remoteRunsOn ? "partial" : stopped ? "completed" : "too_late";
   if (record.scope === "job") {
     const unfinished = d.workTasks.filter((t) => !isTerminalTask(t.status));
     if (unfinished.length > 0) {

@@ -5,7 +5,8 @@
  */
 import { BelayError } from "./errors.ts";
 import type { JobDraft } from "./draft.ts";
-import type { Job, JobSpec, Json, Progress, StopMode, StopOutcome, Task } from "./model.ts";
+import type { Job, JobSpec, Json, Progress, RemoteStop, StopMode, StopOutcome, Task, TaskStopReport } from "./model.ts";
+import { countPendingRemote, emitRemoteCancel } from "./remote-stops.ts";
 import { isTerminalTask, resumableJobStatuses } from "./states.ts";
 import type { JobStatus } from "./states.ts";
 
@@ -185,8 +186,8 @@ export interface AttemptEnd {
   signalDelivered: boolean;
   /** `kill()` ended it. */
   forced: boolean;
-  /** Remote tasks: what the adapter's cancel did, if it was called. */
-  remoteCancel?: { attempted: boolean; cancelled: boolean; error: string | null } | null;
+  /** Remote tasks: what the adapter's cancel did, if it was called, and the remote job's id. */
+  remoteCancel?: { attempted: boolean; cancelled: boolean; error: string | null; remoteId?: string | null } | null;
   /** When this node sent the cancel signal, and when the runner acknowledged it. */
   signalledAt?: string | null;
   acknowledgedAt?: string | null;
@@ -213,7 +214,7 @@ export function endAttempt(d: JobDraft, key: string, attempt: number, end: Attem
   if (task.status === "cancelling") {
     const stopped = end.signalDelivered || end.forced;
     const status = stopped ? "cancelled" : end.outcome;
-    const mode: StopMode | null = !stopped ? null : end.forced ? "forced" : end.remoteCancel?.cancelled === true ? "remote" : "graceful";
+    const mode = stopMode(end, stopped);
     d.setTaskStatus(key, status, { exitCode: end.exitCode, error: end.error, stopMode: mode });
     reportStop(d, task, end, stopped ? "mid_run" : "finished_first", mode);
   } else if (end.interrupted === true && d.job.status === "running") {
@@ -248,6 +249,35 @@ function failFast(d: JobDraft, failedKey: string): AttemptEndResult["toStop"] {
   return toStop;
 }
 
+/** How a signalled runner stopped; a remote job whose cancel was not accepted was not stopped at all. */
+function stopMode(end: AttemptEnd, stopped: boolean): StopMode | null {
+  if (!stopped) return null;
+  if (end.remoteCancel?.attempted === true && !end.remoteCancel.cancelled) return "remote_refused";
+  if (end.forced) return "forced";
+  return end.remoteCancel?.cancelled === true ? "remote" : "graceful";
+}
+
+/**
+ * A remote task's side of its stop. Its remote job is known to have stopped only when the
+ * service accepted the cancel and the runner then saw the job end (not when the grace ran
+ * out and the task was force-stopped while the job still ran).
+ */
+function remoteStop(task: Task, end: AttemptEnd, now: string): RemoteStop | null {
+  const cancel = end.remoteCancel;
+  if (task.kind !== "remote" || cancel === null || cancel === undefined || !cancel.attempted) return null;
+  const stopped = cancel.cancelled && !end.forced;
+  return {
+    adapter: task.spec.remote?.adapter ?? "",
+    remoteId: cancel.remoteId ?? null,
+    cancelled: cancel.cancelled,
+    stopped,
+    attempts: 1,
+    error: cancel.error,
+    stoppedAt: stopped ? now : null,
+    finalState: stopped ? "cancelled" : null,
+  };
+}
+
 /** Fill in, on every open cancellation record that awaits this task, how it stopped. */
 function reportStop(d: JobDraft, task: Task, end: AttemptEnd, outcome: StopOutcome, mode: StopMode | null): void {
   for (const record of d.openCancellations()) {
@@ -266,12 +296,18 @@ function reportStop(d: JobDraft, task: Task, end: AttemptEnd, outcome: StopOutco
     report.outcome = outcome;
     report.mode = mode;
     report.exitCode = task.exitCode;
+    const stop = outcome === "mid_run" ? remoteStop(task, end, d.now) : null;
+    if (stop !== null) {
+      report.remote = stop;
+      countPendingRemote(record);
+    }
     if (outcome === "mid_run") {
       if (mode === "forced") record.runnersTerminated.forced += 1;
-      else record.runnersTerminated.graceful += 1;
+      else if (mode !== "remote_refused") record.runnersTerminated.graceful += 1;
     }
     record.affectedTasks.push({ key: task.key, from: "running", to: task.status });
     d.putCancellation(record);
+    if (stop !== null && !stop.cancelled) emitRemoteCancel(d, record, report as TaskStopReport & { remote: RemoteStop }, "refused", stop.error);
   }
 }
 

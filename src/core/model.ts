@@ -169,7 +169,29 @@ export interface AffectedTask {
   to: TaskStatus;
 }
 
-export type StopMode = "graceful" | "forced" | "remote";
+/**
+ * How a task's runner stopped: `remote_refused` is a remote job whose cancel the service
+ * refused (or did not answer): the local task ended, the remote job may still run.
+ */
+export type StopMode = "graceful" | "forced" | "remote" | "remote_refused";
+
+/** A remote task's side of a cancellation: whether its remote job is known to have stopped. */
+export interface RemoteStop {
+  adapter: string;
+  remoteId: string | null;
+  /** The service accepted a cancel. */
+  cancelled: boolean;
+  /** The remote job is known to have ended (its service reported a final state). */
+  stopped: boolean;
+  /** Cancel requests sent so far. */
+  attempts: number;
+  /** The last refusal's error, null once one was accepted. */
+  error: string | null;
+  /** When Belay learnt the remote job had stopped. */
+  stoppedAt: string | null;
+  /** The remote job's final state, as its service reported it. */
+  finalState: string | null;
+}
 export type StopOutcome = "before_start" | "mid_run" | "finished_first";
 
 /** What happened to one task's runner during a cancellation. */
@@ -185,6 +207,8 @@ export interface TaskStopReport {
   exitCode: number | null;
   /** Grace period this runner got between the signal and the forced kill. */
   graceMs: number | null;
+  /** Remote tasks: what became of the remote job (absent for other kinds). */
+  remote?: RemoteStop | null;
 }
 
 export interface CompensationResult {
@@ -218,7 +242,11 @@ export interface CancellationRecord {
   affectedTasks: AffectedTask[];
   tasks: TaskStopReport[];
   runnersTerminated: { graceful: number; forced: number };
-  remote: { attempted: number; cancelled: number };
+  /**
+   * Remote cancels: sent, accepted, and remote jobs not yet known to have stopped. While
+   * `pending` > 0 the record is `partial`; it becomes `completed` when the last one stops.
+   */
+  remote: { attempted: number; cancelled: number; pending?: number };
   compensation: CompensationResult[];
   /** Bulk records: how far the bulk cancel has got. */
   progress: { total: number; done: number } | null;
@@ -246,6 +274,7 @@ export const eventTypes = [
   "belay.task.skipped",
   "belay.task.warning",
   "belay.cancellation.step",
+  "belay.cancellation.remote",
 ] as const;
 export type EventType = (typeof eventTypes)[number];
 

@@ -26,6 +26,7 @@ import { Cluster } from "./cluster.ts";
 import { EventFeed } from "./event-feed.ts";
 import { Presence } from "./presence.ts";
 import { Recovery, goneNodes } from "./recovery.ts";
+import { RemoteFollowUp } from "./remote-follow-up.ts";
 import { attemptWatcher } from "./task-watch.ts";
 import type { NodeRunners } from "./runnable.ts";
 import { Runs } from "./runs.ts";
@@ -68,6 +69,8 @@ export interface BelayOptions {
   maxHandlerThreads?: number;
   /** Poll interval of remote jobs, in ms. Default 500. */
   remotePollIntervalMs?: number;
+  /** Waits between retries of a remote cancel the service refused, in ms; the last repeats. Default [1000, 2000, 5000, 10000, 30000]. */
+  remoteCancelRetryDelaysMs?: number[];
   /** Run crash recovery on open. Default true. */
   recover?: boolean;
   /**
@@ -198,6 +201,15 @@ export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
       scheduler.wake();
     },
   });
+  const remoteFollowUp = new RemoteFollowUp({
+    store,
+    mutate: (jobId, mutator) => engine.mutate(jobId, mutator),
+    remote: runners.remote,
+    logger,
+    retryDelaysMs: options.remoteCancelRetryDelaysMs ?? [1000, 2000, 5000, 10_000, 30_000],
+    pollIntervalMs: options.remotePollIntervalMs ?? 500,
+    closing: () => closing,
+  });
   const executor = new CancelExecutor({
     mutate: (jobId, mutator) => engine.mutate(jobId, mutator),
     runs,
@@ -210,6 +222,7 @@ export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
     claimsSettled: () => scheduler.settled(),
     onFinished: (record) => {
       logger.info({ jobId: record.jobId, cancellationId: record.id, status: record.status, durationMs: record.durationMs }, "cancellation finished");
+      remoteFollowUp.follow(record);
     },
     sendCancel: (jobId, recordId, force) => cluster.sendCancel(jobId, recordId, force),
     waitForAttempts: attemptWatcher({ store, bus, pollIntervalMs }),
@@ -311,7 +324,10 @@ export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
 
   try {
     await presence.register();
-    if (options.recover !== false) await recovery.onStart();
+    if (options.recover !== false) {
+      await recovery.onStart();
+      await remoteFollowUp.resumeStored();
+    }
     if (store.shared) {
       await feed.start();
       await cluster.listen({

@@ -127,6 +127,17 @@ export class RemoteRunner implements Runner {
     await withTimeout(() => adapter.cancel(remoteId), this.#cancelTimeoutMs, `remote cancel timed out after ${this.#cancelTimeoutMs} ms`);
   }
 
+  /**
+   * Poll a remote job whose local task has ended (a cancel of it was refused): its state, so
+   * the engine can tell when it has really stopped. Throws if the adapter is unknown here or
+   * the service fails.
+   */
+  async pollOrphan(adapterName: string, remoteId: string): Promise<RemoteState> {
+    const adapter = this.#adapters.get(adapterName);
+    if (adapter === undefined) throw new Error(`unknown remote adapter "${adapterName}" on this node`);
+    return (await adapter.poll(remoteId)).state;
+  }
+
   /** Stops polling. Remote jobs keep running remotely; their local tasks end `failed` ("remote runner closed"). */
   async close(): Promise<void> {
     this.#closed = true;
@@ -185,9 +196,11 @@ class RemoteTask implements RunningTask {
     if (this.#cancelInFlight) {
       // The grace ran out before the service answered the cancel: the record must still say
       // it was attempted, and that it is not known to have worked.
-      this.remoteCancel ??= { attempted: true, cancelled: false, error: "no answer before the task was force-stopped" };
+      this.remoteCancel ??= { attempted: true, cancelled: false, error: "no answer before the task was force-stopped", remoteId: this.#remoteId };
     } else if (this.remoteCancel === undefined) {
-      // Best effort, not awaited: the local stop must not wait on the remote service.
+      // Best effort, not awaited: the local stop must not wait on the remote service. Until
+      // it answers, the remote job is not known to have stopped (the engine follows it up).
+      this.remoteCancel = { attempted: true, cancelled: false, error: "force-stopped before the service answered the cancel", remoteId: this.#remoteId };
       void this.#cancelRemote();
     }
     this.#finish({ outcome: "failed", error: "remote job abandoned: kill() stopped tracking it" });
@@ -202,9 +215,9 @@ class RemoteTask implements RunningTask {
     this.#cancelInFlight = true;
     try {
       await withTimeout(() => this.#adapter.cancel(this.#remoteId), this.#timings.cancelTimeoutMs, `timed out after ${this.#timings.cancelTimeoutMs} ms`);
-      result = { attempted: true, cancelled: true, error: null };
+      result = { attempted: true, cancelled: true, error: null, remoteId: this.#remoteId };
     } catch (error) {
-      result = { attempted: true, cancelled: false, error: messageOf(error) };
+      result = { attempted: true, cancelled: false, error: messageOf(error), remoteId: this.#remoteId };
     } finally {
       this.#cancelInFlight = false;
     }

@@ -59,6 +59,8 @@ export interface RemoteCancelResult {
   attempted: boolean;
   cancelled: boolean;
   error: string | null;
+  /** The remote job the cancel was for. */
+  remoteId?: string;
 }
 
 export interface RunningTask {

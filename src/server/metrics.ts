@@ -7,7 +7,8 @@
  * | `belay_cancellation_requests_total{scope,force,outcome}` | counter | a `finalize` step: outcome = the record's status |
  * | `belay_cancellation_duration_seconds{scope}` | histogram | a `finalize` step: the record's `durationMs` |
  * | `belay_cancellation_failures_total{step}` | counter | a cancellation step that ended `failed` |
- * | `belay_runners_terminated_total{mode}` | counter | `belay.task.cancelled` with a `stopMode` (graceful, forced, remote) |
+ * | `belay_runners_terminated_total{mode}` | counter | `belay.task.cancelled` with a `stopMode` (graceful, forced, remote; not `remote_refused`: that remote job was not stopped) |
+ * | `belay_remote_cancel_failures_total{adapter}` | counter | `belay.cancellation.remote` with outcome `refused`: each refused (or unanswered) remote cancel, retries included |
  * | `belay_jobs_total{status}` | counter | terminal job events (succeeded, failed, partial, cancelled) |
  * | `belay_task_duration_seconds{status}` | histogram | terminal task events that carry `durationMs` (the task ran) |
  * | `belay_jobs_queued` | gauge | `store.countJobs()` at scrape |
@@ -92,6 +93,12 @@ export function createMetrics(engine: Pick<Belay, "on" | "store">, options: Metr
     labelNames: ["mode"] as const,
     registers,
   });
+  const remoteCancelFailures = new Counter({
+    name: "belay_remote_cancel_failures_total",
+    help: "Remote cancels the service refused or did not answer, by adapter (each retry counts); the record stays partial until the remote job is seen to stop.",
+    labelNames: ["adapter"] as const,
+    registers,
+  });
   const jobsTotal = new Counter({
     name: "belay_jobs_total",
     help: "Jobs that reached a terminal status (a resumed job counts again when it ends again).",
@@ -150,6 +157,10 @@ export function createMetrics(engine: Pick<Belay, "on" | "store">, options: Metr
       }
       return;
     }
+    if (event.type === "belay.cancellation.remote") {
+      if (data["outcome"] === "refused") remoteCancelFailures.inc({ adapter: str(data["adapter"]) ?? "unknown" });
+      return;
+    }
     const jobStatus = terminalJobEvents[event.type];
     if (jobStatus !== undefined) {
       jobsTotal.inc({ status: jobStatus });
@@ -163,7 +174,7 @@ export function createMetrics(engine: Pick<Belay, "on" | "store">, options: Metr
       if (ms !== null) taskDuration.observe({ status }, ms / 1000);
       if (event.type === "belay.task.cancelled") {
         const mode = str(data["stopMode"]);
-        if (mode !== null) runnersTerminated.inc({ mode });
+        if (mode !== null && mode !== "remote_refused") runnersTerminated.inc({ mode });
       }
     }
   };

@@ -60,7 +60,7 @@ describe("remote tasks over the http adapter", () => {
 
     const record = await engine.getCancellation(job.id);
     expect(record.status).toBe("completed");
-    expect(record.remote).toEqual({ attempted: 1, cancelled: 1 });
+    expect(record.remote).toEqual({ attempted: 1, cancelled: 1, pending: 0 });
     expect(record.errors).toEqual([]);
     expect(record.tasks[0]).toMatchObject({ key: "main", outcome: "mid_run", mode: "remote" });
 
@@ -93,7 +93,7 @@ describe("remote tasks over the http adapter", () => {
     expect(release !== undefined && release.createdAt >= cancelAt).toBe(true);
   });
 
-  it("a cancel the service refuses is recorded as failed, and the local cancellation still completes", async () => {
+  it("a cancel the service refuses is recorded as refused, the local cancellation completes, and the record is partial", async () => {
     const { fake, engine } = await setup();
     const job = await engine.submitJob({ adapter: "cloud", input: { ...longJob, cancel: "fail" } });
     await untilProgress(engine, job.id);
@@ -106,11 +106,12 @@ describe("remote tasks over the http adapter", () => {
     });
 
     const record = await engine.getCancellation(job.id);
-    expect(record.remote).toEqual({ attempted: 1, cancelled: 0 });
+    expect(record.remote).toEqual({ attempted: 1, cancelled: 0, pending: 1 });
     expect(record.errors).toEqual([`remote main: cancel failed: POST ${fake.url}/jobs/${remote?.id}/cancel answered 500: the backend could not stop job ${remote?.id}`]);
-    // Stopped by Belay, not confirmed by the service: "graceful", not "remote".
-    expect(record.tasks[0]).toMatchObject({ outcome: "mid_run", mode: "graceful" });
-    expect(record.status).toBe("completed");
+    // The local task ended, the remote job was not stopped: neither "graceful" nor "remote".
+    expect(record.tasks[0]).toMatchObject({ outcome: "mid_run", mode: "remote_refused", remote: { adapter: "cloud", remoteId: remote?.id, cancelled: false, stopped: false } });
+    expect(record.runnersTerminated).toEqual({ graceful: 0, forced: 0 });
+    expect(record.status).toBe("partial");
     // The service got the cancel and said no: its job runs on.
     expect(remote?.calls.filter((c) => c.op === "cancel").map((c) => c.status)).toEqual([500]);
     expect(fake.jobs()[0]?.state).toBe("running");
@@ -125,11 +126,11 @@ describe("remote tasks over the http adapter", () => {
     expect(done.tasks[0]?.error).toMatch(/^remote cancel failed: POST .*\/cancel: no answer within 300 ms$/);
 
     const record = await engine.getCancellation(job.id);
-    expect(record.remote).toEqual({ attempted: 1, cancelled: 0 });
+    expect(record.remote).toEqual({ attempted: 1, cancelled: 0, pending: 1 });
     expect(record.errors).toHaveLength(1);
     expect(record.errors[0]).toMatch(/^remote main: cancel failed: POST .*\/cancel: no answer within 300 ms$/);
-    expect(record.tasks[0]).toMatchObject({ outcome: "mid_run", mode: "graceful" });
-    expect(record.status).toBe("completed");
+    expect(record.tasks[0]).toMatchObject({ outcome: "mid_run", mode: "remote_refused" });
+    expect(record.status).toBe("partial");
     expect(fake.jobs()[0]?.calls.filter((c) => c.op === "cancel")).toEqual([{ op: "cancel", at: expect.any(String), status: null }]);
   });
 
@@ -140,8 +141,9 @@ describe("remote tasks over the http adapter", () => {
     await engine.cancelJob(job.id);
     await untilJobStatus(engine, job.id, "cancelled");
     const record = await until(() => engine.getCancellation(job.id), (r) => r.status !== "in_progress");
-    expect(record.remote).toEqual({ attempted: 1, cancelled: 0 });
-    expect(record.tasks[0]).toMatchObject({ outcome: "mid_run", mode: "forced" });
+    expect(record.remote).toEqual({ attempted: 1, cancelled: 0, pending: 1 });
+    expect(record.tasks[0]).toMatchObject({ outcome: "mid_run", mode: "remote_refused" });
+    expect(record.status).toBe("partial");
     // No second cancel was sent by the kill.
     expect(fake.jobs()[0]?.calls.filter((c) => c.op === "cancel")).toHaveLength(1);
   });
@@ -154,9 +156,9 @@ describe("remote tasks over the http adapter", () => {
     await engine.cancelJob(job.id);
     await untilJobStatus(engine, job.id, "cancelled");
     const record = await engine.getCancellation(job.id);
-    expect(record.remote).toEqual({ attempted: 1, cancelled: 0 });
+    expect(record.remote).toEqual({ attempted: 1, cancelled: 0, pending: 1 });
     expect(record.errors[0]).toContain("answered 503: the fake remote service is down");
-    expect(record.status).toBe("completed");
+    expect(record.status).toBe("partial");
     expect(fake.jobs()[0]?.calls.filter((c) => c.op === "cancel").map((c) => c.status)).toEqual([503]);
   });
 

@@ -109,7 +109,7 @@ describe("RemoteRunner", () => {
     fake.cancelMode = "accept-later";
     expect(await task.signal()).toBe(true);
     expect(fake.cancelled).toEqual(["r-1"]);
-    expect(task.remoteCancel).toEqual({ attempted: true, cancelled: true, error: null });
+    expect(task.remoteCancel).toEqual({ attempted: true, cancelled: true, error: null, remoteId: expect.any(String) });
     // Accepted but not yet done remotely: still running locally.
     expect(await settledWithin(task.exited, 100)).toBe("pending");
     fake.jobs.set("r-1", { state: "cancelled" });
@@ -121,7 +121,7 @@ describe("RemoteRunner", () => {
     const task = await runner.start(ctxFor());
     fake.cancelMode = "refuse";
     expect(await task.signal()).toBe(false);
-    expect(task.remoteCancel).toEqual({ attempted: true, cancelled: false, error: "service says no" });
+    expect(task.remoteCancel).toEqual({ attempted: true, cancelled: false, error: "service says no", remoteId: expect.any(String) });
     expect(await task.exited).toMatchObject({ outcome: "failed", error: "remote cancel failed: service says no", forced: false });
   });
 
@@ -130,7 +130,7 @@ describe("RemoteRunner", () => {
     const task = await runner.start(ctxFor());
     fake.cancelMode = "hang";
     expect(await task.signal()).toBe(false);
-    expect(task.remoteCancel).toEqual({ attempted: true, cancelled: false, error: "timed out after 100 ms" });
+    expect(task.remoteCancel).toEqual({ attempted: true, cancelled: false, error: "timed out after 100 ms", remoteId: expect.any(String) });
     expect(await task.exited).toMatchObject({ outcome: "failed", error: "remote cancel failed: timed out after 100 ms" });
   });
 

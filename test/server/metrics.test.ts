@@ -3,6 +3,8 @@ import { describe, expect, it } from "vitest";
 import type { BelayEvent } from "../../src/core/model.ts";
 import type { Belay } from "../../src/engine/engine.ts";
 import { createMetrics } from "../../src/server/metrics.ts";
+import { startFakeRemote } from "../../src/fake-remote/service.ts";
+import { httpAdapters } from "../../src/runners/remote-http.ts";
 import type { BelayMetrics } from "../../src/server/metrics.ts";
 import { testServer } from "./helpers.ts";
 import type { TestServer } from "./helpers.ts";
@@ -50,6 +52,37 @@ async function serverWithMetrics(options: Parameters<typeof testServer>[0]): Pro
 }
 
 describe("GET /metrics", () => {
+  it("a refused remote cancel counts as a remote cancel failure per adapter, not as a graceful stop; the record is partial until the remote job has stopped", async () => {
+    const fake = await startFakeRemote();
+    try {
+      const s = await serverWithMetrics({ adapters: httpAdapters({ cloud: { url: fake.url, timeoutMs: 2000 } }), remotePollIntervalMs: 20, remoteCancelRetryDelaysMs: [100] });
+      // The service refuses every cancel; the remote job ends on its own after 1.5 s.
+      const id = (await s.call("user", "POST", "/api/v1/jobs", { adapter: "cloud", input: { durationMs: 1500, steps: 30, cancel: "fail" } })).json.job.id as string;
+      await until(() => s.engine.getJob(id), (job) => (job.tasks[0]?.progress?.ratio ?? 0) > 0);
+      expect((await s.call("operator", "POST", `/api/v1/jobs/${id}/cancel`, {})).statusCode).toBe(202);
+      await untilJobStatus(s.engine, id, "cancelled");
+      const partial = await until(async () => (await s.call("viewer", "GET", `/api/v1/jobs/${id}/cancellation`)).json.cancellation, (r) => r.status !== "in_progress");
+      expect(partial.status).toBe("partial");
+      expect(partial.remote).toEqual({ attempted: 1, cancelled: 0, pending: 1 });
+      expect(partial.tasks[0]).toMatchObject({ mode: "remote_refused", remote: { adapter: "cloud", cancelled: false, stopped: false } });
+      expect((await s.call("viewer", "GET", `/api/v1/jobs/${id}`)).json.job.cancellation.status).toBe("partial");
+      const m = await scrape(s);
+      expect(value(m, "belay_runners_terminated_total", { mode: "graceful" })).toBe(0);
+      expect(value(m, "belay_runners_terminated_total", { mode: "remote" })).toBe(0);
+      expect(value(m, "belay_remote_cancel_failures_total", { adapter: "cloud" })).toBeGreaterThanOrEqual(1);
+      expect(value(m, "belay_cancellation_requests_total", { scope: "job", force: "false", outcome: "partial" })).toBe(1);
+      // Retried (and refused) until the remote job is seen to have ended: then the record is completed.
+      const completed = await until(async () => (await s.call("viewer", "GET", `/api/v1/jobs/${id}/cancellation`)).json.cancellation, (r) => r.status === "completed");
+      expect(completed.tasks[0].remote).toMatchObject({ cancelled: false, stopped: true, finalState: "succeeded" });
+      expect(completed.remote.pending).toBe(0);
+      const after = await scrape(s);
+      expect(value(after, "belay_remote_cancel_failures_total", { adapter: "cloud" })).toBeGreaterThanOrEqual(2);
+      expect(fake.jobs()[0]?.calls.filter((c) => c.op === "cancel").length).toBeGreaterThanOrEqual(2);
+    } finally {
+      await fake.close();
+    }
+  });
+
   it("counts a graceful and a forced cancel of running jobs, with their labels and histograms", async () => {
     // This node claims only the default queue, so jobs of the "parked" queue stay queued.
     const s = await serverWithMetrics({ queues: ["default"] });
