@@ -10,6 +10,7 @@ import { EventStream } from "./events.ts";
 import { wake } from "./wake.ts";
 import type { EventsOptions } from "./events.ts";
 import type {
+  PoolList,
   BulkCancelRequest,
   BulkCancelResponse,
   CancelJobRequest,
@@ -143,6 +144,11 @@ export class BelayClient {
 
   listTokens(): Promise<TokenList> {
     return this.request("GET", "/tokens");
+  }
+
+  /** Resource pools: capacity, slots in use and the tasks holding them (viewer). */
+  listPools(): Promise<PoolList> {
+    return this.request("GET", "/pools");
   }
 
   async revokeToken(id: string): Promise<void> {

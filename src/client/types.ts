@@ -153,3 +153,23 @@ export interface CreatedToken extends TokenInfo {
 export interface TokenList {
   items: TokenInfo[];
 }
+
+/** One task holding a slot of a pool. */
+export interface PoolHolder {
+  jobId: string;
+  taskKey: string;
+  nodeId: string | null;
+  /** When the task's attempt started (it took the slot then). */
+  since: string | null;
+}
+
+export interface Pool {
+  name: string;
+  capacity: number;
+  inUse: number;
+  holders: PoolHolder[];
+}
+
+export interface PoolList {
+  items: Pool[];
+}

@@ -228,13 +228,18 @@ export class CancelExecutor {
       const result = await this.deps.workspace.removeWithRetry(dirs, this.deps.cleanupRetryDelaysMs);
       crashPoint("cancel.cleanup");
       cleanupFailed = !result.ok;
-      await this.step(jobId, initial.id, "cleanup", started, result.ok ? "completed" : "failed", {
+      const detail: Record<string, Json> = {
         removed: result.removed.length,
         attempts: result.attempts,
         artifactsKept: true,
         ...(result.ok ? {} : { errors: result.errors }),
-      }, (record) => {
+      };
+      await this.step(jobId, initial.id, "cleanup", started, result.ok ? "completed" : "failed", detail, (record, d) => {
         if (!result.ok) record.errors.push(...result.errors.map((e) => `cleanup: ${e}`));
+        // The pool slots the stopped tasks gave back (each end of a task releases its slots, in its own transaction).
+        detail["slotsReleased"] = record.tasks
+          .filter((r) => r.outcome === "mid_run" && r.stoppedAt !== null)
+          .flatMap((r) => d.task(r.key).spec.uses.map((pool) => ({ pool, taskKey: r.key })));
       });
       if (!result.ok) logger.warn({ jobId, cancellationId: initial.id, errors: result.errors }, "cleanup failed");
     } else {

@@ -40,6 +40,14 @@ export interface BulkCancelResult {
   cancellation: CancellationRecord | null;
 }
 
+/** One resource pool as `GET /pools` shows it. */
+export interface PoolView {
+  name: string;
+  capacity: number;
+  inUse: number;
+  holders: Array<{ jobId: string; taskKey: string; nodeId: string | null; since: string | null }>;
+}
+
 export interface SubmitOptions {
   /** The principal that owns the job. Default "library". */
   owner?: string;
@@ -373,6 +381,31 @@ export class Belay {
   /** Subscribe to events of one type, or of every type with "*". Returns the unsubscribe function. */
   on(type: EventType | "*", listener: EventListener): () => void {
     return this.parts.bus.on(type, listener);
+  }
+
+  /**
+   * The pools this node is configured with (DESIGN §7), by name: capacity, slots in use and
+   * who holds them (the task, its node, and since when: the start of its attempt).
+   */
+  async listPools(): Promise<PoolView[]> {
+    const holders = await this.parts.store.poolHolders();
+    const jobs = new Map<string, Job | null>();
+    for (const key of Object.values(holders).flat()) {
+      const jobId = key.slice(0, key.indexOf("/"));
+      if (!jobs.has(jobId)) jobs.set(jobId, await this.parts.store.getJob(jobId).catch(() => null));
+    }
+    return Object.entries(this.parts.pools)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([name, capacity]) => {
+        const held = (holders[name] ?? []).map((key) => {
+          const slash = key.indexOf("/");
+          const jobId = key.slice(0, slash);
+          const taskKey = key.slice(slash + 1);
+          const task = jobs.get(jobId)?.tasks.find((t) => t.key === taskKey);
+          return { jobId, taskKey, nodeId: task?.nodeId ?? null, since: task?.startedAt ?? null };
+        });
+        return { name, capacity, inUse: held.length, holders: held };
+      });
   }
 
   /** Pool name → capacity and the tasks holding a slot. */

@@ -22,6 +22,7 @@ import { registerEventRoutes } from "./routes/events.ts";
 import { registerHealthRoutes } from "./routes/health.ts";
 import { registerJobRoutes } from "./routes/jobs.ts";
 import { registerTokenRoutes } from "./routes/tokens.ts";
+import { registerPoolRoutes } from "./routes/pools.ts";
 import { sharedSchemas } from "./schemas.ts";
 import type { ServerExtensions } from "./extensions.ts";
 
@@ -117,6 +118,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       registerCancellationRoutes(api, deps);
       registerEventRoutes(api, deps);
       registerTokenRoutes(api, deps);
+      registerPoolRoutes(api, deps);
       deps.extensions?.registerApiRoutes?.(api);
       api.get("/openapi.json", { config: { role: "public" }, schema: { hide: true } }, async () => app.swagger());
     },

@@ -13,6 +13,7 @@
  * | `belay_task_duration_seconds{status}` | histogram | terminal task events that carry `durationMs` (the task ran) |
  * | `belay_jobs_queued` | gauge | `store.countJobs()` at scrape |
  * | `belay_jobs_cancelling` | gauge | `store.countJobs()` at scrape (the "stuck in cancelling" alert) |
+ * | `belay_pool_slots{pool,state}` | gauge | `engine.listPools()` at scrape: `used` and `free` slots of each pool configured here |
  *
  * Counters count what this process saw; gauges read the shared store, so with several
  * servers on one database every instance reports the same queue depth (aggregate with `max`).
@@ -58,7 +59,7 @@ function num(value: unknown): number | null {
   return typeof value === "number" && Number.isFinite(value) && value >= 0 ? value : null;
 }
 
-export function createMetrics(engine: Pick<Belay, "on" | "store">, options: MetricsOptions = {}): BelayMetrics {
+export function createMetrics(engine: Pick<Belay, "on" | "store" | "listPools">, options: MetricsOptions = {}): BelayMetrics {
   const registry = new Registry();
   if (options.defaultMetrics !== false) {
     collectDefaultMetrics({ register: registry });
@@ -139,6 +140,21 @@ export function createMetrics(engine: Pick<Belay, "on" | "store">, options: Metr
     async collect() {
       const c = await jobCounts();
       if (c !== null) this.set(c.cancelling ?? 0);
+    },
+  });
+
+  new Gauge({
+    name: "belay_pool_slots",
+    help: "Slots of each resource pool configured on this server, by state: used (held by a running task) or free.",
+    labelNames: ["pool", "state"] as const,
+    registers,
+    async collect() {
+      const pools = await engine.listPools().catch(() => null);
+      if (pools === null) return;
+      for (const pool of pools) {
+        this.set({ pool: pool.name, state: "used" }, pool.inUse);
+        this.set({ pool: pool.name, state: "free" }, Math.max(0, pool.capacity - pool.inUse));
+      }
     },
   });
 

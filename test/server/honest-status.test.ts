@@ -1,5 +1,6 @@
 /** Issue 15, "status that tells the truth": what the HTTP API reports is what happened. */
 import { describe, expect, it } from "vitest";
+import { createMetrics } from "../../src/server/metrics.ts";
 import { testServer } from "./helpers.ts";
 import { until } from "../helpers.ts";
 
@@ -54,5 +55,47 @@ describe("a malformed BELAY_PROGRESS line", () => {
     expect(warnings[0]?.data["message"]).toMatch(/BELAY_PROGRESS line was not read as progress: not JSON/);
     // The good line after it is still read.
     expect(events.filter((e) => e.type === "belay.task.progress").map((e) => e.data["ratio"])).toEqual([0.5]);
+  });
+});
+
+describe("pools are visible", () => {
+  it("GET /pools shows capacity, slots in use and holders; /metrics has belay_pool_slots; the cleanup step lists the slots released", async () => {
+    const s = await testServer({ pools: { gpu: 1, repo: 2 } }, {}, (engine) => {
+      const metrics = createMetrics(engine, { defaultMetrics: false });
+      return { extensions: [metrics.extension], stop: metrics.stop };
+    });
+    expect((await s.call(null, "GET", "/api/v1/pools")).statusCode).toBe(401);
+    const idle = await s.call("viewer", "GET", "/api/v1/pools");
+    expect(idle.statusCode).toBe(200);
+    expect(idle.json).toEqual({
+      items: [
+        { name: "gpu", capacity: 1, inUse: 0, holders: [] },
+        { name: "repo", capacity: 2, inUse: 0, holders: [] },
+      ],
+    });
+    const { json } = await s.call("admin", "POST", "/api/v1/jobs", { name: "train", tasks: [{ key: "fit", command: ["sleep", "30"], uses: ["gpu", "repo"] }] });
+    const id = json.job.id as string;
+    const running = await until(() => s.engine.getJob(id), (j) => j.tasks[0]?.status === "running");
+    const busy = await s.call("viewer", "GET", "/api/v1/pools");
+    const holder = { jobId: id, taskKey: "fit", nodeId: s.engine.nodeId, since: running.tasks[0]?.startedAt };
+    expect(busy.json.items).toEqual([
+      { name: "gpu", capacity: 1, inUse: 1, holders: [holder] },
+      { name: "repo", capacity: 2, inUse: 1, holders: [holder] },
+    ]);
+    const metrics = (await s.call(null, "GET", "/metrics")).body;
+    expect(metrics).toContain('belay_pool_slots{pool="gpu",state="used"} 1');
+    expect(metrics).toContain('belay_pool_slots{pool="gpu",state="free"} 0');
+    expect(metrics).toContain('belay_pool_slots{pool="repo",state="free"} 1');
+
+    await s.call("admin", "POST", `/api/v1/jobs/${id}/cancel`, { wait: true });
+    const record = (await s.call("viewer", "GET", `/api/v1/jobs/${id}/cancellation`)).json.cancellation;
+    const cleanup = record.steps.find((st: { name: string }) => st.name === "cleanup");
+    expect(cleanup.detail.slotsReleased).toEqual([
+      { pool: "gpu", taskKey: "fit" },
+      { pool: "repo", taskKey: "fit" },
+    ]);
+    expect((await s.call("viewer", "GET", "/api/v1/pools")).json.items.map((p: { inUse: number }) => p.inUse)).toEqual([0, 0]);
+    const openapi = (await s.call(null, "GET", "/api/v1/openapi.json")).json;
+    expect(openapi.paths["/api/v1/pools"]?.get).toBeDefined();
   });
 });

@@ -159,7 +159,7 @@ describe("GET /metrics", () => {
 });
 
 describe("createMetrics, event by event", () => {
-  function fakeEngine(): { engine: Pick<Belay, "on" | "store">; emit(type: BelayEvent["type"], data: Record<string, unknown>): void; listeners: number } {
+  function fakeEngine(): { engine: Pick<Belay, "on" | "store" | "listPools">; emit(type: BelayEvent["type"], data: Record<string, unknown>): void; listeners: number } {
     const listeners = new Set<(e: BelayEvent) => void>();
     let seq = 0;
     const counts = { queued: 4, running: 0, cancelling: 2, succeeded: 0, failed: 0, partial: 0, cancelled: 0 };
@@ -169,7 +169,8 @@ describe("createMetrics, event by event", () => {
         return () => listeners.delete(listener);
       },
       store: { countJobs: async () => counts },
-    } as unknown as Pick<Belay, "on" | "store">;
+      listPools: async () => [{ name: "gpu", capacity: 2, inUse: 1, holders: [{ jobId: "j", taskKey: "t", nodeId: "n", since: null }] }],
+    } as unknown as Pick<Belay, "on" | "store" | "listPools">;
     return {
       engine,
       emit(type, data) {
