@@ -45,6 +45,8 @@ const designRoutes = [
   "POST /tokens",
   "GET /tokens",
   "DELETE /tokens/{id}",
+  // DESIGN §7: pools with their holders.
+  "GET /pools",
 ];
 
 /** The table's last row: outside /api/v1, served but deliberately not in the document. */

@@ -58,6 +58,7 @@ const rules: Record<string, Rule> = {
 
   "POST /api/v1/tokens": { access: "admin", request: () => ({ url: "/api/v1/tokens", body: { name: "made-by-roles-test", role: "viewer" } }) },
   "GET /api/v1/tokens": { access: "admin", request: () => ({ url: "/api/v1/tokens" }) },
+  "GET /api/v1/pools": { access: "viewer", request: () => ({ url: "/api/v1/pools" }) },
   "DELETE /api/v1/tokens/:id": { access: "admin", request: (f) => ({ url: `/api/v1/tokens/${f.unknownId}` }) },
 
   "POST /api/v1/webhooks": { access: "admin", request: () => ({ url: "/api/v1/webhooks", body: { url: "https://example.com/hook" } }) },
