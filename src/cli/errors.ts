@@ -6,6 +6,12 @@ import { BelayApiError, BelayNetworkError } from "../client/errors.ts";
 
 export const exitCodes = { ok: 0, error: 1, usage: 2, notFound: 3, conflict: 4 } as const;
 
+/**
+ * `job watch --exit-status`: the job's final status as the exit code, for scripts. Clear of
+ * the codes above, so "the job failed" never reads as "the command failed".
+ */
+export const jobExitCodes = { succeeded: 0, failed: 10, partial: 11, cancelled: 12 } as const;
+
 /** A mistake in the command line that commander cannot see (exit 2). */
 export class UsageError extends Error {
   constructor(message: string) {

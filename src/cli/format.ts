@@ -1,12 +1,18 @@
-/** Plain-text formatting for people: aligned tables, times, durations. No colours: status words carry the meaning. */
+/** Plain-text formatting for people: aligned tables, times, durations. Status words carry the meaning; colour (style.ts) only repeats it. */
+import { stripVTControlCharacters } from "node:util";
 import type { Json } from "../core/model.ts";
+
+/** Width on screen: colour escapes take none. */
+function visible(text: string): number {
+  return stripVTControlCharacters(text).length;
+}
 
 /** Columns padded to their widest cell, two spaces apart; the last column is not padded. */
 export function table(headers: readonly string[], rows: ReadonlyArray<readonly string[]>): string {
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const widths = headers.map((h, i) => Math.max(visible(h), ...rows.map((r) => visible(r[i] ?? ""))));
   const render = (cells: readonly string[]): string =>
     cells
-      .map((cell, i) => (i === cells.length - 1 ? cell : cell.padEnd(widths[i] ?? 0)))
+      .map((cell, i) => (i === cells.length - 1 ? cell : cell + " ".repeat(Math.max(0, (widths[i] ?? 0) - visible(cell)))))
       .join("  ")
       .trimEnd();
   return [render(headers), ...rows.map(render)].join("\n");
@@ -45,10 +51,11 @@ export function between(from: string | null | undefined, to: string | null | und
   return Date.parse(to) - Date.parse(from);
 }
 
-/** `+12 ms` from a reference time. */
+/** `+12 ms` from a reference time; `-9.47 s` for a time before it (a task that ended before the cancel). */
 export function offset(from: string | null | undefined, to: string | null | undefined): string {
   const ms = between(from, to);
-  return ms === null ? "-" : `+${duration(ms)}`;
+  if (ms === null) return "-";
+  return ms < 0 ? `-${duration(-ms)}` : `+${duration(ms)}`;
 }
 
 /** A step's or event's detail as `key=value` pairs. */

@@ -16,6 +16,7 @@ import { registerJobShow } from "./commands/job-show.ts";
 import { registerJobSubmit } from "./commands/job-submit.ts";
 import { registerJobWatch } from "./commands/job-watch.ts";
 import { registerMcp } from "./commands/mcp.ts";
+import { registerPool } from "./commands/pool.ts";
 import { registerServe } from "./commands/serve.ts";
 import { registerToken } from "./commands/token.ts";
 import { registerWorker } from "./commands/worker.ts";
@@ -50,6 +51,7 @@ export function buildProgram(): Command {
   registerJobCancellations(job);
   registerJobResume(job);
   registerToken(program);
+  registerPool(program);
   registerMcp(program);
   registerFakeRemote(program);
   return program;

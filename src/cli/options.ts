@@ -23,9 +23,22 @@ export function integer(min: number, max = Number.MAX_SAFE_INTEGER): (value: str
   };
 }
 
+/** A whole id, or a unique prefix of one (4 characters at least, like git), resolved by `resolve-id.ts`. */
 export function id(value: string): string {
-  if (!uuid.test(value)) throw new InvalidArgumentError(`"${value}" is not an id (a UUID such as 0190a7a4-1c2d-7e3f-8a9b-0c1d2e3f4a5b).`);
+  if (!uuid.test(value) && !/^[0-9a-f][0-9a-f-]{3,35}$/i.test(value)) {
+    throw new InvalidArgumentError(`"${value}" is not an id (a UUID such as 0190a7a4-1c2d-7e3f-8a9b-0c1d2e3f4a5b, or its first 4 or more characters).`);
+  }
   return value;
+}
+
+/** A duration in ms: `1500` (ms), `1500ms`, `30s`, `5m`, `2h`. */
+export function durationMs(value: string): number {
+  const m = /^(\d+)(ms|s|m|h)?$/.exec(value.trim());
+  const n = Number(m?.[1]);
+  const scale = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m?.[2] ?? "ms") as "ms" | "s" | "m" | "h"];
+  const ms = n * scale;
+  if (m === null || !Number.isSafeInteger(ms) || ms > 7 * 86_400_000) throw new InvalidArgumentError(`"${value}" is not a duration (1500, 1500ms, 30s, 5m or 2h; at most 7 days).`);
+  return ms;
 }
 
 /** `--status queued,running` (comma-separated, repeatable). */

@@ -85,7 +85,7 @@ export class BelayClient {
     const status = Array.isArray(query.status) ? query.status.join(",") : query.status;
     const label = query.labels === undefined ? undefined : Object.entries(query.labels).map(([k, v]) => `${k}=${v}`);
     return this.request("GET", "/jobs", {
-      query: { status, queue: query.queue, label, owner: query.owner, limit: query.limit, cursor: query.cursor },
+      query: { status, queue: query.queue, label, owner: query.owner, idPrefix: query.idPrefix, limit: query.limit, cursor: query.cursor },
     });
   }
 
@@ -128,7 +128,7 @@ export class BelayClient {
   }
 
   listCancellations(query: CancellationsQuery = {}): Promise<CancellationPage> {
-    return this.request("GET", "/cancellations", { query: { jobId: query.jobId, status: query.status, limit: query.limit, offset: query.offset } });
+    return this.request("GET", "/cancellations", { query: { jobId: query.jobId, parentId: query.parentId, status: query.status, limit: query.limit, offset: query.offset } });
   }
 
   getCancellation(id: string): Promise<CancellationResponse> {

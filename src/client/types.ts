@@ -27,6 +27,8 @@ export interface ListJobsQuery {
   /** Every label must match. */
   labels?: Record<string, string> | undefined;
   owner?: string | undefined;
+  /** Only jobs whose id starts with this. */
+  idPrefix?: string | undefined;
   /** 1..1000, default 50. */
   limit?: number | undefined;
   cursor?: string | undefined;
@@ -113,6 +115,8 @@ export interface CancellationResponse {
 
 export interface CancellationsQuery {
   jobId?: string | undefined;
+  /** The per-job records of a bulk cancellation. */
+  parentId?: string | undefined;
   status?: CancellationStatus | undefined;
   /** 1..1000, default 50. */
   limit?: number | undefined;

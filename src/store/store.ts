@@ -23,6 +23,8 @@ export interface JobFilter {
   owner?: string;
   /** ISO time: only jobs created strictly before. */
   createdBefore?: string;
+  /** Only jobs whose id starts with this (lower-case hex and dashes): how the CLI takes `0190a7` for a whole id. */
+  idPrefix?: string;
 }
 
 export interface Page {

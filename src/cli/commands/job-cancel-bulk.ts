@@ -4,6 +4,8 @@ import type { CliContext } from "../config.ts";
 import { UsageError } from "../errors.ts";
 import { labels } from "../format.ts";
 import { line, printJson } from "../output.ts";
+import { status } from "../style.ts";
+import type { CancellationRecord } from "../../core/model.ts";
 import type { CancelOptions } from "./job-cancel.ts";
 
 export async function cancelBulk(ctx: CliContext, options: CancelOptions): Promise<void> {
@@ -34,8 +36,34 @@ export async function cancelBulk(ctx: CliContext, options: CancelOptions): Promi
   }
   line(`${result.matched} job${result.matched === 1 ? "" : "s"} matched (${what}); ${result.cancelled} cancel${result.cancelled === 1 ? "" : "s"} accepted`);
   const record = result.cancellation;
-  if (record !== null) {
-    line(`bulk cancellation ${record.id} ${record.status}${record.progress === null ? "" : ` (${record.progress.done} of ${record.progress.total} jobs done)`}`);
-    line(`follow it with: belay job cancellations --status in_progress`);
+  if (record === null) return;
+  line(`bulk cancellation ${record.id} ${status(record.status)}${record.progress === null ? "" : ` (${record.progress.done} of ${record.progress.total} jobs done)`}`);
+  if (options.wait !== true) {
+    if (record.status === "in_progress") line(`follow it with: belay job cancel --all --status ${options.status.join(",")} --wait, or belay job cancellations --status in_progress`);
+    return;
   }
+  await followBulk(ctx, record);
+}
+
+/** `--all --wait`: the bulk record's progress as its jobs' cancels end, then how each ended. */
+async function followBulk(ctx: CliContext, initial: CancellationRecord): Promise<void> {
+  let record = initial;
+  let shown = record.progress?.done ?? -1;
+  while (record.status === "in_progress" || (record.progress !== null && record.progress.done < record.progress.total)) {
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    record = (await ctx.client.getCancellation(record.id)).cancellation;
+    if (record.progress !== null && record.progress.done !== shown) {
+      shown = record.progress.done;
+      line(`  ${record.progress.done} of ${record.progress.total} jobs' cancels ended`);
+    }
+  }
+  const byStatus = new Map<string, number>();
+  for (let offset = 0; ; offset += 1000) {
+    const page = await ctx.client.listCancellations({ parentId: record.id, limit: 1000, offset });
+    for (const child of page.items) byStatus.set(child.status, (byStatus.get(child.status) ?? 0) + 1);
+    if (page.items.length < 1000) break;
+  }
+  const counts = [...byStatus.entries()].map(([s, n]) => `${n} ${status(s)}`).join(", ");
+  line(`bulk cancellation ${record.id} ${status(record.status)}: ${counts === "" ? "no job records" : counts}`);
+  if ((byStatus.get("failed") ?? 0) > 0 || record.status === "failed") process.exitCode = 1;
 }

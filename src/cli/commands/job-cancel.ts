@@ -16,6 +16,7 @@ import { id, integer, jobStatuses, label } from "../options.ts";
 import { line, notice, printJson } from "../output.ts";
 import { affectedLine, runnersLine } from "../render-cancellation.ts";
 import { cancelBulk } from "./job-cancel-bulk.ts";
+import { resolveJobId } from "../resolve-id.ts";
 
 export interface CancelOptions {
   reason?: string;
@@ -24,7 +25,8 @@ export interface CancelOptions {
   task?: string;
   cascade: boolean;
   onlyIfPending?: boolean;
-  wait: boolean;
+  /** Unset: follow a single cancel (the default), not a bulk one. */
+  wait?: boolean;
   all?: boolean;
   status?: JobStatus[];
   queue?: string;
@@ -43,6 +45,7 @@ export function registerJobCancel(job: Command): void {
     .option("--task <key>", "cancel this task only (with its dependents unless --no-cascade)")
     .option("--no-cascade", "with --task: let the dependents run as if the task were skipped")
     .option("--only-if-pending", "refuse (exit 4, JOB_NOT_PENDING) if the job has started")
+    .option("--wait", "with --all: follow every job's cancel until all have ended (a single cancel is followed anyway)")
     .option("--no-wait", "return at once instead of following the cancellation")
     .option("--all", "bulk: cancel every unfinished job matching --status (and --queue, --label)")
     .option("--status <statuses>", "with --all: job statuses, comma-separated", jobStatuses)
@@ -65,12 +68,13 @@ export function registerJobCancel(job: Command): void {
       }
       if (options.task === undefined && command.getOptionValueSource("cascade") === "cli") throw new UsageError("--no-cascade needs --task");
       if (options.task !== undefined && options.onlyIfPending === true) throw new UsageError("--only-if-pending applies to a job, not to a task");
-      await cancelOne(ctx, jobId, options, command.getOptionValueSource("cascade") === "cli");
+      await cancelOne(ctx, await resolveJobId(ctx.client, jobId), options, command.getOptionValueSource("cascade") === "cli");
     });
 }
 
-async function cancelOne(ctx: CliContext, jobId: string, options: CancelOptions, noCascade: boolean): Promise<void> {
+async function cancelOne(ctx: CliContext, jobId: string, given: CancelOptions, noCascade: boolean): Promise<void> {
   const { client } = ctx;
+  const options = { ...given, wait: given.wait !== false };
   // Subscribe before cancelling, so the steps written by the request itself are seen too.
   let stream: EventStream | null = null;
   if (options.wait) {
@@ -120,7 +124,7 @@ function printHeader(response: CancelResponse, wait: boolean): void {
   }
   line(`cancelling ${what}${record.reason === null ? "" : `: "${record.reason}"`}`);
   line(`cancellation ${record.id} ${record.status}; job ${job.status}${record.force ? " (forced)" : ""}`);
-  if (!wait && record.status === "in_progress") line(`follow it with: belay job cancel-status ${job.id}`);
+  if (!wait && record.status === "in_progress") line(`follow it with: belay job cancel-status ${job.id} --follow`);
 }
 
 function printSummary(final: CancelResponse): void {

@@ -7,6 +7,8 @@ import { duration, table, time } from "../format.ts";
 import { cancellationStatusNames, id, integer } from "../options.ts";
 import { line, printJson } from "../output.ts";
 import { renderCancellation } from "../render-cancellation.ts";
+import { followCancellation } from "../live-cancel.ts";
+import { resolveJobId } from "../resolve-id.ts";
 
 interface HistoryOptions {
   job?: string;
@@ -19,10 +21,20 @@ export function registerJobCancellations(job: Command): void {
   job
     .command("cancel-status")
     .description("show a job's latest cancellation record: steps, runners, tasks")
-    .argument("<id>", "job id", id)
-    .action(async (jobId: string, _options: unknown, command: Command) => {
+    .argument("<id>", "job id (or a unique prefix)", id)
+    .option("--follow", "if the cancellation is still in progress, follow its steps live until it ends")
+    .action(async (idOrPrefix: string, options: { follow?: boolean }, command: Command) => {
       const ctx = context(command);
-      const body = await ctx.client.getJobCancellation(jobId);
+      const jobId = await resolveJobId(ctx.client, idOrPrefix);
+      let body = await ctx.client.getJobCancellation(jobId);
+      if (options.follow === true && body.cancellation.status === "in_progress") {
+        // Subscribe first, then re-read: no step can fall between the two.
+        const stream = await ctx.client.connectEvents({ jobId }).catch(() => null);
+        const [{ job }, latest] = await Promise.all([ctx.client.getJob(jobId), ctx.client.getJobCancellation(jobId)]);
+        if (!ctx.json) line(`following cancellation ${latest.cancellation.id} of job ${job.id} (${job.name})`);
+        body = { cancellation: (await followCancellation(ctx.client, stream, { job, cancellation: latest.cancellation }, !ctx.json)).cancellation };
+        if (!ctx.json) line("");
+      }
       if (ctx.json) printJson(body);
       else line(renderCancellation(body.cancellation));
     });
@@ -37,7 +49,7 @@ export function registerJobCancellations(job: Command): void {
     .action(async (options: HistoryOptions, command: Command) => {
       const ctx = context(command);
       const page = await ctx.client.listCancellations({
-        ...(options.job === undefined ? {} : { jobId: options.job }),
+        ...(options.job === undefined ? {} : { jobId: await resolveJobId(ctx.client, options.job) }),
         ...(options.status === undefined ? {} : { status: options.status }),
         ...(options.limit === undefined ? {} : { limit: options.limit }),
         ...(options.offset === undefined ? {} : { offset: options.offset }),

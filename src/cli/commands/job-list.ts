@@ -6,6 +6,7 @@ import { context } from "../config.ts";
 import { percent, table, time } from "../format.ts";
 import { integer, jobStatuses, label } from "../options.ts";
 import { line, printJson } from "../output.ts";
+import { status } from "../style.ts";
 
 interface ListOptions {
   status?: JobStatus[];
@@ -52,7 +53,7 @@ export function registerJobList(job: Command): void {
       line(
         table(
           ["ID", "NAME", "STATUS", "QUEUE", "TASKS", "PROGRESS", "OWNER", "CREATED"],
-          page.items.map((j) => [j.id, j.name, j.status, j.queue, tasksDone(j), percent(j.progress.ratio), j.owner, time(j.createdAt)]),
+          page.items.map((j) => [j.id, j.name, status(j.status), j.queue, tasksDone(j), percent(j.progress.ratio), j.owner, time(j.createdAt)]),
         ),
       );
       if (page.nextCursor !== null) line(`more: belay job list --cursor ${page.nextCursor}`);

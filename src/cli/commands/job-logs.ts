@@ -7,6 +7,7 @@ import type { LogLine } from "../../core/model.ts";
 import { context } from "../config.ts";
 import { id, integer } from "../options.ts";
 import { line, printJson, printJsonLine } from "../output.ts";
+import { resolveJobId } from "../resolve-id.ts";
 
 interface LogsOptions {
   task?: string;
@@ -24,8 +25,9 @@ export function registerJobLogs(job: Command): void {
     .option("--task <key>", "only this task")
     .option("--tail <n>", "only the last N lines", integer(1, 100_000))
     .option("-f, --follow", "keep printing new lines until the job ends")
-    .action(async (jobId: string, options: LogsOptions, command: Command) => {
+    .action(async (idOrPrefix: string, options: LogsOptions, command: Command) => {
       const ctx = context(command);
+      const jobId = await resolveJobId(ctx.client, idOrPrefix);
       const query = { ...(options.task === undefined ? {} : { task: options.task }), ...(options.tail === undefined ? {} : { tail: options.tail }) };
       const first = await ctx.client.getLogs(jobId, query);
       if (options.follow !== true && ctx.json) {

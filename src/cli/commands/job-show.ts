@@ -5,13 +5,15 @@ import { context } from "../config.ts";
 import { between, duration, fields, labels, percent, table, time } from "../format.ts";
 import { id } from "../options.ts";
 import { line, printJson } from "../output.ts";
+import { status } from "../style.ts";
+import { resolveJobId } from "../resolve-id.ts";
 
 export function renderJob(job: Job): string {
   const progress = `${percent(job.progress.ratio)}${job.progress.message === null ? "" : ` ${job.progress.message}`}`;
   const summary = fields([
     ["job", job.id],
     ["name", job.name],
-    ["status", job.status],
+    ["status", status(job.status)],
     ["progress", progress],
     ["queue", `${job.queue} (priority ${job.priority})`],
     ["owner", job.owner],
@@ -24,7 +26,7 @@ export function renderJob(job: Job): string {
       "cancellation",
       job.cancellation === null
         ? "-"
-        : `${job.cancellation.id} ${job.cancellation.status} (${job.cancellation.scope}${job.cancellation.taskKey === null ? "" : ` ${job.cancellation.taskKey}`}, by ${job.cancellation.requestedBy}${job.cancellation.reason === null ? "" : `: "${job.cancellation.reason}"`})`,
+        : `${job.cancellation.id} ${status(job.cancellation.status)} (${job.cancellation.scope}${job.cancellation.taskKey === null ? "" : ` ${job.cancellation.taskKey}`}, by ${job.cancellation.requestedBy}${job.cancellation.reason === null ? "" : `: "${job.cancellation.reason}"`})`,
     ],
   ]);
   const tasks = table(
@@ -32,7 +34,7 @@ export function renderJob(job: Job): string {
     job.tasks.map((t) => [
       t.runOn === "cancel" ? `${t.key} (on cancel)` : t.key,
       t.kind,
-      t.status,
+      status(t.status),
       String(t.attempt),
       t.exitCode === null ? "-" : String(t.exitCode),
       duration(between(t.startedAt, t.finishedAt)),
@@ -48,8 +50,9 @@ export function registerJobShow(job: Command): void {
     .command("show")
     .description("show a job with its tasks and latest cancellation")
     .argument("<id>", "job id", id)
-    .action(async (jobId: string, _options: unknown, command: Command) => {
+    .action(async (idOrPrefix: string, _options: unknown, command: Command) => {
       const ctx = context(command);
+      const jobId = await resolveJobId(ctx.client, idOrPrefix);
       const body = await ctx.client.getJob(jobId);
       if (ctx.json) printJson(body);
       else line(renderJob(body.job));

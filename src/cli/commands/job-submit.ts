@@ -1,6 +1,6 @@
 /**
  * `belay job submit FILE` (a job spec in JSON or YAML, by extension; `-` reads stdin) and
- * `belay job submit [--name N] [--queue Q] [--label k=v] -- CMD…` (a one-process-task job).
+ * `belay job submit [--name N] [--queue Q] [--label k=v] [--grace D] [--timeout D] -- CMD…` (a one-process-task job).
  */
 import { readFileSync } from "node:fs";
 import { extname } from "node:path";
@@ -8,13 +8,15 @@ import type { Command } from "commander";
 import type { JobSpecInput } from "../../client/types.ts";
 import { context } from "../config.ts";
 import { CliError, UsageError } from "../errors.ts";
-import { label } from "../options.ts";
+import { durationMs, label } from "../options.ts";
 import { line, printJson } from "../output.ts";
 
 interface SubmitOptions {
   name?: string;
   queue?: string;
   label?: Record<string, string>;
+  grace?: number;
+  timeout?: number;
 }
 
 export function registerJobSubmit(job: Command): void {
@@ -25,6 +27,8 @@ export function registerJobSubmit(job: Command): void {
     .option("--name <name>", "the job's name")
     .option("--queue <queue>", "the queue to wait in")
     .option("--label <key=value>", "a label (repeatable)", label)
+    .option("--grace <duration>", "grace period between a cancel's signal and the kill (1500 = ms, 30s, 5m): the job's graceMs", durationMs)
+    .option("--timeout <duration>", "cancel the job if it runs longer than this (30s, 5m, 2h): the job's timeoutMs", durationMs)
     .usage("[options] FILE | [options] -- CMD [ARGS…]")
     .action(async (args: string[], options: SubmitOptions, command: Command) => {
       const ctx = context(command);
@@ -43,6 +47,8 @@ function overrides(options: SubmitOptions): JobSpecInput {
   return {
     ...(options.name === undefined ? {} : { name: options.name }),
     ...(options.queue === undefined ? {} : { queue: options.queue }),
+    ...(options.grace === undefined ? {} : { graceMs: options.grace }),
+    ...(options.timeout === undefined ? {} : { timeoutMs: options.timeout }),
   };
 }
 

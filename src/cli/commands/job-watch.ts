@@ -12,8 +12,10 @@ import type { BelayEvent, Job, Json } from "../../core/model.ts";
 import { context } from "../config.ts";
 import { between, clock, detail, duration, percent } from "../format.ts";
 import { id } from "../options.ts";
+import { exitCodes, jobExitCodes } from "../errors.ts";
 import { line, printJsonLine } from "../output.ts";
 import { tasksDone } from "./job-list.ts";
+import { resolveJobId } from "../resolve-id.ts";
 
 export function describeEvent(event: BelayEvent): string {
   const d = event.data;
@@ -44,8 +46,10 @@ export function registerJobWatch(job: Command): void {
     .command("watch")
     .description("follow a job's events live until it ends")
     .argument("<id>", "job id", id)
-    .action(async (jobId: string, _options: unknown, command: Command) => {
+    .option("--exit-status", `exit with the job's final status: ${Object.entries(jobExitCodes).map(([s, c]) => `${c} ${s}`).join(", ")}`)
+    .action(async (idOrPrefix: string, options: { exitStatus?: boolean }, command: Command) => {
       const ctx = context(command);
+      const jobId = await resolveJobId(ctx.client, idOrPrefix);
       let stream: EventStream | null = null;
       try {
         stream = await ctx.client.connectEvents({ jobId });
@@ -71,6 +75,7 @@ export function registerJobWatch(job: Command): void {
           if (events === null && current.status !== previous && !ctx.json) line(`${clock(new Date().toISOString())}  job status ${current.status}`);
         }
         if (!ctx.json) line(summary(current));
+        if (options.exitStatus === true) process.exitCode = jobExitCodes[current.status as keyof typeof jobExitCodes] ?? exitCodes.error;
       } finally {
         stream?.close();
         await events?.return?.();

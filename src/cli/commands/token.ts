@@ -6,6 +6,7 @@ import { context } from "../config.ts";
 import { fields, table, time } from "../format.ts";
 import { id, roleNames } from "../options.ts";
 import { line, notice, printJson } from "../output.ts";
+import { resolveTokenId } from "../resolve-id.ts";
 
 // The API's token expiry (POST /tokens `expiresInSeconds`, `expiresAt` on every token), until the client's types carry it.
 
@@ -80,8 +81,9 @@ export function registerToken(program: Command): void {
     .command("revoke")
     .description("revoke a token: it stops working at once")
     .argument("<id>", "token id", id)
-    .action(async (tokenId: string, _options: unknown, command: Command) => {
+    .action(async (idOrPrefix: string, _options: unknown, command: Command) => {
       const ctx = context(command);
+      const tokenId = await resolveTokenId(ctx.client, idOrPrefix);
       await ctx.client.revokeToken(tokenId);
       if (ctx.json) printJson({ id: tokenId, revoked: true });
       else line(`token ${tokenId} revoked`);

@@ -6,7 +6,7 @@ import { errorResponses, uuidPattern } from "../schemas.ts";
 
 export function registerCancellationRoutes(api: FastifyInstance, deps: AppDeps): void {
   const { engine } = deps;
-  api.get<{ Querystring: { jobId?: string; status?: CancellationStatus; limit?: number; offset?: number } }>(
+  api.get<{ Querystring: { jobId?: string; parentId?: string; status?: CancellationStatus; limit?: number; offset?: number } }>(
     "/cancellations",
     {
       config: { role: "viewer" },
@@ -17,6 +17,7 @@ export function registerCancellationRoutes(api: FastifyInstance, deps: AppDeps):
           additionalProperties: false,
           properties: {
             jobId: { type: "string", pattern: uuidPattern },
+            parentId: { type: "string", pattern: uuidPattern, description: "Only the per-job records of this bulk cancellation" },
             status: { type: "string", enum: ["in_progress", "completed", "partial", "failed", "too_late"] },
             limit: { type: "integer", minimum: 1, maximum: 1000, default: 50 },
             offset: { type: "integer", minimum: 0, maximum: Number.MAX_SAFE_INTEGER, default: 0 },
@@ -28,7 +29,7 @@ export function registerCancellationRoutes(api: FastifyInstance, deps: AppDeps):
     async (request) => {
       const q = request.query;
       return engine.listCancellations(
-        { ...(q.jobId === undefined ? {} : { jobId: q.jobId }), ...(q.status === undefined ? {} : { status: q.status }) },
+        { ...(q.jobId === undefined ? {} : { jobId: q.jobId }), ...(q.parentId === undefined ? {} : { parentId: q.parentId }), ...(q.status === undefined ? {} : { status: q.status }) },
         { limit: q.limit ?? 50, offset: q.offset ?? 0 },
       );
     },

@@ -64,7 +64,7 @@ export function registerJobRoutes(api: FastifyInstance, deps: AppDeps): void {
     },
   );
 
-  api.get<{ Querystring: { status?: string; queue?: string; label?: string | string[]; owner?: string; limit?: number; cursor?: string } }>(
+  api.get<{ Querystring: { status?: string; queue?: string; label?: string | string[]; owner?: string; idPrefix?: string; limit?: number; cursor?: string } }>(
     "/jobs",
     {
       config: { role: "viewer" },
@@ -78,6 +78,7 @@ export function registerJobRoutes(api: FastifyInstance, deps: AppDeps): void {
             queue: { type: "string" },
             label: { anyOf: [{ type: "string" }, { type: "array", items: { type: "string" } }], description: "key=value, repeatable" },
             owner: { type: "string" },
+            idPrefix: { type: "string", pattern: "^[0-9a-fA-F-]{1,36}$", description: "Only jobs whose id starts with this (as the CLI resolves a short id)" },
             limit: { type: "integer", minimum: 1, maximum: 1000, default: 50 },
             cursor: { type: "string" },
           },
@@ -92,6 +93,7 @@ export function registerJobRoutes(api: FastifyInstance, deps: AppDeps): void {
       if (status !== undefined) filter.status = status;
       if (q.queue !== undefined) filter.queue = q.queue;
       if (q.owner !== undefined) filter.owner = q.owner;
+      if (q.idPrefix !== undefined) filter.idPrefix = q.idPrefix.toLowerCase();
       const labels = parseLabels(q.label);
       if (labels !== undefined) filter.labels = labels;
       return engine.listJobs(filter, { limit: q.limit ?? 50, cursor: q.cursor ?? null });

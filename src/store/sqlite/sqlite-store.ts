@@ -707,6 +707,11 @@ function jobWhere(filter: JobFilter): { where: string[]; params: Array<string | 
     where.push("created_at < ?");
     params.push(filter.createdBefore);
   }
+  if (filter.idPrefix !== undefined) {
+    // A range on the primary key ('~' sorts after every character of an id).
+    where.push("id >= ? AND id < ?");
+    params.push(filter.idPrefix, `${filter.idPrefix}~`);
+  }
   for (const [key, value] of Object.entries(filter.labels ?? {})) {
     where.push("json_extract(labels, ?) = ?");
     params.push(`$."${key.replaceAll('"', '""')}"`, value);

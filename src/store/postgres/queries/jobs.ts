@@ -155,6 +155,7 @@ function jobWhere(filter: JobFilter, params: unknown[]): string[] {
   if (filter.queue !== undefined) where.push(`j.queue = ${param(filter.queue)}`);
   if (filter.owner !== undefined) where.push(`j.owner = ${param(filter.owner)}`);
   if (filter.createdBefore !== undefined) where.push(`j.created_at < ${param(filter.createdBefore)}::timestamptz`);
+  if (filter.idPrefix !== undefined) where.push(`left(j.id, ${param(filter.idPrefix.length)}::int) = ${param(filter.idPrefix)}`);
   // Every label must match: one containment test, served by the GIN index.
   if (filter.labels !== undefined && Object.keys(filter.labels).length > 0) where.push(`j.labels @> ${param(JSON.stringify(filter.labels))}::jsonb`);
   return where;
