@@ -81,7 +81,7 @@ describe("GET /metrics", () => {
     } finally {
       await fake.close();
     }
-  });
+  }, 60_000);
 
   it("counts a graceful and a forced cancel of running jobs, with their labels and histograms", async () => {
     // This node claims only the default queue, so jobs of the "parked" queue stay queued.
