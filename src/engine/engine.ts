@@ -19,6 +19,7 @@ import type { JobWriter } from "./job-writer.ts";
 import { validateRunnable } from "./runnable.ts";
 import type { NodeRunners } from "./runnable.ts";
 import type { Scheduler } from "./scheduler.ts";
+import type { EventLog, TokenStore, WebhookStore } from "./store-views.ts";
 
 export type { BulkCancelResult, CancelResult } from "./cancel-requests.ts";
 
@@ -51,8 +52,29 @@ export class Belay {
     this.nodeId = parts.nodeId;
   }
 
+  /** The whole store, for tests and tools; the server uses the narrow views below. */
   get store(): Store {
     return this.parts.store;
+  }
+
+  /** API tokens (the server's authentication and /tokens). */
+  get tokens(): TokenStore {
+    return this.parts.store;
+  }
+
+  /** Webhooks and their deliveries (the server's dispatcher and /webhooks). */
+  get webhooks(): WebhookStore {
+    return this.parts.store;
+  }
+
+  /** The stored events, for a replay after a seq (SSE `Last-Event-ID`). */
+  get events(): EventLog {
+    return this.parts.store;
+  }
+
+  /** Jobs by status, counted in the store (metrics; readiness: the store answers). */
+  countJobs(): Promise<Record<JobStatus, number>> {
+    return this.parts.store.countJobs();
   }
 
   /** Apply a pure change to a job and publish its events (the job writer's). */

@@ -24,7 +24,7 @@ const tokenSchema = {
 const maxExpiresInSeconds = 10 * 365 * 24 * 3600;
 
 export function registerTokenRoutes(api: FastifyInstance, deps: AppDeps): void {
-  const store = deps.engine.store;
+  const store = deps.engine.tokens;
   api.post<{ Body: NewToken }>(
     "/tokens",
     {
