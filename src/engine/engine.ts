@@ -1,6 +1,7 @@
 /**
- * The Belay engine: the library API of DESIGN §5 (`openBelay` returns one). It wires the
- * store, the runners of this node, the scheduler and the cancellation executor.
+ * The Belay engine: the library API of DESIGN §5 (`openBelay` returns one). It reads the
+ * store and delegates every change: jobs to the job writer, claims to the scheduler, cancels
+ * to the cancel requests (docs/architecture.md names each part).
  */
 import type { Logger } from "pino";
 import { BelayError } from "../core/errors.ts";
