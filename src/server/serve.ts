@@ -21,6 +21,8 @@ export interface ServeOptions extends BelayOptions {
   port?: number;
   rateLimitPerMinute?: number;
   bodyLimitBytes?: number;
+  /** Let webhooks reach loopback, link-local, private and other non-public addresses (`--webhook-allow-private`). */
+  webhookAllowPrivate?: boolean;
 }
 
 export interface RunningServer {
@@ -43,7 +45,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
   const engine = await openBelay({ ...options, home, logger });
   // GET /metrics, and the webhooks' routes and delivery loop (stopped before the engine closes its store).
   const metrics = createMetrics(engine);
-  const webhooks = createWebhooks(engine, { logger });
+  const webhooks = createWebhooks(engine, { logger, allowPrivateTargets: options.webhookAllowPrivate ?? false });
   try {
     const adminTokenPath = await ensureAdminToken(engine.tokens, home);
     // The web UI at / (the built bundle of src/web) and GET /ui/local-token.

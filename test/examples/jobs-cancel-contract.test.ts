@@ -16,7 +16,8 @@ describe("example: the pending-only jobs.cancel contract", () => {
   let result: ContractDemoResult;
 
   beforeAll(async () => {
-    server = await startCliServer({ pools: { exporter: 1 } });
+    // The example's webhook consumer listens on 127.0.0.1: the server runs with --webhook-allow-private, as its README says.
+    server = await startCliServer({ pools: { exporter: 1 }, webhookAllowPrivate: true });
     result = await runContractDemo({ url: server.url, adminToken: server.token, log: () => undefined, exportSeconds: 5 });
   });
   afterAll(async () => {

@@ -9,6 +9,7 @@ import type { NodeOptions } from "./node-options.ts";
 interface ServeCliOptions extends NodeOptions {
   host: string;
   port: number;
+  webhookAllowPrivate?: boolean;
 }
 
 export function registerServe(program: Command): void {
@@ -16,12 +17,13 @@ export function registerServe(program: Command): void {
     .command("serve")
     .description("run the Belay server: the HTTP API and a local worker pool")
     .option("--host <host>", "address to listen on", "127.0.0.1")
-    .option("--port <port>", "port to listen on (0: any free port)", integer(0, 65_535), 7420);
+    .option("--port <port>", "port to listen on (0: any free port)", integer(0, 65_535), 7420)
+    .option("--webhook-allow-private", "let webhooks reach loopback, link-local and private addresses (refused by default: docs/security.md)");
   addNodeOptions(serve).action(async (options: ServeCliOptions, command: Command) => {
     // Imported here so that the client commands do not load the server and the store.
     const { startServer } = await import("../../server/serve.ts");
     const logger = await stderrLogger(options.logLevel);
-    const server = await startServer({ ...engineOptions(options, logger, "serve"), host: options.host, port: options.port });
+    const server = await startServer({ ...engineOptions(options, logger, "serve"), host: options.host, port: options.port, webhookAllowPrivate: options.webhookAllowPrivate === true });
     const info = { url: server.url, store: server.engine.store.description, home: server.home, adminTokenPath: server.adminTokenPath };
     if (isJson(command)) printJson(info);
     else {
