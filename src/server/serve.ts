@@ -20,6 +20,8 @@ export interface ServeOptions extends BelayOptions {
   /** Default 7420; 0 picks a free port. */
   port?: number;
   rateLimitPerMinute?: number;
+  /** Refused credentials per client address per minute before 429 (default 60). */
+  authFailuresPerMinute?: number;
   bodyLimitBytes?: number;
   /** Let webhooks reach loopback, link-local, private and other non-public addresses (`--webhook-allow-private`). */
   webhookAllowPrivate?: boolean;
@@ -60,6 +62,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
       },
       ...(options.rateLimitPerMinute === undefined ? {} : { rateLimitPerMinute: options.rateLimitPerMinute }),
       ...(options.bodyLimitBytes === undefined ? {} : { bodyLimitBytes: options.bodyLimitBytes }),
+      ...(options.authFailuresPerMinute === undefined ? {} : { authFailuresPerMinute: options.authFailuresPerMinute }),
     });
     const address = await app.listen({ host: options.host ?? "127.0.0.1", port: options.port ?? 7420 });
     return {
