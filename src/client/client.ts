@@ -27,6 +27,8 @@ import type {
   ListJobsQuery,
   LogPage,
   LogsQuery,
+  SignInCode,
+  SignInCodeRequest,
   TokenList,
 } from "./types.ts";
 
@@ -147,6 +149,11 @@ export class BelayClient {
 
   async revokeToken(id: string): Promise<void> {
     await this.request("DELETE", `/tokens/${enc(id)}`);
+  }
+
+  /** A one-time sign-in code for the web UI (admin); `belay ui` prints its link. */
+  createSignInCode(request: SignInCodeRequest = {}): Promise<SignInCode> {
+    return this.request("POST", "/sign-in-codes", { body: request });
   }
 
   // ---- events and waiting ----------------------------------------------------------------

@@ -134,7 +134,7 @@ export async function fuzzServer(): Promise<FuzzServer> {
   const metrics = createMetrics(engine, { defaultMetrics: false });
   const webhooks = createWebhooks(engine);
   await webhooks.stop();
-  const extensions: ServerExtensions[] = [metrics.extension, webhooks.extension, createWebUi({ home, dir: webDir }), routeRoleProbe()];
+  const extensions: ServerExtensions[] = [metrics.extension, webhooks.extension, createWebUi({ dir: webDir }), routeRoleProbe()];
   const app = await buildApp({
     engine,
     rateLimitPerMinute: 1e9,

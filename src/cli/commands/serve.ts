@@ -24,12 +24,13 @@ export function registerServe(program: Command): void {
     const { startServer } = await import("../../server/serve.ts");
     const logger = await stderrLogger(options.logLevel);
     const server = await startServer({ ...engineOptions(options, logger, "serve"), host: options.host, port: options.port, webhookAllowPrivate: options.webhookAllowPrivate === true });
-    const info = { url: server.url, store: server.engine.store.description, home: server.home, adminTokenPath: server.adminTokenPath };
+    const info = { url: server.url, store: server.engine.store.description, home: server.home, adminTokenPath: server.adminTokenPath, signInUrl: server.signInUrl, signInExpiresAt: server.signInExpiresAt };
     if (isJson(command)) printJson(info);
     else {
       line(`Belay listening on ${info.url}`);
       line(`store: ${info.store}`);
       line(`admin token: ${info.adminTokenPath ?? "none written (the store already had tokens; use the one you were given)"}`);
+      line(`web UI: open ${info.signInUrl} to sign in (one use, until ${info.signInExpiresAt}; \`belay ui\` prints a new link)`);
       line("press Ctrl-C to stop");
     }
     await untilStopped(options.grace, (graceMs) => server.close({ graceMs }));
