@@ -20,6 +20,7 @@ import { sendError, toBelayError } from "./errors.ts";
 import { clientErrorHandler, frameworkErrors } from "./protocol-errors.ts";
 import { registerCancellationRoutes } from "./routes/cancellations.ts";
 import { registerEventRoutes } from "./routes/events.ts";
+import type { EventStreamLimits } from "./routes/events.ts";
 import { registerHealthRoutes } from "./routes/health.ts";
 import { registerJobRoutes } from "./routes/jobs.ts";
 import { registerTokenRoutes } from "./routes/tokens.ts";
@@ -49,6 +50,8 @@ export interface AppDeps {
   rateLimitPerMinute?: number;
   /** Refused credentials (401s) per client address per minute; beyond, 429 RATE_LIMITED. Default 60. */
   authFailuresPerMinute?: number;
+  /** Bounds of GET /events streams (per-token count, token re-check, queue). */
+  eventStreams?: EventStreamLimits;
   /** Webhooks, metrics and other parts that register their own routes and hooks. */
   extensions?: ServerExtensions;
   version?: string;
