@@ -4,9 +4,11 @@
  * stream ends soon after its token is revoked or expires.
  */
 import { request as httpRequest } from "node:http";
-import type { IncomingMessage } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { connect } from "node:net";
 import { describe, expect, it } from "vitest";
 import { createToken } from "../../src/server/auth.ts";
+import { untilJobStatus } from "../helpers.ts";
 import { testServer } from "./helpers.ts";
 import type { TestServer } from "./helpers.ts";
 
@@ -92,5 +94,56 @@ describe("event streams are bounded", () => {
     expect(stream.status).toBe(200);
     await within(stream.ended, 5000, "the expired token's stream ending");
     expect(stream.body()).toMatch(/: stream closed: token expired at /);
+  });
+
+  it("a reader that stops reading costs bounded memory, and once it reads again it gets every event, in order, without a gap", { timeout: 180_000 }, async () => {
+    const responses: ServerResponse[] = [];
+    const s = await testServer({ concurrency: 1 }, { eventStreams: { maxQueuedEvents: 20 } }, () => ({
+      extensions: [
+        {
+          registerApiRoutes: (api) =>
+            api.addHook("onRequest", async (request, reply) => {
+              if (request.url.startsWith("/api/v1/events")) responses.push(reply.raw);
+            }),
+        },
+      ],
+    }));
+    const base = new URL(await s.app.listen({ host: "127.0.0.1", port: 0 }));
+    // A raw socket that sends its request and then reads nothing.
+    const socket = connect(Number(base.port), "127.0.0.1");
+    socket.pause();
+    socket.write(`GET /api/v1/events HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${s.tokens.viewer}\r\nAccept: text/event-stream\r\n\r\n`);
+    while (responses.length === 0) await new Promise((r) => setTimeout(r, 20));
+    const response = responses[0] as ServerResponse;
+
+    // About 24 MB of events (400 progress updates of 60 kB), far beyond what the kernel's socket buffers hold.
+    const script = 'big=$(head -c 60000 /dev/zero | tr "\\0" x); i=0; while [ $i -lt 400 ]; do echo "BELAY_PROGRESS {\\"message\\": \\"$i $big\\"}"; i=$((i+1)); done';
+    const job = (await s.call("operator", "POST", "/api/v1/jobs", { command: ["sh", "-c", script] })).json.job.id as string;
+    let peakBytes = 0;
+    const sampler = setInterval(() => (peakBytes = Math.max(peakBytes, response.writableLength)), 5);
+    await untilJobStatus(s.engine, job, "succeeded");
+    await new Promise((r) => setTimeout(r, 300));
+    clearInterval(sampler);
+    const stored = await s.engine.getJobEvents(job);
+    const progress = stored.filter((e) => e.type === "belay.task.progress").length;
+    expect(progress).toBeGreaterThan(300);
+    // What waits in the server for this reader: about one frame, never the backlog.
+    expect(peakBytes).toBeLessThan(1024 * 1024);
+
+    // Reading again: everything arrives, each event once, in order.
+    let text = "";
+    socket.setEncoding("utf8");
+    socket.on("data", (chunk: string) => (text += chunk));
+    socket.resume();
+    const lastId = stored.at(-1)?.id ?? "";
+    const deadline = Date.now() + 60_000;
+    while (!text.includes(`id: ${lastId}\n`) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    socket.destroy();
+    const received = [...text.matchAll(/^id: (\d+)$/gm)].map((m) => Number(m[1]));
+    const jobIds = new Set(stored.map((e) => Number(e.id)));
+    const ofJob = received.filter((id) => jobIds.has(id));
+    expect(ofJob).toEqual(stored.map((e) => Number(e.id)));
+    expect([...received].sort((a, b) => a - b)).toEqual(received);
+    expect(new Set(received).size).toBe(received.length);
   });
 });
