@@ -65,9 +65,9 @@ describe("belay serve", () => {
       expect(viewerLink.url).toMatch(/#sign-in=/);
       const session = (await (await exchange(fresh ?? "")).json()) as { token: string; role: string };
       expect(session.role).toBe("admin");
-      // Without an admin token, no link.
-      const asViewer = await runCli(["ui", "--token", session.token], env);
-      expect(asViewer.code).toBe(0);
+      // The admin session's token makes links too; a viewer's does not.
+      const asSession = await runCli(["ui", "--token", session.token], env);
+      expect(asSession.code).toBe(0);
       const viewerToken = JSON.parse((await runCli(["token", "create", "v", "--role", "viewer", "--json"], env)).stdout) as { token: string };
       const refused = await runCli(["ui", "--token", viewerToken.token], env);
       expect(refused.code).toBe(1);
