@@ -6,13 +6,11 @@
  */
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { browserRequired, ensureWebBuild, eventually, haveChromium, launchBrowser, startUiServer } from "./helpers.ts";
+import { ensureWebBuild, eventually, launchBrowser, noBrowser, startUiServer } from "./helpers.ts";
 import type { Browser, UiServer } from "./helpers.ts";
+import { skippedIf } from "../optional.ts";
 
-const run = haveChromium || browserRequired;
-if (!run) console.warn("test/web: /usr/bin/chromium not found, browser tests skipped (apt-get install -y chromium)");
-
-describe.runIf(run)("web UI: sign-in links", () => {
+describe("web UI: sign-in links", skippedIf(noBrowser), () => {
   let ui: UiServer;
   let browser: Browser;
 
