@@ -8,7 +8,7 @@ import type { CancelOutcome } from "../core/cancellation.ts";
 import { BelayError } from "../core/errors.ts";
 import { newJob, resumeJob, settle } from "../core/lifecycle.ts";
 import type { BelayEvent, CancellationRecord, EventType, Job, LogLine } from "../core/model.ts";
-import { parseBulkFilter, parseCancelOptions } from "../core/requests.ts";
+import { parseBulkCancelOptions, parseCancelOptions } from "../core/requests.ts";
 import type { BulkCancelOptions, CancelJobOptions, CancelTaskOptions } from "../core/requests.ts";
 import { parseJobSpec } from "../core/spec.ts";
 import { isTerminalJob } from "../core/states.ts";
@@ -172,8 +172,7 @@ export class Belay {
   /** Cancel a job (DESIGN §3). */
   async cancelJob(jobId: string, options: CancelJobOptions = {}): Promise<CancelResult> {
     this.assertOpen();
-    const opts = parseCancelOptions(options);
-    if (opts.cascade !== null) throw new BelayError("INVALID_REQUEST", "cascade applies to task cancels only", { details: { field: "cascade" } });
+    const opts = parseCancelOptions(options, "job");
     const { value: outcome, job } = await this.mutate(jobId, (d) =>
       requestJobCancel(d, newId(), {
         reason: opts.reason,
@@ -191,7 +190,7 @@ export class Belay {
   /** Cancel one task, with its dependents unless `cascade` is false (DESIGN §3). */
   async cancelTask(jobId: string, taskKey: string, options: CancelTaskOptions = {}): Promise<CancelResult> {
     this.assertOpen();
-    const opts = parseCancelOptions(options);
+    const opts = parseCancelOptions(options, "task");
     const { value: outcome, job } = await this.mutate(jobId, (d) =>
       requestTaskCancel(d, newId(), taskKey, {
         reason: opts.reason,
@@ -235,20 +234,9 @@ export class Belay {
   /** Cancel every non-terminal job matching a filter; `dryRun` only counts (DESIGN §3 "Bulk cancel"). */
   async cancelJobs(options: BulkCancelOptions): Promise<BulkCancelResult> {
     this.assertOpen();
-    if (typeof options !== "object" || options === null) throw new BelayError("INVALID_REQUEST", "bulk cancel options must be an object", { details: { field: "" } });
-    const filter = parseBulkFilter(options.filter);
-    const opts = parseCancelOptions({
-      reason: options.reason,
-      force: options.force,
-      graceMs: options.graceMs,
-      ...(options.requestedBy === undefined ? {} : { requestedBy: options.requestedBy }),
-    });
-    const key = options.idempotencyKey ?? null;
-    if (key !== null && (typeof key !== "string" || key.length === 0 || key.length > 200)) {
-      throw new BelayError("INVALID_REQUEST", "idempotencyKey must be a string of 1 to 200 characters", { details: { field: "idempotencyKey" } });
-    }
-    if (options.dryRun === true) {
-      const { ids, total } = await this.parts.store.findJobIds(filter, options.sampleSize ?? 10);
+    const { filter, cancel: opts, idempotencyKey: key, dryRun, sampleSize } = parseBulkCancelOptions(options);
+    if (dryRun) {
+      const { ids, total } = await this.parts.store.findJobIds(filter, sampleSize);
       return { matched: total, cancelled: 0, sample: ids, cancellation: null };
     }
     if (key !== null) {

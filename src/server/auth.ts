@@ -35,7 +35,7 @@ export function requireRole(caller: Caller, needed: Role, action: string): void 
 export function requireOwnerOrOperator(caller: Caller, owner: string, action: string): void {
   requireRole(caller, "user", action);
   if (!hasRole(caller, "operator") && caller.principal !== owner) {
-    throw new BelayError("FORBIDDEN", `${action} of another principal's job needs the operator role`, {
+    throw new BelayError("FORBIDDEN", `${action} that belongs to another principal needs the operator role; this token has ${caller.role}`, {
       details: { needed: "operator", role: caller.role },
     });
   }

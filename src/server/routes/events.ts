@@ -6,8 +6,9 @@
  */
 import type { FastifyInstance } from "fastify";
 import type { BelayEvent } from "../../core/model.ts";
-import type { AppDeps } from "../app.ts";
-import { errorResponses, uuidPattern } from "../schemas.ts";
+import type { AppDeps } from "../deps.ts";
+import { eventsQuery } from "../../core/requests.ts";
+import { errorResponses } from "../schemas.ts";
 
 const heartbeatMs = 15_000;
 
@@ -24,11 +25,7 @@ export function registerEventRoutes(api: FastifyInstance, deps: AppDeps): void {
       schema: {
         summary: "Live events (text/event-stream)",
         description: "Server-sent events; each `data:` is a CloudEvents 1.0 JSON object. Resume with the `Last-Event-ID` header or `after`.",
-        querystring: {
-          type: "object",
-          additionalProperties: false,
-          properties: { jobId: { type: "string", pattern: uuidPattern }, after: { type: "integer", minimum: 0, maximum: Number.MAX_SAFE_INTEGER } },
-        },
+        querystring: eventsQuery,
         response: { 200: { description: "An endless text/event-stream", type: "string" }, ...errorResponses },
       },
     },
