@@ -21,8 +21,6 @@ import type {
 } from "./model.ts";
 import { isTerminalJob, isTerminalTask } from "./states.ts";
 
-export const maxReasonLength = 1000;
-
 export interface CancelRequest {
   reason: string | null;
   requestedBy: string;

@@ -12,7 +12,6 @@
 import { invalid } from "./errors.ts";
 import { validate } from "./json-schema.ts";
 import type { JsonSchema } from "./json-schema.ts";
-import { maxReasonLength } from "./cancellation.ts";
 import type { CancellationStatus } from "./model.ts";
 import { maxGraceMs } from "./spec.ts";
 import { jobStatuses } from "./states.ts";
@@ -25,7 +24,7 @@ export type { JsonSchema };
 /** Every limit of the requests, by name (the spec's own limits live in src/core/spec.ts). */
 export const requestLimits = Object.freeze({
   /** Longest cancel `reason`, in characters. */
-  reasonChars: maxReasonLength,
+  reasonChars: 1000,
   /** Largest `graceMs` of a cancel (as of a job spec): 24 hours. */
   graceMs: maxGraceMs,
   /** Largest `waitMs`: 10 minutes. */

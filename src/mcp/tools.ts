@@ -7,6 +7,7 @@
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { BelayClient } from "../client/client.ts";
 import type { CancellationRecord, Job } from "../core/model.ts";
+import type { CancelJobRequest, CancelTaskRequest } from "../core/requests.ts";
 import type { JobSpecInput } from "../core/spec.ts";
 import { isTerminalJob, isTerminalTask } from "../core/states.ts";
 import { runTool } from "./results.ts";
@@ -48,7 +49,7 @@ const descriptions = {
     "get_cancellation_status shows what the cancellation did, step by step. " +
     "Needs the operator role, or the user role for the token's own jobs. " +
     `${errors}: JOB_NOT_FOUND (no such job), JOB_ALREADY_FINISHED (it had already ended; nothing to cancel), ` +
-    "JOB_NOT_PENDING (onlyIfPending was set and the job has started), FORBIDDEN (the token's role may not cancel this job).",
+    "JOB_NOT_PENDING (onlyIfPending was set and the job has started or finished; details.status says which), FORBIDDEN (the token's role may not cancel this job).",
   cancel_task:
     "Cancel one task of a job (by its key) while the rest of the job goes on. A pending task is cancelled at once; a running one is stopped " +
     "asynchronously like a job (signal, grace period, force-kill): poll get_job_status until the task's status is final. " +
@@ -102,7 +103,7 @@ export function registerBelayTools(server: McpServer, client: BelayClient): void
     { title: "Cancel a job", description: descriptions.cancel_job, inputSchema: cancelJobInput, annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false } },
     ({ jobId, ...request }) =>
       runTool(async () => {
-        const { job, cancellation, alreadyCancelled } = await client.cancelJob(jobId, request);
+        const { job, cancellation, alreadyCancelled } = await client.cancelJob(jobId, request as CancelJobRequest);
         const state = jobState(job);
         return {
           ...state,
@@ -118,7 +119,7 @@ export function registerBelayTools(server: McpServer, client: BelayClient): void
     { title: "Cancel one task", description: descriptions.cancel_task, inputSchema: cancelTaskInput, annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false } },
     ({ jobId, taskKey, ...request }) =>
       runTool(async () => {
-        const { job, cancellation } = await client.cancelTask(jobId, taskKey, request);
+        const { job, cancellation } = await client.cancelTask(jobId, taskKey, request as CancelTaskRequest);
         const task = job.tasks.find((t) => t.key === taskKey);
         const taskTerminal = task !== undefined && isTerminalTask(task.status);
         return {

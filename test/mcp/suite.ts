@@ -206,6 +206,21 @@ export function describeMcpTools(transport: string, connect: Connect, extra?: (g
       await pollJob(operator, jobId, (s) => s.terminal === true);
       expect((await callTool(operator, "cancel_job", { jobId })).data.error.code).toBe("JOB_ALREADY_FINISHED");
       expect((await callTool(operator, "get_cancellation_status", { jobId })).data.error.code).toBe("NOT_FOUND");
+      // Asked to cancel only a pending job, the agent hears that it is not pending, and how it ended (seed 003).
+      const notPending = await callTool(operator, "cancel_job", { jobId, onlyIfPending: true });
+      expect(notPending.data.error.code).toBe("JOB_NOT_PENDING");
+      expect(notPending.data.error.details).toMatchObject({ status: "succeeded", finished: true });
+    });
+
+    it("checks a cancel's options against the contract with the API's own message (lengths in characters)", async () => {
+      const { jobId } = await ok(operator, "submit_job", { ...sleepJob("mcp-emoji") });
+      // 1000 emoji are 1000 characters: within the limit, whatever their UTF-16 length.
+      const fits = await ok(operator, "cancel_job", { jobId, reason: "🛑".repeat(1000), force: true });
+      expect(fits.cancellation.reason).toBe("🛑".repeat(1000));
+      const other = await ok(operator, "submit_job", { ...sleepJob("mcp-emoji-2") });
+      const over = await callTool(operator, "cancel_job", { jobId: other.jobId, reason: "🛑".repeat(1001) });
+      expect(over.isError).toBe(true);
+      expect(over.text).toMatch(/reason/);
     });
 
     it("rejects arguments that do not match the schema as a tool error, and keeps serving", async () => {

@@ -38,7 +38,9 @@ function newest(dir: string): number {
 function upToDate(): boolean {
   const index = join(webOut, "index.html");
   if (!existsSync(index)) return false;
-  return statSync(index).mtimeMs >= Math.max(newest(webSrc), statSync(join(repo, "vite.config.ts")).mtimeMs);
+  // The bundle takes src/client and src/core too (the UI uses the one HTTP client).
+  const sources = [webSrc, join(repo, "src/client"), join(repo, "src/core")].map(newest);
+  return statSync(index).mtimeMs >= Math.max(...sources, statSync(join(repo, "vite.config.ts")).mtimeMs);
 }
 
 /**

@@ -2,6 +2,7 @@
 import { resolve } from "node:path";
 import type { Command } from "commander";
 import type { Logger } from "pino";
+import { maxGraceMs } from "../../core/spec.ts";
 import { integer, pool, remote } from "../options.ts";
 
 export interface NodeOptions {
@@ -24,7 +25,7 @@ export function addNodeOptions(command: Command): Command {
     .option("--handlers <file>", "module whose exported functions are the handlers")
     .option("--pool <name=N>", "a resource pool of N slots (repeatable)", pool)
     .option("--home <dir>", "Belay's directory (default $BELAY_HOME, else ./.belay)")
-    .option("--grace <ms>", "on shutdown, how long running tasks get to stop before they are killed", integer(0, 86_400_000), 10_000)
+    .option("--grace <ms>", "on shutdown, how long running tasks get to stop before they are killed", integer(0, maxGraceMs), 10_000)
     .option("--log-level <level>", "pino level of the JSON log on stderr", process.env["BELAY_LOG_LEVEL"] ?? "info")
     .option("--lease <ms>", "PostgreSQL: how long this node's tasks stay its own without a heartbeat before other nodes recover them (default 10000)", integer(100, 86_400_000))
     .option("--node-id <id>", "this node's id in the store (default <hostname>:<pid>:<random>)")
