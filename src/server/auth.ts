@@ -6,12 +6,13 @@ import { createHash, randomBytes } from "node:crypto";
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BelayError } from "../core/errors.ts";
+import { roleAtLeast } from "../core/policy.ts";
 import { newId } from "../engine/ids.ts";
 import type { Role, Store, TokenRecord } from "../store/store.ts";
+import type { ActingBelay } from "../engine/acting.ts";
+import type { Belay } from "../engine/engine.ts";
 
-export const roles: readonly Role[] = ["viewer", "user", "operator", "admin"];
-
-const rank: Record<Role, number> = { viewer: 0, user: 1, operator: 2, admin: 3 };
+export { roles } from "../core/policy.ts";
 
 export interface Caller {
   tokenId: string;
@@ -20,23 +21,13 @@ export interface Caller {
 }
 
 export function hasRole(caller: Caller, needed: Role): boolean {
-  return rank[caller.role] >= rank[needed];
+  return roleAtLeast(caller.role, needed);
 }
 
 export function requireRole(caller: Caller, needed: Role, action: string): void {
   if (!hasRole(caller, needed)) {
     throw new BelayError("FORBIDDEN", `${action} needs the ${needed} role; this token has ${caller.role}`, {
       details: { needed, role: caller.role },
-    });
-  }
-}
-
-/** A `user` may act on its own jobs only; `operator` and `admin` on any. */
-export function requireOwnerOrOperator(caller: Caller, owner: string, action: string): void {
-  requireRole(caller, "user", action);
-  if (!hasRole(caller, "operator") && caller.principal !== owner) {
-    throw new BelayError("FORBIDDEN", `${action} of another principal's job needs the operator role`, {
-      details: { needed: "operator", role: caller.role },
     });
   }
 }
@@ -93,4 +84,9 @@ export async function ensureAdminToken(store: Store, home: string): Promise<stri
   const { secret } = await createToken(store, { name: "admin", role: "admin" });
   writeFileSync(path, `${secret}\n`, { mode: 0o600 });
   return path;
+}
+
+/** The engine as a caller's principal: every call checked against the policy (`core/policy.ts`). */
+export function acting(engine: Belay, caller: Caller): ActingBelay {
+  return engine.as({ name: caller.principal, role: caller.role });
 }

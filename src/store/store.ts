@@ -147,7 +147,8 @@ export interface Notifier {
   subscribe(listener: (message: NodeMessage) => void, onReconnect: () => void): Promise<() => Promise<void>>;
 }
 
-export type Role = "viewer" | "user" | "operator" | "admin";
+import type { Role } from "../core/policy.ts";
+export type { Role };
 
 export interface TokenRecord {
   id: string;

@@ -5,8 +5,8 @@ import { jobStatuses } from "../../core/states.ts";
 import type { JobStatus } from "../../core/states.ts";
 import type { JobFilter } from "../../store/store.ts";
 import type { AppDeps } from "../app.ts";
-import { hasRole, requireOwnerOrOperator } from "../auth.ts";
-import type { Caller } from "../auth.ts";
+import { lowestRole } from "../../core/policy.ts";
+import { acting } from "../auth.ts";
 import { cancelBody, cancelResponse, errorResponses, jobIdParams, taskCancelBody } from "../schemas.ts";
 
 const jobResponse = { type: "object", required: ["job"], properties: { job: { $ref: "Job#" } } } as const;
@@ -35,31 +35,36 @@ function parseLabels(value: string | string[] | undefined): Record<string, strin
 
 export function registerJobRoutes(api: FastifyInstance, deps: AppDeps): void {
   const { engine } = deps;
-
-  /**
-   * The job a caller may act on: any job for an operator (no read needed, the action
-   * itself answers JOB_NOT_FOUND), only its own for a user.
-   */
-  const ownJob = async (caller: Caller, id: string, action: string): Promise<{ id: string }> => {
-    if (hasRole(caller, "operator")) return { id };
-    const job = await engine.getJob(id);
-    requireOwnerOrOperator(caller, job.owner, action);
-    return job;
+  // Each route's least role comes from the policy (the least of the actions it may do);
+  // the handler then asks the policy about the action itself, through engine.as(caller).
+  const policy = engine.policy;
+  const roleOf = {
+    read: policy["job.read"],
+    logs: policy["job.logs"],
+    submit: lowestRole([policy["job.submit.process"], policy["job.submit.template"], policy["job.submit.handler"], policy["job.submit.remote"]]),
+    cancel: lowestRole([policy["job.cancel.own"], policy["job.cancel.any"]]),
+    bulk: policy["job.cancel.bulk"],
+    resume: lowestRole([policy["job.resume.own"], policy["job.resume.any"]]),
   };
 
   api.post<{ Body: Record<string, unknown> }>(
     "/jobs",
     {
-      config: { role: "user" },
+      config: { role: roleOf.submit },
       schema: {
         summary: "Submit a job",
-        description: "A job spec (DESIGN §4): `{name, tasks: [...]}` or the one-task shorthand `{name, command}` / `{handler, input}`. With an `idempotencyKey` already used by the caller, returns that job with 200.",
+        description:
+          "A job spec (DESIGN §4): `{name, tasks: [...]}` or the one-task shorthand `{name, command}` / `{handler, input}`. " +
+          'A task `{key, kind: "template", template: NAME, params: {…}}` runs a server-defined template (docs/security.md). ' +
+          "Free-command process tasks need the operator role by default (policy rule job.submit.process; 403 FORBIDDEN names the rule). " +
+          'An env value `{"secret": NAME}` is resolved on the worker at spawn and never stored; an unknown name is a 400. ' +
+          "With an `idempotencyKey` already used by the caller, returns that job with 200.",
         body: { type: "object", additionalProperties: true, description: "Job spec" },
         response: { 201: jobResponse, 200: jobResponse, ...errorResponses },
       },
     },
     async (request, reply) => {
-      const { job, created } = await engine.submit(request.body, { owner: request.caller.principal });
+      const { job, created } = await acting(engine, request.caller).submit(request.body);
       return reply.code(created ? 201 : 200).send({ job });
     },
   );
@@ -67,9 +72,10 @@ export function registerJobRoutes(api: FastifyInstance, deps: AppDeps): void {
   api.get<{ Querystring: { status?: string; queue?: string; label?: string | string[]; owner?: string; limit?: number; cursor?: string } }>(
     "/jobs",
     {
-      config: { role: "viewer" },
+      config: { role: roleOf.read },
       schema: {
         summary: "List jobs, newest first",
+        description: "A caller that is not a job's owner and not allowed job.env.any (operator by default) sees its env keys with the values replaced by ***.",
         querystring: {
           type: "object",
           additionalProperties: false,
@@ -94,20 +100,28 @@ export function registerJobRoutes(api: FastifyInstance, deps: AppDeps): void {
       if (q.owner !== undefined) filter.owner = q.owner;
       const labels = parseLabels(q.label);
       if (labels !== undefined) filter.labels = labels;
-      return engine.listJobs(filter, { limit: q.limit ?? 50, cursor: q.cursor ?? null });
+      return acting(engine, request.caller).listJobs(filter, { limit: q.limit ?? 50, cursor: q.cursor ?? null });
     },
   );
 
   api.get<{ Params: { id: string } }>(
     "/jobs/:id",
-    { config: { role: "viewer" }, schema: { summary: "A job with its tasks and cancellation summary", params: jobIdParams, response: { 200: jobResponse, ...errorResponses } } },
-    async (request) => ({ job: await engine.getJob(request.params.id) }),
+    {
+      config: { role: roleOf.read },
+      schema: {
+        summary: "A job with its tasks and cancellation summary",
+        description: "A caller that is not the owner and not allowed job.env.any (operator by default) sees the env keys with the values replaced by ***.",
+        params: jobIdParams,
+        response: { 200: jobResponse, ...errorResponses },
+      },
+    },
+    async (request) => ({ job: await acting(engine, request.caller).getJob(request.params.id) }),
   );
 
   api.get<{ Params: { id: string }; Querystring: { after?: number; limit?: number } }>(
     "/jobs/:id/events",
     {
-      config: { role: "viewer" },
+      config: { role: roleOf.read },
       schema: {
         summary: "The job's event log",
         params: jobIdParams,
@@ -121,7 +135,7 @@ export function registerJobRoutes(api: FastifyInstance, deps: AppDeps): void {
     },
     async (request) => {
       const limit = request.query.limit ?? 1000;
-      const items = await engine.getJobEvents(request.params.id, { after: request.query.after ?? 0, limit });
+      const items = await acting(engine, request.caller).getJobEvents(request.params.id, { after: request.query.after ?? 0, limit });
       return { items, nextCursor: items.length === limit ? String(items.at(-1)?.seq) : null };
     },
   );
@@ -129,9 +143,10 @@ export function registerJobRoutes(api: FastifyInstance, deps: AppDeps): void {
   api.get<{ Params: { id: string }; Querystring: { task?: string; tail?: number; after?: number } }>(
     "/jobs/:id/logs",
     {
-      config: { role: "viewer" },
+      config: { role: roleOf.logs },
       schema: {
         summary: "Task output (stdout, stderr, handler logs)",
+        description: "Values of the task's secrets are masked as *** before the lines are stored.",
         params: jobIdParams,
         querystring: {
           type: "object",
@@ -143,7 +158,7 @@ export function registerJobRoutes(api: FastifyInstance, deps: AppDeps): void {
     },
     async (request) => {
       const q = request.query;
-      const items = await engine.getLogs(request.params.id, {
+      const items = await acting(engine, request.caller).getLogs(request.params.id, {
         ...(q.task === undefined ? {} : { taskKey: q.task }),
         ...(q.tail === undefined ? {} : { tail: q.tail }),
         ...(q.after === undefined ? {} : { afterSeq: q.after }),
@@ -155,7 +170,7 @@ export function registerJobRoutes(api: FastifyInstance, deps: AppDeps): void {
   api.post<{ Params: { id: string }; Body: Record<string, unknown> | undefined }>(
     "/jobs/:id/cancel",
     {
-      config: { role: "user" },
+      config: { role: roleOf.cancel },
       schema: {
         summary: "Cancel a job",
         description: "200 when the job is cancelled (at once, or already); 202 while the cancellation is in progress (`wait` holds the response until it ends).",
@@ -165,8 +180,7 @@ export function registerJobRoutes(api: FastifyInstance, deps: AppDeps): void {
       },
     },
     async (request, reply) => {
-      const job = await ownJob(request.caller, request.params.id, "cancelling a job");
-      const result = await engine.cancelJob(job.id, { ...(request.body ?? {}), requestedBy: request.caller.principal });
+      const result = await acting(engine, request.caller).cancelJob(request.params.id, request.body ?? {});
       return reply.code(result.cancellation.status === "in_progress" ? 202 : 200).send(result);
     },
   );
@@ -174,7 +188,7 @@ export function registerJobRoutes(api: FastifyInstance, deps: AppDeps): void {
   api.post<{ Params: { id: string; key: string }; Body: Record<string, unknown> | undefined }>(
     "/jobs/:id/tasks/:key/cancel",
     {
-      config: { role: "user" },
+      config: { role: roleOf.cancel },
       schema: {
         summary: "Cancel one task",
         params: { type: "object", required: ["id", "key"], additionalProperties: false, properties: { id: jobIdParams.properties.id, key: { type: "string", minLength: 1, maxLength: 100 } } },
@@ -183,8 +197,7 @@ export function registerJobRoutes(api: FastifyInstance, deps: AppDeps): void {
       },
     },
     async (request, reply) => {
-      const job = await ownJob(request.caller, request.params.id, "cancelling a task");
-      const result = await engine.cancelTask(job.id, request.params.key, { ...(request.body ?? {}), requestedBy: request.caller.principal });
+      const result = await acting(engine, request.caller).cancelTask(request.params.id, request.params.key, request.body ?? {});
       return reply.code(result.cancellation.status === "in_progress" ? 202 : 200).send(result);
     },
   );
@@ -192,7 +205,7 @@ export function registerJobRoutes(api: FastifyInstance, deps: AppDeps): void {
   api.post<{ Body: { filter: Record<string, unknown>; dryRun?: boolean; idempotencyKey?: string; reason?: string; force?: boolean; graceMs?: number; sampleSize?: number } }>(
     "/jobs/cancel",
     {
-      config: { role: "operator" },
+      config: { role: roleOf.bulk },
       schema: {
         summary: "Cancel every job matching a filter",
         body: {
@@ -234,24 +247,21 @@ export function registerJobRoutes(api: FastifyInstance, deps: AppDeps): void {
       },
     },
     async (request, reply) => {
-      const result = await engine.cancelJobs({ ...request.body, requestedBy: request.caller.principal } as Parameters<typeof engine.cancelJobs>[0]);
+      const result = await acting(engine, request.caller).cancelJobs(request.body as Parameters<typeof engine.cancelJobs>[0]);
       return reply.code(result.cancellation !== null && result.cancellation.status === "in_progress" ? 202 : 200).send(result);
     },
   );
 
   api.post<{ Params: { id: string } }>(
     "/jobs/:id/resume",
-    { config: { role: "user" }, schema: { summary: "Resume a cancelled, failed or partial job", params: jobIdParams, response: { 200: jobResponse, ...errorResponses } } },
-    async (request) => {
-      const job = await ownJob(request.caller, request.params.id, "resuming a job");
-      return { job: await engine.resumeJob(job.id, { requestedBy: request.caller.principal }) };
-    },
+    { config: { role: roleOf.resume }, schema: { summary: "Resume a cancelled, failed or partial job", params: jobIdParams, response: { 200: jobResponse, ...errorResponses } } },
+    async (request) => ({ job: await acting(engine, request.caller).resumeJob(request.params.id) }),
   );
 
   api.get<{ Params: { id: string } }>(
     "/jobs/:id/cancellation",
     {
-      config: { role: "viewer" },
+      config: { role: roleOf.read },
       schema: { summary: "The job's latest cancellation record, with its steps", params: jobIdParams, response: { 200: { type: "object", properties: { cancellation: { $ref: "Cancellation#" } } }, ...errorResponses } },
     },
     async (request) => {
