@@ -19,10 +19,6 @@ export function roleAtLeast(role: Role, needed: Role): boolean {
   return rank[role] >= rank[needed];
 }
 
-/** The least role of a set (what a route needs before it knows which of its actions applies). */
-export function lowestRole(list: readonly Role[]): Role {
-  return list.reduce((low, role) => (rank[role] < rank[low] ? role : low), "admin" as Role);
-}
 
 export const policyActions = [
   /** Read jobs, their events and cancellation records. */
@@ -66,6 +62,17 @@ export const defaultPolicy: Policy = Object.freeze({
   "job.resume.any": "operator",
   "job.env.any": "operator",
 });
+
+/**
+ * The least role any of `actions` needs, and the rule that says so: what a route that does
+ * one of them needs before it knows which one applies.
+ */
+export function floorOf(policy: Policy, actions: readonly PolicyAction[]): { role: Role; rule: PolicyAction } {
+  let best: { role: Role; rule: PolicyAction } | null = null;
+  for (const rule of actions) if (best === null || rank[policy[rule]] < rank[best.role]) best = { role: policy[rule], rule };
+  if (best === null) throw new Error("floorOf needs at least one action");
+  return best;
+}
 
 /** Who acts: a token's principal and role, or what a library caller says it acts for. */
 export interface Principal {

@@ -24,10 +24,10 @@ export function hasRole(caller: Caller, needed: Role): boolean {
   return roleAtLeast(caller.role, needed);
 }
 
-export function requireRole(caller: Caller, needed: Role, action: string): void {
+export function requireRole(caller: Caller, needed: Role, action: string, rule?: string): void {
   if (!hasRole(caller, needed)) {
-    throw new BelayError("FORBIDDEN", `${action} needs the ${needed} role; this token has ${caller.role}`, {
-      details: { needed, role: caller.role },
+    throw new BelayError("FORBIDDEN", `${action} needs the ${needed} role${rule === undefined ? "" : ` (policy rule ${rule})`}; this token has ${caller.role}`, {
+      details: { needed, role: caller.role, ...(rule === undefined ? {} : { rule }) },
     });
   }
 }

@@ -3,9 +3,9 @@ import type { FastifyInstance } from "fastify";
 import { BelayError } from "../../core/errors.ts";
 import { jobStatuses } from "../../core/states.ts";
 import type { JobStatus } from "../../core/states.ts";
-import type { JobFilter } from "../../store/store.ts";
+import type { JobFilter, Role } from "../../store/store.ts";
 import type { AppDeps } from "../app.ts";
-import { lowestRole } from "../../core/policy.ts";
+import { floorOf } from "../../core/policy.ts";
 import { acting } from "../auth.ts";
 import { cancelBody, cancelResponse, errorResponses, jobIdParams, taskCancelBody } from "../schemas.ts";
 
@@ -38,19 +38,20 @@ export function registerJobRoutes(api: FastifyInstance, deps: AppDeps): void {
   // Each route's least role comes from the policy (the least of the actions it may do);
   // the handler then asks the policy about the action itself, through engine.as(caller).
   const policy = engine.policy;
+  const floor = (...actions: Parameters<typeof floorOf>[1]): { role: Role; rule: string } => floorOf(policy, actions);
   const roleOf = {
-    read: policy["job.read"],
-    logs: policy["job.logs"],
-    submit: lowestRole([policy["job.submit.process"], policy["job.submit.template"], policy["job.submit.handler"], policy["job.submit.remote"]]),
-    cancel: lowestRole([policy["job.cancel.own"], policy["job.cancel.any"]]),
-    bulk: policy["job.cancel.bulk"],
-    resume: lowestRole([policy["job.resume.own"], policy["job.resume.any"]]),
+    read: floor("job.read"),
+    logs: floor("job.logs"),
+    submit: floor("job.submit.template", "job.submit.handler", "job.submit.remote", "job.submit.process"),
+    cancel: floor("job.cancel.own", "job.cancel.any"),
+    bulk: floor("job.cancel.bulk"),
+    resume: floor("job.resume.own", "job.resume.any"),
   };
 
   api.post<{ Body: Record<string, unknown> }>(
     "/jobs",
     {
-      config: { role: roleOf.submit },
+      config: { ...roleOf.submit },
       schema: {
         summary: "Submit a job",
         description:
@@ -72,7 +73,7 @@ export function registerJobRoutes(api: FastifyInstance, deps: AppDeps): void {
   api.get<{ Querystring: { status?: string; queue?: string; label?: string | string[]; owner?: string; limit?: number; cursor?: string } }>(
     "/jobs",
     {
-      config: { role: roleOf.read },
+      config: { ...roleOf.read },
       schema: {
         summary: "List jobs, newest first",
         description: "A caller that is not a job's owner and not allowed job.env.any (operator by default) sees its env keys with the values replaced by ***.",
@@ -107,7 +108,7 @@ export function registerJobRoutes(api: FastifyInstance, deps: AppDeps): void {
   api.get<{ Params: { id: string } }>(
     "/jobs/:id",
     {
-      config: { role: roleOf.read },
+      config: { ...roleOf.read },
       schema: {
         summary: "A job with its tasks and cancellation summary",
         description: "A caller that is not the owner and not allowed job.env.any (operator by default) sees the env keys with the values replaced by ***.",
@@ -121,7 +122,7 @@ export function registerJobRoutes(api: FastifyInstance, deps: AppDeps): void {
   api.get<{ Params: { id: string }; Querystring: { after?: number; limit?: number } }>(
     "/jobs/:id/events",
     {
-      config: { role: roleOf.read },
+      config: { ...roleOf.read },
       schema: {
         summary: "The job's event log",
         params: jobIdParams,
@@ -143,7 +144,7 @@ export function registerJobRoutes(api: FastifyInstance, deps: AppDeps): void {
   api.get<{ Params: { id: string }; Querystring: { task?: string; tail?: number; after?: number } }>(
     "/jobs/:id/logs",
     {
-      config: { role: roleOf.logs },
+      config: { ...roleOf.logs },
       schema: {
         summary: "Task output (stdout, stderr, handler logs)",
         description: "Values of the task's secrets are masked as *** before the lines are stored.",
@@ -170,7 +171,7 @@ export function registerJobRoutes(api: FastifyInstance, deps: AppDeps): void {
   api.post<{ Params: { id: string }; Body: Record<string, unknown> | undefined }>(
     "/jobs/:id/cancel",
     {
-      config: { role: roleOf.cancel },
+      config: { ...roleOf.cancel },
       schema: {
         summary: "Cancel a job",
         description: "200 when the job is cancelled (at once, or already); 202 while the cancellation is in progress (`wait` holds the response until it ends).",
@@ -188,7 +189,7 @@ export function registerJobRoutes(api: FastifyInstance, deps: AppDeps): void {
   api.post<{ Params: { id: string; key: string }; Body: Record<string, unknown> | undefined }>(
     "/jobs/:id/tasks/:key/cancel",
     {
-      config: { role: roleOf.cancel },
+      config: { ...roleOf.cancel },
       schema: {
         summary: "Cancel one task",
         params: { type: "object", required: ["id", "key"], additionalProperties: false, properties: { id: jobIdParams.properties.id, key: { type: "string", minLength: 1, maxLength: 100 } } },
@@ -205,7 +206,7 @@ export function registerJobRoutes(api: FastifyInstance, deps: AppDeps): void {
   api.post<{ Body: { filter: Record<string, unknown>; dryRun?: boolean; idempotencyKey?: string; reason?: string; force?: boolean; graceMs?: number; sampleSize?: number } }>(
     "/jobs/cancel",
     {
-      config: { role: roleOf.bulk },
+      config: { ...roleOf.bulk },
       schema: {
         summary: "Cancel every job matching a filter",
         body: {
@@ -254,14 +255,14 @@ export function registerJobRoutes(api: FastifyInstance, deps: AppDeps): void {
 
   api.post<{ Params: { id: string } }>(
     "/jobs/:id/resume",
-    { config: { role: roleOf.resume }, schema: { summary: "Resume a cancelled, failed or partial job", params: jobIdParams, response: { 200: jobResponse, ...errorResponses } } },
+    { config: { ...roleOf.resume }, schema: { summary: "Resume a cancelled, failed or partial job", params: jobIdParams, response: { 200: jobResponse, ...errorResponses } } },
     async (request) => ({ job: await acting(engine, request.caller).resumeJob(request.params.id) }),
   );
 
   api.get<{ Params: { id: string } }>(
     "/jobs/:id/cancellation",
     {
-      config: { role: roleOf.read },
+      config: { ...roleOf.read },
       schema: { summary: "The job's latest cancellation record, with its steps", params: jobIdParams, response: { 200: { type: "object", properties: { cancellation: { $ref: "Cancellation#" } } }, ...errorResponses } },
     },
     async (request) => {
