@@ -1,6 +1,6 @@
 /** Options shared by `belay serve` and `belay worker`: where the store is and how this node runs tasks. */
 import { readFileSync } from "node:fs";
-import { resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import type { Command } from "commander";
 import type { Logger } from "pino";
 import { integer, pool, remote } from "../options.ts";
@@ -65,11 +65,28 @@ async function readStructuredFile(path: string, option: string): Promise<unknown
   }
 }
 
+/**
+ * A templates file, with argv entries that start with `./` (and hold no placeholder) made
+ * absolute against the file's directory: a deployer keeps scripts beside their templates.
+ */
+export async function readTemplatesFile(path: string): Promise<unknown> {
+  const raw = await readStructuredFile(path, "--templates");
+  const base = dirname(resolve(path));
+  const list = Array.isArray(raw) ? raw : (raw as { templates?: unknown } | null)?.templates;
+  if (Array.isArray(list)) {
+    for (const template of list as Array<{ argv?: unknown }>) {
+      if (typeof template !== "object" || template === null || !Array.isArray(template.argv)) continue;
+      template.argv = template.argv.map((entry: unknown) => (typeof entry === "string" && entry.startsWith("./") && !entry.includes("{{") ? join(base, entry) : entry));
+    }
+  }
+  return raw;
+}
+
 /** The engine options of --policy, --templates, --secrets-file and --run-as, read and checked. */
 export async function trustOptions(options: NodeOptions): Promise<{ policy?: unknown; templates?: unknown; secrets?: Record<string, string>; runAs?: RunAs }> {
   const result: { policy?: unknown; templates?: unknown; secrets?: Record<string, string>; runAs?: RunAs } = {};
   if (options.policy !== undefined) result.policy = await readStructuredFile(options.policy, "--policy");
-  if (options.templates !== undefined) result.templates = await readStructuredFile(options.templates, "--templates");
+  if (options.templates !== undefined) result.templates = await readTemplatesFile(options.templates);
   if (options.secretsFile !== undefined) {
     const secrets = await readStructuredFile(options.secretsFile, "--secrets-file");
     if (typeof secrets !== "object" || secrets === null || Array.isArray(secrets) || Object.values(secrets).some((v) => typeof v !== "string")) {
