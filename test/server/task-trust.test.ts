@@ -14,6 +14,7 @@ import { startServer } from "../../src/server/serve.ts";
 import type { RunningServer, ServeOptions } from "../../src/server/serve.ts";
 import { createToken } from "../../src/server/auth.ts";
 import { tempHome, until } from "../helpers.ts";
+import { noPostgres, skippedIf } from "../optional.ts";
 
 const node = process.execPath;
 /** Prints its argv (after the script) as JSON: what the process really received. */
@@ -90,8 +91,9 @@ async function rawPost(h: Harness, token: string, body: unknown): Promise<{ stat
 describe("task templates: parameters are data, never code", () => {
   it("hostile string parameters reach the process as one literal argv entry each", async () => {
     const h = await harness();
-    for (const text of ["; rm -rf /", "$(id)", "`id`", "a\nb", "x' || touch /tmp/pwned-belay; '", "--help", "*", "$HOME"]) {
-      const { status, stdout } = await h.runTemplate("argv", { text });
+    const hostile = ["; rm -rf /", "$(id)", "`id`", "a\nb", "x' || touch /tmp/pwned-belay; '", "--help", "*", "$HOME"];
+    const runs = await Promise.all(hostile.map(async (text) => ({ text, ...(await h.runTemplate("argv", { text })) })));
+    for (const { text, status, stdout } of runs) {
       expect({ text, status }).toEqual({ text, status: "succeeded" });
       expect(JSON.parse(stdout)).toEqual([text]);
     }
@@ -227,8 +229,8 @@ describe("secrets", () => {
     expect(readFileSync(join(h.home, "belay.db")).includes(Buffer.from("API_KEY"))).toBe(true); // the reference is stored, by name
   });
 
-  const pgUrl = process.env["BELAY_TEST_PG_URL"];
-  it.skipIf(pgUrl === undefined)("PostgreSQL: no table holds a secret's value (needs BELAY_TEST_PG_URL)", async () => {
+  const pgUrl = process.env["BELAY_TEST_PG_URL"] ?? "";
+  it("PostgreSQL: no table holds a secret's value", skippedIf(noPostgres), async () => {
     const schema = `trust_${Date.now()}_${process.pid}`;
     const h = await harness({ db: `${pgUrl}?schema=${schema}` });
     const { status } = await h.runTemplate("use-key");
@@ -268,16 +270,15 @@ describe("env values by role", () => {
   });
 });
 
-/** Whether this test process may create users and switch to them. */
-function canRunAs(): boolean {
-  return process.getuid?.() === 0 && (() => {
-    try {
-      execFileSync("useradd", ["--help"], { stdio: "ignore" });
-      return true;
-    } catch {
-      return false;
-    }
-  })();
+/** Why this test process cannot create a user and run tasks as it, or null when it can. */
+function noRunAs(): string | null {
+  if (process.getuid?.() !== 0) return "--run-as needs the tests to run as root (to create the task user and switch to it)";
+  try {
+    execFileSync("useradd", ["--help"], { stdio: "ignore" });
+    return null;
+  } catch {
+    return "--run-as tests need useradd to create the task user";
+  }
 }
 
 function ensureUser(name: string): void {
@@ -288,11 +289,8 @@ function ensureUser(name: string): void {
   }
 }
 
-describe("--run-as", () => {
-  const runAsOk = canRunAs();
-  if (!runAsOk) console.warn("SKIPPED --run-as tests: they need root and useradd to create the task user");
-
-  it.skipIf(!runAsOk)("a user's task runs as the task user and cannot read the store, the admin token, other jobs' files, nor list the work dirs", async () => {
+describe("--run-as", skippedIf(noRunAs()), () => {
+  it("a user's task runs as the task user and cannot read the store, the admin token, other jobs' files, nor list the work dirs", async () => {
     ensureUser("belay-task");
     const { resolveRunAs } = await import("../../src/engine/run-as.ts");
     const runAs = resolveRunAs("belay-task");
