@@ -52,6 +52,18 @@ export function registerTokenRoutes(api: FastifyInstance, deps: AppDeps): void {
   );
 
   api.get(
+    "/whoami",
+    {
+      config: { role: "viewer" },
+      schema: {
+        summary: "Who the calling token acts as, and its role (what a UI may offer)",
+        response: { 200: { type: "object", required: ["principal", "role"], properties: { principal: { type: "string" }, role: { type: "string", enum: [...roles] } } }, ...errorResponses },
+      },
+    },
+    async (request) => ({ principal: request.caller.principal, role: request.caller.role }),
+  );
+
+  api.get(
     "/tokens",
     { config: { role: "admin" }, schema: { summary: "List tokens (never their secrets)", response: { 200: { type: "object", properties: { items: { type: "array", items: tokenSchema } } }, ...errorResponses } } },
     async () => ({ items: await store.listTokens() }),
