@@ -65,7 +65,7 @@ export function StopJobDialog(props: { job: Job; initialForce?: boolean; onClose
     setError(null);
     try {
       const { body } = await belay.cancelJob(job.id, { reason, force });
-      toast(describeOutcome(body, `“${job.name}”`));
+      toast(describeOutcome(body, `“${job.name}”`), "ok", body.cancellation.status === "in_progress" ? { jobId: job.id } : {});
       props.onDone(body);
       props.onClose();
     } catch (e) {
@@ -123,7 +123,7 @@ export function StopTaskDialog(props: { job: Job; taskKey: string; onClose: () =
     setError(null);
     try {
       const { body } = await belay.cancelTask(job.id, taskKey, { reason, force, cascade });
-      toast(describeOutcome(body, `task “${taskKey}”`));
+      toast(describeOutcome(body, `task “${taskKey}”`), "ok", body.cancellation.status === "in_progress" ? { jobId: job.id } : {});
       props.onDone(body);
       props.onClose();
     } catch (e) {
