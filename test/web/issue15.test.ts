@@ -107,7 +107,7 @@ describe.runIf(run)("web UI: issue 15", () => {
     const dialog = page.getByRole("dialog");
     await dialog.getByLabel(/Reason/).fill("enough epochs");
     await dialog.getByRole("button", { name: "Stop job" }).click();
-    const toast = page.locator(`.toast[data-job="${training}"]`);
+    const toast = page.locator(`.toast[data-jobs~="${training}"]`);
     await eventually(() => toast.innerText()).toContain("the cancellation is in progress");
     // The task takes 2.5 s to stop; the toast would last 6 s on its own.
     await eventually(badge, { timeout: 8000 }).toBe("cancelled");

@@ -129,6 +129,8 @@ describe("web UI: jobs board", skippedIf(noBrowser), () => {
       await page.locator(`.recent-list li[data-job="${id}"][data-status="cancelled"]`).waitFor({ timeout: 15_000 });
     }
     expect(await row(ids[1] as string).getAttribute("data-status")).toBe("running");
+    // "Stopping 2 jobs." is no longer true once both have ended: the toast goes (it would stay 6 s).
+    await eventually(() => page.locator(".toast", { hasText: "Stopping 2 jobs" }).count(), { timeout: 1000 }).toBe(0);
     const { json } = await ui.api("GET", "/cancellations?limit=10");
     const bulk = json.items.find((c: { scope: string }) => c.scope === "bulk");
     expect(bulk.reason).toBe("superseded sweep");

@@ -26,8 +26,8 @@ export interface Toast {
   id: number;
   text: string;
   tone: "ok" | "error";
-  /** A toast about a job still in motion ("the cancellation is in progress"): it goes when the job ends. */
-  jobId?: string;
+  /** A toast about jobs still in motion ("the cancellation is in progress"): it goes when the last of them ends. */
+  jobIds?: string[];
 }
 
 let nextId = 1;
@@ -39,8 +39,8 @@ function dismiss(id: number): void {
   listeners.forEach((l) => l(toasts));
 }
 
-export function toast(text: string, tone: Toast["tone"] = "ok", options: { jobId?: string } = {}): void {
-  const item: Toast = { id: nextId++, text, tone, ...(options.jobId === undefined ? {} : { jobId: options.jobId }) };
+export function toast(text: string, tone: Toast["tone"] = "ok", options: { jobIds?: string[] } = {}): void {
+  const item: Toast = { id: nextId++, text, tone, ...(options.jobIds === undefined || options.jobIds.length === 0 ? {} : { jobIds: options.jobIds }) };
   toasts = [...toasts, item].slice(-3);
   listeners.forEach((l) => l(toasts));
   setTimeout(() => dismiss(item.id), tone === "error" ? 12_000 : 6_000);
@@ -51,8 +51,10 @@ export function toast(text: string, tone: Toast["tone"] = "ok", options: { jobId
  * goes (the page's own banner and badge now say how it ended).
  */
 export function settleJobToasts(jobId: string): void {
-  if (!toasts.some((t) => t.jobId === jobId)) return;
-  toasts = toasts.filter((t) => t.jobId !== jobId);
+  if (!toasts.some((t) => t.jobIds?.includes(jobId) === true)) return;
+  toasts = toasts
+    .map((t) => (t.jobIds?.includes(jobId) === true ? { ...t, jobIds: t.jobIds.filter((id) => id !== jobId) } : t))
+    .filter((t) => t.jobIds === undefined || t.jobIds.length > 0);
   listeners.forEach((l) => l(toasts));
 }
 
@@ -65,7 +67,7 @@ export function Toasts(): JSX.Element {
   return (
     <div class="toasts" role="status" aria-live="polite">
       {items.map((t) => (
-        <div key={t.id} class={`toast toast-${t.tone}`} data-job={t.jobId}>
+        <div key={t.id} class={`toast toast-${t.tone}`} data-jobs={t.jobIds?.join(" ")}>
           <span>{t.text}</span>
           <button type="button" class="toast-close" aria-label="Dismiss" onClick={() => dismiss(t.id)}>
             ×
