@@ -69,9 +69,11 @@ function eventText(e: BelayEvent): string {
 
 /** A cancel whose remote part was not confirmed: the remote job may run on (DESIGN §3). */
 function remoteRefused(record: CancellationRecord): boolean {
-  const remote = record.remote as { attempted?: unknown; cancelled?: unknown } | null | undefined;
+  const remote = record.remote as { attempted?: unknown; cancelled?: unknown; pending?: unknown } | null | undefined;
   if (remote === null || remote === undefined) return false;
   if (remote.cancelled === false) return true;
+  // A server that follows the remote job after a refusal counts those not yet known to have stopped.
+  if (typeof remote.pending === "number") return remote.pending > 0;
   return typeof remote.attempted === "number" && typeof remote.cancelled === "number" && remote.cancelled < remote.attempted && record.status !== "in_progress";
 }
 
