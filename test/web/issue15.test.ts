@@ -100,7 +100,7 @@ describe.runIf(run)("web UI: issue 15", () => {
     const submitted = await page.locator(".facts div", { hasText: "Submitted" }).locator("dd").innerText();
     expect(submitted).toMatch(/^(\d{1,2} \w{3} \d{4} )?\d{2}:\d{2}:\d{2}$/);
     expect(await page.locator("body").innerText()).not.toMatch(/\b\d{1,2}:\d{2}(:\d{2})? ?[AP]M\b/);
-  });
+  }, 90_000);
 
   it("the 'cancellation is in progress' toast goes when the job is cancelled; the task-run timeline marks where the stop landed", async () => {
     await page.getByRole("button", { name: "Stop job" }).click();
@@ -130,7 +130,7 @@ describe.runIf(run)("web UI: issue 15", () => {
     expect(mark.x).toBeLessThan(train.x + train.width);
     expect(await gantt.getAttribute("aria-label")).toMatch(/train: cancelled.*stop requested at \+/);
     await screenshotBoth(page, "issue15-detail-cancelled");
-  });
+  }, 90_000);
 
   it("a refused remote cancel is shown in amber at the top of the job page", async () => {
     const { json } = await ui.api("POST", "/jobs", { name: "cloud-sim", graceMs: 1000, tasks: [{ key: "sim", kind: "remote", adapter: "cloud", input: { durationMs: 120_000, steps: 60, cancel: "fail" } }] });
@@ -146,7 +146,7 @@ describe.runIf(run)("web UI: issue 15", () => {
     expect(bannerTop).toBeLessThan((await page.locator(".facts").boundingBox())?.y ?? 0);
     expect(await banner.evaluate("getComputedStyle(document.querySelector('.banner-amber')).backgroundColor")).toBe("rgb(255, 243, 205)");
     await screenshotBoth(page, "issue15-remote-refused");
-  });
+  }, 60_000);
 
   it("Cancellations: job names beside the ids, and a marker on partial and failed records", async () => {
     // A partial record as the engine writes one when a cleanup or a remote cancel fails.
@@ -238,7 +238,7 @@ describe.runIf(run)("web UI: issue 15", () => {
     await eventually(() => page.locator(`tr[data-job="${theirs}"] button`, { hasText: "Stop" }).count()).toBe(1);
     expect(await page.getByRole("button", { name: /Stop selected/ }).count()).toBe(1);
     await ui.api("POST", "/jobs/cancel", { filter: { ids: [mine, theirs] }, force: true });
-  });
+  }, 60_000);
 
   it("Pools: each pool's slots and who holds them (skips, saying why, where the server has no GET /pools)", async (ctx) => {
     const probe = await ui.api("GET", "/pools");
@@ -258,6 +258,10 @@ describe.runIf(run)("web UI: issue 15", () => {
     await eventually(() => pool.locator(".pool-usage").innerText()).toBe("1 of 1 in use");
     const holder = pool.locator(`tr[data-job="${id}"][data-task="fit"]`);
     await holder.waitFor();
+    // The bar is drawn full: the one slot is taken.
+    const bar = await pool.locator(".pool-bar").boundingBox();
+    const fill = await pool.locator(".pool-bar .progress-fill").boundingBox();
+    expect(bar !== null && fill !== null && bar.width > 100 && Math.abs(fill.width - bar.width) < 2).toBe(true);
     await screenshotBoth(page, "issue15-pools");
     await ui.api("POST", `/jobs/${id}/cancel`, { force: true, wait: true });
     await eventually(() => pool.locator(".pool-usage").innerText()).toBe("0 of 1 in use");

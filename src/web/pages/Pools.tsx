@@ -64,7 +64,7 @@ export function PoolsPage(): JSX.Element {
                   <strong>{pool.inUse}</strong> of {pool.capacity} in use
                 </span>
               </div>
-              <div class="progress pool-bar" role="meter" aria-label={`${pool.name}: ${pool.inUse} of ${pool.capacity} slots in use`} aria-valuemin={0} aria-valuemax={pool.capacity} aria-valuenow={pool.inUse}>
+              <div class="progress-track pool-bar" role="meter" aria-label={`${pool.name}: ${pool.inUse} of ${pool.capacity} slots in use`} aria-valuemin={0} aria-valuemax={pool.capacity} aria-valuenow={pool.inUse}>
                 <div class="progress-fill" style={{ width: `${pool.capacity === 0 ? 0 : Math.min(100, (pool.inUse / pool.capacity) * 100)}%` }} />
               </div>
               {pool.holders.length === 0 ? (
