@@ -32,5 +32,5 @@ describe("belay job list --name / --since", () => {
     const bad = await server.run(["job", "list", "--since", "yesterday"]);
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toContain('createdAfter: "yesterday" is not an ISO 8601 time');
-  });
+  }, 90_000); // four CLI subprocesses: slow on a busy machine
 });
