@@ -28,6 +28,7 @@ import type {
   LogPage,
   LogsQuery,
   TokenList,
+  WhoAmI,
 } from "./types.ts";
 
 export interface BelayClientOptions {
@@ -73,6 +74,11 @@ export class BelayClient {
     this.fetchImpl = options.fetch ?? ((input, init) => fetch(input, init));
   }
 
+  /** GET /whoami: the calling token's principal and role. */
+  whoami(): Promise<WhoAmI> {
+    return this.request("GET", "/whoami");
+  }
+
   // ---- jobs ----------------------------------------------------------------------------
 
   /** POST /jobs: 201 with the new job, or 200 with the earlier one for a reused `idempotencyKey`. */
@@ -84,7 +90,7 @@ export class BelayClient {
     const status = Array.isArray(query.status) ? query.status.join(",") : query.status;
     const label = query.labels === undefined ? undefined : Object.entries(query.labels).map(([k, v]) => `${k}=${v}`);
     return this.request("GET", "/jobs", {
-      query: { status, queue: query.queue, label, owner: query.owner, limit: query.limit, cursor: query.cursor },
+      query: { status, queue: query.queue, label, owner: query.owner, name: query.name, createdAfter: query.createdAfter, createdBefore: query.createdBefore, limit: query.limit, cursor: query.cursor },
     });
   }
 

@@ -95,7 +95,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.addHook("onRequest", async (request: FastifyRequest) => {
     const role = request.routeOptions.config.role;
     if (role === undefined || role === "public") return;
-    request.caller = await authenticate(deps.engine.store, request.headers.authorization);
+    request.caller = await authenticate(deps.engine.tokens, request.headers.authorization);
     // The role decides before the request is parsed or validated: a caller without it gets
     // 403 whatever it sent (never a 400 that describes a route it may not use).
     requireRole(request.caller, role, `${request.method} ${request.routeOptions.url ?? request.url}`, request.routeOptions.config.rule);

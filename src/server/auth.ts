@@ -8,7 +8,8 @@ import { join } from "node:path";
 import { BelayError } from "../core/errors.ts";
 import { roleAtLeast } from "../core/policy.ts";
 import { newId } from "../engine/ids.ts";
-import type { Role, Store, TokenRecord } from "../store/store.ts";
+import type { TokenStore } from "../engine/store-views.ts";
+import type { Role, TokenRecord } from "../store/store.ts";
 import type { ActingBelay } from "../engine/acting.ts";
 import type { Belay } from "../engine/engine.ts";
 
@@ -44,7 +45,7 @@ export interface NewToken {
   expiresInSeconds?: number;
 }
 
-export async function createToken(store: Store, input: NewToken): Promise<{ secret: string; token: TokenRecord }> {
+export async function createToken(store: TokenStore, input: NewToken): Promise<{ secret: string; token: TokenRecord }> {
   const secret = `belay_${randomBytes(32).toString("base64url")}`;
   const now = Date.now();
   const token: TokenRecord = {
@@ -61,7 +62,7 @@ export async function createToken(store: Store, input: NewToken): Promise<{ secr
   return { secret, token };
 }
 
-export async function authenticate(store: Store, header: string | undefined): Promise<Caller> {
+export async function authenticate(store: TokenStore, header: string | undefined): Promise<Caller> {
   const match = header === undefined ? null : /^Bearer\s+(\S+)\s*$/i.exec(header);
   if (match?.[1] === undefined) {
     throw new BelayError("UNAUTHENTICATED", "missing bearer token: send Authorization: Bearer <token>");
@@ -78,7 +79,7 @@ export async function authenticate(store: Store, header: string | undefined): Pr
  * On a store with no token yet, create an admin token and write it to `<home>/admin.token`
  * (mode 0600), which the CLI reads by default. Returns the file's path, or null if tokens existed.
  */
-export async function ensureAdminToken(store: Store, home: string): Promise<string | null> {
+export async function ensureAdminToken(store: TokenStore, home: string): Promise<string | null> {
   const path = join(home, "admin.token");
   if ((await store.countTokens()) > 0) return existsSync(path) ? path : null;
   const { secret } = await createToken(store, { name: "admin", role: "admin" });

@@ -23,6 +23,10 @@ export interface JobFilter {
   owner?: string;
   /** ISO time: only jobs created strictly before. */
   createdBefore?: string;
+  /** ISO time: only jobs created at or after. */
+  createdAfter?: string;
+  /** Case-insensitive substring of the job's name. */
+  nameContains?: string;
 }
 
 export interface Page {

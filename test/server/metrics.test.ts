@@ -126,7 +126,7 @@ describe("GET /metrics", () => {
 });
 
 describe("createMetrics, event by event", () => {
-  function fakeEngine(): { engine: Pick<Belay, "on" | "store">; emit(type: BelayEvent["type"], data: Record<string, unknown>): void; listeners: number } {
+  function fakeEngine(): { engine: Pick<Belay, "on" | "countJobs">; emit(type: BelayEvent["type"], data: Record<string, unknown>): void; listeners: number } {
     const listeners = new Set<(e: BelayEvent) => void>();
     let seq = 0;
     const counts = { queued: 4, running: 0, cancelling: 2, succeeded: 0, failed: 0, partial: 0, cancelled: 0 };
@@ -135,8 +135,8 @@ describe("createMetrics, event by event", () => {
         listeners.add(listener);
         return () => listeners.delete(listener);
       },
-      store: { countJobs: async () => counts },
-    } as unknown as Pick<Belay, "on" | "store">;
+      countJobs: async () => counts,
+    } as unknown as Pick<Belay, "on" | "countJobs">;
     return {
       engine,
       emit(type, data) {

@@ -58,6 +58,7 @@ const rules: Record<string, Rule> = {
   "GET /api/v1/events": { access: "viewer", request: (f) => ({ url: `/api/v1/events?jobId=${f.unknownId}` }) },
 
   "POST /api/v1/tokens": { access: "admin", request: () => ({ url: "/api/v1/tokens", body: { name: "made-by-roles-test", role: "viewer" } }) },
+  "GET /api/v1/whoami": { access: "viewer", request: () => ({ url: "/api/v1/whoami" }) },
   "GET /api/v1/tokens": { access: "admin", request: () => ({ url: "/api/v1/tokens" }) },
   "DELETE /api/v1/tokens/:id": { access: "admin", request: (f) => ({ url: `/api/v1/tokens/${f.unknownId}` }) },
 

@@ -22,6 +22,14 @@ function parseStatuses(value: string | undefined): JobStatus[] | undefined {
   return statuses as JobStatus[];
 }
 
+/** An ISO 8601 time from the query, normalised to the stored form (UTC, milliseconds). */
+function parseTimeParam(value: string | undefined, field: string): string | undefined {
+  if (value === undefined || value === "") return undefined;
+  const ms = /^\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]\d{2}:\d{2})?)?$/.test(value) ? Date.parse(value) : Number.NaN;
+  if (Number.isNaN(ms)) throw new BelayError("INVALID_REQUEST", `${field}: "${value}" is not an ISO 8601 time (e.g. 2026-01-31T12:00:00Z)`, { details: { field } });
+  return new Date(ms).toISOString();
+}
+
 function parseLabels(value: string | string[] | undefined): Record<string, string> | undefined {
   if (value === undefined) return undefined;
   const labels: Record<string, string> = {};
@@ -70,7 +78,7 @@ export function registerJobRoutes(api: FastifyInstance, deps: AppDeps): void {
     },
   );
 
-  api.get<{ Querystring: { status?: string; queue?: string; label?: string | string[]; owner?: string; limit?: number; cursor?: string } }>(
+  api.get<{ Querystring: { status?: string; queue?: string; label?: string | string[]; owner?: string; name?: string; createdAfter?: string; createdBefore?: string; limit?: number; cursor?: string } }>(
     "/jobs",
     {
       config: { ...roleOf.read },
@@ -85,6 +93,9 @@ export function registerJobRoutes(api: FastifyInstance, deps: AppDeps): void {
             queue: { type: "string" },
             label: { anyOf: [{ type: "string" }, { type: "array", items: { type: "string" } }], description: "key=value, repeatable" },
             owner: { type: "string" },
+            name: { type: "string", maxLength: 200, description: "Case-insensitive substring of the job name" },
+            createdAfter: { type: "string", description: "ISO 8601 time: jobs created at or after it" },
+            createdBefore: { type: "string", description: "ISO 8601 time: jobs created before it" },
             limit: { type: "integer", minimum: 1, maximum: 1000, default: 50 },
             cursor: { type: "string" },
           },
@@ -101,6 +112,11 @@ export function registerJobRoutes(api: FastifyInstance, deps: AppDeps): void {
       if (q.owner !== undefined) filter.owner = q.owner;
       const labels = parseLabels(q.label);
       if (labels !== undefined) filter.labels = labels;
+      if (q.name !== undefined && q.name !== "") filter.nameContains = q.name;
+      const createdAfter = parseTimeParam(q.createdAfter, "createdAfter");
+      if (createdAfter !== undefined) filter.createdAfter = createdAfter;
+      const createdBefore = parseTimeParam(q.createdBefore, "createdBefore");
+      if (createdBefore !== undefined) filter.createdBefore = createdBefore;
       return acting(engine, request.caller).listJobs(filter, { limit: q.limit ?? 50, cursor: q.cursor ?? null });
     },
   );
