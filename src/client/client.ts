@@ -29,6 +29,8 @@ import type {
   LogPage,
   LogsQuery,
   TokenList,
+  Pool,
+  WhoAmI,
 } from "./types.ts";
 
 export interface BelayClientOptions {
@@ -79,6 +81,16 @@ export class BelayClient {
     this.fetchImpl = options.fetch ?? ((input, init) => fetch(input, init));
   }
 
+  /** GET /whoami: the calling token's principal and role. */
+  whoami(): Promise<WhoAmI> {
+    return this.request("GET", "/whoami");
+  }
+
+  /** GET /pools: each resource pool's capacity and the tasks holding its slots. */
+  listPools(call: CallOptions = {}): Promise<{ items: Pool[] }> {
+    return this.request("GET", "/pools", signalOf(call));
+  }
+
   // ---- jobs ----------------------------------------------------------------------------
 
   /** POST /jobs: 201 with the new job, or 200 with the earlier one for a reused `idempotencyKey`. */
@@ -90,7 +102,7 @@ export class BelayClient {
     const status = Array.isArray(query.status) ? query.status.join(",") : query.status;
     const label = query.labels === undefined ? undefined : Object.entries(query.labels).map(([k, v]) => `${k}=${v}`);
     return this.request("GET", "/jobs", {
-      query: { status, queue: query.queue, label, owner: query.owner, limit: query.limit, cursor: query.cursor },
+      query: { status, queue: query.queue, label, owner: query.owner, name: query.name, createdAfter: query.createdAfter, createdBefore: query.createdBefore, limit: query.limit, cursor: query.cursor },
       ...signalOf(call),
     });
   }

@@ -28,9 +28,33 @@ export interface ListJobsQuery {
   /** Every label must match. */
   labels?: Record<string, string> | undefined;
   owner?: string | undefined;
+  /** Case-insensitive substring of the job name. */
+  name?: string | undefined;
+  /** ISO 8601 times: created at or after / strictly before. */
+  createdAfter?: string | undefined;
+  createdBefore?: string | undefined;
   /** 1..1000, default 50. */
   limit?: number | undefined;
   cursor?: string | undefined;
+}
+
+export interface PoolHolder {
+  jobId: string;
+  taskKey: string;
+  nodeId: string | null;
+  since: string | null;
+}
+
+export interface Pool {
+  name: string;
+  capacity: number;
+  inUse: number;
+  holders: PoolHolder[];
+}
+
+export interface WhoAmI {
+  principal: string;
+  role: "viewer" | "user" | "operator" | "admin";
 }
 
 export interface TokenInfo {

@@ -50,7 +50,7 @@ export interface CancelOutcome {
   alreadyCancelled: boolean;
   /** A repeat with `force` turned an in-progress graceful cancel into a forced one. */
   escalated: boolean;
-  /** Running tasks the engine must now signal. */
+  /** Running tasks the engine must now signal: the keys of `runnersToStop(record)`. */
   toSignal: string[];
   /** The record still needs the engine to execute its remaining steps. */
   needsExecution: boolean;
@@ -102,6 +102,20 @@ export function newRecord(input: {
     completedAt: null,
     durationMs: null,
   };
+}
+
+/**
+ * The runners a cancellation still has to stop: the tasks it found mid-run whose stop is not
+ * recorded yet, with each one's attempt, node and grace. The one list of what to stop — the
+ * request's `toSignal`, the executor's steps (here and after a takeover) and the cancel agent
+ * of another node all read it.
+ */
+export function runnersToStop(record: CancellationRecord): TaskStopReport[] {
+  return record.tasks.filter((r) => r.outcome === "mid_run" && r.stoppedAt === null);
+}
+
+function toSignal(record: CancellationRecord): string[] {
+  return runnersToStop(record).map((r) => r.key);
 }
 
 export function findStep(record: CancellationRecord, name: StepName): CancellationStep {
@@ -299,7 +313,7 @@ export function requestJobCancel(d: JobDraft, newId: string, req: CancelRequest)
     finalizeCancellation(d, record.id, { cleanupFailed: false });
     return { record, alreadyCancelled: false, escalated: false, toSignal: [], needsExecution: false };
   }
-  return { record, alreadyCancelled: false, escalated: false, toSignal: running.map((t) => t.key), needsExecution: true };
+  return { record, alreadyCancelled: false, escalated: false, toSignal: toSignal(record), needsExecution: true };
 }
 
 /** A cancel of one task (DESIGN §3 "Task cancel"). */
@@ -375,7 +389,7 @@ export function requestTaskCancel(d: JobDraft, newId: string, key: string, req: 
 
   if (task.status === "running") {
     markCancelling(d, record, task, graceFor(d.job, task, req));
-    return { record, alreadyCancelled: false, escalated: false, toSignal: [key], needsExecution: true };
+    return { record, alreadyCancelled: false, escalated: false, toSignal: toSignal(record), needsExecution: true };
   }
   instantStep(d, record, "signal_runners", "skipped", { runners: 0 });
   instantStep(d, record, "await_runners", "skipped", { runners: 0 });

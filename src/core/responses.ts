@@ -38,6 +38,14 @@ export const taskSchema = {
   properties: {
     key: { type: "string" },
     kind: { type: "string", enum: ["process", "handler", "remote"] },
+    spec: {
+      type: "object",
+      additionalProperties: true,
+      description:
+        "The task as validated. A task submitted as a template is a process task with `template: {name, params}`. " +
+        '`process.env` values are shown to the job\'s owner and to callers allowed job.env.any (operator by default); others see each key with "***". ' +
+        'A secret is shown as its reference `{"secret": NAME}`, never its value.',
+    },
     status: { type: "string", enum: [...taskStatuses] },
     runOn: { type: "string", enum: ["normal", "cancel"] },
     attempt: { type: "integer" },

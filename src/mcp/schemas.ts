@@ -28,6 +28,9 @@ const command = z
   .union([z.array(z.string()), z.string()])
   .describe('What to run: an argv array, program first, run without a shell (e.g. ["make", "test"]), or a string run through the shell (e.g. "make test && make dist").');
 const stringMap = z.record(z.string(), z.string());
+const envMap = z
+  .record(z.string(), z.union([z.string(), z.strictObject({ secret: z.string() })]))
+  .describe('Extra environment variables of the process: a string, or {"secret": NAME} for a secret defined on the server (never stored, masked as *** in logs).');
 const dependency = z.union([
   z.string(),
   z.looseObject({ key: z.string(), onCancel: z.enum(["cascade", "skip"]).optional().describe("If that task is cancelled: cancel this one too (cascade, the default) or run as if it were skipped (skip).") }),
@@ -36,11 +39,13 @@ const dependency = z.union([
 const task = z
   .looseObject({
     key: z.string().describe("Name of the task, unique within the job (referenced by dependsOn and cancel_task)."),
-    kind: z.enum(["process", "handler", "remote"]).optional().describe("Inferred from command / handler / adapter when omitted."),
+    kind: z.enum(["process", "handler", "remote", "template"]).optional().describe("Inferred from command / handler / adapter / template when omitted."),
     command: command.optional(),
     shell: z.boolean().optional(),
     cwd: z.string().optional(),
-    env: stringMap.optional().describe("Extra environment variables of the process."),
+    env: envMap.optional(),
+    template: z.string().optional().describe("Name of a task template defined on the server: a fixed command with typed parameters (what a user-role token may run)."),
+    params: z.record(z.string(), z.unknown()).optional().describe("With template: its parameters by name, each checked against its type."),
     handler: z.string().optional().describe("Name of a JavaScript handler registered on the server."),
     adapter: z.string().optional().describe("Name of a remote adapter (e.g. http)."),
     input: z.unknown().optional().describe("JSON input of a handler or remote task."),
@@ -57,7 +62,7 @@ export const submitJobInput = z.looseObject({
   command: command.optional().describe('One-task shorthand: the command of a job with a single process task, e.g. ["sleep", "30"]. Use this or tasks.'),
   shell: z.boolean().optional().describe("With command: run it through the system shell."),
   cwd: z.string().optional().describe("With command: the working directory."),
-  env: stringMap.optional().describe("With command: extra environment variables."),
+  env: envMap.optional(),
   handler: z.string().optional().describe("One-task shorthand: a registered handler to run (with input)."),
   adapter: z.string().optional().describe("One-task shorthand: a remote adapter to run (with input)."),
   input: z.unknown().optional().describe("With handler or adapter: its JSON input."),

@@ -25,7 +25,8 @@ const descriptions = {
   submit_job:
     "Submit a job to Belay and return at once with its jobId and first status (usually queued); the job runs in the background. " +
     "Give either the one-task shorthand `command` (an argv array such as [\"make\", \"test\"], or a shell string) or `tasks`, " +
-    "a list of tasks ({key, command | handler | adapter, dependsOn?}) forming a graph. " +
+    "a list of tasks ({key, command | handler | adapter | template, dependsOn?}) forming a graph. " +
+    "A free command needs the operator role by default; a user-role token runs the server's task templates ({key, template: NAME, params: {…}}), handlers and remote tasks. " +
     "Then call get_job_status every few seconds until it says terminal: true. " +
     "Passing an idempotencyKey makes a retried submission return the first job instead of starting a second one. " +
     `Needs a token with the user role or higher. ${errors} (INVALID_REQUEST: the spec is wrong; the message names the field).`,

@@ -37,6 +37,8 @@ declare module "fastify" {
   interface FastifyContextConfig {
     /** The least role that may call the route; `public` needs no token. */
     role?: Role | "public";
+    /** The policy rule that sets `role` (core/policy.ts), named in a 403. */
+    rule?: string;
   }
 }
 
@@ -101,10 +103,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.addHook("onRequest", async (request: FastifyRequest) => {
     const role = request.routeOptions.config.role;
     if (role === undefined || role === "public") return;
-    request.caller = await authenticate(deps.engine.store, request.headers.authorization);
+    request.caller = await authenticate(deps.engine.tokens, request.headers.authorization);
     // The role decides before the request is parsed or validated: a caller without it gets
     // 403 whatever it sent (never a 400 that describes a route it may not use).
-    requireRole(request.caller, role, `${request.method} ${request.routeOptions.url ?? request.url}`);
+    requireRole(request.caller, role, `${request.method} ${request.routeOptions.url ?? request.url}`, request.routeOptions.config.rule);
   });
   await app.register(rateLimit, {
     max: deps.rateLimitPerMinute ?? 6000,

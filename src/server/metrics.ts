@@ -57,7 +57,7 @@ function num(value: unknown): number | null {
   return typeof value === "number" && Number.isFinite(value) && value >= 0 ? value : null;
 }
 
-export function createMetrics(engine: Pick<Belay, "on" | "store">, options: MetricsOptions = {}): BelayMetrics {
+export function createMetrics(engine: Pick<Belay, "on" | "countJobs">, options: MetricsOptions = {}): BelayMetrics {
   const registry = new Registry();
   if (options.defaultMetrics !== false) {
     collectDefaultMetrics({ register: registry });
@@ -112,7 +112,7 @@ export function createMetrics(engine: Pick<Belay, "on" | "store">, options: Metr
     const now = Date.now();
     if (counts === null || now - counts.at > 250) {
       // A store that cannot answer (closing, unreachable) must not fail the whole scrape.
-      counts = { at: now, value: engine.store.countJobs().catch(() => null) };
+      counts = { at: now, value: engine.countJobs().catch(() => null) };
     }
     return counts.value;
   };

@@ -45,7 +45,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
   const metrics = createMetrics(engine);
   const webhooks = createWebhooks(engine, { logger });
   try {
-    const adminTokenPath = await ensureAdminToken(engine.store, home);
+    const adminTokenPath = await ensureAdminToken(engine.tokens, home);
     // The web UI at / (the built bundle of src/web) and GET /ui/local-token.
     const extensions: ServerExtensions[] = [metrics.extension, webhooks.extension, createWebUi({ home })];
     const app = await buildApp({

@@ -33,7 +33,8 @@ import type { Logger } from "pino";
 import { pino } from "pino";
 import type { BelayEvent } from "../core/model.ts";
 import type { Belay } from "../engine/engine.ts";
-import type { Store, WebhookDelivery, WebhookRecord } from "../store/store.ts";
+import type { WebhookStore } from "../engine/store-views.ts";
+import type { WebhookDelivery, WebhookRecord } from "../store/store.ts";
 import type { ServerExtensions } from "./extensions.ts";
 import { registerWebhookRoutes } from "./routes/webhooks.ts";
 
@@ -91,7 +92,7 @@ export interface WebhookDispatcherOptions {
 }
 
 export class WebhookDispatcher {
-  private readonly store: Store;
+  private readonly store: WebhookStore;
   private readonly engine: Pick<Belay, "on">;
   private readonly logger: Logger;
   private readonly intervalMs: number;
@@ -115,7 +116,7 @@ export class WebhookDispatcher {
   private readonly inFlight = new Map<number, Promise<void>>();
   private hooks: { at: number; list: WebhookRecord[] } | null = null;
 
-  constructor(store: Store, engine: Pick<Belay, "on">, options: WebhookDispatcherOptions = {}) {
+  constructor(store: WebhookStore, engine: Pick<Belay, "on">, options: WebhookDispatcherOptions = {}) {
     this.store = store;
     this.engine = engine;
     this.logger = options.logger ?? pino({ level: "silent" });
@@ -350,13 +351,13 @@ export interface BelayWebhooks {
 }
 
 /** A started dispatcher on the engine's store, and the routes that manage webhooks. */
-export function createWebhooks(engine: Pick<Belay, "on" | "store">, options: WebhookDispatcherOptions = {}): BelayWebhooks {
-  const dispatcher = new WebhookDispatcher(engine.store, engine, options).start();
+export function createWebhooks(engine: Pick<Belay, "on" | "webhooks">, options: WebhookDispatcherOptions = {}): BelayWebhooks {
+  const dispatcher = new WebhookDispatcher(engine.webhooks, engine, options).start();
   return {
     dispatcher,
     extension: {
       registerApiRoutes(api) {
-        registerWebhookRoutes(api, { store: engine.store, onChange: () => dispatcher.invalidate() });
+        registerWebhookRoutes(api, { store: engine.webhooks, onChange: () => dispatcher.invalidate() });
       },
     },
     stop: () => dispatcher.stop(),

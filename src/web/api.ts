@@ -204,6 +204,33 @@ export const belay = {
       withSignal(signal),
     );
   },
+  /** The job boards' search: name substring, `key=value` labels (every one must match), created after. */
+  searchJobs: (
+    params: { status?: string; queue?: string; owner?: string; name?: string; labels?: string[]; createdAfter?: string | null; limit?: number; cursor?: string | null },
+    signal?: AbortSignal,
+  ) => {
+    const status = given(params.status);
+    const labels = (params.labels ?? []).filter((l) => l !== "").map((l) => l.split(/=(.*)/s).slice(0, 2) as [string, string]);
+    return call(
+      (c) =>
+        c.listJobs(
+          {
+            status: status?.split(",") as JobStatus[] | undefined,
+            queue: given(params.queue),
+            owner: given(params.owner),
+            name: given(params.name),
+            labels: labels.length === 0 ? undefined : Object.fromEntries(labels),
+            createdAfter: given(params.createdAfter),
+            limit: params.limit,
+            cursor: given(params.cursor),
+          },
+          withSignal(signal),
+        ),
+      withSignal(signal),
+    );
+  },
+  whoami: () => call((c) => c.whoami()),
+  listPools: (signal?: AbortSignal) => call((c) => c.listPools(withSignal(signal)), withSignal(signal)).then((r) => r.items),
   getJob: (id: string, signal?: AbortSignal) => call((c) => c.getJob(id, withSignal(signal)), withSignal(signal)).then((r) => r.job),
   jobEvents: (id: string, after: number, signal?: AbortSignal) => call((c) => c.getJobEvents(id, { after, limit: 1000 }, withSignal(signal)), withSignal(signal)),
   logs: (id: string, params: { task?: string; tail?: number; after?: number }, signal?: AbortSignal) =>

@@ -53,7 +53,9 @@ export interface McpTestContext {
 /** How a transport's test file connects a client with a token (closed by the suite). */
 export type Connect = (context: McpTestContext, token: string) => Promise<Client>;
 
-const sleepJob = (name: string): Record<string, unknown> => ({ name, command: ["sleep", "60"], graceMs: 5000 });
+/** The agent holds a user token: it runs the server's templates, not free commands (DESIGN §6). */
+const templates = { templates: [{ name: "sleep", argv: ["sleep", "{{seconds:number}}"] }, { name: "true", argv: ["true"] }] };
+const sleepJob = (name: string): Record<string, unknown> => ({ name, tasks: [{ key: "main", template: "sleep", params: { seconds: 60 } }], graceMs: 5000 });
 
 export function describeMcpTools(transport: string, connect: Connect, extra?: (get: () => McpTestContext, connect: (token: string) => Promise<Client>) => void): void {
   describe(`MCP tools over ${transport}`, () => {
@@ -68,7 +70,7 @@ export function describeMcpTools(transport: string, connect: Connect, extra?: (g
     let user: Client;
 
     beforeAll(async () => {
-      const server = await startCliServer();
+      const server = await startCliServer({ templates });
       const make = async (name: string, role: "viewer" | "user" | "operator"): Promise<string> => (await server.client.createToken({ name, role })).token;
       context = { server, tokens: { admin: server.token, viewer: await make("vera", "viewer"), user: await make("uma", "user"), operator: await make("oscar", "operator") } };
       operator = await connectAs(context.tokens.operator);
@@ -131,9 +133,9 @@ export function describeMcpTools(transport: string, connect: Connect, extra?: (g
       const { jobId } = await ok(user, "submit_job", {
         name: "mcp-graph",
         tasks: [
-          { key: "slow", command: ["sleep", "60"] },
-          { key: "after", command: ["true"], dependsOn: ["slow"] },
-          { key: "other", command: ["sleep", "60"] },
+          { key: "slow", template: "sleep", params: { seconds: 60 } },
+          { key: "after", template: "true", dependsOn: ["slow"] },
+          { key: "other", template: "sleep", params: { seconds: 60 } },
         ],
       });
       await pollJob(user, jobId, (s) => s.job.tasks.find((t: { key: string }) => t.key === "slow").status === "running");
@@ -190,6 +192,21 @@ export function describeMcpTools(transport: string, connect: Connect, extra?: (g
       expect(["cancelling", "cancelled"]).toContain(cancelled.status);
       expect((await pollJob(operator, jobId, (s) => s.terminal === true)).status).toBe("cancelled");
       expect((await ok(viewer, "get_cancellation_status", { jobId })).cancellation.requestedBy).toBe("oscar");
+    });
+
+    it("a user's free command is refused (operator needed); a viewer never sees a job's env values", async () => {
+      const refused = await callTool(user, "submit_job", { name: "mcp-free", command: ["id"] });
+      expect(refused.data.error.code).toBe("FORBIDDEN");
+      expect(refused.data.error.details).toMatchObject({ needed: "operator", rule: "job.submit.process" });
+      const { jobId } = await ok(operator, "submit_job", { name: "mcp-env", command: ["true"], env: { API_KEY: "s3cret-mcp-value" } });
+      const viewer = await connectAs(context.tokens.viewer);
+      const seen = await callTool(viewer, "get_job_status", { jobId });
+      expect(seen.isError).toBeFalsy();
+      expect(seen.text).not.toContain("s3cret-mcp-value");
+      const listed = await callTool(viewer, "list_jobs", { limit: 1000 });
+      expect(listed.text).not.toContain("s3cret-mcp-value");
+      // The owner does see it.
+      expect((await callTool(operator, "get_job_status", { jobId })).text).toContain("s3cret-mcp-value");
     });
 
     it("answers API errors as tool errors with the Belay code", async () => {

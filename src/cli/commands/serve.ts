@@ -3,7 +3,7 @@ import type { Command } from "commander";
 import { isJson } from "../config.ts";
 import { integer } from "../options.ts";
 import { line, printJson } from "../output.ts";
-import { addNodeOptions, engineOptions, stderrLogger, untilStopped } from "./node-options.ts";
+import { addNodeOptions, addPolicyOptions, engineOptions, stderrLogger, trustOptions, untilStopped } from "./node-options.ts";
 import type { NodeOptions } from "./node-options.ts";
 
 interface ServeCliOptions extends NodeOptions {
@@ -17,11 +17,11 @@ export function registerServe(program: Command): void {
     .description("run the Belay server: the HTTP API and a local worker pool")
     .option("--host <host>", "address to listen on", "127.0.0.1")
     .option("--port <port>", "port to listen on (0: any free port)", integer(0, 65_535), 7420);
-  addNodeOptions(serve).action(async (options: ServeCliOptions, command: Command) => {
+  addPolicyOptions(addNodeOptions(serve)).action(async (options: ServeCliOptions, command: Command) => {
     // Imported here so that the client commands do not load the server and the store.
     const { startServer } = await import("../../server/serve.ts");
     const logger = await stderrLogger(options.logLevel);
-    const server = await startServer({ ...engineOptions(options, logger, "serve"), host: options.host, port: options.port });
+    const server = await startServer({ ...engineOptions(options, logger, "serve"), ...(await trustOptions(options)), host: options.host, port: options.port });
     const info = { url: server.url, store: server.engine.store.description, home: server.home, adminTokenPath: server.adminTokenPath };
     if (isJson(command)) printJson(info);
     else {

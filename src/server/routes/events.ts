@@ -60,7 +60,7 @@ export function registerEventRoutes(api: FastifyInstance, deps: AppDeps): void {
       if (last !== null) {
         // Replay in pages; the job filter applies after reading, as ids are global.
         for (;;) {
-          const page = jobId === undefined ? await engine.store.eventsAfter(last, 1000) : await engine.store.jobEvents(jobId, last, 1000);
+          const page = jobId === undefined ? await engine.events.eventsAfter(last, 1000) : await engine.events.jobEvents(jobId, last, 1000);
           for (const e of page) send(e);
           if (page.length < 1000) break;
         }

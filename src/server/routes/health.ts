@@ -6,7 +6,7 @@ export function registerHealthRoutes(app: FastifyInstance, deps: AppDeps): void 
   app.get("/healthz", { config: { role: "public" }, schema: { hide: true } }, async () => ({ status: "ok" }));
   app.get("/readyz", { config: { role: "public" }, schema: { hide: true } }, async (_request, reply) => {
     try {
-      await deps.engine.store.countJobs();
+      await deps.engine.countJobs();
       return { status: "ready" };
     } catch (error) {
       return reply.code(503).send({ status: "unavailable", error: (error as Error).message });

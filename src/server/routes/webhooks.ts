@@ -8,11 +8,12 @@ import type { FastifyInstance } from "fastify";
 import { BelayError } from "../../core/errors.ts";
 import { eventTypes } from "../../core/model.ts";
 import { newId } from "../../engine/ids.ts";
-import type { Store, WebhookDelivery, WebhookRecord } from "../../store/store.ts";
+import type { WebhookStore } from "../../engine/store-views.ts";
+import type { WebhookDelivery, WebhookRecord } from "../../store/store.ts";
 import { errorResponses, uuidPattern } from "../schemas.ts";
 
 export interface WebhookRouteDeps {
-  store: Store;
+  store: WebhookStore;
   /** Called after a webhook is created or deleted (the dispatcher drops its cached list). */
   onChange?: () => void;
 }
