@@ -9,6 +9,10 @@ import { newJob, resumeJob, settle } from "../core/lifecycle.ts";
 import type { BelayEvent, CancellationRecord, EventType, Job, LogLine } from "../core/model.ts";
 import type { BulkCancelOptions, CancelJobOptions, CancelTaskOptions } from "../core/requests.ts";
 import { parseJobSpec } from "../core/spec.ts";
+import { authorizeSubmit } from "../core/policy.ts";
+import type { Policy, Principal } from "../core/policy.ts";
+import type { TemplateSet } from "../core/templates.ts";
+import { ActingBelay } from "./acting.ts";
 import { isTerminalJob } from "../core/states.ts";
 import type { JobStatus } from "../core/states.ts";
 import type { CancellationFilter, JobFilter, JobPage, Mutator, Store } from "../store/store.ts";
@@ -25,8 +29,10 @@ import type { EventLog, TokenStore, WebhookStore } from "./store-views.ts";
 export type { BulkCancelResult, CancelResult } from "./cancel-requests.ts";
 
 export interface SubmitOptions {
-  /** The principal that owns the job. Default "library". */
+  /** The principal that owns the job. Default "library" (or the acting principal's name). */
   owner?: string;
+  /** Who submits: each task is checked against the policy (`belay.as(principal)` sets it). */
+  principal?: Principal;
 }
 
 export interface EngineParts {
@@ -39,6 +45,12 @@ export interface EngineParts {
   logger: Logger;
   nodeId: string;
   pools: Record<string, number>;
+  /** Who may do what (DESIGN §6), applied to callers that act as a principal. */
+  policy: Policy;
+  /** The server's task templates. */
+  templates: TemplateSet;
+  /** Whether a secret of this name can be resolved here (checked at submit). */
+  hasSecret: (name: string) => boolean;
   now: () => string;
   onClose: (graceMs: number) => Promise<void>;
 }
@@ -56,6 +68,21 @@ export class Belay {
   /** The whole store, for tests and tools; the server uses the narrow views below. */
   get store(): Store {
     return this.parts.store;
+  }
+
+  /** The policy this engine applies to principals (DESIGN §6). */
+  get policy(): Policy {
+    return this.parts.policy;
+  }
+
+  /**
+   * The engine as one principal sees it: every call is checked against the policy (who may
+   * submit which kind of task, cancel or resume whose job, read logs) and jobs come back with
+   * what the principal may see. The HTTP API and MCP act through this; so can a program
+   * that embeds Belay for its own users.
+   */
+  as(principal: Principal): ActingBelay {
+    return new ActingBelay(this, principal);
   }
 
   /** API tokens (the server's authentication and /tokens). */
@@ -91,9 +118,19 @@ export class Belay {
   /** `submitJob`, also telling whether the job was created or found by its idempotency key. */
   async submit(input: unknown, options: SubmitOptions = {}): Promise<{ job: Job; created: boolean }> {
     this.assertOpen();
-    const spec = parseJobSpec(input);
+    const spec = parseJobSpec(input, { templates: this.parts.templates });
+    if (options.principal !== undefined) authorizeSubmit(this.parts.policy, options.principal, spec);
+    spec.tasks.forEach((task, i) => {
+      for (const [name, value] of Object.entries(task.process?.env ?? {})) {
+        if (typeof value !== "string" && !this.parts.hasSecret(value.secret)) {
+          throw new BelayError("INVALID_REQUEST", `tasks[${i}].env.${name}: unknown secret "${value.secret}" (define it with --secrets-file or BELAY_SECRET_${value.secret})`, {
+            details: { field: `tasks[${i}].env.${name}`, secret: value.secret },
+          });
+        }
+      }
+    });
     await validateRunnable(spec, this.parts.runners, this.parts.pools, this.parts.store.shared);
-    const job = newJob(spec, { id: newId(), owner: options.owner ?? "library", now: this.parts.now() });
+    const job = newJob(spec, { id: newId(), owner: options.owner ?? options.principal?.name ?? "library", now: this.parts.now() });
     const result = await this.parts.writer.insert(job, (d) => {
       d.emit("belay.job.created", null, { status: "queued", name: job.name, queue: job.queue, owner: job.owner });
       settle(d);

@@ -8,9 +8,10 @@ import swagger from "@fastify/swagger";
 import { Ajv } from "ajv";
 import Fastify from "fastify";
 import type { FastifyInstance, FastifyRequest } from "fastify";
-import type { Logger } from "pino";
 import { BelayError } from "../core/errors.ts";
-import type { Belay } from "../engine/engine.ts";
+import { bodiesCheckedByTheLibrary, contractSchemas } from "../core/requests.ts";
+import { validate } from "../core/json-schema.ts";
+import type { JsonSchema } from "../core/json-schema.ts";
 import { newId } from "../engine/ids.ts";
 import { registerMcpRoutes } from "../mcp/http.ts";
 import type { Role } from "../store/store.ts";
@@ -20,12 +21,14 @@ import { sendError, toBelayError } from "./errors.ts";
 import { clientErrorHandler, frameworkErrors } from "./protocol-errors.ts";
 import { registerCancellationRoutes } from "./routes/cancellations.ts";
 import { registerEventRoutes } from "./routes/events.ts";
-import type { EventStreamLimits } from "./routes/events.ts";
 import { registerHealthRoutes } from "./routes/health.ts";
 import { registerJobRoutes } from "./routes/jobs.ts";
 import { registerTokenRoutes } from "./routes/tokens.ts";
 import { sharedSchemas } from "./schemas.ts";
-import type { ServerExtensions } from "./extensions.ts";
+import type { AppDeps } from "./deps.ts";
+import { RouteMethods } from "./methods.ts";
+
+export type { AppDeps };
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -38,23 +41,9 @@ declare module "fastify" {
   interface FastifyContextConfig {
     /** The least role that may call the route; `public` needs no token. */
     role?: Role | "public";
+    /** The policy rule that sets `role` (core/policy.ts), named in a 403. */
+    rule?: string;
   }
-}
-
-export interface AppDeps {
-  engine: Belay;
-  logger?: Logger;
-  /** Largest request body, in bytes. Default 1 MiB. */
-  bodyLimitBytes?: number;
-  /** Requests per token (or per address without one) per minute. Default 6000. */
-  rateLimitPerMinute?: number;
-  /** Refused credentials (401s) per client address per minute; beyond, 429 RATE_LIMITED. Default 60. */
-  authFailuresPerMinute?: number;
-  /** Bounds of GET /events streams (per-token count, token re-check, queue). */
-  eventStreams?: EventStreamLimits;
-  /** Webhooks, metrics and other parts that register their own routes and hooks. */
-  extensions?: ServerExtensions;
-  version?: string;
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -79,7 +68,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     queryAjv.addSchema(schema);
     app.addSchema(schema);
   }
-  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === "body" ? bodyAjv : queryAjv).compile(schema));
+  app.setValidatorCompiler(({ schema, httpPart }) => {
+    const part = httpPart ?? "body";
+    if (contractSchemas.has(schema as JsonSchema)) return contractValidator(schema as JsonSchema, part);
+    return (part === "body" ? bodyAjv : queryAjv).compile(schema);
+  });
+  // Only JSON bodies: a text/plain one is refused with the content type it needs, not parsed as a string.
+  app.removeContentTypeParser("text/plain");
+  const routeMethods = new RouteMethods();
+  app.addHook("onRoute", (route) => routeMethods.add(route.method, route.url));
 
   app.setErrorHandler((error, request, reply) => {
     const belayError = toBelayError(error);
@@ -87,6 +84,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     void sendError(reply, belayError);
   });
   app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split("?")[0] ?? "/";
+    const allowed = routeMethods.allowed(path);
+    if (allowed.length > 0) {
+      void reply.header("allow", allowed.join(", "));
+      void sendError(reply, new BelayError("METHOD_NOT_ALLOWED", `${request.method} is not allowed on ${path}: use ${allowed.join(" or ")}`, { details: { allow: allowed } }));
+      return;
+    }
     void sendError(reply, toBelayError(Object.assign(new Error(`no route ${request.method} ${request.url.split("?")[0]}`), { statusCode: 404 })));
   });
 
@@ -117,7 +121,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     }
     // The role decides before the request is parsed or validated: a caller without it gets
     // 403 whatever it sent (never a 400 that describes a route it may not use).
-    requireRole(request.caller, role, `${request.method} ${request.routeOptions.url ?? request.url}`);
+    requireRole(request.caller, role, `${request.method} ${request.routeOptions.url ?? request.url}`, request.routeOptions.config.rule);
   });
   await app.register(rateLimit, {
     max: deps.rateLimitPerMinute ?? 6000,
@@ -165,4 +169,21 @@ async function countAuthFailure(request: FastifyRequest, limiter: AuthFailureLim
       details: { retryAfterSeconds: state.ttlInSeconds },
     });
   }
+}
+
+/**
+ * A contract schema's check (src/core/requests.ts), one wording for every mistake. A body the
+ * library checks itself is handed through, so it is checked once; no body at all is no option.
+ */
+function contractValidator(schema: JsonSchema, part: string): (data: unknown) => { value?: unknown; error?: Error } {
+  if (part === "body" && bodiesCheckedByTheLibrary.has(schema)) return () => ({});
+  const fromText = part !== "body";
+  return (data) => {
+    if (data === null && part === "body") return {};
+    try {
+      return { value: validate(schema, data, { coerce: fromText, applyDefaults: fromText, part }) };
+    } catch (error) {
+      return { error: error as Error };
+    }
+  };
 }

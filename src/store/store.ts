@@ -23,6 +23,10 @@ export interface JobFilter {
   owner?: string;
   /** ISO time: only jobs created strictly before. */
   createdBefore?: string;
+  /** ISO time: only jobs created at or after. */
+  createdAfter?: string;
+  /** Case-insensitive substring of the job's name. */
+  nameContains?: string;
 }
 
 export interface Page {
@@ -147,7 +151,8 @@ export interface Notifier {
   subscribe(listener: (message: NodeMessage) => void, onReconnect: () => void): Promise<() => Promise<void>>;
 }
 
-export type Role = "viewer" | "user" | "operator" | "admin";
+import type { Role } from "../core/policy.ts";
+export type { Role };
 
 export interface TokenRecord {
   id: string;

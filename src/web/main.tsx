@@ -9,13 +9,14 @@ import { CancellationsPage } from "./pages/Cancellations.tsx";
 import { HistoryPage } from "./pages/History.tsx";
 import { JobDetailPage } from "./pages/JobDetail.tsx";
 import { JobsPage } from "./pages/Jobs.tsx";
+import { PoolsPage } from "./pages/Pools.tsx";
 import { SignIn } from "./pages/SignIn.tsx";
 import { Link, useLocation } from "./router.tsx";
 import { SessionContext } from "./session.ts";
 import type { SessionValue } from "./session.ts";
 import "./styles.css";
 
-const titles: Record<string, string> = { jobs: "Jobs", history: "History", cancellations: "Cancellations" };
+const titles: Record<string, string> = { jobs: "Jobs", history: "History", cancellations: "Cancellations", pools: "Pools" };
 
 function LiveIndicator(): JSX.Element | null {
   const state = useStreamState();
@@ -32,7 +33,7 @@ function LiveIndicator(): JSX.Element | null {
 function Routes(): JSX.Element {
   const { path } = useLocation();
   const detail = /^\/jobs\/([^/]+)\/?$/.exec(path);
-  const page = detail !== null ? "detail" : path === "/" || path === "/jobs" ? "jobs" : path === "/history" ? "history" : path === "/cancellations" ? "cancellations" : "missing";
+  const page = detail !== null ? "detail" : path === "/" || path === "/jobs" ? "jobs" : path === "/history" ? "history" : path === "/cancellations" ? "cancellations" : path === "/pools" ? "pools" : "missing";
   useEffect(() => {
     document.title = `${page === "detail" ? "Job" : (titles[page] ?? "Not found")} · Belay`;
   }, [page]);
@@ -61,6 +62,7 @@ function Routes(): JSX.Element {
             {nav("/", "jobs", "Jobs")}
             {nav("/history", "history", "History")}
             {nav("/cancellations", "cancellations", "Cancellations")}
+            {nav("/pools", "pools", "Pools")}
           </ul>
         </nav>
         <div class="topbar-end">
@@ -72,6 +74,7 @@ function Routes(): JSX.Element {
         {page === "jobs" ? <JobsPage /> : null}
         {page === "history" ? <HistoryPage /> : null}
         {page === "cancellations" ? <CancellationsPage /> : null}
+        {page === "pools" ? <PoolsPage /> : null}
         {page === "detail" && detail !== null ? <JobDetailPage key={detail[1]} id={decodeURIComponent(detail[1] ?? "")} /> : null}
         {page === "missing" ? (
           <section>

@@ -3,7 +3,7 @@ import type { Command } from "commander";
 import { isJson } from "../config.ts";
 import { integer } from "../options.ts";
 import { line, printJson } from "../output.ts";
-import { addNodeOptions, engineOptions, stderrLogger, untilStopped } from "./node-options.ts";
+import { addNodeOptions, addPolicyOptions, engineOptions, stderrLogger, trustOptions, untilStopped } from "./node-options.ts";
 import type { NodeOptions } from "./node-options.ts";
 
 interface ServeCliOptions extends NodeOptions {
@@ -19,11 +19,17 @@ export function registerServe(program: Command): void {
     .option("--host <host>", "address to listen on", "127.0.0.1")
     .option("--port <port>", "port to listen on (0: any free port)", integer(0, 65_535), 7420)
     .option("--webhook-allow-private", "let webhooks reach loopback, link-local and private addresses (refused by default: docs/security.md)");
-  addNodeOptions(serve).action(async (options: ServeCliOptions, command: Command) => {
+  addPolicyOptions(addNodeOptions(serve)).action(async (options: ServeCliOptions, command: Command) => {
     // Imported here so that the client commands do not load the server and the store.
     const { startServer } = await import("../../server/serve.ts");
     const logger = await stderrLogger(options.logLevel);
-    const server = await startServer({ ...engineOptions(options, logger, "serve"), host: options.host, port: options.port, webhookAllowPrivate: options.webhookAllowPrivate === true });
+    const server = await startServer({
+      ...engineOptions(options, logger, "serve"),
+      ...(await trustOptions(options)),
+      host: options.host,
+      port: options.port,
+      webhookAllowPrivate: options.webhookAllowPrivate === true,
+    });
     const info = { url: server.url, store: server.engine.store.description, home: server.home, adminTokenPath: server.adminTokenPath, signInUrl: server.signInUrl, signInExpiresAt: server.signInExpiresAt };
     if (isJson(command)) printJson(info);
     else {

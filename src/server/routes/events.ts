@@ -17,9 +17,10 @@ import type { FastifyInstance } from "fastify";
 import { BelayError } from "../../core/errors.ts";
 import type { BelayEvent } from "../../core/model.ts";
 import type { TokenStore } from "../../engine/store-views.ts";
-import type { AppDeps } from "../app.ts";
+import type { AppDeps } from "../deps.ts";
+import { eventsQuery } from "../../core/requests.ts";
 import { authenticate } from "../auth.ts";
-import { errorResponses, uuidPattern } from "../schemas.ts";
+import { errorResponses } from "../schemas.ts";
 
 const heartbeatMs = 15_000;
 const pageSize = 1000;
@@ -128,11 +129,7 @@ export function registerEventRoutes(api: FastifyInstance, deps: AppDeps): void {
         description:
           "Server-sent events; each `data:` is a CloudEvents 1.0 JSON object. Resume with the `Last-Event-ID` header or `after`. " +
           "A token may hold a bounded number of streams at once (429 RATE_LIMITED beyond); a stream ends when its token is revoked or expires.",
-        querystring: {
-          type: "object",
-          additionalProperties: false,
-          properties: { jobId: { type: "string", pattern: uuidPattern }, after: { type: "integer", minimum: 0, maximum: Number.MAX_SAFE_INTEGER } },
-        },
+        querystring: eventsQuery,
         response: { 200: { description: "An endless text/event-stream", type: "string" }, ...errorResponses },
       },
     },
