@@ -19,6 +19,7 @@ import { registerMcp } from "./commands/mcp.ts";
 import { registerPool } from "./commands/pool.ts";
 import { registerServe } from "./commands/serve.ts";
 import { registerToken } from "./commands/token.ts";
+import { registerUi } from "./commands/ui.ts";
 import { registerWorker } from "./commands/worker.ts";
 import { defaultUrl } from "./config.ts";
 import { exitCodes, reportError } from "./errors.ts";
@@ -52,6 +53,7 @@ export function buildProgram(): Command {
   registerJobResume(job);
   registerToken(program);
   registerPool(program);
+  registerUi(program);
   registerMcp(program);
   registerFakeRemote(program);
   return program;

@@ -4,11 +4,14 @@
  */
 import { InvalidArgumentError } from "commander";
 import type { CancellationStatus } from "../core/model.ts";
+import { characterCount } from "../core/json-schema.ts";
+import { cancellationStatuses, requestLimits } from "../core/requests.ts";
+import { jobStatuses as allJobStatuses } from "../core/states.ts";
 import type { JobStatus } from "../core/states.ts";
 import type { Role } from "../client/types.ts";
 
-export const jobStatusNames: readonly JobStatus[] = ["queued", "running", "cancelling", "succeeded", "failed", "partial", "cancelled"];
-export const cancellationStatusNames: readonly CancellationStatus[] = ["in_progress", "completed", "partial", "failed", "too_late"];
+export const jobStatusNames: readonly JobStatus[] = allJobStatuses;
+export const cancellationStatusNames: readonly CancellationStatus[] = cancellationStatuses;
 export const roleNames: readonly Role[] = ["viewer", "user", "operator", "admin"];
 
 const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -39,6 +42,13 @@ export function durationMs(value: string): number {
   const ms = n * scale;
   if (m === null || !Number.isSafeInteger(ms) || ms > 7 * 86_400_000) throw new InvalidArgumentError(`"${value}" is not a duration (1500, 1500ms, 30s, 5m or 2h; at most 7 days).`);
   return ms;
+}
+
+/** `--reason TEXT`: within the contract's length, counted as the server counts (characters: Unicode code points). */
+export function reasonText(value: string): string {
+  const count = characterCount(value);
+  if (count > requestLimits.reasonChars) throw new InvalidArgumentError(`at most ${requestLimits.reasonChars} characters, not ${count}.`);
+  return value;
 }
 
 /** `--status queued,running` (comma-separated, repeatable). */

@@ -22,8 +22,6 @@ import type {
 import { pendingRemoteStops } from "./remote-stops.ts";
 import { isTerminalJob, isTerminalTask } from "./states.ts";
 
-export const maxReasonLength = 1000;
-
 export interface CancelRequest {
   reason: string | null;
   requestedBy: string;
@@ -53,7 +51,7 @@ export interface CancelOutcome {
   alreadyCancelled: boolean;
   /** A repeat with `force` turned an in-progress graceful cancel into a forced one. */
   escalated: boolean;
-  /** Running tasks the engine must now signal. */
+  /** Running tasks the engine must now signal: the keys of `runnersToStop(record)`. */
   toSignal: string[];
   /** The record still needs the engine to execute its remaining steps. */
   needsExecution: boolean;
@@ -105,6 +103,20 @@ export function newRecord(input: {
     completedAt: null,
     durationMs: null,
   };
+}
+
+/**
+ * The runners a cancellation still has to stop: the tasks it found mid-run whose stop is not
+ * recorded yet, with each one's attempt, node and grace. The one list of what to stop — the
+ * request's `toSignal`, the executor's steps (here and after a takeover) and the cancel agent
+ * of another node all read it.
+ */
+export function runnersToStop(record: CancellationRecord): TaskStopReport[] {
+  return record.tasks.filter((r) => r.outcome === "mid_run" && r.stoppedAt === null);
+}
+
+function toSignal(record: CancellationRecord): string[] {
+  return runnersToStop(record).map((r) => r.key);
 }
 
 export function findStep(record: CancellationRecord, name: StepName): CancellationStep {
@@ -227,6 +239,13 @@ export function requestJobCancel(d: JobDraft, newId: string, req: CancelRequest)
     return { record: existing, alreadyCancelled: true, escalated: false, toSignal: [], needsExecution: false };
   }
   if (isTerminalJob(job.status)) {
+    // Asked to cancel only a job that has not started, the caller hears that it has (seed
+    // 003's contract), with the state it ended in.
+    if (req.onlyIfPending) {
+      throw new BelayError("JOB_NOT_PENDING", `job ${job.id} is not pending: it already ran and finished (${job.status}); onlyIfPending refused the cancel`, {
+        details: { jobId: job.id, status: job.status, finished: true, finishedAt: job.finishedAt },
+      });
+    }
     throw new BelayError("JOB_ALREADY_FINISHED", `job ${job.id} already finished (${job.status}); nothing to cancel`, {
       details: { jobId: job.id, status: job.status },
     });
@@ -295,7 +314,7 @@ export function requestJobCancel(d: JobDraft, newId: string, req: CancelRequest)
     finalizeCancellation(d, record.id, { cleanupFailed: false });
     return { record, alreadyCancelled: false, escalated: false, toSignal: [], needsExecution: false };
   }
-  return { record, alreadyCancelled: false, escalated: false, toSignal: running.map((t) => t.key), needsExecution: true };
+  return { record, alreadyCancelled: false, escalated: false, toSignal: toSignal(record), needsExecution: true };
 }
 
 /** A cancel of one task (DESIGN §3 "Task cancel"). */
@@ -371,7 +390,7 @@ export function requestTaskCancel(d: JobDraft, newId: string, key: string, req: 
 
   if (task.status === "running") {
     markCancelling(d, record, task, graceFor(d.job, task, req));
-    return { record, alreadyCancelled: false, escalated: false, toSignal: [key], needsExecution: true };
+    return { record, alreadyCancelled: false, escalated: false, toSignal: toSignal(record), needsExecution: true };
   }
   instantStep(d, record, "signal_runners", "skipped", { runners: 0 });
   instantStep(d, record, "await_runners", "skipped", { runners: 0 });

@@ -27,11 +27,20 @@ export interface Dependency {
   onCancel: CancelPolicy;
 }
 
+/** An env value: text, or a server-side secret resolved when the process starts (never stored). */
+export type EnvValue = string | { secret: string };
+
 export interface ProcessSpec {
   command: string[] | string;
   shell?: boolean;
   cwd?: string;
-  env?: Record<string, string>;
+  env?: Record<string, EnvValue>;
+}
+
+/** Where a process task came from when it was submitted as a template task. */
+export interface TemplateUse {
+  name: string;
+  params: { [key: string]: Json };
 }
 
 export interface HandlerSpec {
@@ -58,6 +67,8 @@ export interface TaskSpec {
   /** Resource pools this task holds a slot of while it runs. */
   uses: string[];
   process?: ProcessSpec;
+  /** Set on a process task expanded from a template: its `process` is the template's, not the submitter's. */
+  template?: TemplateUse;
   handler?: HandlerSpec;
   remote?: RemoteSpec;
 }

@@ -9,23 +9,28 @@
  */
 import type { Logger } from "pino";
 import { isBelayError } from "../core/errors.ts";
-import { emitStep, endStep, finalizeCancellation, findStep, startStep } from "../core/cancellation.ts";
+import { emitStep, endStep, finalizeCancellation, findStep, runnersToStop, startStep } from "../core/cancellation.ts";
 import { topologicalOrder } from "../core/graph.ts";
 import { endAttempt, startCompensation } from "../core/lifecycle.ts";
 import type { CancellationRecord, Job, Json, StepName } from "../core/model.ts";
 import { isTerminalTask } from "../core/states.ts";
 import type { JobDraft } from "../core/draft.ts";
-import type { Mutate } from "./mutate.ts";
+import type { JobWriter } from "./job-writer.ts";
 import { retryDelayMs } from "./retry.ts";
-import type { ActiveRun, Runs } from "./runs.ts";
-import type { WaitForAttempts } from "./task-watch.ts";
+import type { ActiveRun } from "./active-run.ts";
+import type { Runs } from "./runs.ts";
+import type { StopPolicy } from "./stop-policy.ts";
+import type { WaitForAttempts } from "./cluster/task-watch.ts";
 import { logStep } from "./step-log.ts";
 import type { Workspace } from "./workspace.ts";
 import { crashPoint } from "./crash-points.ts";
 
 export interface CancelExecutorDeps {
-  mutate: Mutate;
+  /** Every change of a job goes through it. */
+  writer: JobWriter;
   runs: Runs;
+  /** Signal, grace and kill of this node's runs. */
+  policy: StopPolicy;
   workspace: Workspace;
   logger: Logger;
   now: () => string;
@@ -78,8 +83,21 @@ export class CancelExecutor {
     return done;
   }
 
-  /** A repeat with `force`: stop waiting for the grace period and force-kill now. */
-  escalate(recordId: string): void {
+  /**
+   * A repeat with `force` of a cancel in progress — the one place that decides who hears it.
+   * An execution on this node stops waiting for the grace periods and force-kills (its
+   * `force_kill` step tells the nodes still running the job's tasks). Otherwise the executor
+   * is on another node (or gone, and recovery will take the record over, forced): every node
+   * is told, so that executor escalates and each node's cancel agent kills its runners.
+   */
+  escalate(jobId: string, recordId: string): void {
+    const here = this.executions.get(recordId);
+    if (here !== undefined) here.escalate();
+    else this.deps.sendCancel(jobId, recordId, true);
+  }
+
+  /** A forced repeat heard from another node: an execution on this node stops waiting. */
+  escalateHere(recordId: string): void {
     this.executions.get(recordId)?.escalate();
   }
 
@@ -116,12 +134,12 @@ export class CancelExecutor {
   }
 
   private async run(initial: CancellationRecord, escalated: Promise<void>): Promise<void> {
-    const { mutate, runs, logger } = this.deps;
+    const { runs, policy, logger } = this.deps;
     const jobId = initial.jobId;
     if (jobId === null) return;
     await this.deps.claimsSettled();
 
-    const waiting = initial.tasks.filter((r) => r.outcome === "mid_run" && r.stoppedAt === null);
+    const waiting = runnersToStop(initial);
     const local = new Map<string, ActiveRun>();
     for (const report of waiting) {
       const run = runs.get(jobId, report.key);
@@ -143,8 +161,8 @@ export class CancelExecutor {
     if (findStep(initial, "signal_runners").status === "pending") {
       const started = this.deps.now();
       for (const run of local.values()) {
-        if (force) runs.kill(run);
-        else runs.signal(run);
+        if (force) policy.kill(run);
+        else policy.signal(run);
       }
       if (remote.length > 0) this.deps.sendCancel(jobId, initial.id, force);
       const detail: Record<string, Json> = { signalled: local.size, force };
@@ -177,8 +195,9 @@ export class CancelExecutor {
         await Promise.race([
           Promise.all([allDone, remoteEnded]),
           escalated,
+          // Each local run's own grace; one whose grace runs out is killed then, once.
           Promise.all([
-            ...[...local.entries()].map(([key, run]) => runs.killAfter(run, initial.tasks.find((r) => r.key === key)?.graceMs ?? initial.graceMs)),
+            policy.awaitGrace([...local.entries()].map(([key, run]) => ({ run, graceMs: initial.tasks.find((r) => r.key === key)?.graceMs ?? initial.graceMs }))),
             ...(remote.length > 0 ? [Promise.race([remoteEnded, delay(remoteGraceMs)])] : []),
           ]),
         ]);
@@ -199,7 +218,8 @@ export class CancelExecutor {
       if (remaining.length + remoteRemaining.length === 0) {
         await this.step(jobId, initial.id, "force_kill", started, "skipped", { reason: "no runner left" });
       } else {
-        for (const [, run] of remaining) runs.kill(run);
+        // Still alive after the wait: killed now, unless its grace's end killed it already.
+        for (const [, run] of remaining) policy.kill(run);
         if (remoteRemaining.length > 0) this.deps.sendCancel(jobId, initial.id, true);
         crashPoint("cancel.force_kill");
         const outcome = await Promise.race([
@@ -254,7 +274,7 @@ export class CancelExecutor {
     }
 
     crashPoint("cancel.finalize");
-    const { value: record, job } = await mutate(jobId, (d) => finalizeCancellation(d, initial.id, { cleanupFailed }));
+    const { value: record, job } = await this.deps.writer.mutate(jobId, (d) => finalizeCancellation(d, initial.id, { cleanupFailed }));
     logStep(this.deps.logger, record, findStep(record, "finalize"));
     this.deps.onFinished(record, job);
   }
@@ -265,7 +285,7 @@ export class CancelExecutor {
    * resolved as cancelled, so the job can finish (invariant 3 holds: nothing runs it).
    */
   private async resolveLostRunners(jobId: string, keys: string[]): Promise<void> {
-    await this.deps.mutate(jobId, (d) => {
+    await this.deps.writer.mutate(jobId, (d) => {
       for (const task of d.tasks) {
         if (!keys.includes(task.key) || isTerminalTask(task.status)) continue;
         const run = this.deps.runs.get(jobId, task.key);
@@ -285,7 +305,7 @@ export class CancelExecutor {
   /** Run the job's compensation tasks in dependency order, each to its end. */
   private async compensate(jobId: string, recordId: string): Promise<void> {
     const started = this.deps.now();
-    const { value: keys } = await this.deps.mutate(jobId, (d) => {
+    const { value: keys } = await this.deps.writer.mutate(jobId, (d) => {
       const record = d.cancellation(recordId);
       if (record === undefined) return [];
       const comp = d.tasks.filter((t) => t.runOn === "cancel");
@@ -303,13 +323,13 @@ export class CancelExecutor {
     });
     if (keys === null) return;
     for (const key of keys) {
-      const { value: claim, job } = await this.deps.mutate(jobId, (d) => startCompensation(d, key, this.deps.nodeId));
+      const { value: claim, job } = await this.deps.writer.mutate(jobId, (d) => startCompensation(d, key, this.deps.nodeId));
       if (claim === null) continue;
       const run = this.deps.runs.start(job, claim.task, claim.lastCheckpoint);
       crashPoint("cancel.compensate");
       await run.done;
     }
-    await this.deps.mutate(jobId, (d) => {
+    await this.deps.writer.mutate(jobId, (d) => {
       const record = d.cancellation(recordId);
       if (record === undefined) return;
       record.compensation = d.tasks
@@ -338,7 +358,7 @@ export class CancelExecutor {
     detail: Record<string, Json>,
     edit?: (record: CancellationRecord, d: JobDraft) => void,
   ): Promise<void> {
-    await this.deps.mutate(jobId, (d) => {
+    await this.deps.writer.mutate(jobId, (d) => {
       const record = d.cancellation(recordId);
       if (record === undefined || record.status !== "in_progress") return;
       edit?.(record, d);

@@ -16,22 +16,31 @@ import { dbUrlOrDefault, parseDbUrl } from "../store/db-url.ts";
 import { SqliteStore } from "../store/sqlite/sqlite-store.ts";
 import type { NodeRecord, Store } from "../store/store.ts";
 import { CancelExecutor } from "./cancel-executor.ts";
+import { CancelRequests } from "./cancel-requests.ts";
+import { CancelAgent } from "./cluster/cancel-agent.ts";
+import { ClusterNode } from "./cluster/cluster-node.ts";
+import { goneNodes } from "./cluster/nodes.ts";
+import { Presence } from "./cluster/presence.ts";
+import { attemptWatcher } from "./cluster/task-watch.ts";
 import { Belay } from "./engine.ts";
 import { EventBus } from "./event-bus.ts";
 import { newId } from "./ids.ts";
+import { JobWriter } from "./job-writer.ts";
 import { EngineLock } from "./lock.ts";
 import { LogSink } from "./log-sink.ts";
-import { CancelAgent } from "./cancel-agent.ts";
-import { Cluster } from "./cluster.ts";
-import { EventFeed } from "./event-feed.ts";
-import { Presence } from "./presence.ts";
-import { Recovery, goneNodes } from "./recovery.ts";
+import { Recovery } from "./recovery.ts";
 import { RemoteFollowUp } from "./remote-follow-up.ts";
-import { attemptWatcher } from "./task-watch.ts";
 import type { NodeRunners } from "./runnable.ts";
 import { Runs } from "./runs.ts";
 import { Scheduler } from "./scheduler.ts";
+import { StopPolicy } from "./stop-policy.ts";
+import { TimeoutSweep } from "./timeouts.ts";
 import { Workspace } from "./workspace.ts";
+import { parsePolicy } from "../core/policy.ts";
+import { parseTemplates } from "../core/templates.ts";
+import type { RunAs } from "./run-as.ts";
+import { secretSource } from "./secrets.ts";
+import { hardenHome } from "./harden.ts";
 
 export interface BelayOptions {
   /**
@@ -84,6 +93,18 @@ export interface BelayOptions {
   role?: string;
   /** PostgreSQL: most connections this node holds open. Default 10. */
   poolSize?: number;
+  /**
+   * Who may do what (DESIGN §6): `{rules: {"job.cancel.own": "operator", …}}`, applied to
+   * callers acting as a principal (`belay.as(principal)`, the HTTP API, MCP). Default
+   * `defaultPolicy` (free-command process tasks need operator).
+   */
+  policy?: unknown;
+  /** Task templates: `{templates: [{name, argv, env?, graceMs?, uses?}]}` (docs/security.md). */
+  templates?: unknown;
+  /** Secret values by name, for `{"secret": NAME}` env values; `BELAY_SECRET_<NAME>` is read too. */
+  secrets?: Record<string, string>;
+  /** Run process tasks under this uid/gid (the node must run as root); see `resolveRunAs`. */
+  runAs?: RunAs;
 }
 
 function positiveInt(value: number | undefined, fallback: number, field: string, min = 1): number {
@@ -125,6 +146,9 @@ export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
   } catch (error) {
     throw new BelayError("INVALID_REQUEST", (error as Error).message, { details: { field: "remotes" } });
   }
+  const accessPolicy = parsePolicy(options.policy);
+  const templates = parseTemplates(options.templates);
+  const secrets = secretSource(options.secrets ?? {});
   const leaseMs = positiveInt(options.leaseMs, 10_000, "leaseMs");
   const heartbeatMs = positiveInt(options.heartbeatMs, Math.max(50, Math.floor(leaseMs / 4)), "heartbeatMs");
   const { store, lockPath } = openStore(db, home, options, nodeId);
@@ -132,6 +156,7 @@ export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
   try {
     if (lockPath !== null) lock = EngineLock.acquire(lockPath);
     await store.migrate();
+    if (options.runAs !== undefined) hardenHome(home, parseDbUrl(db, home));
   } catch (error) {
     lock?.release();
     await store.close();
@@ -139,7 +164,7 @@ export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
   }
 
   const runners: NodeRunners = {
-    process: new ProcessRunner(),
+    process: new ProcessRunner({ secret: (name) => secrets.get(name), ...(options.runAs === undefined ? {} : { runAs: options.runAs }) }),
     remote: new RemoteRunner({
       adapters,
       ...(options.remotePollIntervalMs === undefined ? {} : { pollIntervalMs: options.remotePollIntervalMs }),
@@ -149,61 +174,42 @@ export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
       ? {}
       : { handler: new HandlerRunner({ modulePath: options.handlers, ...(options.maxHandlerThreads === undefined ? {} : { maxThreads: options.maxHandlerThreads }) }) }),
   };
-  // With a shared store, events reach this node's bus from its own writes and from the feed.
   const bus = new EventBus({ dedupe: store.shared });
-  const cluster = new Cluster({ notifier: store.notifier, logger });
-  let feeding = false;
-  if (store.shared) {
-    bus.on("*", (event) => {
-      if (feeding) return; // Another node's event: that node announced it.
-      cluster.announceEvents(event.seq);
-      if (event.type === "belay.job.created" || event.type === "belay.job.resumed") cluster.announceWork();
-    });
-  }
-  const feed = new EventFeed({
-    store,
-    emit: (events) => {
-      feeding = true;
-      try {
-        bus.emit(events);
-      } finally {
-        feeding = false;
-      }
-    },
-    logger,
-  });
+  // The one writer of jobs: every part below that changes a job is handed it.
+  const writer = new JobWriter({ store, bus, now });
+  const policy = new StopPolicy({ now });
+  const cluster = new ClusterNode({ store, bus, logger });
   const workspace = new Workspace(home);
   const logs = new LogSink(store, { onError: (error) => logger.error({ err: error }, "could not store task logs") });
 
-  // The parts refer to each other (a run's end wakes the scheduler, a cancel waits for
-  // claims in flight); they are wired through these late-bound references.
+  // A run's end wakes the scheduler and a cancel waits for the claims in flight, while the
+  // scheduler starts runs: the scheduler is bound late.
   let scheduler!: Scheduler;
   let closing = false;
-  let engine!: Belay;
   const runs = new Runs({
     store,
     runners: { ...(runners.process ? { process: runners.process } : {}), ...(runners.handler ? { handler: runners.handler } : {}), ...(runners.remote ? { remote: runners.remote } : {}) },
     workspace,
     logs,
-    mutate: (jobId, mutator) => engine.mutate(jobId, mutator),
+    writer,
+    policy,
     nodeId,
     logger,
     now,
     closing: () => closing,
     onEnded: (run, result) => {
-      // failFast: stop the independent branches like a cancel does — signal, grace, kill.
-      for (const { key, graceMs } of result?.toStop ?? []) {
+      // failFast: stop the independent branches core moved to `cancelling`, like a cancel does.
+      const targets = (result?.toStop ?? []).flatMap(({ key, graceMs }) => {
         const sibling = runs.get(run.jobId, key);
-        if (sibling === undefined) continue;
-        runs.signal(sibling);
-        void runs.killAfter(sibling, graceMs);
-      }
+        return sibling === undefined ? [] : [{ run: sibling, graceMs }];
+      });
+      policy.stop(targets, { force: false });
       scheduler.wake();
     },
   });
   const remoteFollowUp = new RemoteFollowUp({
     store,
-    mutate: (jobId, mutator) => engine.mutate(jobId, mutator),
+    writer,
     remote: runners.remote,
     logger,
     retryDelaysMs: options.remoteCancelRetryDelaysMs ?? [1000, 2000, 5000, 10_000, 30_000],
@@ -211,8 +217,9 @@ export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
     closing: () => closing,
   });
   const executor = new CancelExecutor({
-    mutate: (jobId, mutator) => engine.mutate(jobId, mutator),
+    writer,
     runs,
+    policy,
     workspace,
     logger,
     now,
@@ -224,61 +231,45 @@ export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
       logger.info({ jobId: record.jobId, cancellationId: record.id, status: record.status, durationMs: record.durationMs }, "cancellation finished");
       remoteFollowUp.follow(record);
     },
-    sendCancel: (jobId, recordId, force) => cluster.sendCancel(jobId, recordId, force),
+    sendCancel: (jobId, recordId, force) => cluster.messages.sendCancel(jobId, recordId, force),
     waitForAttempts: attemptWatcher({ store, bus, pollIntervalMs }),
     goneNodes: async (ids) => (ids.length === 0 ? new Set() : new Set(ids.filter((await goneNodes(store, nodeId)).isGone))),
     reload: (recordId) => store.getCancellation(recordId),
     closing: () => closing,
   });
-  const agent = new CancelAgent({
-    store,
-    runs,
-    mutate: (jobId, mutator) => engine.mutate(jobId, mutator),
-    logger,
-    nodeId,
-    executing: (recordId) => executor.isExecuting(recordId),
-    escalate: (recordId) => executor.escalate(recordId),
-  });
+  const agent = new CancelAgent({ store, runs, policy, writer, logger, nodeId, executor });
+  const requests = new CancelRequests({ writer, store, executor, logger, nodeId, now, wake: () => scheduler.wake() });
   scheduler = new Scheduler({
-    store,
+    writer,
     runs,
-    bus,
     logger,
     nodeId,
     concurrency,
     pools,
     queues: options.queues,
     pollIntervalMs,
-    now,
-    onPoll: async () => {
-      if (store.shared) {
-        feed.pull();
-        await agent.poll();
-      }
-      for (const expired of await store.expiredJobs(Date.now(), 100)) {
-        await engine
-          .cancelJob(expired.jobId, { requestedBy: "system", reason: "timeout" })
-          .catch((error: unknown) => logger.debug({ err: error, jobId: expired.jobId }, "timeout cancel not applied"));
-      }
-    },
+    timeouts: new TimeoutSweep({ store, canceller: requests, logger }),
+    onPoll: () => cluster.poll(),
   });
-  engine = new Belay({
+  const engine = new Belay({
     store,
     bus,
-    runs,
+    writer,
     scheduler,
-    executor,
+    requests,
     runners,
     logger,
     nodeId,
     pools,
+    policy: accessPolicy,
+    templates,
+    hasSecret: (name) => secrets.has(name),
     now,
-    sendCancel: (jobId, recordId, force) => cluster.sendCancel(jobId, recordId, force),
     onClose: async (graceMs) => {
       closing = true;
       scheduler.stop();
       await scheduler.settled();
-      await runs.interruptAll(graceMs);
+      await policy.interrupt(runs.all(), graceMs);
       await logs.flush();
       await Promise.all([runners.process?.close(), runners.handler?.close(), runners.remote?.close()]);
       await presence.stop(now());
@@ -302,13 +293,12 @@ export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
   };
   const recovery = new Recovery({
     store,
-    mutate: engine.mutate,
+    writer,
     logger,
     now,
     node: nodeRecord,
     remote: runners.remote,
-    execute: (record) => void executor.execute(record),
-    executing: (recordId) => executor.isExecuting(recordId),
+    executor,
   });
   const presence = new Presence({
     store,
@@ -319,7 +309,7 @@ export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
       if (options.recover !== false) await recovery.tick();
     },
     // Other nodes have recovered this node's tasks: its runners are running stale attempts.
-    onDeclaredDead: () => runs.interruptAll(0),
+    onDeclaredDead: () => policy.interrupt(runs.all(), 0),
   });
 
   try {
@@ -328,19 +318,7 @@ export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
       await recovery.onStart();
       await remoteFollowUp.resumeStored();
     }
-    if (store.shared) {
-      await feed.start();
-      await cluster.listen({
-        onCancel: (message) => agent.onCancel(message),
-        onEvents: () => feed.pull(),
-        onWork: () => scheduler.wake(),
-        onReconnect: () => {
-          feed.pull();
-          void agent.poll().catch((error: unknown) => logger.warn({ err: error }, "cancel poll failed"));
-          scheduler.wake();
-        },
-      });
-    }
+    await cluster.start({ agent, wake: () => scheduler.wake() });
   } catch (error) {
     await engine.close().catch(() => undefined);
     throw error;

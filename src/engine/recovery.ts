@@ -17,7 +17,9 @@ import type { CancellationRecord } from "../core/model.ts";
 import { killOrphanGroup, killTaskProcesses } from "../runners/proc.ts";
 import type { RemoteRunner } from "../runners/remote.ts";
 import type { ActiveTask, NodeRecord, RunnerRecord, Store } from "../store/store.ts";
-import type { Mutate } from "./mutate.ts";
+import type { CancelExecutor } from "./cancel-executor.ts";
+import { goneNodes } from "./cluster/nodes.ts";
+import type { JobWriter } from "./job-writer.ts";
 
 export interface RecoveryReport {
   orphanedRunners: number;
@@ -29,16 +31,15 @@ export interface RecoveryReport {
 
 export interface RecoveryDeps {
   store: Store;
-  mutate: Mutate;
+  /** Every change of a job goes through it. */
+  writer: JobWriter;
   logger: Logger;
   now: () => string;
   /** This node as registered: its id, and its host (whose orphans it may kill). */
   node: NodeRecord;
   remote: RemoteRunner | undefined;
-  /** Execute a record on this node (it is already marked as this node's). */
-  execute: (record: CancellationRecord) => void;
-  /** Whether this node's executor is running the record now. */
-  executing: (recordId: string) => boolean;
+  /** This node's executor: it executes the records taken over (already marked as this node's). */
+  executor: Pick<CancelExecutor, "execute" | "isExecuting">;
 }
 
 export class Recovery {
@@ -81,7 +82,7 @@ export class Recovery {
   async tick(): Promise<void> {
     const report = emptyReport();
     await this.recoverExpired(report);
-    const open = (await this.deps.store.openCancellations()).filter((r) => r.scope !== "bulk" && !this.deps.executing(r.id));
+    const open = (await this.deps.store.openCancellations()).filter((r) => r.scope !== "bulk" && !this.deps.executor.isExecuting(r.id));
     if (open.length > 0) await this.adoptRecords(open, (await goneNodes(this.deps.store, this.deps.node.id)).isGone, false, report);
     this.logReport(report);
   }
@@ -148,7 +149,7 @@ export class Recovery {
     for (const t of tasks) byJob.set(t.jobId, [...(byJob.get(t.jobId) ?? []), t]);
     let resolved = 0;
     for (const [jobId, lost] of byJob) {
-      const { value } = await this.deps.mutate(jobId, (d) => {
+      const { value } = await this.deps.writer.mutate(jobId, (d) => {
         let n = 0;
         for (const ref of lost) {
           const task = d.tasks.find((t) => t.key === ref.taskKey);
@@ -177,11 +178,11 @@ export class Recovery {
   private async adoptRecords(open: CancellationRecord[], isGone: (id: string | null) => boolean, atStart: boolean, report: RecoveryReport): Promise<void> {
     const nodeId = this.deps.node.id;
     for (const record of open) {
-      if (record.scope === "bulk" || record.jobId === null || this.deps.executing(record.id)) continue;
+      if (record.scope === "bulk" || record.jobId === null || this.deps.executor.isExecuting(record.id)) continue;
       const previous = record.executorNodeId;
       // A record without an executor predates executors being recorded: only a start may take it.
       if (previous === null ? !atStart : previous !== nodeId && !isGone(previous)) continue;
-      const { value: adopted } = await this.deps.mutate(record.jobId, (d) => {
+      const { value: adopted } = await this.deps.writer.mutate(record.jobId, (d) => {
         const latest = d.cancellation(record.id);
         if (latest === undefined || latest.status !== "in_progress" || latest.executorNodeId !== previous) return null;
         latest.executorNodeId = nodeId;
@@ -191,7 +192,7 @@ export class Recovery {
       if (adopted === null) continue;
       report.cancellations += 1;
       if (previous !== nodeId) this.deps.logger.info({ jobId: record.jobId, cancellationId: record.id, previousExecutor: previous }, "took over a cancellation in progress");
-      this.deps.execute(adopted);
+      void this.deps.executor.execute(adopted);
     }
   }
 
@@ -199,28 +200,6 @@ export class Recovery {
     if (report.orphanedRunners + report.tasksResolved + report.cancellations === 0) return;
     this.deps.logger.info(report, "recovered work of nodes that are gone");
   }
-}
-
-/** A node that stopped, was declared dead, or whose lease has run out. */
-function nodeIsGone(node: NodeRecord, nowMs: number): boolean {
-  return node.deadAt !== null || node.stoppedAt !== null || node.heartbeatMs + node.leaseMs < nowMs;
-}
-
-/**
- * The store's nodes, and which are gone as seen from node `selfId` (never itself). In a store
- * one engine uses, every other node is; in a shared one, a node the store does not know is
- * not (it registered after the list was read).
- */
-export async function goneNodes(store: Store, selfId: string): Promise<{ byId: Map<string, NodeRecord>; isGone: (id: string | null) => boolean }> {
-  const byId = new Map((await store.listNodes()).map((n) => [n.id, n]));
-  const nowMs = Date.now();
-  const isGone = (id: string | null): boolean => {
-    if (id === selfId) return false;
-    if (!store.shared) return true;
-    const node = id === null ? undefined : byId.get(id);
-    return node !== undefined && nodeIsGone(node, nowMs);
-  };
-  return { byId, isGone };
 }
 
 function emptyReport(): RecoveryReport {

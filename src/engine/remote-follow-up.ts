@@ -13,11 +13,12 @@ import { confirmRemoteStopped, pendingRemoteStops, recordRemoteAccepted, recordR
 import type { CancellationRecord } from "../core/model.ts";
 import type { RemoteRunner } from "../runners/remote.ts";
 import type { Store } from "../store/store.ts";
-import type { Mutate } from "./mutate.ts";
+import type { JobWriter } from "./job-writer.ts";
 
 export interface RemoteFollowUpDeps {
   store: Store;
-  mutate: Mutate;
+  /** The one writer of jobs (each refusal, acceptance and stop is a change of the job). */
+  writer: Pick<JobWriter, "mutate">;
   remote: RemoteRunner | undefined;
   logger: Logger;
   /** Waits between refused cancels; the last one repeats. */
@@ -59,7 +60,8 @@ export class RemoteFollowUp {
   }
 
   private async followOne(jobId: string, recordId: string, key: string, adapter: string, remoteId: string, acceptedBefore: boolean): Promise<void> {
-    const { remote, logger, mutate } = this.deps;
+    const { remote, logger } = this.deps;
+    const { mutate } = this.deps.writer;
     if (remote === undefined) return;
     let accepted = acceptedBefore;
     const { retryDelaysMs, pollIntervalMs } = this.deps;

@@ -1,53 +1,32 @@
 /**
  * The runs of this node: one `ActiveRun` per task attempt started here, from the claim to
- * the stored end of the attempt. Runs owns the mechanics of starting a runner, delivering a
- * stop (signal, then kill) and recording how the attempt ended; the cancellation executor
- * decides when to stop.
+ * the stored end of the attempt. Runs owns starting a runner and recording how the attempt
+ * ended; stopping one is the `StopPolicy`'s (Runs only hands it the runner once started).
  */
 import type { Logger } from "pino";
 import { isBelayError } from "../core/errors.ts";
 import { endAttempt, recordProgress, recordWarning, saveCheckpoint } from "../core/lifecycle.ts";
 import type { AttemptEnd, AttemptEndResult } from "../core/lifecycle.ts";
 import type { Job, Json, Task, TaskKind } from "../core/model.ts";
-import type { RunContext, Runner, RunnerExit, RunningTask } from "../runners/types.ts";
+import type { RunContext, Runner, RunnerExit } from "../runners/types.ts";
 import type { Mutator, Store } from "../store/store.ts";
-import type { Mutate } from "./mutate.ts";
+import type { ActiveRun } from "./active-run.ts";
+import type { JobWriter } from "./job-writer.ts";
 import { retryDelayMs } from "./retry.ts";
 import type { LogSink } from "./log-sink.ts";
+import type { StopPolicy } from "./stop-policy.ts";
 import type { Workspace } from "./workspace.ts";
 import { crashPoint } from "./crash-points.ts";
-
-export interface ActiveRun {
-  jobId: string;
-  key: string;
-  attempt: number;
-  kind: TaskKind;
-  running: RunningTask | null;
-  /** True once the cancel signal was sent: an exit after it counts as `cancelled` (DESIGN §3). */
-  signalSent: boolean;
-  signalledAt: string | null;
-  acknowledgedAt: string | null;
-  forced: boolean;
-  /** A stop was asked for before the runner had started: deliver it as soon as it starts. */
-  stopWhenStarted: "signal" | "kill" | null;
-  /** The node is shutting down under this run (not a cancel). */
-  interrupted: boolean;
-  /** Resolves once the end of the attempt is stored (never rejects). */
-  done: Promise<AttemptEndResult | null>;
-  /** Serialises this run's writes (progress, checkpoints, the end) in the order they happened. */
-  chain: Promise<unknown>;
-  workDir: string | null;
-  /** Whether the runner has a row in the store (see `launch`). */
-  recorded: boolean;
-}
 
 export interface RunsDeps {
   store: Store;
   runners: Partial<Record<TaskKind, Runner>>;
   workspace: Workspace;
   logs: LogSink;
-  /** The engine's mutation: writes the change and publishes its events. */
-  mutate: Mutate;
+  /** Every change of a job goes through it. */
+  writer: JobWriter;
+  /** Delivers a stop asked for before a runner had started. */
+  policy: StopPolicy;
   nodeId: string;
   logger: Logger;
   now: () => string;
@@ -156,8 +135,7 @@ export class Runs {
         outcome: null,
       });
       crashPoint("run.recorded");
-      if (run.stopWhenStarted === "kill") this.kill(run);
-      else if (run.stopWhenStarted === "signal") this.signal(run);
+      this.deps.policy.started(run);
       exit = await running.exited;
     } catch (error) {
       exit = { outcome: "failed", exitCode: null, signal: null, error: `could not start: ${(error as Error).message}`, output: null, forced: false };
@@ -201,7 +179,7 @@ export class Runs {
    */
   private write<T>(run: ActiveRun, mutator: Mutator<T>): Promise<T | null> {
     const next = run.chain.then(() =>
-      this.retrying(async () => (await this.deps.mutate(run.jobId, mutator)).value, "could not record a task update", { jobId: run.jobId, taskKey: run.key }).catch(() => null),
+      this.retrying(async () => (await this.deps.writer.mutate(run.jobId, mutator)).value, "could not record a task update", { jobId: run.jobId, taskKey: run.key }).catch(() => null),
     );
     run.chain = next;
     return next;
@@ -222,58 +200,5 @@ export class Runs {
         await new Promise((resolve) => setTimeout(resolve, waitMs));
       }
     }
-  }
-
-  /** Deliver the cooperative stop. Synchronous bookkeeping first, so an exit that follows counts as cancelled. */
-  signal(run: ActiveRun): void {
-    if (run.signalSent) return;
-    run.signalSent = true;
-    run.signalledAt = this.deps.now();
-    if (run.running === null) {
-      run.stopWhenStarted ??= "signal";
-      return;
-    }
-    void run.running.signal().then((acknowledged) => {
-      if (acknowledged && run.acknowledgedAt === null) run.acknowledgedAt = this.deps.now();
-    });
-  }
-
-  /** Shutdown: stop every run (signal, grace, kill) and wait until each end is stored. */
-  async interruptAll(graceMs: number): Promise<void> {
-    const runs = this.all();
-    for (const run of runs) {
-      run.interrupted = true;
-      // A run already being cancelled keeps its cancel semantics; the others are interrupted.
-      if (!run.signalSent) {
-        run.stopWhenStarted ??= "signal";
-        if (run.running !== null) void run.running.signal();
-      }
-    }
-    await Promise.race([Promise.all(runs.map((r) => r.done)), new Promise((r) => setTimeout(r, graceMs))]);
-    for (const run of runs) if (run.running !== null) void run.running.kill();
-    else run.stopWhenStarted = "kill";
-    await Promise.all(runs.map((r) => r.done));
-  }
-
-  /** Kill the run unless it has ended within `graceMs`; resolves when it has ended or been killed. */
-  async killAfter(run: ActiveRun, graceMs: number): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const ended = await Promise.race([run.done.then(() => true), new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), graceMs)))]);
-    clearTimeout(timer);
-    if (!ended) this.kill(run);
-  }
-
-  /** Force the stop. */
-  kill(run: ActiveRun): void {
-    run.forced = true;
-    if (!run.signalSent) {
-      run.signalSent = true;
-      run.signalledAt = this.deps.now();
-    }
-    if (run.running === null) {
-      run.stopWhenStarted = "kill";
-      return;
-    }
-    void run.running.kill();
   }
 }

@@ -2,7 +2,7 @@
  * Claims ready tasks within the node's concurrency limit and hands them to `Runs`. It is
  * woken on every change that can free a slot or make a task ready (submit, end of an
  * attempt, resume, a task cancel) and polls at `pollIntervalMs` for everything else (jobs
- * submitted by another process, timeouts).
+ * submitted by another process, timeouts, the cluster's catch-up).
  *
  * The store decides what may start: a task of a job that is `cancelling` or `cancelled` is
  * not `pending` any more (the cancel's transaction moved it), and the claim re-checks the
@@ -10,23 +10,24 @@
  */
 import type { Logger } from "pino";
 import { claimTask } from "../core/lifecycle.ts";
-import type { Store } from "../store/store.ts";
-import type { EventBus } from "./event-bus.ts";
+import type { JobWriter } from "./job-writer.ts";
 import type { Runs } from "./runs.ts";
+import type { TimeoutSweep } from "./timeouts.ts";
 import { crashPoint } from "./crash-points.ts";
 
 export interface SchedulerDeps {
-  store: Store;
+  /** Claims are writes of the claimed jobs. */
+  writer: JobWriter;
   runs: Runs;
-  bus: EventBus;
+  /** Cancels the jobs past their deadline, on each poll. */
+  timeouts: Pick<TimeoutSweep, "sweep">;
   logger: Logger;
   nodeId: string;
   concurrency: number;
   pools: Record<string, number>;
   queues: string[] | undefined;
   pollIntervalMs: number;
-  now: () => string;
-  /** Periodic work beside claiming (the timeout sweep). */
+  /** Periodic work beside claiming and timeouts (a shared store's catch-up). */
   onPoll: () => Promise<void>;
 }
 
@@ -84,18 +85,17 @@ export class Scheduler {
     try {
       const free = this.deps.concurrency - this.deps.runs.size;
       if (free > 0) {
-        const claims = await this.deps.store.claimTasks(
+        const claims = await this.deps.writer.claim(
           {
             nodeId: this.deps.nodeId,
             max: free,
             pools: this.deps.pools,
-            now: this.deps.now(),
             ...(this.deps.queues === undefined ? {} : { queues: this.deps.queues }),
           },
           (draft, key) => claimTask(draft, key, this.deps.nodeId),
         );
         for (const claim of claims) {
-          this.deps.bus.emit(claim.events);
+          this.deps.writer.publish(claim.events);
           crashPoint("claim");
           this.deps.runs.start(claim.job, claim.value.task, claim.value.lastCheckpoint);
         }
@@ -118,6 +118,7 @@ export class Scheduler {
     this.polling = true;
     try {
       await this.deps.onPoll();
+      await this.deps.timeouts.sweep();
     } catch (error) {
       this.deps.logger.error({ err: error }, "poll failed");
     } finally {

@@ -6,12 +6,14 @@ import { createHash, randomBytes } from "node:crypto";
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BelayError } from "../core/errors.ts";
+import { roleAtLeast, roles } from "../core/policy.ts";
 import { newId } from "../engine/ids.ts";
-import type { Role, Store, TokenRecord } from "../store/store.ts";
+import type { TokenStore } from "../engine/store-views.ts";
+import type { Role, TokenRecord } from "../store/store.ts";
+import type { ActingBelay } from "../engine/acting.ts";
+import type { Belay } from "../engine/engine.ts";
 
-export const roles: readonly Role[] = ["viewer", "user", "operator", "admin"];
-
-const rank: Record<Role, number> = { viewer: 0, user: 1, operator: 2, admin: 3 };
+export { roles } from "../core/policy.ts";
 
 export interface Caller {
   tokenId: string;
@@ -20,23 +22,13 @@ export interface Caller {
 }
 
 export function hasRole(caller: Caller, needed: Role): boolean {
-  return rank[caller.role] >= rank[needed];
+  return roleAtLeast(caller.role, needed);
 }
 
-export function requireRole(caller: Caller, needed: Role, action: string): void {
+export function requireRole(caller: Caller, needed: Role, action: string, rule?: string): void {
   if (!hasRole(caller, needed)) {
-    throw new BelayError("FORBIDDEN", `${action} needs the ${needed} role; this token has ${caller.role}`, {
-      details: { needed, role: caller.role },
-    });
-  }
-}
-
-/** A `user` may act on its own jobs only; `operator` and `admin` on any. */
-export function requireOwnerOrOperator(caller: Caller, owner: string, action: string): void {
-  requireRole(caller, "user", action);
-  if (!hasRole(caller, "operator") && caller.principal !== owner) {
-    throw new BelayError("FORBIDDEN", `${action} of another principal's job needs the operator role`, {
-      details: { needed: "operator", role: caller.role },
+    throw new BelayError("FORBIDDEN", `${action} needs the ${needed} role${rule === undefined ? "" : ` (policy rule ${rule})`}; this token has ${caller.role}`, {
+      details: { needed, role: caller.role, ...(rule === undefined ? {} : { rule }) },
     });
   }
 }
@@ -53,7 +45,7 @@ export interface NewToken {
   expiresInSeconds?: number;
 }
 
-export async function createToken(store: Store, input: NewToken): Promise<{ secret: string; token: TokenRecord }> {
+export async function createToken(store: TokenStore, input: NewToken): Promise<{ secret: string; token: TokenRecord }> {
   const secret = `belay_${randomBytes(32).toString("base64url")}`;
   const now = Date.now();
   const token: TokenRecord = {
@@ -70,7 +62,7 @@ export async function createToken(store: Store, input: NewToken): Promise<{ secr
   return { secret, token };
 }
 
-export async function authenticate(store: Store, header: string | undefined): Promise<Caller> {
+export async function authenticate(store: TokenStore, header: string | undefined): Promise<Caller> {
   const match = header === undefined ? null : /^Bearer\s+(\S+)\s*$/i.exec(header);
   if (match?.[1] === undefined) {
     throw new BelayError("UNAUTHENTICATED", "missing bearer token: send Authorization: Bearer <token>");
@@ -87,7 +79,7 @@ export async function authenticate(store: Store, header: string | undefined): Pr
 /** `lastUsedAt` is written at most once a minute per token, and never delays the request. */
 const lastUsedResolutionMs = 60_000;
 
-function noteUse(store: Store, token: TokenRecord): void {
+function noteUse(store: TokenStore, token: TokenRecord): void {
   const now = Date.now();
   if (token.lastUsedAt !== null && now - Date.parse(token.lastUsedAt) < lastUsedResolutionMs) return;
   void store.touchToken(token.id, new Date(now).toISOString(), new Date(now - lastUsedResolutionMs).toISOString()).catch(() => undefined);
@@ -97,10 +89,30 @@ function noteUse(store: Store, token: TokenRecord): void {
  * On a store with no token yet, create an admin token and write it to `<home>/admin.token`
  * (mode 0600), which the CLI reads by default. Returns the file's path, or null if tokens existed.
  */
-export async function ensureAdminToken(store: Store, home: string): Promise<string | null> {
+export async function ensureAdminToken(store: TokenStore, home: string): Promise<string | null> {
   const path = join(home, "admin.token");
   if ((await store.countTokens()) > 0) return existsSync(path) ? path : null;
   const { secret } = await createToken(store, { name: "admin", role: "admin" });
   writeFileSync(path, `${secret}\n`, { mode: 0o600 });
   return path;
+}
+
+/**
+ * Fail closed (DESIGN §6): every route states the least role that may call it, or `public`.
+ * Called for each route as it is registered; a route without one (or with a misspelt one)
+ * stops the server from starting instead of being served without a check.
+ */
+export function assertRouteRole(route: { method: string | string[]; url: string; config?: { role?: unknown } }): void {
+  const role = route.config?.role;
+  if (role === "public" || (typeof role === "string" && (roles as readonly string[]).includes(role))) return;
+  const method = Array.isArray(route.method) ? route.method.join(",") : route.method;
+  throw new Error(
+    `route ${method} ${route.url} declares ${role === undefined ? "no role" : `the unknown role ${JSON.stringify(role)}`}: ` +
+      `every route needs config.role (${[...roles, "public"].join(", ")})`,
+  );
+}
+
+/** The engine as a caller's principal: every call checked against the policy (`core/policy.ts`). */
+export function acting(engine: Belay, caller: Caller): ActingBelay {
+  return engine.as({ name: caller.principal, role: caller.role });
 }

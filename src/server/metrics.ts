@@ -11,8 +11,8 @@
  * | `belay_remote_cancel_failures_total{adapter}` | counter | `belay.cancellation.remote` with outcome `refused`: each refused (or unanswered) remote cancel, retries included |
  * | `belay_jobs_total{status}` | counter | terminal job events (succeeded, failed, partial, cancelled) |
  * | `belay_task_duration_seconds{status}` | histogram | terminal task events that carry `durationMs` (the task ran) |
- * | `belay_jobs_queued` | gauge | `store.countJobs()` at scrape |
- * | `belay_jobs_cancelling` | gauge | `store.countJobs()` at scrape (the "stuck in cancelling" alert) |
+ * | `belay_jobs_queued` | gauge | `engine.countJobs()` at scrape |
+ * | `belay_jobs_cancelling` | gauge | `engine.countJobs()` at scrape (the "stuck in cancelling" alert) |
  * | `belay_pool_slots{pool,state}` | gauge | `engine.listPools()` at scrape: `used` and `free` slots of each pool configured here |
  *
  * Counters count what this process saw; gauges read the shared store, so with several
@@ -59,7 +59,7 @@ function num(value: unknown): number | null {
   return typeof value === "number" && Number.isFinite(value) && value >= 0 ? value : null;
 }
 
-export function createMetrics(engine: Pick<Belay, "on" | "store" | "listPools">, options: MetricsOptions = {}): BelayMetrics {
+export function createMetrics(engine: Pick<Belay, "on" | "countJobs" | "listPools">, options: MetricsOptions = {}): BelayMetrics {
   const registry = new Registry();
   if (options.defaultMetrics !== false) {
     collectDefaultMetrics({ register: registry });
@@ -120,7 +120,7 @@ export function createMetrics(engine: Pick<Belay, "on" | "store" | "listPools">,
     const now = Date.now();
     if (counts === null || now - counts.at > 250) {
       // A store that cannot answer (closing, unreachable) must not fail the whole scrape.
-      counts = { at: now, value: engine.store.countJobs().catch(() => null) };
+      counts = { at: now, value: engine.countJobs().catch(() => null) };
     }
     return counts.value;
   };

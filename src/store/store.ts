@@ -25,6 +25,10 @@ export interface JobFilter {
   createdBefore?: string;
   /** Only jobs whose id starts with this (lower-case hex and dashes): how the CLI takes `0190a7` for a whole id. */
   idPrefix?: string;
+  /** ISO time: only jobs created at or after. */
+  createdAfter?: string;
+  /** Case-insensitive substring of the job's name. */
+  nameContains?: string;
 }
 
 export interface Page {
@@ -149,7 +153,8 @@ export interface Notifier {
   subscribe(listener: (message: NodeMessage) => void, onReconnect: () => void): Promise<() => Promise<void>>;
 }
 
-export type Role = "viewer" | "user" | "operator" | "admin";
+import type { Role } from "../core/policy.ts";
+export type { Role };
 
 export interface TokenRecord {
   id: string;

@@ -87,11 +87,11 @@ describe("GET /metrics", () => {
     // This node claims only the default queue, so jobs of the "parked" queue stay queued.
     const s = await serverWithMetrics({ queues: ["default"] });
 
-    const graceful = (await s.call("user", "POST", "/api/v1/jobs", { command: ["sleep", "30"] })).json.job.id as string;
-    const stubborn = (await s.call("user", "POST", "/api/v1/jobs", { command: ["sh", "-c", "trap '' TERM; sleep 30"], graceMs: 30_000 })).json.job.id as string;
-    const quick = (await s.call("user", "POST", "/api/v1/jobs", { command: ["true"] })).json.job.id as string;
+    const graceful = (await s.call("operator", "POST", "/api/v1/jobs", { command: ["sleep", "30"] })).json.job.id as string;
+    const stubborn = (await s.call("operator", "POST", "/api/v1/jobs", { command: ["sh", "-c", "trap '' TERM; sleep 30"], graceMs: 30_000 })).json.job.id as string;
+    const quick = (await s.call("operator", "POST", "/api/v1/jobs", { command: ["true"] })).json.job.id as string;
     for (let i = 0; i < 3; i += 1) {
-      expect((await s.call("user", "POST", "/api/v1/jobs", { command: ["true"], queue: "parked" })).statusCode).toBe(201);
+      expect((await s.call("operator", "POST", "/api/v1/jobs", { command: ["true"], queue: "parked" })).statusCode).toBe(201);
     }
     await untilTaskStatus(s.engine, graceful, "main", "running");
     await untilTaskStatus(s.engine, stubborn, "main", "running");
@@ -137,9 +137,9 @@ describe("GET /metrics", () => {
   it("counts a queued job's cancel and follows the queue as it changes", async () => {
     const s = await serverWithMetrics({ concurrency: 0 });
     const ids: string[] = [];
-    for (let i = 0; i < 2; i += 1) ids.push((await s.call("user", "POST", "/api/v1/jobs", { command: ["true"] })).json.job.id as string);
+    for (let i = 0; i < 2; i += 1) ids.push((await s.call("operator", "POST", "/api/v1/jobs", { command: ["true"] })).json.job.id as string);
     expect(value(await scrape(s), "belay_jobs_queued")).toBe(2);
-    await s.call("user", "POST", `/api/v1/jobs/${ids[0]}/cancel`, {});
+    await s.call("operator", "POST", `/api/v1/jobs/${ids[0]}/cancel`, {});
     const m = await until(
       () => scrape(s),
       (samples) => value(samples, "belay_jobs_queued") === 1,
@@ -159,7 +159,7 @@ describe("GET /metrics", () => {
 });
 
 describe("createMetrics, event by event", () => {
-  function fakeEngine(): { engine: Pick<Belay, "on" | "store" | "listPools">; emit(type: BelayEvent["type"], data: Record<string, unknown>): void; listeners: number } {
+  function fakeEngine(): { engine: Pick<Belay, "on" | "countJobs" | "listPools">; emit(type: BelayEvent["type"], data: Record<string, unknown>): void; listeners: number } {
     const listeners = new Set<(e: BelayEvent) => void>();
     let seq = 0;
     const counts = { queued: 4, running: 0, cancelling: 2, succeeded: 0, failed: 0, partial: 0, cancelled: 0 };
@@ -168,9 +168,9 @@ describe("createMetrics, event by event", () => {
         listeners.add(listener);
         return () => listeners.delete(listener);
       },
-      store: { countJobs: async () => counts },
+      countJobs: async () => counts,
       listPools: async () => [{ name: "gpu", capacity: 2, inUse: 1, holders: [{ jobId: "j", taskKey: "t", nodeId: "n", since: null }] }],
-    } as unknown as Pick<Belay, "on" | "store" | "listPools">;
+    } as unknown as Pick<Belay, "on" | "countJobs" | "listPools">;
     return {
       engine,
       emit(type, data) {

@@ -47,6 +47,8 @@ const designRoutes = [
   "DELETE /tokens/{id}",
   // DESIGN §7: pools with their holders.
   "GET /pools",
+  // `/whoami`: the caller's principal and role (the web UI offers only what the role may do; issue 15).
+  "GET /whoami",
 ];
 
 /** The table's last row: outside /api/v1, served but deliberately not in the document. */

@@ -283,7 +283,7 @@ export function describeStoreConformance(name: string, factory: StoreFactory): v
 
       it("lists jobs newest first, by every filter", async () => {
         const j1 = await h.submit({ command: ["true"], labels: { team: "a", env: "prod", "app.kubernetes.io/name": "web" } });
-        const j2 = await h.submit({ command: ["true"], queue: "q2", labels: { team: "b" } }, { owner: "bob" });
+        const j2 = await h.submit({ name: "Nightly_Train 100%", command: ["true"], queue: "q2", labels: { team: "b" } }, { owner: "bob" });
         const j3 = await h.submit({ command: ["true"], queue: "q2", labels: { team: "a", env: "dev" } });
         await h.mutate(j3.id, cancelJob());
         const ids = async (filter: Parameters<Store["listJobs"]>[0]): Promise<string[]> =>
@@ -302,6 +302,12 @@ export function describeStoreConformance(name: string, factory: StoreFactory): v
         expect(await ids({ ids: [j1.id, j2.id, newId()] })).toEqual([j2.id, j1.id]);
         expect(await ids({ ids: [] })).toEqual([]);
         expect(await ids({ createdBefore: j2.createdAt })).toEqual([j1.id]);
+        expect(await ids({ createdAfter: j2.createdAt })).toEqual([j3.id, j2.id]);
+        // A case-insensitive substring; % and _ are plain characters, not patterns.
+        expect(await ids({ nameContains: "nightly_train" })).toEqual([j2.id]);
+        expect(await ids({ nameContains: "0%" })).toEqual([j2.id]);
+        expect(await ids({ nameContains: "y_T" })).toEqual([j2.id]);
+        expect(await ids({ nameContains: "_x" })).toEqual([]);
         expect(await ids({ owner: "alice", queue: "q2", status: ["cancelled"], labels: { env: "dev" } })).toEqual([j3.id]);
         const listed = (await store.listJobs({ ids: [j3.id] }, { limit: 1 })).items[0];
         expect(listed).toEqual(await h.job(j3.id));

@@ -6,7 +6,7 @@ import { labels } from "../format.ts";
 import { line, printJson } from "../output.ts";
 import { status } from "../style.ts";
 import type { CancellationRecord } from "../../core/model.ts";
-import type { CancelOptions } from "./job-cancel.ts";
+import type { CancelOptions } from "./job-cancel-options.ts";
 
 export async function cancelBulk(ctx: CliContext, options: CancelOptions): Promise<void> {
   // --status is required so that a slip of the keyboard never cancels every job.

@@ -1,6 +1,8 @@
 /** GET /api/v1/pools (viewer): every resource pool with its capacity, slots in use and holders (DESIGN §7). */
 import type { FastifyInstance } from "fastify";
-import type { AppDeps } from "../app.ts";
+import { floorOf } from "../../core/policy.ts";
+import { acting } from "../auth.ts";
+import type { AppDeps } from "../deps.ts";
 import { errorResponses } from "../schemas.ts";
 
 const holderSchema = {
@@ -26,15 +28,17 @@ const poolSchema = {
 } as const;
 
 export function registerPoolRoutes(api: FastifyInstance, deps: AppDeps): void {
+  const { engine } = deps;
+  // The holders name jobs: reading pools is reading jobs, so the policy's job.read decides.
   api.get(
     "/pools",
     {
-      config: { role: "viewer" },
+      config: { ...floorOf(engine.policy, ["job.read"]) },
       schema: {
         summary: "List resource pools with their capacity, slots in use and the tasks holding them",
         response: { 200: { type: "object", required: ["items"], properties: { items: { type: "array", items: poolSchema } } }, ...errorResponses },
       },
     },
-    async () => ({ items: await deps.engine.listPools() }),
+    async (request) => ({ items: await acting(engine, request.caller).listPools() }),
   );
 }

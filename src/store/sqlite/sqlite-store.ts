@@ -712,6 +712,15 @@ function jobWhere(filter: JobFilter): { where: string[]; params: Array<string | 
     where.push("id >= ? AND id < ?");
     params.push(filter.idPrefix, `${filter.idPrefix}~`);
   }
+  if (filter.createdAfter !== undefined) {
+    where.push("created_at >= ?");
+    params.push(filter.createdAfter);
+  }
+  if (filter.nameContains !== undefined) {
+    // instr, not LIKE: % and _ in what a person types are plain characters.
+    where.push("instr(lower(name), lower(?)) > 0");
+    params.push(filter.nameContains);
+  }
   for (const [key, value] of Object.entries(filter.labels ?? {})) {
     where.push("json_extract(labels, ?) = ?");
     params.push(`$."${key.replaceAll('"', '""')}"`, value);

@@ -6,8 +6,8 @@
  * reading after a cursor misses none.
  */
 import type { Logger } from "pino";
-import type { BelayEvent } from "../core/model.ts";
-import type { Store } from "../store/store.ts";
+import type { BelayEvent } from "../../core/model.ts";
+import type { Store } from "../../store/store.ts";
 
 const pageSize = 1000;
 

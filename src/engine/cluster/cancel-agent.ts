@@ -8,19 +8,23 @@
  * attempt's end is then stored as usual, and A's executor sees it.
  */
 import type { Logger } from "pino";
-import type { Store } from "../store/store.ts";
-import type { Mutate } from "./mutate.ts";
-import type { ActiveRun, Runs } from "./runs.ts";
+import { runnersToStop } from "../../core/cancellation.ts";
+import type { Store } from "../../store/store.ts";
+import type { CancelExecutor } from "../cancel-executor.ts";
+import type { JobWriter } from "../job-writer.ts";
+import type { Runs } from "../runs.ts";
+import type { StopPolicy, StopTarget } from "../stop-policy.ts";
 
 export interface CancelAgentDeps {
   store: Store;
   runs: Runs;
-  mutate: Mutate;
+  policy: StopPolicy;
+  /** Every change of a job goes through it. */
+  writer: JobWriter;
   logger: Logger;
   nodeId: string;
-  /** Whether this node's executor runs the record (it then stops its runners itself). */
-  executing: (recordId: string) => boolean;
-  escalate: (recordId: string) => void;
+  /** This node's executor: when it runs the record, it stops its runners itself. */
+  executor: Pick<CancelExecutor, "isExecuting" | "escalateHere">;
 }
 
 export class CancelAgent {
@@ -32,7 +36,7 @@ export class CancelAgent {
 
   /** A node asked for a cancel of a job. */
   onCancel(message: { jobId: string; recordId: string; force: boolean }): void {
-    if (message.force) this.deps.escalate(message.recordId);
+    if (message.force) this.deps.executor.escalateHere(message.recordId);
     if (!this.deps.runs.all().some((r) => r.jobId === message.jobId)) return;
     void this.stopRunners(message.jobId, message.recordId, message.force).catch((error: unknown) =>
       this.deps.logger.error({ err: error, jobId: message.jobId, cancellationId: message.recordId }, "could not stop runners for a cancel"),
@@ -56,28 +60,19 @@ export class CancelAgent {
 
   private async stopRunners(jobId: string, recordId: string, force: boolean): Promise<void> {
     const { runs, logger, nodeId } = this.deps;
-    if (this.deps.executing(recordId)) return;
+    if (this.deps.executor.isExecuting(recordId)) return;
     const record = await this.deps.store.getCancellation(recordId);
     if (record === null || record.status !== "in_progress") return;
     const kill = force || record.force;
-    const stopped: ActiveRun[] = [];
-    for (const report of record.tasks) {
-      if (report.outcome !== "mid_run" || report.stoppedAt !== null) continue;
+    const targets: StopTarget[] = [];
+    for (const report of runnersToStop(record)) {
       const run = runs.get(jobId, report.key);
-      if (run === undefined || run.attempt !== report.attempt) continue;
-      if (kill) {
-        if (run.forced) continue;
-        runs.kill(run);
-      } else {
-        if (run.signalSent) continue;
-        runs.signal(run);
-        void runs.killAfter(run, report.graceMs ?? record.graceMs);
-      }
-      stopped.push(run);
+      if (run !== undefined && run.attempt === report.attempt) targets.push({ run, graceMs: report.graceMs ?? record.graceMs });
     }
+    const stopped = this.deps.policy.stop(targets, { force: kill });
     if (stopped.length === 0) return;
     logger.info({ jobId, cancellationId: recordId, tasks: stopped.map((r) => r.key), force: kill }, "stopping runners for a cancel from another node");
-    await this.deps.mutate(jobId, (d) => {
+    await this.deps.writer.mutate(jobId, (d) => {
       const latest = d.cancellation(recordId);
       if (latest === undefined || latest.status !== "in_progress") return;
       for (const run of stopped) {

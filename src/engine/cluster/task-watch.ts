@@ -3,8 +3,8 @@
  * each of the job's task events (which reach this node through the event feed) and on a
  * timer, in case the events are late.
  */
-import type { Store } from "../store/store.ts";
-import type { EventBus } from "./event-bus.ts";
+import type { Store } from "../../store/store.ts";
+import type { EventBus } from "../event-bus.ts";
 
 export interface AttemptRef {
   key: string;

@@ -8,7 +8,7 @@
  * they are stopped at once and the node registers again with a clean slate.
  */
 import type { Logger } from "pino";
-import type { NodeRecord, Store } from "../store/store.ts";
+import type { NodeRecord, Store } from "../../store/store.ts";
 
 export interface PresenceDeps {
   store: Store;

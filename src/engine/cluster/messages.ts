@@ -8,7 +8,7 @@
  * polling fallback (the event feed, the scheduler's poll, the cancel agent's poll).
  */
 import type { Logger } from "pino";
-import type { NodeMessage, Notifier } from "../store/store.ts";
+import type { NodeMessage, Notifier } from "../../store/store.ts";
 
 export interface ClusterHandlers {
   onCancel: (message: Extract<NodeMessage, { type: "cancel" }>) => void;

@@ -1,0 +1,224 @@
+/**
+ * The cancel requests of the library API (DESIGN §3): a job, a task, or every job matching a
+ * filter. Each request is one mutation of core's rules (`requestJobCancel`,
+ * `requestTaskCancel`) through the job writer; what is left to do — the steps that need I/O —
+ * is handed to the executor, and a forced repeat to the executor's `escalate`.
+ */
+import type { Logger } from "pino";
+import { newRecord, requestJobCancel, requestTaskCancel } from "../core/cancellation.ts";
+import type { CancelOutcome } from "../core/cancellation.ts";
+import { BelayError } from "../core/errors.ts";
+import type { CancellationRecord, Job } from "../core/model.ts";
+import { parseBulkCancelOptions, parseCancelOptions } from "../core/requests.ts";
+import type { BulkCancelOptions, CancelJobOptions, CancelTaskOptions } from "../core/requests.ts";
+import type { Store } from "../store/store.ts";
+import type { CancelExecutor } from "./cancel-executor.ts";
+import { crashPoint } from "./crash-points.ts";
+import { newId } from "./ids.ts";
+import type { JobWriter } from "./job-writer.ts";
+import { logStep } from "./step-log.ts";
+
+export interface CancelResult {
+  job: Job;
+  cancellation: CancellationRecord;
+  /** The job (or task) was already cancelled: this is the existing record. */
+  alreadyCancelled: boolean;
+}
+
+export interface BulkCancelResult {
+  matched: number;
+  cancelled: number;
+  /** Dry run: ids of some matching jobs. */
+  sample?: string[];
+  /** The bulk record; null for a dry run. */
+  cancellation: CancellationRecord | null;
+}
+
+export interface CancelRequestsDeps {
+  writer: JobWriter;
+  /** Reads, and the bulk record (which belongs to no job). */
+  store: Store;
+  executor: Pick<CancelExecutor, "execute" | "escalate" | "whenDone">;
+  logger: Logger;
+  nodeId: string;
+  now: () => string;
+  /** Ask the scheduler for a claim round (a task cancel may make dependents ready). */
+  wake: () => void;
+}
+
+/** Cancelling a job: what the scheduler's timeout sweep needs, and nothing else. */
+export interface JobCanceller {
+  cancelJob(jobId: string, options?: CancelJobOptions): Promise<CancelResult>;
+}
+
+export class CancelRequests implements JobCanceller {
+  private readonly deps: CancelRequestsDeps;
+  private readonly bulkExecutions = new Set<Promise<void>>();
+
+  constructor(deps: CancelRequestsDeps) {
+    this.deps = deps;
+  }
+
+  /** Resolves once every bulk cancel under way has finished its record. */
+  async settled(): Promise<void> {
+    await Promise.all(this.bulkExecutions);
+  }
+
+  /** Cancel a job (DESIGN §3). */
+  async cancelJob(jobId: string, options: CancelJobOptions = {}): Promise<CancelResult> {
+    const opts = parseCancelOptions(options, "job");
+    const { value: outcome, job } = await this.deps.writer.mutate(jobId, (d) =>
+      requestJobCancel(d, newId(), {
+        reason: opts.reason,
+        requestedBy: opts.requestedBy,
+        force: opts.force,
+        graceMs: opts.graceMs,
+        onlyIfPending: opts.onlyIfPending,
+        parentId: null,
+        nodeId: this.deps.nodeId,
+      }),
+    );
+    return this.afterCancel(job, outcome, opts.wait ? opts.waitMs : null);
+  }
+
+  /** Cancel one task, with its dependents unless `cascade` is false (DESIGN §3). */
+  async cancelTask(jobId: string, taskKey: string, options: CancelTaskOptions = {}): Promise<CancelResult> {
+    const opts = parseCancelOptions(options, "task");
+    const { value: outcome, job } = await this.deps.writer.mutate(jobId, (d) =>
+      requestTaskCancel(d, newId(), taskKey, {
+        reason: opts.reason,
+        requestedBy: opts.requestedBy,
+        force: opts.force,
+        graceMs: opts.graceMs,
+        cascade: opts.cascade,
+        nodeId: this.deps.nodeId,
+      }),
+    );
+    // Dependents of a task cancelled without cascade may be ready now.
+    this.deps.wake();
+    return this.afterCancel(job, outcome, opts.wait ? opts.waitMs : null);
+  }
+
+  private async afterCancel(job: Job, outcome: CancelOutcome, waitMs: number | null): Promise<CancelResult> {
+    crashPoint("cancel.requested");
+    if (outcome.escalated) this.deps.executor.escalate(job.id, outcome.record.id);
+    if (outcome.needsExecution) void this.deps.executor.execute(outcome.record);
+    if (!outcome.alreadyCancelled) this.logInstantSteps(outcome.record);
+    if (waitMs !== null && outcome.record.status === "in_progress") {
+      await Promise.race([this.deps.executor.whenDone(outcome.record.id), new Promise((r) => setTimeout(r, waitMs).unref())]);
+      const [latestJob, latestRecord] = await Promise.all([this.deps.store.getJob(job.id), this.deps.store.getCancellation(outcome.record.id)]);
+      return { job: latestJob ?? job, cancellation: latestRecord ?? outcome.record, alreadyCancelled: outcome.alreadyCancelled && latestRecord?.status !== "in_progress" };
+    }
+    return {
+      job,
+      cancellation: outcome.record,
+      alreadyCancelled: outcome.alreadyCancelled && outcome.record.status !== "in_progress",
+    };
+  }
+
+  private logInstantSteps(record: CancellationRecord): void {
+    for (const step of record.steps) if (step.finishedAt !== null) logStep(this.deps.logger, record, step);
+  }
+
+  /** Cancel every non-terminal job matching a filter; `dryRun` only counts (DESIGN §3 "Bulk cancel"). */
+  async cancelJobs(options: BulkCancelOptions): Promise<BulkCancelResult> {
+    const { filter, cancel: opts, idempotencyKey: key, dryRun, sampleSize } = parseBulkCancelOptions(options);
+    if (dryRun) {
+      const { ids, total } = await this.deps.store.findJobIds(filter, sampleSize);
+      return { matched: total, cancelled: 0, sample: ids, cancellation: null };
+    }
+    if (key !== null) {
+      const existing = await this.deps.store.getCancellationByIdempotencyKey(key);
+      if (existing !== null) {
+        const detail = existing.steps[0]?.detail;
+        return { matched: Number(detail?.["matched"] ?? existing.progress?.total ?? 0), cancelled: Number(detail?.["cancelled"] ?? 0), cancellation: existing };
+      }
+    }
+    const { ids, total } = await this.deps.store.findJobIds(filter, 10_000_000);
+    const bulk = newRecord({
+      id: newId(),
+      jobId: null,
+      taskKey: null,
+      scope: "bulk",
+      parentId: null,
+      reason: opts.reason,
+      requestedBy: opts.requestedBy,
+      force: opts.force,
+      cascade: true,
+      graceMs: opts.graceMs ?? 0,
+      now: this.deps.now(),
+      steps: ["cancel_jobs", "finalize"],
+      idempotencyKey: key,
+    });
+    bulk.progress = { total, done: 0 };
+    const cancelStep = bulk.steps[0];
+    if (cancelStep !== undefined) {
+      cancelStep.status = "running";
+      cancelStep.startedAt = bulk.requestedAt;
+    }
+    await this.deps.store.insertCancellation(bulk);
+
+    const results = await this.deps.writer.mutateMany(ids, (d) =>
+      requestJobCancel(d, newId(), {
+        reason: opts.reason,
+        requestedBy: opts.requestedBy,
+        force: opts.force,
+        graceMs: opts.graceMs,
+        onlyIfPending: false,
+        parentId: bulk.id,
+        nodeId: this.deps.nodeId,
+      }),
+    );
+    let cancelled = 0;
+    const running: Array<Promise<void>> = [];
+    const errors: string[] = [];
+    for (const result of results) {
+      if ("error" in result) {
+        // A job that finished between the selection and its cancel is not an error of the bulk cancel.
+        if (!(result.error instanceof BelayError && result.error.code === "JOB_ALREADY_FINISHED")) {
+          errors.push(`${result.jobId}: ${(result.error as Error).message}`);
+        }
+        continue;
+      }
+      const outcome = result.value;
+      if (!outcome.alreadyCancelled) cancelled += 1;
+      if (outcome.needsExecution) running.push(this.deps.executor.execute(outcome.record));
+    }
+    bulk.errors.push(...errors);
+    bulk.progress = { total, done: total - running.length };
+    if (cancelStep !== undefined) cancelStep.detail = { matched: total, cancelled };
+    await this.deps.store.updateCancellation(bulk);
+    const finishing = this.finishBulk(bulk, running);
+    this.bulkExecutions.add(finishing);
+    void finishing.finally(() => this.bulkExecutions.delete(finishing));
+    return { matched: total, cancelled, cancellation: bulk };
+  }
+
+  /** A bulk record is finished when each of its job records is. */
+  private async finishBulk(bulk: CancellationRecord, running: Array<Promise<void>>): Promise<void> {
+    const total = bulk.progress?.total ?? 0;
+    let done = total - running.length;
+    await Promise.all(
+      running.map(async (p) => {
+        await p;
+        done += 1;
+        bulk.progress = { total, done };
+      }),
+    );
+    const children = await this.deps.store.listCancellations({ parentId: bulk.id }, { limit: 100_000, offset: 0 });
+    const bad = children.items.filter((c) => c.status === "partial" || c.status === "failed");
+    const now = this.deps.now();
+    for (const step of bulk.steps) {
+      step.startedAt ??= bulk.requestedAt;
+      step.finishedAt = now;
+      step.status = "completed";
+    }
+    const cancelStep = bulk.steps[0];
+    if (cancelStep !== undefined) cancelStep.detail = { ...cancelStep.detail, jobs: children.items.length, partial: bad.length };
+    bulk.status = bad.length > 0 || bulk.errors.length > 0 ? "partial" : "completed";
+    bulk.progress = { total, done: total };
+    bulk.completedAt = now;
+    bulk.durationMs = Date.parse(now) - Date.parse(bulk.requestedAt);
+    await this.deps.store.updateCancellation(bulk);
+  }
+}
