@@ -42,9 +42,35 @@ function clean(value: unknown): unknown {
   return value;
 }
 
-export async function query(db: Db, q: NamedQuery | string, values: readonly unknown[] = []): Promise<QueryResult<Row>> {
+/** Statements sent and round trips waited for, by one store (its pool and every connection of it). */
+export interface RoundTripCount {
+  statements: number;
+  roundTrips: number;
+}
+
+const counters = new WeakMap<object, RoundTripCount>();
+
+/** The count of the store that owns this pool or connection; never reset (readers take differences). */
+export function roundTripsOf(db: Db): RoundTripCount {
+  return { ...(counters.get(db) ?? { statements: 0, roundTrips: 0 }) };
+}
+
+function count(db: object, statements: number, roundTrips: number): void {
+  const counter = counters.get(db);
+  if (counter === undefined) return;
+  counter.statements += statements;
+  counter.roundTrips += roundTrips;
+}
+
+/** Send one statement without waiting for it (nor counting it). */
+function send(db: Db, q: NamedQuery | string, values: readonly unknown[]): Promise<QueryResult<Row>> {
   const params = values.map(clean);
   return typeof q === "string" ? db.query<Row>(q, params) : db.query<Row>({ name: q.name, text: q.text, values: params });
+}
+
+export async function query(db: Db, q: NamedQuery | string, values: readonly unknown[] = []): Promise<QueryResult<Row>> {
+  count(db, 1, 1);
+  return send(db, q, values);
 }
 
 export async function rows(db: Db, q: NamedQuery | string, values: readonly unknown[] = []): Promise<Row[]> {
@@ -127,6 +153,9 @@ export function newPool(options: { url: string; schema: string; poolSize: number
   // moments (a checkout, a release) when none is attached. A failed statement still fails
   // where it runs; this only keeps the process alive (seen with pg_terminate_backend storms).
   pool.on("connect", (client) => client.on("error", () => undefined));
+  const counter: RoundTripCount = { statements: 0, roundTrips: 0 };
+  counters.set(pool, counter);
+  pool.on("connect", (client) => counters.set(client, counter));
   return pool;
 }
 
@@ -183,18 +212,18 @@ export async function inTransaction<T>(
   };
   client.on("error", onError);
   try {
-    await client.query("BEGIN");
+    await query(client, "BEGIN");
     const tx = new Transaction(client);
     const result = await fn(tx);
     await beforeCommit(tx);
-    const commit = await client.query("COMMIT");
+    const commit = await query(client, "COMMIT");
     // A COMMIT of a transaction a failed statement has aborted answers ROLLBACK instead of an
     // error: never report such a transaction as written.
     if (commit.command === "ROLLBACK") throw new Error("PostgreSQL rolled the transaction back at COMMIT");
     return result;
   } catch (error) {
     try {
-      await client.query("ROLLBACK");
+      await query(client, "ROLLBACK");
     } catch {
       // The connection itself failed: do not return it to the pool.
       discard = true;

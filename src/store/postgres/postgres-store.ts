@@ -37,8 +37,8 @@ import type {
   WebhookDelivery,
   WebhookRecord,
 } from "../store.ts";
-import { checkSchemaName, inTransaction, lockKeys, newPool, redactUrl } from "./db.ts";
-import type { LockKeys, Pool, Transaction } from "./db.ts";
+import { checkSchemaName, inTransaction, lockKeys, newPool, redactUrl, roundTripsOf } from "./db.ts";
+import type { LockKeys, Pool, RoundTripCount, Transaction } from "./db.ts";
 import { appliedMigrations, dropSchema, migrate } from "./migrate.ts";
 import type { AppliedMigration } from "./migrate.ts";
 import * as cancellations from "./queries/cancellations.ts";
@@ -109,6 +109,11 @@ export class PostgresStore implements Store {
   /** The migration ledger of this store's schema, oldest first. */
   async appliedMigrations(): Promise<AppliedMigration[]> {
     return appliedMigrations(this.pool, this.schema);
+  }
+
+  /** Statements sent and round trips waited for by this store so far (the round-trip benchmark reads differences). */
+  roundTrips(): RoundTripCount {
+    return roundTripsOf(this.pool);
   }
 
   /** Drop this store's schema with every table and row in it. Irreversible: for tests and uninstalls. */

@@ -9,7 +9,7 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { DatabaseSync } from "node:sqlite";
-import type { StatementSync } from "node:sqlite";
+import type { SQLInputValue, SQLOutputValue, StatementResultingChanges, StatementSync } from "node:sqlite";
 import { BelayError } from "../../core/errors.ts";
 import type { JobChanges, JobSnapshot } from "../../core/draft.ts";
 import { JobDraft } from "../../core/draft.ts";
@@ -43,6 +43,13 @@ import { WalCheckpointer } from "./checkpointer.ts";
 import { migrate } from "./migrate.ts";
 import { jsonText, rowToActiveTask, rowToCancellation, rowToEvent, rowToJob, rowToLog, rowToNode, rowToRunner, rowToTask } from "./rows.ts";
 import type { Row } from "./rows.ts";
+
+/** A prepared statement whose executions are counted (positional parameters only, as every query here uses). */
+interface CountedStatement {
+  run(...params: SQLInputValue[]): StatementResultingChanges;
+  get(...params: SQLInputValue[]): Record<string, SQLOutputValue> | undefined;
+  all(...params: SQLInputValue[]): Array<Record<string, SQLOutputValue>>;
+}
 
 export interface SqliteStoreOptions {
   /** File path, or `:memory:`. */
@@ -83,26 +90,56 @@ export class SqliteStore implements Store {
     }
   }
 
-  /** Prepared statements are cached by their SQL text. */
-  private sql(text: string): StatementSync {
+  /** Statements executed (SQLite runs in this process: no round trips, but each costs a step of the VM). */
+  private statementCount = 0;
+
+  /** Prepared statements are cached by their SQL text; each execution is counted. */
+  private sql(text: string): CountedStatement {
     let statement = this.statements.get(text);
     if (statement === undefined) {
       statement = this.db.prepare(text);
       this.statements.set(text, statement);
     }
-    return statement;
+    return this.counted(statement);
+  }
+
+  private counted(statement: StatementSync): CountedStatement {
+    return {
+      run: (...params) => {
+        this.statementCount += 1;
+        return statement.run(...params);
+      },
+      get: (...params) => {
+        this.statementCount += 1;
+        return statement.get(...params);
+      },
+      all: (...params) => {
+        this.statementCount += 1;
+        return statement.all(...params);
+      },
+    };
+  }
+
+  private exec(text: string): void {
+    this.statementCount += 1;
+    this.db.exec(text);
+  }
+
+  /** Statements executed so far (`roundTrips` equals `statements`: each is a call into SQLite). For the round-trip benchmark. */
+  roundTrips(): { statements: number; roundTrips: number } {
+    return { statements: this.statementCount, roundTrips: this.statementCount };
   }
 
   private transaction<T>(fn: () => T): T {
-    this.db.exec("BEGIN IMMEDIATE");
+    this.exec("BEGIN IMMEDIATE");
     try {
       const result = fn();
-      this.db.exec("COMMIT");
+      this.exec("COMMIT");
       return result;
     } catch (error) {
       // After some errors (SQLITE_FULL among them) SQLite has already rolled back; a second
       // ROLLBACK would throw "no transaction is active" and hide the real error.
-      if (this.db.isTransaction) this.db.exec("ROLLBACK");
+      if (this.db.isTransaction) this.exec("ROLLBACK");
       throw error;
     }
   }
