@@ -23,6 +23,7 @@ import type {
   EventPage,
   JobPage,
   JobResponse,
+  BatchSubmitResponse,
   JobSpecInput,
   ListJobsQuery,
   LogPage,
@@ -78,6 +79,15 @@ export class BelayClient {
   /** POST /jobs: 201 with the new job, or 200 with the earlier one for a reused `idempotencyKey`. */
   submitJob(spec: JobSpecInput): Promise<JobResponse> {
     return this.request("POST", "/jobs", { body: spec });
+  }
+
+  /**
+   * POST /jobs/batch: 1 to 10,000 specs stored all or none; `created` is false for a spec
+   * whose `idempotencyKey` the caller already used. A bad spec refuses the batch (400,
+   * `details.index` names it).
+   */
+  submitJobs(specs: JobSpecInput[]): Promise<BatchSubmitResponse> {
+    return this.request("POST", "/jobs/batch", { body: { jobs: specs } });
   }
 
   listJobs(query: ListJobsQuery = {}): Promise<JobPage> {

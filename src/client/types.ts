@@ -10,6 +10,11 @@ export type { JobSpecInput };
 
 export type Role = "viewer" | "user" | "operator" | "admin";
 
+/** POST /jobs/batch: one result per spec, in the specs' order. */
+export interface BatchSubmitResponse {
+  jobs: Array<{ job: Job; created: boolean }>;
+}
+
 export interface JobResponse {
   job: Job;
 }

@@ -211,6 +211,13 @@ export interface Store {
    */
   insertJob(build: (draft: JobDraft) => void, job: Job): Promise<{ job: Job; created: boolean; events: BelayEvent[] }>;
 
+  /**
+   * `insertJob` for many jobs in one transaction, all or none (bulk submit). Results in the
+   * order of `items`; a job whose key its owner already used — before, or earlier in `items`
+   * — is the job that has the key, with `created: false`.
+   */
+  insertJobs(items: Array<{ build: (draft: JobDraft) => void; job: Job }>): Promise<Array<{ job: Job; created: boolean; events: BelayEvent[] }>>;
+
   /** A job with its tasks and latest cancellation summary, or null. */
   getJob(id: string): Promise<Job | null>;
 

@@ -4,10 +4,14 @@ import { BelayError } from "../../core/errors.ts";
 import { jobStatuses } from "../../core/states.ts";
 import type { JobStatus } from "../../core/states.ts";
 import type { JobFilter } from "../../store/store.ts";
+import { maxBatchJobs } from "../../engine/engine.ts";
 import type { AppDeps } from "../app.ts";
 import { hasRole, requireOwnerOrOperator } from "../auth.ts";
 import type { Caller } from "../auth.ts";
 import { cancelBody, cancelResponse, errorResponses, jobIdParams, taskCancelBody } from "../schemas.ts";
+
+/** The largest body `POST /jobs/batch` accepts (10,000 specs of about 1.6 KiB each). */
+const batchBodyLimitBytes = 16 * 2 ** 20;
 
 const jobResponse = { type: "object", required: ["job"], properties: { job: { $ref: "Job#" } } } as const;
 
@@ -61,6 +65,43 @@ export function registerJobRoutes(api: FastifyInstance, deps: AppDeps): void {
     async (request, reply) => {
       const { job, created } = await engine.submit(request.body, { owner: request.caller.principal });
       return reply.code(created ? 201 : 200).send({ job });
+    },
+  );
+
+  api.post<{ Body: { jobs: unknown } }>(
+    "/jobs/batch",
+    {
+      config: { role: "user" },
+      // 10,000 specs do not fit the 1 MiB that every other body gets.
+      bodyLimit: Math.max(deps.bodyLimitBytes ?? 0, batchBodyLimitBytes),
+      schema: {
+        summary: "Submit many jobs at once",
+        description:
+          `Bulk submit: \`{jobs: [spec, …]}\`, 1 to ${maxBatchJobs} job specs, stored all or none in one transaction. A spec that is not valid refuses the whole batch with 400 INVALID_REQUEST whose \`details.index\` is its position. Idempotency keys are honoured as by \`POST /jobs\`, also between specs of one batch: \`created\` is false for a spec whose key its caller already used (the job returned is the one that has the key). Results are in the specs' order. Body limit ${batchBodyLimitBytes / 2 ** 20} MiB.`,
+        body: {
+          type: "object",
+          required: ["jobs"],
+          additionalProperties: false,
+          properties: { jobs: { type: "array", description: "Job specs, as for POST /jobs" } },
+        },
+        response: {
+          200: {
+            type: "object",
+            required: ["jobs"],
+            properties: {
+              jobs: {
+                type: "array",
+                items: { type: "object", required: ["job", "created"], properties: { job: { $ref: "Job#" }, created: { type: "boolean" } } },
+              },
+            },
+          },
+          ...errorResponses,
+        },
+      },
+    },
+    async (request) => {
+      const results = await engine.submitJobs(request.body.jobs, { owner: request.caller.principal });
+      return { jobs: results };
     },
   );
 

@@ -157,78 +157,90 @@ export class SqliteStore implements Store {
   // ---- jobs -------------------------------------------------------------------------
 
   async insertJob(build: (draft: JobDraft) => void, job: Job): Promise<{ job: Job; created: boolean; events: BelayEvent[] }> {
-    return this.transaction(() => {
-      if (job.idempotencyKey !== null) {
-        const row = this.sql("SELECT id FROM jobs WHERE owner = ? AND idempotency_key = ?").get(job.owner, job.idempotencyKey) as Row | undefined;
-        if (row !== undefined) {
-          const existing = this.loadJob(row["id"] as string);
-          if (existing !== null) return { job: existing, created: false, events: [] };
-        }
+    return this.transaction(() => this.insertOne(build, job));
+  }
+
+  /**
+   * Insert many jobs in one transaction, all or none, with the same prepared statements as one
+   * submit. A job whose owner already used its idempotency key (before, or earlier in `items`)
+   * is not inserted: the job that has the key is returned with `created: false`.
+   */
+  async insertJobs(items: Array<{ build: (draft: JobDraft) => void; job: Job }>): Promise<Array<{ job: Job; created: boolean; events: BelayEvent[] }>> {
+    if (items.length === 0) return [];
+    return this.transaction(() => items.map((item) => this.insertOne(item.build, item.job)));
+  }
+
+  private insertOne(build: (draft: JobDraft) => void, job: Job): { job: Job; created: boolean; events: BelayEvent[] } {
+    if (job.idempotencyKey !== null) {
+      const row = this.sql("SELECT id FROM jobs WHERE owner = ? AND idempotency_key = ?").get(job.owner, job.idempotencyKey) as Row | undefined;
+      if (row !== undefined) {
+        const existing = this.loadJob(row["id"] as string);
+        if (existing !== null) return { job: existing, created: false, events: [] };
       }
-      const draft = new JobDraft({ job, cancellations: [] }, job.createdAt);
-      build(draft);
-      const changes = draft.changes();
-      const { queueDeadlineMs, runDeadlineMs } = jobDeadlines(job);
-      const result = this.sql(
-        `INSERT INTO jobs (id, name, queue, priority, owner, status, labels, params, progress, timeout_ms, queue_timeout_ms,
-          grace_ms, fail_fast, attempt, idempotency_key, created_at, started_at, finished_at, cancellation, queue_deadline_ms, run_deadline_ms)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      ).run(
+    }
+    const draft = new JobDraft({ job, cancellations: [] }, job.createdAt);
+    build(draft);
+    const changes = draft.changes();
+    const { queueDeadlineMs, runDeadlineMs } = jobDeadlines(job);
+    const result = this.sql(
+      `INSERT INTO jobs (id, name, queue, priority, owner, status, labels, params, progress, timeout_ms, queue_timeout_ms,
+        grace_ms, fail_fast, attempt, idempotency_key, created_at, started_at, finished_at, cancellation, queue_deadline_ms, run_deadline_ms)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(
+      job.id,
+      job.name,
+      job.queue,
+      job.priority,
+      job.owner,
+      job.status,
+      JSON.stringify(job.labels),
+      JSON.stringify(job.params),
+      JSON.stringify(job.progress),
+      job.timeoutMs,
+      job.queueTimeoutMs,
+      job.graceMs,
+      job.failFast ? 1 : 0,
+      job.attempt,
+      job.idempotencyKey,
+      job.createdAt,
+      job.startedAt,
+      job.finishedAt,
+      job.cancellation === null ? null : JSON.stringify(job.cancellation),
+      queueDeadlineMs,
+      runDeadlineMs,
+    );
+    const jobSeq = Number(result.lastInsertRowid);
+    const insertTask = this.sql(
+      `INSERT INTO tasks (job_id, key, idx, job_seq, priority, queue, status, ready, run_on, spec, attempt, retries_used,
+        exit_code, error, output, progress, checkpoint, started_at, finished_at, node_id)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    job.tasks.forEach((t, idx) => {
+      insertTask.run(
         job.id,
-        job.name,
-        job.queue,
+        t.key,
+        idx,
+        jobSeq,
         job.priority,
-        job.owner,
-        job.status,
-        JSON.stringify(job.labels),
-        JSON.stringify(job.params),
-        JSON.stringify(job.progress),
-        job.timeoutMs,
-        job.queueTimeoutMs,
-        job.graceMs,
-        job.failFast ? 1 : 0,
-        job.attempt,
-        job.idempotencyKey,
-        job.createdAt,
-        job.startedAt,
-        job.finishedAt,
-        job.cancellation === null ? null : JSON.stringify(job.cancellation),
-        queueDeadlineMs,
-        runDeadlineMs,
+        job.queue,
+        t.status,
+        t.ready ? 1 : 0,
+        t.runOn,
+        JSON.stringify(t.spec),
+        t.attempt,
+        t.retriesUsed,
+        t.exitCode,
+        t.error,
+        jsonText(t.output),
+        t.progress === null ? null : JSON.stringify(t.progress),
+        jsonText(t.checkpoint),
+        t.startedAt,
+        t.finishedAt,
+        t.nodeId,
       );
-      const jobSeq = Number(result.lastInsertRowid);
-      const insertTask = this.sql(
-        `INSERT INTO tasks (job_id, key, idx, job_seq, priority, queue, status, ready, run_on, spec, attempt, retries_used,
-          exit_code, error, output, progress, checkpoint, started_at, finished_at, node_id)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      );
-      job.tasks.forEach((t, idx) => {
-        insertTask.run(
-          job.id,
-          t.key,
-          idx,
-          jobSeq,
-          job.priority,
-          job.queue,
-          t.status,
-          t.ready ? 1 : 0,
-          t.runOn,
-          JSON.stringify(t.spec),
-          t.attempt,
-          t.retriesUsed,
-          t.exitCode,
-          t.error,
-          jsonText(t.output),
-          t.progress === null ? null : JSON.stringify(t.progress),
-          jsonText(t.checkpoint),
-          t.startedAt,
-          t.finishedAt,
-          t.nodeId,
-        );
-      });
-      const events = this.insertEvents(changes.events);
-      return { job, created: true, events };
     });
+    const events = this.insertEvents(changes.events);
+    return { job, created: true, events };
   }
 
   async getJob(id: string): Promise<Job | null> {
