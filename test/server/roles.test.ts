@@ -42,6 +42,7 @@ const rules: Record<string, Rule> = {
   "DELETE /mcp": { access: "viewer", request: () => ({ url: "/mcp" }) },
 
   "POST /api/v1/jobs": { access: "user", request: () => ({ url: "/api/v1/jobs", body: { command: ["true"] } }) },
+  "POST /api/v1/jobs/batch": { access: "user", request: () => ({ url: "/api/v1/jobs/batch", body: { jobs: [{ command: ["true"] }] } }) },
   "GET /api/v1/jobs": { access: "viewer", request: () => ({ url: "/api/v1/jobs" }) },
   "GET /api/v1/jobs/:id": { access: "viewer", request: (f) => ({ url: `/api/v1/jobs/${f.jobId}` }) },
   "GET /api/v1/jobs/:id/events": { access: "viewer", request: (f) => ({ url: `/api/v1/jobs/${f.jobId}/events` }) },
