@@ -99,7 +99,7 @@ export function checkSchemaName(schema: string): string {
 export interface LockKeys {
   /** Held while migrations run. */
   migrate: string;
-  /** Held from the insert of a transaction's events to its commit (see queries/events.ts). */
+  /** Held SHARED from the insert of a transaction's events to its end; readers look at its holders (see queries/events.ts). */
   events: string;
   /** Held by a claim while it counts and takes slots of a resource pool. */
   pool: (name: string) => string;

@@ -3,9 +3,10 @@
  * any number of machines using one schema.
  *
  * Transactions are READ COMMITTED. A mutation locks its job row (`SELECT … FOR UPDATE`),
- * loads the tasks and cancellation records in a statement of its own (which therefore sees
- * everything the lock's previous holder committed), runs the pure mutator and writes the
- * changes. The locking order that keeps the store free of deadlocks is in
+ * loads the job with its tasks and cancellation records in a statement of its own (which
+ * therefore sees everything the lock's previous holder committed), runs the pure mutator and
+ * writes the changes. The pool is in pipeline mode: BEGIN travels with the lock and the load,
+ * the writes with the COMMIT — two round trips (see db.ts). The locking order that keeps the store free of deadlocks is in
  * docs/postgres.md; in short: job rows, then pool locks (claims only), then the events lock,
  * which is the last thing any transaction takes.
  *
