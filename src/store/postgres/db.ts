@@ -13,7 +13,7 @@ export type Row = Record<string, unknown>;
 /** Anything a query can run on: the pool (one statement, autocommit) or a transaction's client. */
 export type Db = Pool | PoolClient;
 
-export type { Pool };
+export type { Pool, PoolClient };
 
 /**
  * A query with a name: pg prepares it once per connection and afterwards only sends its

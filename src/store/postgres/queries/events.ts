@@ -25,7 +25,7 @@
  */
 import type { BelayEvent, NewEvent } from "../../../core/model.ts";
 import { named, pipeline, rows, statement } from "../db.ts";
-import type { Db, Row, Statement } from "../db.ts";
+import type { Pool, PoolClient, Row, Statement } from "../db.ts";
 import { toBelayEvent } from "../../../core/events.ts";
 import { rowToEvent } from "../rows.ts";
 
@@ -109,7 +109,17 @@ const stillHoldingQuery = named(
  * two statements that find the bound, so it starts after them, and it is kept only if no
  * writer held the lock; otherwise it is redone once those writers have ended.
  */
-export async function withSafeBound<T>(db: Db, lockKey: string, read: (bound: number) => Statement, map: (rows: Row[], bound: number) => T): Promise<T> {
+export async function withSafeBound<T>(pool: Pool, lockKey: string, read: (bound: number) => Statement, map: (rows: Row[], bound: number) => T): Promise<T> {
+  // One connection: the statements must run in the order they are sent (the pool would spread them).
+  const db = await pool.connect();
+  try {
+    return await boundedRead(db, lockKey, read, map);
+  } finally {
+    db.release();
+  }
+}
+
+async function boundedRead<T>(db: PoolClient, lockKey: string, read: (bound: number) => Statement, map: (rows: Row[], bound: number) => T): Promise<T> {
   // The pipelined read uses the largest possible bound; it is filtered by the real one below.
   const [last, holders, optimistic] = await pipeline(db, [statement(lastNumberQuery), statement(lockHoldersQuery, [lockKey]), read(Number.MAX_SAFE_INTEGER)]);
   const bound = Number(last?.rows[0]?.["v"] ?? 0);
@@ -138,14 +148,14 @@ const jobEventsQuery = named(
   "SELECT seq, job_id, task_key, type, time, data FROM events WHERE job_id = $1 AND seq > $2 AND seq <= $4 ORDER BY seq LIMIT $3",
 );
 
-export async function jobEvents(db: Db, lockKey: string, jobId: string, afterSeq: number, limit: number): Promise<BelayEvent[]> {
+export async function jobEvents(db: Pool, lockKey: string, jobId: string, afterSeq: number, limit: number): Promise<BelayEvent[]> {
   return withSafeBound(db, lockKey, (bound) => statement(jobEventsQuery, [jobId, afterSeq, limit, bound]), upTo);
 }
 
 /** $1 after seq, $2 limit, $3 bound. */
 const eventsAfterQuery = named("events_after", "SELECT seq, job_id, task_key, type, time, data FROM events WHERE seq > $1 AND seq <= $3 ORDER BY seq LIMIT $2");
 
-export async function eventsAfter(db: Db, lockKey: string, afterSeq: number, limit: number): Promise<BelayEvent[]> {
+export async function eventsAfter(db: Pool, lockKey: string, afterSeq: number, limit: number): Promise<BelayEvent[]> {
   return withSafeBound(db, lockKey, (bound) => statement(eventsAfterQuery, [afterSeq, limit, bound]), upTo);
 }
 
@@ -153,6 +163,6 @@ export async function eventsAfter(db: Db, lockKey: string, afterSeq: number, lim
 const maxSeqQuery = named("max_event_seq", "SELECT coalesce(max(seq), 0) AS seq FROM events WHERE seq <= $1");
 
 /** The highest event number below the safe bound: a follower starting there misses nothing committed later. */
-export async function maxEventSeq(db: Db, lockKey: string): Promise<number> {
+export async function maxEventSeq(db: Pool, lockKey: string): Promise<number> {
   return withSafeBound(db, lockKey, (bound) => statement(maxSeqQuery, [bound]), (found, bound) => Math.min(Number(found[0]?.["seq"] ?? 0), bound));
 }
