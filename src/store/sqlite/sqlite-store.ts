@@ -25,6 +25,7 @@ import type {
   ClaimOptions,
   ClaimedTask,
   ExpiredJob,
+  StalledTask,
   JobFilter,
   JobPage,
   MutationResult,
@@ -535,6 +536,23 @@ export class SqliteStore implements Store {
       ...queued.map((r): ExpiredJob => ({ jobId: r["id"] as string, kind: "queue_timeout" })),
       ...running.map((r): ExpiredJob => ({ jobId: r["id"] as string, kind: "timeout" })),
     ];
+  }
+
+  async setStallDeadline(jobId: string, taskKey: string, attempt: number, deadlineMs: number): Promise<void> {
+    this.sql(
+      `UPDATE tasks SET
+         stall_deadline_ms = CASE WHEN stall_attempt = ?3 THEN MAX(stall_deadline_ms, ?4) ELSE ?4 END,
+         stall_attempt = ?3
+       WHERE job_id = ?1 AND key = ?2 AND attempt = ?3 AND status = 'running'`,
+    ).run(jobId, taskKey, attempt, deadlineMs);
+  }
+
+  async stalledTasks(nowMs: number, limit: number): Promise<StalledTask[]> {
+    const found = this.sql(
+      `SELECT job_id, key FROM tasks INDEXED BY tasks_stall_deadline
+       WHERE status = 'running' AND stall_deadline_ms IS NOT NULL AND stall_deadline_ms <= ? AND stall_attempt = attempt LIMIT ?`,
+    ).all(nowMs, limit) as Row[];
+    return found.map((r) => ({ jobId: r["job_id"] as string, taskKey: r["key"] as string }));
   }
 
   async activeTasks(nodeId?: string): Promise<ActiveTask[]> {
