@@ -846,6 +846,28 @@ export function describeStoreConformance(name: string, factory: StoreFactory): v
         expect(await store.expiredJobs(h.nowMs + 10, 3)).toHaveLength(3);
       });
 
+      it("stores a running attempt's stall deadline, never moved back, and lists the tasks past it", async () => {
+        const job = await h.submit({ command: ["true"], stallTimeoutMs: 1000 });
+        const [claim] = await h.claim({ max: 1 });
+        expect(claim?.jobId).toBe(job.id);
+        const t0 = h.nowMs;
+        expect(await store.stalledTasks(t0 + 1_000_000, 10)).toEqual([]);
+        await store.setStallDeadline(job.id, "main", 1, t0 + 1000);
+        // A late write of an older deadline (writes may land out of order) does not move it back.
+        await store.setStallDeadline(job.id, "main", 1, t0 + 500);
+        expect(await store.stalledTasks(t0 + 999, 10)).toEqual([]);
+        expect(await store.stalledTasks(t0 + 1000, 10)).toEqual([{ jobId: job.id, taskKey: "main" }]);
+        await store.setStallDeadline(job.id, "main", 1, t0 + 3000);
+        expect(await store.stalledTasks(t0 + 2999, 10)).toEqual([]);
+        // A write for another attempt changes nothing; an ended task is never stalled.
+        await store.setStallDeadline(job.id, "main", 2, t0 + 10);
+        expect(await store.stalledTasks(t0 + 3000, 10)).toEqual([{ jobId: job.id, taskKey: "main" }]);
+        await h.mutate(job.id, ended("main", 1));
+        expect(await store.stalledTasks(t0 + 1_000_000, 10)).toEqual([]);
+        await store.setStallDeadline(job.id, "main", 1, t0 + 10);
+        expect(await store.stalledTasks(t0 + 1_000_000, 10)).toEqual([]);
+      });
+
       it("lists the running or cancelling tasks, of every node or of one", async () => {
         const idle = await h.submit({ command: ["true"] });
         const busy = await h.submit(twoTasks());
