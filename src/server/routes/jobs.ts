@@ -67,6 +67,7 @@ export function registerJobRoutes(api: FastifyInstance, deps: AppDeps): void {
           'A task `{key, kind: "template", template: NAME, params: {…}}` runs a server-defined template (docs/security.md). ' +
           "Free-command process tasks need the operator role by default (policy rule job.submit.process; 403 FORBIDDEN names the rule). " +
           'An env value `{"secret": NAME}` is resolved on the worker at spawn and never stored; an unknown name is a 400. ' +
+          "Time limits: `timeoutMs`, `queueTimeoutMs` (job) and `stallTimeoutMs` (job or task, ≥ 1000 ms: a running task with no progress, checkpoint or log line for that long is cancelled by the system, reason `stalled`). " +
           "With an `idempotencyKey` already used by the caller, returns that job with 200.",
         body: { type: "object", additionalProperties: true, description: "Job spec" },
         response: { 201: jobResponse, 200: jobResponse, ...errorResponses },
