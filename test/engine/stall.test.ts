@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "vitest";
 import type { Belay } from "../../src/engine/engine.ts";
-import type { Job } from "../../src/core/model.ts";
+import type { CancellationRecord, Job } from "../../src/core/model.ts";
 import { openTestEngine, untilJobStatus, untilTaskStatus } from "../helpers.ts";
 
 const stallMs = 1000;
@@ -16,13 +16,23 @@ async function expectStalledWithinOnePoll(engine: Belay, jobId: string, key: str
   const running = await untilTaskStatus(engine, jobId, key, "running");
   const startedAtMs = Date.parse(running.tasks.find((t) => t.key === key)?.startedAt ?? "");
   const done = await until(engine, jobId, (job) => job.tasks.find((t) => t.key === key)?.status === "cancelled");
-  const record = await engine.getCancellation(done.cancellation?.id ?? jobId);
+  // The record ends (its cleanup step) just after the task does.
+  const record = await untilRecordEnds(engine, done.cancellation?.id ?? jobId);
   expect(record).toMatchObject({ scope: "task", taskKey: key, requestedBy: "system", reason: "stalled" });
   const afterMs = Date.parse(record.requestedAt) - startedAtMs;
   // Not before its stall timeout, and no later than one poll after it.
   expect(afterMs).toBeGreaterThanOrEqual(stallMs);
   expect(afterMs).toBeLessThanOrEqual(stallMs + pollMs + slackMs);
   expect(record.status).toBe("completed");
+}
+
+async function untilRecordEnds(engine: Belay, id: string): Promise<CancellationRecord> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const record = await engine.getCancellation(id);
+    if (record.status !== "in_progress" || Date.now() > deadline) return record;
+    await new Promise((r) => setTimeout(r, 10));
+  }
 }
 
 function until(engine: Belay, id: string, check: (job: Job) => boolean): Promise<Job> {
