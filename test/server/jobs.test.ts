@@ -53,12 +53,12 @@ describe("HTTP jobs API", () => {
 
   it("stallTimeoutMs: a clear 400 naming the field and its bounds; a valid one is kept on the tasks", async () => {
     const s = await testServer({ concurrency: 0 });
-    const bad = await s.call("user", "POST", "/api/v1/jobs", { tasks: [{ key: "a", command: ["true"], stallTimeoutMs: 500 }] });
+    const bad = await s.call("operator", "POST", "/api/v1/jobs", { tasks: [{ key: "a", command: ["true"], stallTimeoutMs: 500 }] });
     expect(bad.statusCode).toBe(400);
     expect(bad.json.error.code).toBe("INVALID_REQUEST");
     expect(bad.json.error.details).toMatchObject({ field: "tasks[0].stallTimeoutMs", min: 1000 });
     expect(bad.json.error.message).toMatch(/stallTimeoutMs.*1000/);
-    const ok = await s.call("user", "POST", "/api/v1/jobs", { command: ["true"], stallTimeoutMs: 30_000 });
+    const ok = await s.call("operator", "POST", "/api/v1/jobs", { command: ["true"], stallTimeoutMs: 30_000 });
     expect(ok.statusCode).toBe(201);
     expect(ok.json.job.tasks[0].spec.stallTimeoutMs).toBe(30_000);
   });

@@ -52,8 +52,8 @@ async function serverWithMetrics(options: Parameters<typeof testServer>[0]): Pro
 describe("GET /metrics", () => {
   it("counts tasks the stall watchdog cancelled, and not a task cancelled by a user", async () => {
     const s = await serverWithMetrics({});
-    const silent = (await s.call("user", "POST", "/api/v1/jobs", { command: ["sleep", "30"], stallTimeoutMs: 1000 })).json.job.id as string;
-    const user = (await s.call("user", "POST", "/api/v1/jobs", { command: ["sleep", "30"] })).json.job.id as string;
+    const silent = (await s.call("operator", "POST", "/api/v1/jobs", { command: ["sleep", "30"], stallTimeoutMs: 1000 })).json.job.id as string;
+    const user = (await s.call("operator", "POST", "/api/v1/jobs", { command: ["sleep", "30"] })).json.job.id as string;
     await untilTaskStatus(s.engine, user, "main", "running");
     expect((await s.call("operator", "POST", `/api/v1/jobs/${user}/tasks/main/cancel`, { reason: "stalled" })).statusCode).toBe(202);
     await untilTaskStatus(s.engine, silent, "main", "cancelled");
