@@ -28,6 +28,8 @@ import type {
   ListJobsQuery,
   LogPage,
   LogsQuery,
+  SignInCode,
+  SignInCodeRequest,
   TokenList,
   Pool,
   WhoAmI,
@@ -167,6 +169,11 @@ export class BelayClient {
 
   async revokeToken(id: string): Promise<void> {
     await this.request("DELETE", `/tokens/${enc(id)}`);
+  }
+
+  /** A one-time sign-in code for the web UI (admin); `belay ui` prints its link. */
+  createSignInCode(request: SignInCodeRequest = {}): Promise<SignInCode> {
+    return this.request("POST", "/sign-in-codes", { body: request });
   }
 
   // ---- events and waiting ----------------------------------------------------------------

@@ -83,6 +83,23 @@ export interface CreatedToken extends TokenInfo {
   token: string;
 }
 
+/** `POST /sign-in-codes` (admin): a one-time code that signs a browser in to the web UI. */
+export interface SignInCodeRequest {
+  /** The session's role; default the caller's. */
+  role?: Role | undefined;
+  /** Who the session acts as; default the caller's principal. */
+  principal?: string | undefined;
+}
+
+export interface SignInCode {
+  code: string;
+  expiresAt: string;
+  role: Role;
+  principal: string;
+  /** `/#sign-in=<code>`: append to the server's URL. */
+  path: string;
+}
+
 export interface TokenList {
   items: TokenInfo[];
 }

@@ -8,15 +8,15 @@ import swagger from "@fastify/swagger";
 import { Ajv } from "ajv";
 import Fastify from "fastify";
 import type { FastifyInstance, FastifyRequest } from "fastify";
+import { BelayError } from "../core/errors.ts";
 import { bodiesCheckedByTheLibrary, contractSchemas } from "../core/requests.ts";
 import { validate } from "../core/json-schema.ts";
 import type { JsonSchema } from "../core/json-schema.ts";
 import { newId } from "../engine/ids.ts";
 import { registerMcpRoutes } from "../mcp/http.ts";
 import type { Role } from "../store/store.ts";
-import { authenticate, requireRole } from "./auth.ts";
+import { assertRouteRole, authenticate, requireRole } from "./auth.ts";
 import type { Caller } from "./auth.ts";
-import { BelayError } from "../core/errors.ts";
 import { sendError, toBelayError } from "./errors.ts";
 import { clientErrorHandler, frameworkErrors } from "./protocol-errors.ts";
 import { registerCancellationRoutes } from "./routes/cancellations.ts";
@@ -33,6 +33,10 @@ export type { AppDeps };
 declare module "fastify" {
   interface FastifyRequest {
     caller: Caller;
+  }
+  interface FastifyInstance {
+    /** Count a refused credential of this request's address; throws 429 RATE_LIMITED once over the limit. */
+    countAuthFailure(request: FastifyRequest): Promise<void>;
   }
   interface FastifyContextConfig {
     /** The least role that may call the route; `public` needs no token. */
@@ -52,6 +56,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     frameworkErrors,
     clientErrorHandler,
   }) as unknown as FastifyInstance;
+  // Before any route: a route that declares no role is a startup error (fail closed).
+  app.addHook("onRoute", assertRouteRole);
 
   // Bodies are validated exactly (no coercion, nothing removed); query strings and path
   // parameters arrive as strings, so they are coerced to the declared types.
@@ -100,10 +106,19 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   app.decorateRequest("caller", null as unknown as Caller);
+  let authFailures: AuthFailureLimiter | null = null;
   app.addHook("onRequest", async (request: FastifyRequest) => {
+    if (request.is404) return;
     const role = request.routeOptions.config.role;
-    if (role === undefined || role === "public") return;
-    request.caller = await authenticate(deps.engine.tokens, request.headers.authorization);
+    if (role === "public") return;
+    // Unreachable (assertRouteRole refuses such a route at startup); refuse rather than serve unchecked.
+    if (role === undefined) throw new BelayError("FORBIDDEN", "this route declares no role");
+    try {
+      request.caller = await authenticate(deps.engine.tokens, request.headers.authorization);
+    } catch (error) {
+      await countAuthFailure(request, authFailures);
+      throw error;
+    }
     // The role decides before the request is parsed or validated: a caller without it gets
     // 403 whatever it sent (never a 400 that describes a route it may not use).
     requireRole(request.caller, role, `${request.method} ${request.routeOptions.url ?? request.url}`, request.routeOptions.config.rule);
@@ -118,6 +133,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     }),
     hook: "preHandler",
   });
+  authFailures = app.createRateLimit({ max: deps.authFailuresPerMinute ?? 60, timeWindow: 60_000, keyGenerator: (request) => request.ip });
+  app.decorate("countAuthFailure", (request: FastifyRequest) => countAuthFailure(request, authFailures));
 
   registerHealthRoutes(app, deps);
   registerMcpRoutes(app);
@@ -134,6 +151,24 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   );
   deps.extensions?.registerRootRoutes?.(app);
   return app;
+}
+
+/**
+ * 401s are rate limited per client address: past the limit, refused credentials get 429
+ * RATE_LIMITED instead. A valid token is never counted nor refused, so a client sharing an
+ * address with a prober (a NAT, or a reverse proxy on the same host where every peer is
+ * 127.0.0.1) keeps working.
+ */
+type AuthFailureLimiter = ReturnType<FastifyInstance["createRateLimit"]>;
+
+async function countAuthFailure(request: FastifyRequest, limiter: AuthFailureLimiter | null): Promise<void> {
+  if (limiter === null) return;
+  const state = await limiter(request);
+  if (!state.isAllowed && state.isExceeded) {
+    throw new BelayError("RATE_LIMITED", `too many refused credentials from this address (more than ${state.max} a minute); retry in ${state.ttlInSeconds} s`, {
+      details: { retryAfterSeconds: state.ttlInSeconds },
+    });
+  }
 }
 
 /**

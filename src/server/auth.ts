@@ -6,7 +6,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BelayError } from "../core/errors.ts";
-import { roleAtLeast } from "../core/policy.ts";
+import { roleAtLeast, roles } from "../core/policy.ts";
 import { newId } from "../engine/ids.ts";
 import type { TokenStore } from "../engine/store-views.ts";
 import type { Role, TokenRecord } from "../store/store.ts";
@@ -85,6 +85,21 @@ export async function ensureAdminToken(store: TokenStore, home: string): Promise
   const { secret } = await createToken(store, { name: "admin", role: "admin" });
   writeFileSync(path, `${secret}\n`, { mode: 0o600 });
   return path;
+}
+
+/**
+ * Fail closed (DESIGN §6): every route states the least role that may call it, or `public`.
+ * Called for each route as it is registered; a route without one (or with a misspelt one)
+ * stops the server from starting instead of being served without a check.
+ */
+export function assertRouteRole(route: { method: string | string[]; url: string; config?: { role?: unknown } }): void {
+  const role = route.config?.role;
+  if (role === "public" || (typeof role === "string" && (roles as readonly string[]).includes(role))) return;
+  const method = Array.isArray(route.method) ? route.method.join(",") : route.method;
+  throw new Error(
+    `route ${method} ${route.url} declares ${role === undefined ? "no role" : `the unknown role ${JSON.stringify(role)}`}: ` +
+      `every route needs config.role (${[...roles, "public"].join(", ")})`,
+  );
 }
 
 /** The engine as a caller's principal: every call checked against the policy (`core/policy.ts`). */

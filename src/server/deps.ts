@@ -2,6 +2,7 @@
 import type { Logger } from "pino";
 import type { Belay } from "../engine/engine.ts";
 import type { ServerExtensions } from "./extensions.ts";
+import type { EventStreamLimits } from "./routes/events.ts";
 
 export interface AppDeps {
   engine: Belay;
@@ -10,6 +11,10 @@ export interface AppDeps {
   bodyLimitBytes?: number;
   /** Requests per token (or per address without one) per minute. Default 6000. */
   rateLimitPerMinute?: number;
+  /** Refused credentials (401s) per client address per minute; beyond, 429 RATE_LIMITED. Default 60. */
+  authFailuresPerMinute?: number;
+  /** Bounds of GET /events streams (per-token count, token re-check, queue). */
+  eventStreams?: EventStreamLimits;
   /** Webhooks, metrics and other parts that register their own routes and hooks. */
   extensions?: ServerExtensions;
   version?: string;

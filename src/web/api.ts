@@ -15,6 +15,17 @@ export const maxReasonChars = requestLimits.reasonChars;
 
 const tokenKey = "belay.token";
 
+/**
+ * The code of a sign-in link (`/#sign-in=<code>`), taken out of the address bar at once so
+ * it is neither kept in history nor shared by copying the URL. Null when the page has none.
+ */
+export function takeSignInCode(): string | null {
+  const match = /^#sign-in=([A-Za-z0-9_-]+)$/.exec(window.location.hash);
+  if (match?.[1] === undefined) return null;
+  window.history.replaceState(null, "", window.location.pathname + window.location.search);
+  return match[1];
+}
+
 export function loadToken(): string | null {
   try {
     return localStorage.getItem(tokenKey);
@@ -257,16 +268,19 @@ export const belay = {
   getCancellation: (id: string) => call((c) => c.getCancellation(id)).then((r) => r.cancellation),
   /** Checks a token by listing one job. */
   checkToken: (token: string) => call((c) => c.listJobs({ limit: 1 }), { token }),
-  /** The server's admin token, offered only to a browser on the server's machine (null when refused). Not an API route: plain fetch. */
-  async localToken(): Promise<string | null> {
+  /** Exchange a one-time sign-in code (from the link `belay serve` / `belay ui` printed) for a session token. Not an API route: plain fetch. */
+  async redeemSignInCode(code: string): Promise<string> {
+    let response: Response;
     try {
-      const response = await fetch("/ui/local-token", { headers: { accept: "application/json" } });
-      if (!response.ok) return null;
-      const body = (await response.json()) as { token?: unknown };
-      return typeof body.token === "string" && body.token !== "" ? body.token : null;
+      response = await fetch("/ui/sign-in", { method: "POST", headers: { accept: "application/json", "content-type": "application/json" }, body: JSON.stringify({ code }) });
     } catch {
-      return null;
+      throw new ApiError(0, null);
     }
+    if (!response.ok) {
+      const body = (await response.json().catch(() => null)) as { error?: ErrorBody } | null;
+      throw new ApiError(response.status, body?.error ?? null);
+    }
+    return ((await response.json()) as { token: string }).token;
   },
 };
 

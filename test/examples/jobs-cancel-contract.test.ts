@@ -17,8 +17,12 @@ describe("example: the pending-only jobs.cancel contract", () => {
   let result: ContractDemoResult;
 
   beforeAll(async () => {
-    // As the README's `belay serve --pool exporter=1 --templates examples/jobs-cancel-contract/templates.yaml`.
-    server = await startCliServer({ pools: { exporter: 1 }, templates: await readTemplatesFile(new URL("../../examples/jobs-cancel-contract/templates.yaml", import.meta.url).pathname) });
+    // As the README's `belay serve --pool exporter=1 --templates … --webhook-allow-private` (its webhook consumer listens on 127.0.0.1).
+    server = await startCliServer({
+      pools: { exporter: 1 },
+      webhookAllowPrivate: true,
+      templates: await readTemplatesFile(new URL("../../examples/jobs-cancel-contract/templates.yaml", import.meta.url).pathname),
+    });
     result = await runContractDemo({ url: server.url, adminToken: server.token, log: () => undefined, exportSeconds: 5 });
   });
   afterAll(async () => {

@@ -6,7 +6,7 @@
 import { describe, expect, it } from "vitest";
 import type { AddressInfo } from "node:net";
 import { requestLimits } from "../../src/core/requests.ts";
-import { testServer } from "./helpers.ts";
+import { templateJob, testServer } from "./helpers.ts";
 import type { TestServer } from "./helpers.ts";
 import { untilJobStatus } from "../helpers.ts";
 
@@ -40,7 +40,7 @@ describe("an API that forgives (real HTTP)", () => {
   it("cancel, task cancel and resume with no body and no Content-Type take every default", async () => {
     const s = await testServer({ concurrency: 0 });
     const http = await listening(s);
-    const job = await submit(s, { command: ["sleep", "30"] });
+    const job = await submit(s, templateJob("sleep", { seconds: 30 }));
     const cancel = await http("POST", `/api/v1/jobs/${job}/cancel`);
     expect(cancel.status).toBe(200);
     expect(cancel.json.job.status).toBe("cancelled");
@@ -50,7 +50,7 @@ describe("an API that forgives (real HTTP)", () => {
     expect(resume.status).toBe(200);
     expect(resume.json.job.status).toBe("queued");
 
-    const graph = await submit(s, { tasks: [{ key: "a", command: ["sleep", "30"] }, { key: "b", command: ["true"], dependsOn: ["a"] }] });
+    const graph = await submit(s, { tasks: [{ key: "a", template: "sleep", params: { seconds: 30 } }, { key: "b", template: "true", params: {}, dependsOn: ["a"] }] });
     const task = await http("POST", `/api/v1/jobs/${graph}/tasks/a/cancel`);
     expect(task.status).toBe(200);
     expect(task.json.job.tasks.map((t: { status: string }) => t.status)).toEqual(["cancelled", "cancelled"]);
@@ -69,7 +69,7 @@ describe("an API that forgives (real HTTP)", () => {
   it("a wrong method on a real path is 405 with Allow, an unknown path still 404", async () => {
     const s = await testServer({ concurrency: 0 });
     const http = await listening(s);
-    const job = await submit(s, { command: ["true"] });
+    const job = await submit(s, templateJob("true"));
     const wrong = await http("GET", `/api/v1/jobs/${job}/cancel`);
     expect(wrong.status).toBe(405);
     expect(wrong.headers.get("allow")).toBe("POST");
@@ -100,7 +100,7 @@ describe("an API that forgives (real HTTP)", () => {
   it("a text/plain body is refused with the content type it needs", async () => {
     const s = await testServer({ concurrency: 0 });
     const http = await listening(s);
-    const job = await submit(s, { command: ["true"] });
+    const job = await submit(s, templateJob("true"));
     const answer = await http("POST", `/api/v1/jobs/${job}/cancel`, { body: "please stop", contentType: "text/plain" });
     expect(answer.status).toBe(400);
     expect(answer.json.error.code).toBe("INVALID_REQUEST");
@@ -111,22 +111,22 @@ describe("an API that forgives (real HTTP)", () => {
   it("a user cancelling another principal's job hears it in plain words", async () => {
     const s = await testServer({ concurrency: 0 });
     const http = await listening(s);
-    const job = await submit(s, { command: ["true"] });
+    const job = await submit(s, templateJob("true"));
     const answer = await http("POST", `/api/v1/jobs/${job}/cancel`, { token: s.tokens.otherUser });
     expect(answer.status).toBe(403);
-    expect(answer.json.error.message).toBe("cancelling a job that belongs to another principal needs the operator role; this token has user");
+    expect(answer.json.error.message).toBe("cancelling another principal's job needs the operator role (policy rule job.cancel.any); this caller has user");
   });
 
   it("a reason's length is counted in characters (code points), with one rule and one message", async () => {
     const s = await testServer({ concurrency: 0 });
     const http = await listening(s);
     const emoji = "🛑";
-    const fits = await submit(s, { command: ["true"] });
+    const fits = await submit(s, templateJob("true"));
     const ok = await http("POST", `/api/v1/jobs/${fits}/cancel`, { body: JSON.stringify({ reason: emoji.repeat(requestLimits.reasonChars) }), contentType: "application/json" });
     expect(ok.status).toBe(200);
     expect([...ok.json.cancellation.reason]).toHaveLength(requestLimits.reasonChars);
 
-    const tooLong = await submit(s, { command: ["true"] });
+    const tooLong = await submit(s, templateJob("true"));
     const over = await http("POST", `/api/v1/jobs/${tooLong}/cancel`, { body: JSON.stringify({ reason: emoji.repeat(requestLimits.reasonChars + 1) }), contentType: "application/json" });
     expect(over.status).toBe(400);
     expect(over.json.error.details.field).toBe("reason");
@@ -139,7 +139,7 @@ describe("an API that forgives (real HTTP)", () => {
   it("onlyIfPending on a finished job is 409 JOB_NOT_PENDING with the finished state", async () => {
     const s = await testServer();
     const http = await listening(s);
-    const job = await submit(s, { command: ["true"] });
+    const job = await submit(s, templateJob("true"));
     await untilJobStatus(s.engine, job, "succeeded");
     const answer = await http("POST", `/api/v1/jobs/${job}/cancel`, { body: JSON.stringify({ onlyIfPending: true }), contentType: "application/json" });
     expect(answer.status).toBe(409);

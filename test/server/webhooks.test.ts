@@ -1,4 +1,7 @@
-/** Webhooks: admin routes, signed CloudEvents deliveries to a real local receiver, retries with backoff. */
+/**
+ * Webhooks: admin routes, signed CloudEvents deliveries to a real local receiver, retries with
+ * backoff. The dispatcher runs with `allowPrivateTargets` (--webhook-allow-private): the receivers are on loopback.
+ */
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { createServer } from "node:http";
 import type { IncomingHttpHeaders, Server } from "node:http";
@@ -50,7 +53,9 @@ async function receiver(answer: (n: number) => number | null = () => 200, extraH
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, received };
 }
 
-const fast: WebhookDispatcherOptions = { intervalMs: 10, baseDelayMs: 20, maxDelayMs: 200, timeoutMs: 2000 };
+// The receivers listen on 127.0.0.1, which webhooks may reach only with --webhook-allow-private
+// (webhook-targets.test.ts checks the refusals).
+const fast: WebhookDispatcherOptions = { intervalMs: 10, baseDelayMs: 20, maxDelayMs: 200, timeoutMs: 2000, allowPrivateTargets: true };
 
 async function serverWithWebhooks(options: WebhookDispatcherOptions = fast, engineOptions: Parameters<typeof testServer>[0] = {}): Promise<TestServer & { webhooks: BelayWebhooks }> {
   let webhooks!: BelayWebhooks;
