@@ -19,6 +19,7 @@ import { findCycle } from "./graph.ts";
 import type {
   CancelPolicy,
   Dependency,
+  EnvValue,
   HandlerSpec,
   JobSpec,
   Json,
@@ -27,6 +28,8 @@ import type {
   TaskKind,
   TaskSpec,
 } from "./model.ts";
+import { expandTemplate, parseEnvValue } from "./templates.ts";
+import type { TemplateSet } from "./templates.ts";
 
 // ---------------------------------------------------------------------------------------
 // Input types
@@ -59,6 +62,8 @@ export interface TaskInputBase {
    * job's `graceMs`.
    */
   graceMs?: number | undefined;
+  /** Overrides the job's `stallTimeoutMs` for this task (null: no watchdog for it); same bounds. */
+  stallTimeoutMs?: number | null | undefined;
   /**
    * `"normal"`: runs as part of the job. `"cancel"`: a compensation task, run only after a
    * cancellation of the job (even of a queued job) to undo external effects. A normal task
@@ -84,8 +89,13 @@ export interface ProcessFieldsInput {
   shell?: boolean | undefined;
   /** Working directory; non-empty, at most 4 096 characters. Default: the runner's work directory. */
   cwd?: string | undefined;
-  /** Extra environment variables; names non-empty without `=`, no NUL anywhere. Default `{}`. */
-  env?: Record<string, string> | undefined;
+  /**
+   * Extra environment variables; names non-empty without `=`, no NUL anywhere. A value is a
+   * string, or `{"secret": NAME}`: a server-side secret (`--secrets-file`,
+   * `BELAY_SECRET_<NAME>`) put in at spawn time, never stored; an unknown name is refused at
+   * submit. Default `{}`.
+   */
+  env?: Record<string, EnvValue> | undefined;
 }
 
 /** A task run as an OS process (`kind` may be omitted: `command` implies it). */
@@ -111,8 +121,21 @@ export interface RemoteTaskInput extends TaskInputBase {
   input?: Json | undefined;
 }
 
+/**
+ * A task of a server-defined template (`--templates`): it becomes a process task running
+ * the template's argv with these parameters, each checked against its type and passed as
+ * (part of) one argv entry, never through a shell. `kind` may be omitted: `template` implies it.
+ */
+export interface TemplateTaskInput extends TaskInputBase {
+  kind?: "template" | undefined;
+  /** Name of a template of the server. Required. */
+  template: string;
+  /** The template's parameters by name. Default `{}`. */
+  params?: { [name: string]: Json } | undefined;
+}
+
 /** A task as submitted: flat, its kind's fields beside the common ones. */
-export type TaskSpecInput = ProcessTaskInput | HandlerTaskInput | RemoteTaskInput;
+export type TaskSpecInput = ProcessTaskInput | HandlerTaskInput | RemoteTaskInput | TemplateTaskInput;
 
 /**
  * A job spec as submitted (`POST /jobs`, `submitJob`). Unknown fields are refused. A field
@@ -147,6 +170,12 @@ export interface JobSpecInput {
   timeoutMs?: number | null | undefined;
   /** Cancel the job when it has not started this long after submission, in milliseconds; positive integer or null (no limit). Default null. */
   queueTimeoutMs?: number | null | undefined;
+  /**
+   * Cancel a running task (requestedBy `system`, reason `stalled`) that reported no progress,
+   * checkpoint or log line for this long, in milliseconds; integer `minStallTimeoutMs`
+   * (1000)..10 years, or null (no watchdog). A task's own value overrides it. Default null.
+   */
+  stallTimeoutMs?: number | null | undefined;
   /** Grace period of a cancel, in milliseconds, before runners are force-killed; integer 0..86 400 000 (24 h). Default 10 000. */
   graceMs?: number | undefined;
   /** Cancel the other branches as soon as a task fails (after its retries). Default false. */
@@ -160,7 +189,7 @@ export interface JobSpecInput {
   /** Shorthand, with `command` only: see `ProcessFieldsInput.cwd`. */
   cwd?: string | undefined;
   /** Shorthand, with `command` only: see `ProcessFieldsInput.env`. */
-  env?: Record<string, string> | undefined;
+  env?: Record<string, EnvValue> | undefined;
   /** Shorthand: the handler of a one-handler-task job. */
   handler?: string | undefined;
   /** Shorthand: the adapter of a one-remote-task job. */
@@ -202,6 +231,12 @@ export const maxGraceMs = 24 * 60 * 60 * 1000;
  * `setTimeout` fires at once beyond 2^31-1 ms.)
  */
 export const maxTimeoutMs = 10 * 365 * 24 * 60 * 60 * 1000;
+/**
+ * Smallest `stallTimeoutMs`: 1 second. A task's activity is stored at most about once a
+ * second (see `src/engine/stall-clock.ts`), so a shorter watchdog could not tell a busy task
+ * from a silent one.
+ */
+export const minStallTimeoutMs = 1000;
 /** Bound of `priority` in both directions. */
 export const maxPriority = 1_000_000;
 /** Most extra attempts of a task. */
@@ -220,18 +255,22 @@ const maxLabelValueLength = 200;
 const maxCommandLength = 10_000;
 const maxCwdLength = 4096;
 
+/** Kinds a task may be submitted as; a `template` task is stored as a process task. */
+type InputKind = TaskKind | "template";
 const taskKinds: readonly TaskKind[] = ["process", "handler", "remote"];
+const inputKinds: readonly InputKind[] = [...taskKinds, "template"];
 const cancelPolicies: readonly CancelPolicy[] = ["cascade", "skip"];
 const runOnValues: readonly TaskSpec["runOn"][] = ["normal", "cancel"];
 
 /** The field that makes a task of each kind, and the fields each kind may carry. */
-const kindMarker: Readonly<Record<TaskKind, string>> = { process: "command", handler: "handler", remote: "adapter" };
-const kindFields: Readonly<Record<TaskKind, readonly string[]>> = {
+const kindMarker: Readonly<Record<InputKind, string>> = { process: "command", handler: "handler", remote: "adapter", template: "template" };
+const kindFields: Readonly<Record<InputKind, readonly string[]>> = {
   process: ["command", "shell", "cwd", "env"],
   handler: ["handler", "input"],
   remote: ["adapter", "input"],
+  template: ["template", "params"],
 };
-const commonTaskFields = ["key", "kind", "dependsOn", "retries", "graceMs", "runOn", "uses"];
+const commonTaskFields = ["key", "kind", "dependsOn", "retries", "graceMs", "stallTimeoutMs", "runOn", "uses"];
 const allKindFields = [...new Set(Object.values(kindFields).flat())];
 const taskFields = new Set([...commonTaskFields, ...allKindFields]);
 const jobFields = [
@@ -243,13 +282,15 @@ const jobFields = [
   "tasks",
   "timeoutMs",
   "queueTimeoutMs",
+  "stallTimeoutMs",
   "graceMs",
   "failFast",
   "idempotencyKey",
 ];
-/** Top-level fields of the one-task shorthand. */
-const shorthandFields = allKindFields;
+/** Top-level fields of the one-task shorthand (templates have none: `params` is the job's). */
+const shorthandFields = [...new Set(taskKinds.flatMap((k) => kindFields[k]))];
 const topLevelFields = new Set([...jobFields, ...shorthandFields]);
+const templateNamePattern = keyPattern;
 const dependencyFields = new Set(["key", "onCancel"]);
 
 // ---------------------------------------------------------------------------------------
@@ -571,6 +612,11 @@ function timeout(field: string, value: Json | undefined): number | null {
   return integer(field, value, 1, maxTimeoutMs);
 }
 
+function stallTimeout(field: string, value: Json): number | null {
+  if (value === null) return null;
+  return integer(field, value, minStallTimeoutMs, maxTimeoutMs);
+}
+
 function parseLabels(field: string, value: Json): Record<string, string> {
   const source = object(field, value);
   const keys = Object.keys(source);
@@ -588,15 +634,15 @@ function parseLabels(field: string, value: Json): Record<string, string> {
   return labels;
 }
 
-function parseEnv(field: string, value: Json): Record<string, string> {
+function parseEnv(field: string, value: Json): Record<string, EnvValue> {
   const source = object(field, value);
-  const env: Record<string, string> = {};
+  const env: Record<string, EnvValue> = {};
   for (const key of Object.keys(source)) {
     const f = member(field, key);
     if (key === "" || key.includes("=")) {
       fail(f, 'an environment variable name must be non-empty, without "="');
     }
-    setOwn(env, key, expectString(f, source[key]!, "a string"));
+    setOwn(env, key, parseEnvValue(f, source[key]!));
   }
   return env;
 }
@@ -633,7 +679,7 @@ interface ParsedTask {
  * Validates one flat task. `field` is its path (`tasks[3]`), or `""` when it was built from
  * the top-level shorthand, whose fields are then named as at the top level.
  */
-function parseTask(raw: Json, field: string, edges: { count: number }, limits: SpecLimits): TaskSpec {
+function parseTask(raw: Json, field: string, edges: { count: number }, limits: SpecLimits, templates: TemplateSet): TaskSpec {
   const task = object(field, raw);
   const f = (name: string): string => member(field, name);
   for (const name of Object.keys(task)) {
@@ -643,29 +689,38 @@ function parseTask(raw: Json, field: string, edges: { count: number }, limits: S
   const key = matching(f("key"), get(task, "key") ?? fail(f("key"), "required"), keyPattern, "a valid task key");
 
   // The kind: given, or implied by the one of command/handler/adapter that is present.
-  const markers = taskKinds.map((k) => kindMarker[k]).filter((name) => has(task, name));
-  let kind: TaskKind;
+  const markers = inputKinds.map((k) => kindMarker[k]).filter((name) => has(task, name));
+  let kind: InputKind;
   const rawKind = get(task, "kind");
   if (rawKind !== undefined) {
-    kind = oneOf(f("kind"), rawKind, taskKinds);
+    kind = oneOf(f("kind"), rawKind, inputKinds);
   } else {
-    if (markers.length === 0) fail(f("kind"), "required: give kind, or one of command, handler, adapter");
+    if (markers.length === 0) fail(f("kind"), "required: give kind, or one of command, handler, adapter, template");
     if (markers.length > 1) {
       fail(f(markers[1]!), `cannot be combined with ${markers[0]}: a task has one kind`);
     }
-    kind = taskKinds.find((k) => kindMarker[k] === markers[0])!;
+    kind = inputKinds.find((k) => kindMarker[k] === markers[0])!;
   }
   for (const name of Object.keys(task)) {
     if (allKindFields.includes(name) && !kindFields[kind].includes(name)) {
-      const owners = taskKinds.filter((k) => kindFields[k].includes(name));
+      const owners = inputKinds.filter((k) => kindFields[k].includes(name));
       fail(f(name), `only for ${owners.join(" and ")} tasks, not ${kind} tasks`, { kind });
     }
   }
   const marker = kindMarker[kind];
   const markerValue = get(task, marker) ?? fail(f(marker), `required for a ${kind} task`);
 
-  const spec: TaskSpec = { key, kind, dependsOn: [], retries: 0, runOn: "normal", uses: [] };
-  if (kind === "process") {
+  const spec: TaskSpec = { key, kind: kind === "template" ? "process" : kind, dependsOn: [], retries: 0, runOn: "normal", uses: [] };
+  if (kind === "template") {
+    const name = matching(f("template"), markerValue, templateNamePattern, "a template name");
+    const rawParams = get(task, "params") ?? {};
+    const params = object(f("params"), rawParams);
+    const { template, process } = expandTemplate(templates, name, params, f("params"));
+    spec.process = process;
+    spec.template = { name, params };
+    if (template.graceMs !== undefined) spec.graceMs = template.graceMs;
+    spec.uses = [...template.uses];
+  } else if (kind === "process") {
     const process: ProcessSpec = { command: parseCommand(f("command"), markerValue) };
     const shell = get(task, "shell");
     if (shell !== undefined) process.shell = boolean(f("shell"), shell);
@@ -689,12 +744,16 @@ function parseTask(raw: Json, field: string, edges: { count: number }, limits: S
   if (retries !== undefined) spec.retries = integer(f("retries"), retries, 0, maxRetries);
   const graceMs = get(task, "graceMs");
   if (graceMs !== undefined) spec.graceMs = integer(f("graceMs"), graceMs, 0, maxGraceMs);
+  const stallTimeoutMs = get(task, "stallTimeoutMs");
+  if (stallTimeoutMs !== undefined) spec.stallTimeoutMs = stallTimeout(f("stallTimeoutMs"), stallTimeoutMs);
   const runOn = get(task, "runOn");
   if (runOn !== undefined) spec.runOn = oneOf(f("runOn"), runOn, runOnValues);
 
   const uses = get(task, "uses");
   if (uses !== undefined) {
     const seen = new Map<string, number>();
+    // A template's pools are held whatever the task asks; the task may add its own.
+    const fromTemplate = spec.uses;
     spec.uses = array(f("uses"), uses).map((pool, i) => {
       const pf = item(f("uses"), i);
       const name = matching(pf, pool, poolPattern, "a pool name");
@@ -705,6 +764,7 @@ function parseTask(raw: Json, field: string, edges: { count: number }, limits: S
       seen.set(name, i);
       return name;
     });
+    spec.uses = [...new Set([...fromTemplate, ...spec.uses])];
   }
 
   const dependsOn = get(task, "dependsOn");
@@ -787,7 +847,7 @@ function checkGraph(tasks: ParsedTask[]): void {
   }
 }
 
-function parseTasks(value: Json, limits: SpecLimits): TaskSpec[] {
+function parseTasks(value: Json, limits: SpecLimits, templates: TemplateSet): TaskSpec[] {
   const list = array("tasks", value);
   if (list.length === 0) fail("tasks", "must have at least one task");
   if (list.length > limits.maxTasks) {
@@ -799,7 +859,7 @@ function parseTasks(value: Json, limits: SpecLimits): TaskSpec[] {
   const seen = new Map<string, number>();
   const tasks = list.map((raw, i): ParsedTask => {
     const field = item("tasks", i);
-    const spec = parseTask(raw, field, edges, limits);
+    const spec = parseTask(raw, field, edges, limits, templates);
     const first = seen.get(spec.key);
     if (first !== undefined) {
       fail(`${field}.key`, `duplicate key ${quote(spec.key)} (also tasks[${first}].key)`, {
@@ -814,7 +874,7 @@ function parseTasks(value: Json, limits: SpecLimits): TaskSpec[] {
 }
 
 /** The one task of a shorthand spec (`command`, `handler` or `adapter` at the top level). */
-function parseShorthand(root: JsonObject, limits: SpecLimits): TaskSpec[] {
+function parseShorthand(root: JsonObject, limits: SpecLimits, templates: TemplateSet): TaskSpec[] {
   const markers = taskKinds.map((k) => kindMarker[k]).filter((name) => has(root, name));
   if (markers.length === 0) {
     fail("tasks", "required: give tasks, or one of command, handler, adapter for a one-task job");
@@ -825,14 +885,15 @@ function parseShorthand(root: JsonObject, limits: SpecLimits): TaskSpec[] {
     const value = get(root, name);
     if (value !== undefined) raw[name] = value;
   }
-  return [parseTask(raw, "", { count: 0 }, limits)];
+  return [parseTask(raw, "", { count: 0 }, limits, templates)];
 }
 
 /** The default name: the program, handler or adapter of a one-task job, else "job". */
 function defaultName(tasks: TaskSpec[]): string {
   const only = tasks.length === 1 ? tasks[0] : undefined;
   let name = "";
-  if (only?.process !== undefined) {
+  if (only?.template !== undefined) name = only.template.name;
+  else if (only?.process !== undefined) {
     const command = only.process.command;
     const word = (typeof command === "string" ? command.trim().split(/\s+/)[0] : command[0]) ?? "";
     name = word.slice(word.lastIndexOf("/") + 1) || word;
@@ -849,10 +910,11 @@ function defaultName(tasks: TaskSpec[]): string {
  * `details.field` (plus `details.limit`, `details.cycle`, `details.suggestion`, … where
  * they apply), and never anything else, whatever `input` is.
  */
-export function parseJobSpec(input: unknown, options?: Partial<SpecLimits>): JobSpec {
+export function parseJobSpec(input: unknown, options?: Partial<SpecLimits> & { templates?: TemplateSet | undefined }): JobSpec {
   const limits: SpecLimits = { ...defaultSpecLimits };
-  for (const [name, value] of Object.entries(options ?? {}) as [keyof SpecLimits, number | undefined][]) {
-    if (value !== undefined) limits[name] = value;
+  const templates: TemplateSet = options?.templates ?? new Map();
+  for (const [name, value] of Object.entries(options ?? {}) as [keyof SpecLimits | "templates", unknown][]) {
+    if (value !== undefined && name !== "templates") limits[name] = value as number;
   }
   if (typeof input !== "object" || input === null || Array.isArray(input)) {
     fail("", `must be a JSON object, not ${input === null ? "null" : Array.isArray(input) ? "an array" : typeof input}`);
@@ -896,6 +958,8 @@ export function parseJobSpec(input: unknown, options?: Partial<SpecLimits>): Job
   }
   const timeoutMs = timeout("timeoutMs", get(root, "timeoutMs"));
   const queueTimeoutMs = timeout("queueTimeoutMs", get(root, "queueTimeoutMs"));
+  const rawStall = get(root, "stallTimeoutMs");
+  const stallTimeoutMs = rawStall === undefined ? undefined : stallTimeout("stallTimeoutMs", rawStall);
   const rawGrace = get(root, "graceMs");
   const graceMs = rawGrace === undefined ? 10_000 : integer("graceMs", rawGrace, 0, maxGraceMs);
   const rawFailFast = get(root, "failFast");
@@ -912,9 +976,14 @@ export function parseJobSpec(input: unknown, options?: Partial<SpecLimits>): Job
     for (const field of shorthandFields) {
       if (has(root, field)) fail(field, 'not allowed together with "tasks": set it on a task');
     }
-    tasks = parseTasks(rawTasks, limits);
+    tasks = parseTasks(rawTasks, limits, templates);
   } else {
-    tasks = parseShorthand(root, limits);
+    tasks = parseShorthand(root, limits, templates);
+  }
+  // A job's stall timeout is each task's unless the task sets its own (null included): the
+  // task row carries what the watchdog needs, so no job column is read on the hot path.
+  if (stallTimeoutMs !== undefined && stallTimeoutMs !== null) {
+    for (const task of tasks) if (task.stallTimeoutMs === undefined) task.stallTimeoutMs = stallTimeoutMs;
   }
 
   return {
@@ -926,6 +995,8 @@ export function parseJobSpec(input: unknown, options?: Partial<SpecLimits>): Job
     tasks,
     timeoutMs,
     queueTimeoutMs,
+    // Only when given: specs without it (and those stored before it existed) read the same.
+    ...(stallTimeoutMs === undefined ? {} : { stallTimeoutMs }),
     graceMs,
     failFast,
     idempotencyKey,

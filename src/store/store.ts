@@ -23,6 +23,10 @@ export interface JobFilter {
   owner?: string;
   /** ISO time: only jobs created strictly before. */
   createdBefore?: string;
+  /** ISO time: only jobs created at or after. */
+  createdAfter?: string;
+  /** Case-insensitive substring of the job's name. */
+  nameContains?: string;
 }
 
 export interface Page {
@@ -101,6 +105,12 @@ export interface ExpiredJob {
   kind: "queue_timeout" | "timeout";
 }
 
+/** A running task past its stall deadline (DESIGN §7 stall watchdog). */
+export interface StalledTask {
+  jobId: string;
+  taskKey: string;
+}
+
 /** A Belay process (serve, worker or library) using the store; its lease is renewed by heartbeats. */
 export interface NodeRecord {
   id: string;
@@ -147,7 +157,8 @@ export interface Notifier {
   subscribe(listener: (message: NodeMessage) => void, onReconnect: () => void): Promise<() => Promise<void>>;
 }
 
-export type Role = "viewer" | "user" | "operator" | "admin";
+import type { Role } from "../core/policy.ts";
+export type { Role };
 
 export interface TokenRecord {
   id: string;
@@ -293,6 +304,15 @@ export interface Store {
 
   /** Jobs past their `queueTimeoutMs` (still queued) or `timeoutMs` (still running). */
   expiredJobs(nowMs: number, limit: number): Promise<ExpiredJob[]>;
+
+  /**
+   * Move a running attempt's stall deadline to `deadlineMs` (never back, within one attempt);
+   * a write for an attempt that is no longer the running one changes nothing.
+   */
+  setStallDeadline(jobId: string, taskKey: string, attempt: number, deadlineMs: number): Promise<void>;
+
+  /** Running tasks whose stall deadline, written for their current attempt, is at or before `nowMs`. */
+  stalledTasks(nowMs: number, limit: number): Promise<StalledTask[]>;
 
   /** Tasks `running` or `cancelling`, of one node, or of every node when `nodeId` is undefined. */
   activeTasks(nodeId?: string): Promise<ActiveTask[]>;

@@ -39,23 +39,32 @@ export function ago(iso: string | null | undefined, now = Date.now()): string {
   return dateTime(iso);
 }
 
-export function dateTime(iso: string | null | undefined): string {
+const pad = (n: number, w = 2): string => String(n).padStart(w, "0");
+
+/**
+ * The one way the UI writes a time of day: 24-hour "21:44:37" (with `.123` when `ms`),
+ * whatever the browser's locale — a page never mixes "9:44 PM" with "21:44".
+ */
+export function timeOfDay(t: number, ms = false): string {
+  const d = new Date(t);
+  return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}${ms ? `.${pad(d.getMilliseconds(), 3)}` : ""}`;
+}
+
+const months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+/** "21:44:37" today, else "6 Dec 2026 21:44:37". */
+export function dateTime(iso: string | null | undefined, now = Date.now()): string {
   const t = parseTime(iso);
   if (t === null) return "—";
   const d = new Date(t);
-  const today = new Date();
-  const sameDay = d.toDateString() === today.toDateString();
-  const time = d.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit" });
-  return sameDay ? time : `${d.toLocaleDateString(undefined, { year: "numeric", month: "short", day: "numeric" })} ${time}`;
+  if (d.toDateString() === new Date(now).toDateString()) return timeOfDay(t);
+  return `${d.getDate()} ${months[d.getMonth()] ?? ""} ${d.getFullYear()} ${timeOfDay(t)}`;
 }
 
 /** A clock time with milliseconds, for cancellation steps. */
 export function clock(iso: string | null | undefined): string {
   const t = parseTime(iso);
-  if (t === null) return "—";
-  const d = new Date(t);
-  const pad = (n: number, w = 2): string => String(n).padStart(w, "0");
-  return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
+  return t === null ? "—" : timeOfDay(t, true);
 }
 
 /** "+1.204 s" (or "−9.866 s", before it) relative to a reference time. */

@@ -2,20 +2,21 @@
 import { render } from "preact";
 import type { JSX } from "preact";
 import { useEffect, useMemo, useState } from "preact/hooks";
-import { loadToken, saveToken, setSession } from "./api.ts";
+import { loadToken, saveToken, setSession, takeSignInCode } from "./api.ts";
 import { Toasts } from "./components/Notice.tsx";
 import { useStreamState } from "./hooks.ts";
 import { CancellationsPage } from "./pages/Cancellations.tsx";
 import { HistoryPage } from "./pages/History.tsx";
 import { JobDetailPage } from "./pages/JobDetail.tsx";
 import { JobsPage } from "./pages/Jobs.tsx";
+import { PoolsPage } from "./pages/Pools.tsx";
 import { SignIn } from "./pages/SignIn.tsx";
 import { Link, useLocation } from "./router.tsx";
 import { SessionContext } from "./session.ts";
 import type { SessionValue } from "./session.ts";
 import "./styles.css";
 
-const titles: Record<string, string> = { jobs: "Jobs", history: "History", cancellations: "Cancellations" };
+const titles: Record<string, string> = { jobs: "Jobs", history: "History", cancellations: "Cancellations", pools: "Pools" };
 
 function LiveIndicator(): JSX.Element | null {
   const state = useStreamState();
@@ -32,7 +33,7 @@ function LiveIndicator(): JSX.Element | null {
 function Routes(): JSX.Element {
   const { path } = useLocation();
   const detail = /^\/jobs\/([^/]+)\/?$/.exec(path);
-  const page = detail !== null ? "detail" : path === "/" || path === "/jobs" ? "jobs" : path === "/history" ? "history" : path === "/cancellations" ? "cancellations" : "missing";
+  const page = detail !== null ? "detail" : path === "/" || path === "/jobs" ? "jobs" : path === "/history" ? "history" : path === "/cancellations" ? "cancellations" : path === "/pools" ? "pools" : "missing";
   useEffect(() => {
     document.title = `${page === "detail" ? "Job" : (titles[page] ?? "Not found")} · Belay`;
   }, [page]);
@@ -61,6 +62,7 @@ function Routes(): JSX.Element {
             {nav("/", "jobs", "Jobs")}
             {nav("/history", "history", "History")}
             {nav("/cancellations", "cancellations", "Cancellations")}
+            {nav("/pools", "pools", "Pools")}
           </ul>
         </nav>
         <div class="topbar-end">
@@ -72,6 +74,7 @@ function Routes(): JSX.Element {
         {page === "jobs" ? <JobsPage /> : null}
         {page === "history" ? <HistoryPage /> : null}
         {page === "cancellations" ? <CancellationsPage /> : null}
+        {page === "pools" ? <PoolsPage /> : null}
         {page === "detail" && detail !== null ? <JobDetailPage key={detail[1]} id={decodeURIComponent(detail[1] ?? "")} /> : null}
         {page === "missing" ? (
           <section>
@@ -102,8 +105,16 @@ function SignOut(): JSX.Element {
   );
 }
 
+/** A sign-in link opened in this page: it replaces whatever token the browser had. */
+const signInCode = takeSignInCode();
+// A link pasted into a tab already on this page only changes the fragment: load it afresh to use it.
+window.addEventListener("hashchange", () => {
+  if (window.location.hash.startsWith("#sign-in=")) window.location.reload();
+});
+
 function App(): JSX.Element {
-  const [token, setToken] = useState<string | null>(loadToken);
+  const [code, setCode] = useState(signInCode);
+  const [token, setToken] = useState<string | null>(() => (signInCode === null ? loadToken() : null));
   const [expired, setExpired] = useState(false);
   const session = useMemo<SessionValue | null>(
     () =>
@@ -123,9 +134,11 @@ function App(): JSX.Element {
   if (session === null) {
     return (
       <SignIn
+        code={code}
         expired={expired}
         onToken={(t) => {
           saveToken(t);
+          setCode(null);
           setExpired(false);
           setToken(t);
         }}

@@ -46,6 +46,8 @@ const designRoutes = [
   "POST /tokens",
   "GET /tokens",
   "DELETE /tokens/{id}",
+  // `/whoami`: the caller's principal and role (the web UI offers only what the role may do; issue 15).
+  "GET /whoami",
 ];
 
 /** The table's last row: outside /api/v1, served but deliberately not in the document. */

@@ -331,7 +331,7 @@ export function describeStoreConformance(name: string, factory: StoreFactory): v
 
       it("lists jobs newest first, by every filter", async () => {
         const j1 = await h.submit({ command: ["true"], labels: { team: "a", env: "prod", "app.kubernetes.io/name": "web" } });
-        const j2 = await h.submit({ command: ["true"], queue: "q2", labels: { team: "b" } }, { owner: "bob" });
+        const j2 = await h.submit({ name: "Nightly_Train 100%", command: ["true"], queue: "q2", labels: { team: "b" } }, { owner: "bob" });
         const j3 = await h.submit({ command: ["true"], queue: "q2", labels: { team: "a", env: "dev" } });
         await h.mutate(j3.id, cancelJob());
         const ids = async (filter: Parameters<Store["listJobs"]>[0]): Promise<string[]> =>
@@ -350,6 +350,12 @@ export function describeStoreConformance(name: string, factory: StoreFactory): v
         expect(await ids({ ids: [j1.id, j2.id, newId()] })).toEqual([j2.id, j1.id]);
         expect(await ids({ ids: [] })).toEqual([]);
         expect(await ids({ createdBefore: j2.createdAt })).toEqual([j1.id]);
+        expect(await ids({ createdAfter: j2.createdAt })).toEqual([j3.id, j2.id]);
+        // A case-insensitive substring; % and _ are plain characters, not patterns.
+        expect(await ids({ nameContains: "nightly_train" })).toEqual([j2.id]);
+        expect(await ids({ nameContains: "0%" })).toEqual([j2.id]);
+        expect(await ids({ nameContains: "y_T" })).toEqual([j2.id]);
+        expect(await ids({ nameContains: "_x" })).toEqual([]);
         expect(await ids({ owner: "alice", queue: "q2", status: ["cancelled"], labels: { env: "dev" } })).toEqual([j3.id]);
         const listed = (await store.listJobs({ ids: [j3.id] }, { limit: 1 })).items[0];
         expect(listed).toEqual(await h.job(j3.id));
@@ -886,6 +892,28 @@ export function describeStoreConformance(name: string, factory: StoreFactory): v
       it("limits the expired jobs returned", async () => {
         for (let i = 0; i < 5; i++) await h.submit({ command: ["true"], queueTimeoutMs: 1 });
         expect(await store.expiredJobs(h.nowMs + 10, 3)).toHaveLength(3);
+      });
+
+      it("stores a running attempt's stall deadline, never moved back, and lists the tasks past it", async () => {
+        const job = await h.submit({ command: ["true"], stallTimeoutMs: 1000 });
+        const [claim] = await h.claim({ max: 1 });
+        expect(claim?.jobId).toBe(job.id);
+        const t0 = h.nowMs;
+        expect(await store.stalledTasks(t0 + 1_000_000, 10)).toEqual([]);
+        await store.setStallDeadline(job.id, "main", 1, t0 + 1000);
+        // A late write of an older deadline (writes may land out of order) does not move it back.
+        await store.setStallDeadline(job.id, "main", 1, t0 + 500);
+        expect(await store.stalledTasks(t0 + 999, 10)).toEqual([]);
+        expect(await store.stalledTasks(t0 + 1000, 10)).toEqual([{ jobId: job.id, taskKey: "main" }]);
+        await store.setStallDeadline(job.id, "main", 1, t0 + 3000);
+        expect(await store.stalledTasks(t0 + 2999, 10)).toEqual([]);
+        // A write for another attempt changes nothing; an ended task is never stalled.
+        await store.setStallDeadline(job.id, "main", 2, t0 + 10);
+        expect(await store.stalledTasks(t0 + 3000, 10)).toEqual([{ jobId: job.id, taskKey: "main" }]);
+        await h.mutate(job.id, ended("main", 1));
+        expect(await store.stalledTasks(t0 + 1_000_000, 10)).toEqual([]);
+        await store.setStallDeadline(job.id, "main", 1, t0 + 10);
+        expect(await store.stalledTasks(t0 + 1_000_000, 10)).toEqual([]);
       });
 
       it("lists the running or cancelling tasks, of every node or of one", async () => {

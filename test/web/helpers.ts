@@ -12,7 +12,7 @@ import type { BrowserContext, Page } from "playwright-core";
 import { pino } from "pino";
 import { expect } from "vitest";
 import { startServer } from "../../src/server/serve.ts";
-import type { RunningServer } from "../../src/server/serve.ts";
+import type { RunningServer, ServeOptions } from "../../src/server/serve.ts";
 
 export const chromiumPath = process.env["BELAY_TEST_CHROMIUM"] ?? "/usr/bin/chromium";
 export const haveChromium = existsSync(chromiumPath);
@@ -38,7 +38,9 @@ function newest(dir: string): number {
 function upToDate(): boolean {
   const index = join(webOut, "index.html");
   if (!existsSync(index)) return false;
-  return statSync(index).mtimeMs >= Math.max(newest(webSrc), statSync(join(repo, "vite.config.ts")).mtimeMs);
+  // The bundle takes src/client and src/core too (the UI uses the one HTTP client).
+  const sources = [webSrc, join(repo, "src/client"), join(repo, "src/core")].map(newest);
+  return statSync(index).mtimeMs >= Math.max(...sources, statSync(join(repo, "vite.config.ts")).mtimeMs);
 }
 
 /**
@@ -74,21 +76,24 @@ export interface UiServer {
   url: string;
   home: string;
   adminToken: string;
+  /** The one-time sign-in link the server printed at start (on `localhost`, as a person would open it). */
+  signInUrl: string;
   /** The API with the admin token (or another); throws on a network error only. */
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- response bodies are read field by field
   api(method: string, path: string, body?: unknown, token?: string): Promise<{ status: number; json: any }>;
   close(): Promise<void>;
 }
 
-export async function startUiServer(): Promise<UiServer> {
+export async function startUiServer(options: ServeOptions = {}): Promise<UiServer> {
   const home = mkdtempSync(join(tmpdir(), "belay-web-"));
-  const server = await startServer({ home, port: 0, logger: pino({ level: "silent" }), pollIntervalMs: 20 });
+  const server = await startServer({ home, port: 0, logger: pino({ level: "silent" }), pollIntervalMs: 20, ...options });
   const adminToken = readFileSync(join(home, "admin.token"), "utf8").trim();
-  // 127.0.0.1 as "localhost": the UI's local-token offer needs a loopback Host.
+  // Opened as "localhost", as a person would type it (the origin of localStorage).
   const url = server.url.replace("127.0.0.1", "localhost");
   return {
     server,
     url,
+    signInUrl: server.signInUrl.replace("127.0.0.1", "localhost"),
     home,
     adminToken,
     async api(method, path, body, token = adminToken) {
@@ -125,6 +130,8 @@ export async function launchBrowser(): Promise<Browser> {
     headless: true,
     args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"],
     viewport: wide,
+    // en-US writes times as "9:44:37 PM" by default: the UI must still show one 24-hour format.
+    locale: "en-US",
     reducedMotion: "reduce",
     timeout: 30_000,
   });

@@ -1,4 +1,4 @@
-/** `belay job list [--status S] [--queue Q] [--label k=v] [--owner P] [--limit N] [--cursor C]`. */
+/** `belay job list [--status S] [--queue Q] [--label k=v] [--owner P] [--name TEXT] [--since TIME] [--limit N] [--cursor C]`. */
 import type { Command } from "commander";
 import type { Job } from "../../core/model.ts";
 import type { JobStatus } from "../../core/states.ts";
@@ -12,6 +12,8 @@ interface ListOptions {
   queue?: string;
   label?: Record<string, string>;
   owner?: string;
+  name?: string;
+  since?: string;
   limit?: number;
   cursor?: string;
 }
@@ -29,6 +31,8 @@ export function registerJobList(job: Command): void {
     .option("--queue <queue>", "only this queue")
     .option("--label <key=value>", "only jobs with this label (repeatable)", label)
     .option("--owner <principal>", "only this owner's jobs")
+    .option("--name <text>", "only jobs whose name contains this (any case)")
+    .option("--since <time>", "only jobs submitted at or after this ISO 8601 time")
     .option("--limit <n>", "at most this many (1-1000)", integer(1, 1000), 50)
     .option("--cursor <cursor>", "the next page, from a previous list")
     .action(async (options: ListOptions, command: Command) => {
@@ -38,6 +42,8 @@ export function registerJobList(job: Command): void {
         ...(options.queue === undefined ? {} : { queue: options.queue }),
         ...(options.label === undefined ? {} : { labels: options.label }),
         ...(options.owner === undefined ? {} : { owner: options.owner }),
+        ...(options.name === undefined ? {} : { name: options.name }),
+        ...(options.since === undefined ? {} : { createdAfter: options.since }),
         ...(options.limit === undefined ? {} : { limit: options.limit }),
         ...(options.cursor === undefined ? {} : { cursor: options.cursor }),
       });

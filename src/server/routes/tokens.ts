@@ -1,7 +1,7 @@
 /** /api/v1/tokens (admin): create (the secret is shown once), list, revoke. */
 import type { FastifyInstance } from "fastify";
 import { BelayError } from "../../core/errors.ts";
-import type { AppDeps } from "../app.ts";
+import type { AppDeps } from "../deps.ts";
 import { createToken, roles } from "../auth.ts";
 import type { NewToken } from "../auth.ts";
 import { errorResponses, uuidPattern } from "../schemas.ts";
@@ -49,6 +49,18 @@ export function registerTokenRoutes(api: FastifyInstance, deps: AppDeps): void {
       const { secret, token } = await createToken(store, request.body);
       return reply.code(201).send({ token: secret, ...token });
     },
+  );
+
+  api.get(
+    "/whoami",
+    {
+      config: { role: "viewer" },
+      schema: {
+        summary: "Who the calling token acts as, and its role (what a UI may offer)",
+        response: { 200: { type: "object", required: ["principal", "role"], properties: { principal: { type: "string" }, role: { type: "string", enum: [...roles] } } }, ...errorResponses },
+      },
+    },
+    async (request) => ({ principal: request.caller.principal, role: request.caller.role }),
   );
 
   api.get(

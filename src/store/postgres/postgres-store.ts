@@ -25,6 +25,7 @@ import type {
   ClaimOptions,
   ClaimedTask,
   ExpiredJob,
+  StalledTask,
   JobFilter,
   JobPage,
   MutationResult,
@@ -400,6 +401,14 @@ export class PostgresStore implements Store {
 
   async expiredJobs(nowMs: number, limit: number): Promise<ExpiredJob[]> {
     return sweeps.expiredJobs(this.pool, nowMs, limit);
+  }
+
+  async setStallDeadline(jobId: string, taskKey: string, attempt: number, deadlineMs: number): Promise<void> {
+    await sweeps.setStallDeadline(this.pool, jobId, taskKey, attempt, deadlineMs);
+  }
+
+  async stalledTasks(nowMs: number, limit: number): Promise<StalledTask[]> {
+    return sweeps.stalledTasks(this.pool, nowMs, limit);
   }
 
   async activeTasks(nodeId?: string): Promise<ActiveTask[]> {

@@ -25,6 +25,7 @@ import type {
   ClaimOptions,
   ClaimedTask,
   ExpiredJob,
+  StalledTask,
   JobFilter,
   JobPage,
   MutationResult,
@@ -586,6 +587,23 @@ export class SqliteStore implements Store {
     ];
   }
 
+  async setStallDeadline(jobId: string, taskKey: string, attempt: number, deadlineMs: number): Promise<void> {
+    this.sql(
+      `UPDATE tasks SET
+         stall_deadline_ms = CASE WHEN stall_attempt = ?3 THEN MAX(stall_deadline_ms, ?4) ELSE ?4 END,
+         stall_attempt = ?3
+       WHERE job_id = ?1 AND key = ?2 AND attempt = ?3 AND status = 'running'`,
+    ).run(jobId, taskKey, attempt, deadlineMs);
+  }
+
+  async stalledTasks(nowMs: number, limit: number): Promise<StalledTask[]> {
+    const found = this.sql(
+      `SELECT job_id, key FROM tasks INDEXED BY tasks_stall_deadline
+       WHERE status = 'running' AND stall_deadline_ms IS NOT NULL AND stall_deadline_ms <= ? AND stall_attempt = attempt LIMIT ?`,
+    ).all(nowMs, limit) as Row[];
+    return found.map((r) => ({ jobId: r["job_id"] as string, taskKey: r["key"] as string }));
+  }
+
   async activeTasks(nodeId?: string): Promise<ActiveTask[]> {
     const rows = nodeId === undefined
       ? (this.sql("SELECT job_id, key, attempt, status, node_id FROM tasks WHERE status IN ('running', 'cancelling')").all() as Row[])
@@ -751,6 +769,15 @@ function jobWhere(filter: JobFilter): { where: string[]; params: Array<string | 
   if (filter.createdBefore !== undefined) {
     where.push("created_at < ?");
     params.push(filter.createdBefore);
+  }
+  if (filter.createdAfter !== undefined) {
+    where.push("created_at >= ?");
+    params.push(filter.createdAfter);
+  }
+  if (filter.nameContains !== undefined) {
+    // instr, not LIKE: % and _ in what a person types are plain characters.
+    where.push("instr(lower(name), lower(?)) > 0");
+    params.push(filter.nameContains);
   }
   for (const [key, value] of Object.entries(filter.labels ?? {})) {
     where.push("json_extract(labels, ?) = ?");

@@ -3,7 +3,7 @@
  * handler's `ctx.progress({energy})`) drawn as small line charts, one per field and task.
  */
 import type { JSX } from "preact";
-import { formatNumber } from "../format.ts";
+import { formatNumber, parseTime, timeOfDay } from "../format.ts";
 
 export interface ProgressPoint {
   seq: number;
@@ -14,7 +14,7 @@ export interface ProgressPoint {
   data: Record<string, unknown> | null;
 }
 
-/** Fields used as the x axis when present, in this order; otherwise the point's index. */
+/** Fields used as the x axis when present, in this order; otherwise the time of the update. */
 const xKeys = ["iteration", "iter", "step", "epoch", "i", "n", "round"];
 const ignored = new Set(["ratio", "attempt"]);
 
@@ -42,13 +42,13 @@ export function numericSeries(byTask: Map<string, ProgressPoint[]>): Series[] {
         const run = runs.get(p.attempt) ?? [];
         runs.set(p.attempt, run);
         const y = p.data?.[field];
-        const x = xKey === null ? run.length + 1 : p.data?.[xKey];
+        const x = xKey === null ? parseTime(p.time) : p.data?.[xKey];
         if (typeof y === "number" && Number.isFinite(y) && typeof x === "number" && Number.isFinite(x)) run.push({ x, y });
       }
       const attempts = [...runs.keys()].filter((a) => (runs.get(a)?.length ?? 0) > 0).sort((a, b) => a - b);
       const attempt = attempts[attempts.length - 1];
       if (attempt === undefined) continue;
-      out.push({ task, field, xLabel: xKey ?? "update", attempt, points: runs.get(attempt) ?? [], earlier: attempts.slice(0, -1).map((a) => runs.get(a) ?? []) });
+      out.push({ task, field, xLabel: xKey ?? "time", attempt, points: runs.get(attempt) ?? [], earlier: attempts.slice(0, -1).map((a) => runs.get(a) ?? []) });
     }
   }
   return out.slice(0, 8);
@@ -105,9 +105,7 @@ export function LineChart(props: { series: Series }): JSX.Element {
         <span>
           max {formatNumber(Math.max(...latestYs))} · min {formatNumber(Math.min(...latestYs))}
         </span>
-        <span>
-          {series.xLabel} {formatNumber(minX)}–{formatNumber(maxX)}
-        </span>
+        <span>{series.xLabel === "time" ? `${timeOfDay(minX)}–${timeOfDay(maxX)}` : `${series.xLabel} ${formatNumber(minX)}–${formatNumber(maxX)}`}</span>
       </div>
     </figure>
   );

@@ -26,6 +26,8 @@ export interface Toast {
   id: number;
   text: string;
   tone: "ok" | "error";
+  /** A toast about jobs still in motion ("the cancellation is in progress"): it goes when the last of them ends. */
+  jobIds?: string[];
 }
 
 let nextId = 1;
@@ -37,11 +39,23 @@ function dismiss(id: number): void {
   listeners.forEach((l) => l(toasts));
 }
 
-export function toast(text: string, tone: Toast["tone"] = "ok"): void {
-  const item = { id: nextId++, text, tone };
+export function toast(text: string, tone: Toast["tone"] = "ok", options: { jobIds?: string[] } = {}): void {
+  const item: Toast = { id: nextId++, text, tone, ...(options.jobIds === undefined || options.jobIds.length === 0 ? {} : { jobIds: options.jobIds }) };
   toasts = [...toasts, item].slice(-3);
   listeners.forEach((l) => l(toasts));
   setTimeout(() => dismiss(item.id), tone === "error" ? 12_000 : 6_000);
+}
+
+/**
+ * The job has ended: a toast that said it was still being stopped is no longer true, so it
+ * goes (the page's own banner and badge now say how it ended).
+ */
+export function settleJobToasts(jobId: string): void {
+  if (!toasts.some((t) => t.jobIds?.includes(jobId) === true)) return;
+  toasts = toasts
+    .map((t) => (t.jobIds?.includes(jobId) === true ? { ...t, jobIds: t.jobIds.filter((id) => id !== jobId) } : t))
+    .filter((t) => t.jobIds === undefined || t.jobIds.length > 0);
+  listeners.forEach((l) => l(toasts));
 }
 
 export function Toasts(): JSX.Element {
@@ -53,7 +67,7 @@ export function Toasts(): JSX.Element {
   return (
     <div class="toasts" role="status" aria-live="polite">
       {items.map((t) => (
-        <div key={t.id} class={`toast toast-${t.tone}`}>
+        <div key={t.id} class={`toast toast-${t.tone}`} data-jobs={t.jobIds?.join(" ")}>
           <span>{t.text}</span>
           <button type="button" class="toast-close" aria-label="Dismiss" onClick={() => dismiss(t.id)}>
             ×

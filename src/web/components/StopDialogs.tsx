@@ -11,7 +11,7 @@ function ReasonField(props: { value: string; onInput: (value: string) => void; i
   return (
     <div class="field">
       <label for={props.id}>Reason (optional, kept in the cancellation record)</label>
-      <textarea id={props.id} name="reason" rows={2} maxLength={1000} value={props.value} onInput={(e) => props.onInput(e.currentTarget.value)} placeholder="e.g. wrong parameters, superseded by a newer run" />
+      <textarea id={props.id} name="reason" rows={2} value={props.value} onInput={(e) => props.onInput(e.currentTarget.value)} placeholder="e.g. wrong parameters, superseded by a newer run" />
     </div>
   );
 }
@@ -65,7 +65,7 @@ export function StopJobDialog(props: { job: Job; initialForce?: boolean; onClose
     setError(null);
     try {
       const { body } = await belay.cancelJob(job.id, { reason, force });
-      toast(describeOutcome(body, `“${job.name}”`));
+      toast(describeOutcome(body, `“${job.name}”`), "ok", body.cancellation.status === "in_progress" ? { jobIds: [job.id] } : {});
       props.onDone(body);
       props.onClose();
     } catch (e) {
@@ -123,7 +123,7 @@ export function StopTaskDialog(props: { job: Job; taskKey: string; onClose: () =
     setError(null);
     try {
       const { body } = await belay.cancelTask(job.id, taskKey, { reason, force, cascade });
-      toast(describeOutcome(body, `task “${taskKey}”`));
+      toast(describeOutcome(body, `task “${taskKey}”`), "ok", body.cancellation.status === "in_progress" ? { jobIds: [job.id] } : {});
       props.onDone(body);
       props.onClose();
     } catch (e) {
@@ -212,7 +212,8 @@ export function BulkStopDialog(props: { jobs: Job[]; onClose: () => void; onDone
     setError(null);
     try {
       const { body } = await belay.cancelJobs(ids, { reason, force });
-      toast(body.cancelled === 0 ? "Nothing to stop: every selected job had already finished." : `Stopping ${plural(body.cancelled, "job")}.`);
+      // The bulk answer does not say which jobs it stopped: the toast goes once every selected job has ended.
+      toast(body.cancelled === 0 ? "Nothing to stop: every selected job had already finished." : `Stopping ${plural(body.cancelled, "job")}.`, "ok", body.cancelled === 0 ? {} : { jobIds: ids });
       props.onDone(body);
       props.onClose();
     } catch (e) {

@@ -1,7 +1,7 @@
 /** The history of cancellation records, filterable by status and job, with each record's full timeline on demand. */
 import { Fragment } from "preact";
 import type { JSX } from "preact";
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { belay } from "../api.ts";
 import type { CancellationRecord } from "../api.ts";
 import { Badge } from "../components/Badge.tsx";
@@ -14,6 +14,12 @@ import { Link, setParams, useLocation } from "../router.tsx";
 const limit = 20;
 const statuses = ["in_progress", "completed", "partial", "failed", "too_late"];
 const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Records that did not do all they set out to: they need a person's eye. */
+const attention: Record<string, string> = {
+  partial: "Partial: some steps did not succeed (e.g. a cleanup, or a remote cancel that was not confirmed)",
+  failed: "Failed: the cancellation could not be carried out",
+};
 
 function scopeText(r: CancellationRecord): string {
   if (r.scope === "bulk") return r.progress === null ? "several jobs" : `${r.progress.total} jobs`;
@@ -30,6 +36,9 @@ export function CancellationsPage(): JSX.Element {
   const [page, setPage] = useState<{ items: CancellationRecord[]; total: number } | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [open, setOpen] = useState<string | null>(null);
+  /** Job names by id: a record holds only the id; a person looks for the name. */
+  const [names, setNames] = useState<Map<string, string>>(new Map());
+  const asked = useRef<Set<string>>(new Set());
   const now = useNow(5000);
   const jobValid = jobId === "" || uuid.test(jobId);
 
@@ -44,6 +53,15 @@ export function CancellationsPage(): JSX.Element {
     }
   };
   const refresh = useThrottled(() => void load(), 500);
+  useEffect(() => {
+    const missing = [...new Set((page?.items ?? []).map((r) => r.jobId).filter((id): id is string => id !== null && !asked.current.has(id)))];
+    if (missing.length === 0) return;
+    missing.forEach((id) => asked.current.add(id));
+    void Promise.all(missing.map((id) => belay.getJob(id).then((j) => [id, j.name] as const).catch(() => null))).then((found) => {
+      const known = found.filter((f): f is readonly [string, string] => f !== null);
+      if (known.length > 0) setNames((old) => new Map([...old, ...known]));
+    });
+  }, [page]);
   useEffect(() => setJobInput(jobId), [jobId]);
   useEffect(() => {
     setPage(null);
@@ -126,12 +144,18 @@ export function CancellationsPage(): JSX.Element {
           <tbody>
             {page.items.map((r) => (
               <Fragment key={r.id}>
-                <tr data-cancellation={r.id} data-status={r.status}>
+                <tr data-cancellation={r.id} data-status={r.status} class={attention[r.status] === undefined ? "" : "needs-attention"}>
                   <td data-label="Requested">
                     <span title={r.requestedAt}>{ago(r.requestedAt, now)}</span>
                   </td>
                   <td data-label="Status">
                     <Badge status={r.status} />
+                    {attention[r.status] === undefined ? null : (
+                      <span class="attention-marker" title={attention[r.status]}>
+                        <span aria-hidden="true">⚠ </span>
+                        {r.status === "partial" ? "needs a look" : "did not stop"}
+                      </span>
+                    )}
                   </td>
                   <td data-label="What">
                     {scopeText(r)}
@@ -141,9 +165,16 @@ export function CancellationsPage(): JSX.Element {
                     {r.jobId === null ? (
                       <span class="muted">—</span>
                     ) : (
-                      <Link href={`/jobs/${r.jobId}`} class="mono">
-                        {shortId(r.jobId)}
-                      </Link>
+                      <>
+                        <Link href={`/jobs/${r.jobId}`} class="job-name">
+                          {names.get(r.jobId) ?? shortId(r.jobId)}
+                        </Link>
+                        {names.has(r.jobId) ? (
+                          <span class="mono muted small block" title={r.jobId}>
+                            {shortId(r.jobId)}
+                          </span>
+                        ) : null}
+                      </>
                     )}
                   </td>
                   <td data-label="By">{r.requestedBy}</td>

@@ -1,23 +1,21 @@
 /** Finished jobs, newest first, a page at a time; cancelled jobs say who stopped them, when and why. */
 import type { JSX } from "preact";
 import { useEffect, useState } from "preact/hooks";
-import { belay, finishedStatuses } from "../api.ts";
+import { finishedStatuses } from "../api.ts";
 import type { Job } from "../api.ts";
 import { Badge } from "../components/Badge.tsx";
 import { ErrorNote } from "../components/Notice.tsx";
-import { ago, between, dateTime, duration, parseTime, shortId } from "../format.ts";
-import { useNow } from "../hooks.ts";
+import { SearchFields } from "../components/SearchFields.tsx";
+import { ago, between, dateTime, duration, shortId } from "../format.ts";
+import { useEvents, useNow, useThrottled } from "../hooks.ts";
+import { listJobs, parseLabelInput, windowStart } from "../queries.ts";
 import { Link, setParams, useLocation } from "../router.tsx";
 import { tasksDone } from "./Jobs.tsx";
 
 const limit = 25;
 
-const windows: Record<string, { label: string; ms: number }> = {
-  "1h": { label: "the last hour", ms: 3600_000 },
-  "24h": { label: "the last 24 hours", ms: 24 * 3600_000 },
-  "7d": { label: "the last 7 days", ms: 7 * 24 * 3600_000 },
-  "30d": { label: "the last 30 days", ms: 30 * 24 * 3600_000 },
-};
+/** Events after which a job is finished: History re-reads its first page when one arrives. */
+const endings = new Set(["belay.job.succeeded", "belay.job.failed", "belay.job.partial", "belay.job.cancelled", "belay.job.resumed"]);
 
 export function StoppedBy(props: { job: Job; now?: number }): JSX.Element | null {
   const c = props.job.cancellation;
@@ -38,26 +36,33 @@ export function HistoryPage(): JSX.Element {
   const since = params.get("since") ?? "";
   const queue = params.get("queue") ?? "";
   const owner = params.get("owner") ?? "";
+  const name = params.get("name") ?? "";
+  const label = params.get("label") ?? "";
   const [cursors, setCursors] = useState<Array<string | null>>([null]);
   const [page, setPage] = useState<{ items: Job[]; next: string | null } | null>(null);
   const [error, setError] = useState<unknown>(null);
   const now = useNow(10_000);
-  const filterKey = `${status}|${since}|${queue}|${owner}`;
+  const filterKey = `${status}|${since}|${queue}|${owner}|${name}|${label}`;
+  const filtered = status !== "" || since !== "" || queue !== "" || owner !== "" || name !== "" || label !== "";
   const cursor = cursors[cursors.length - 1] ?? null;
 
   const load = async (signal: AbortSignal): Promise<void> => {
     setError(null);
     try {
-      const result = await belay.listJobs({ status: status === "" ? finishedStatuses.join(",") : status, queue, owner, limit, cursor }, signal);
-      // The API has no time filter: pages come newest first, so the window ends at the first older job.
-      const from = windows[since] === undefined ? null : Date.now() - (windows[since]?.ms ?? 0);
-      const inWindow = from === null ? result.items : result.items.filter((j) => (parseTime(j.createdAt) ?? 0) >= from);
-      const more = inWindow.length === result.items.length ? (result.nextCursor ?? null) : null;
-      setPage({ items: inWindow, next: more });
+      const result = await listJobs(
+        { status: status === "" ? finishedStatuses.join(",") : status, queue, owner, name, labels: parseLabelInput(label) ?? [], createdAfter: windowStart(since), limit, cursor },
+        signal,
+      );
+      setPage({ items: result.items, next: result.nextCursor ?? null });
     } catch (e) {
       if (!signal.aborted) setError(e);
     }
   };
+  // Live: a job that ends appears on the first page without a reload (later pages stay still while read).
+  const refresh = useThrottled(() => {
+    if (cursor === null) void load(new AbortController().signal);
+  }, 500);
+  useEvents({ onEvent: (e) => endings.has(e.type) && refresh(), onReconnect: refresh }, []);
 
   useEffect(() => setCursors([null]), [filterKey]);
   useEffect(() => {
@@ -67,7 +72,7 @@ export function HistoryPage(): JSX.Element {
     return () => controller.abort();
   }, [filterKey, cursor]);
 
-  const set = (patch: Record<string, string>): void => setParams({ status, since, queue, owner, ...patch });
+  const set = (patch: Record<string, string>): void => setParams({ status, since, queue, owner, name, label, ...patch });
 
   return (
     <section aria-labelledby="history-title">
@@ -88,17 +93,6 @@ export function HistoryPage(): JSX.Element {
           </select>
         </div>
         <div class="field">
-          <label for="h-since">Submitted</label>
-          <select id="h-since" value={since} onChange={(e) => set({ since: e.currentTarget.value })}>
-            <option value="">any time</option>
-            {Object.entries(windows).map(([k, w]) => (
-              <option key={k} value={k}>
-                in {w.label}
-              </option>
-            ))}
-          </select>
-        </div>
-        <div class="field">
           <label for="h-queue">Queue</label>
           <input id="h-queue" type="search" value={queue} placeholder="any" onChange={(e) => set({ queue: e.currentTarget.value.trim() })} />
         </div>
@@ -106,6 +100,7 @@ export function HistoryPage(): JSX.Element {
           <label for="h-owner">Owner</label>
           <input id="h-owner" type="search" value={owner} placeholder="anyone" onChange={(e) => set({ owner: e.currentTarget.value.trim() })} />
         </div>
+        <SearchFields idPrefix="h" values={{ name, label, since }} onChange={set} />
       </form>
 
       <ErrorNote error={error} onRetry={() => void load(new AbortController().signal)} />
@@ -115,7 +110,7 @@ export function HistoryPage(): JSX.Element {
         ) : null
       ) : page.items.length === 0 ? (
         <div class="empty">
-          <p>No finished jobs{status === "" && since === "" && queue === "" && owner === "" ? " yet" : " match these filters"}{cursors.length > 1 ? " on this page" : ""}.</p>
+          <p>No finished jobs{filtered ? " match these filters" : " yet"}{cursors.length > 1 ? " on this page" : ""}.</p>
         </div>
       ) : (
         <table class="table stack" aria-label="Finished jobs">

@@ -10,13 +10,15 @@ import type { BelayEvent, CancellationRecord, Job, LogLine } from "../api.ts";
 import { Badge } from "../components/Badge.tsx";
 import { LineChart, numericSeries } from "../components/Chart.tsx";
 import type { ProgressPoint } from "../components/Chart.tsx";
-import { ErrorNote, toast } from "../components/Notice.tsx";
+import { ErrorNote, settleJobToasts, toast } from "../components/Notice.tsx";
 import { ProgressBar } from "../components/Progress.tsx";
 import { StopJobDialog, StopTaskDialog } from "../components/StopDialogs.tsx";
 import { TaskGraph } from "../components/TaskGraph.tsx";
+import { TaskRuns } from "../components/TaskRuns.tsx";
 import { CancellationTimeline } from "../components/Timeline.tsx";
-import { ago, between, clock, dateTime, duration, percent } from "../format.ts";
+import { ago, between, clock, dateTime, duration, percent, plural } from "../format.ts";
 import { useEvents, useNow, useThrottled } from "../hooks.ts";
+import { canActOn, roleNote, useMe } from "../role.ts";
 import { Link, setParams, useLocation } from "../router.tsx";
 import { StoppedBy } from "./History.tsx";
 
@@ -65,6 +67,16 @@ function eventText(e: BelayEvent): string {
   }
 }
 
+/** A cancel whose remote part was not confirmed: the remote job may run on (DESIGN §3). */
+function remoteRefused(record: CancellationRecord): boolean {
+  const remote = record.remote as { attempted?: unknown; cancelled?: unknown; pending?: unknown } | null | undefined;
+  if (remote === null || remote === undefined) return false;
+  if (remote.cancelled === false) return true;
+  // A server that follows the remote job after a refusal counts those not yet known to have stopped.
+  if (typeof remote.pending === "number") return remote.pending > 0;
+  return typeof remote.attempted === "number" && typeof remote.cancelled === "number" && remote.cancelled < remote.attempted && record.status !== "in_progress";
+}
+
 function taskResult(task: Task): string {
   if (task.error !== null) return task.error;
   if (task.status === "succeeded" || task.status === "failed") return task.exitCode === null ? "—" : `exit ${task.exitCode}`;
@@ -72,10 +84,25 @@ function taskResult(task: Task): string {
   return "—";
 }
 
+const progressPrefix = "BELAY_PROGRESS ";
+
+function progressSummary(line: LogLine | undefined): string {
+  if (line === undefined) return "";
+  try {
+    const data = JSON.parse(line.line.slice(progressPrefix.length)) as Record<string, unknown>;
+    const parts = [typeof data["ratio"] === "number" ? percent(data["ratio"]) : null, typeof data["message"] === "string" ? `“${data["message"]}”` : null].filter((p) => p !== null);
+    return parts.length === 0 ? "" : `, latest ${parts.join(" ")}`;
+  } catch {
+    return ", latest not readable as JSON";
+  }
+}
+
 function LogTail(props: { jobId: string; task: string; live: boolean }): JSX.Element {
   const [lines, setLines] = useState<LogLine[]>([]);
   const [error, setError] = useState<unknown>(null);
   const [loaded, setLoaded] = useState(false);
+  /** Progress lines are data for the bars and charts: folded unless asked for. */
+  const [showProgress, setShowProgress] = useState(false);
   const box = useRef<HTMLPreElement>(null);
   /** Keep the newest line in view, until the person scrolls up. */
   const follow = useRef(true);
@@ -123,9 +150,21 @@ function LogTail(props: { jobId: string; task: string; live: boolean }): JSX.Ele
     return () => observer.disconnect();
   }, []);
 
+  const progressLines = lines.filter((l) => l.line.startsWith(progressPrefix));
   return (
     <div>
       <ErrorNote error={error} />
+      {progressLines.length === 0 ? null : (
+        <div class="log-fold small" data-count={progressLines.length}>
+          <span class="muted">
+            {showProgress ? "Showing" : "Folded:"} {plural(progressLines.length, "BELAY_PROGRESS line")}
+            {progressSummary(progressLines[progressLines.length - 1])} (they are drawn in the progress bars and charts).
+          </span>{" "}
+          <button type="button" class="link-button" aria-pressed={showProgress} onClick={() => setShowProgress(!showProgress)}>
+            {showProgress ? "Fold them" : "Show them"}
+          </button>
+        </div>
+      )}
       <pre
         class="logs"
         ref={box}
@@ -142,16 +181,18 @@ function LogTail(props: { jobId: string; task: string; live: boolean }): JSX.Ele
           follow.current = el.scrollHeight - el.scrollTop - el.clientHeight < 24;
         }}
       >
-        {!loaded ? "Loading…" : lines.length === 0 ? <span class="muted">No output yet.</span> : null}
-        {lines.map((l) => (
-          <div key={`${l.seq}`} class={`log-line log-${l.stream}${l.line.startsWith("BELAY_PROGRESS ") ? " log-progress" : ""}`}>
-            <span class="log-meta" aria-hidden="true">
-              {clock(l.time).slice(0, 8)} {props.task === "" ? `${l.taskKey} ` : ""}
-              {l.stream === "stdout" ? "" : `${l.stream} `}
-            </span>
-            {l.line}
-          </div>
-        ))}
+        {!loaded ? "Loading…" : lines.length === progressLines.length && !showProgress ? <span class="muted">No output yet{progressLines.length === 0 ? "" : " other than progress"}.</span> : null}
+        {lines
+          .filter((l) => showProgress || !l.line.startsWith(progressPrefix))
+          .map((l) => (
+            <div key={`${l.seq}`} class={`log-line log-${l.stream}${l.line.startsWith(progressPrefix) ? " log-progress" : ""}`}>
+              <span class="log-meta" aria-hidden="true">
+                {clock(l.time).slice(0, 8)} {props.task === "" ? `${l.taskKey} ` : ""}
+                {l.stream === "stdout" ? "" : `${l.stream} `}
+              </span>
+              {l.line}
+            </div>
+          ))}
       </pre>
       <p class="small muted">{props.live ? "Following the log live." : "The job has ended: this is the end of the log."}</p>
     </div>
@@ -171,8 +212,16 @@ export function JobDetailPage(props: { id: string }): JSX.Element {
   const [records, setRecords] = useState<CancellationRecord[]>([]);
   const [dialog, setDialog] = useState<DialogState>(null);
   const [resuming, setResuming] = useState(false);
+  const [historyTab, setHistoryTab] = useState<"cancellations" | "events">("cancellations");
   const lastSeq = useRef(0);
   const now = useNow(1000);
+  const me = useMe();
+
+  // A toast that said "the cancellation is in progress" is wrong once it is over: it goes.
+  const settled = job !== null && !isActive(job.status);
+  useEffect(() => {
+    if (settled) settleJobToasts(id);
+  }, [settled, id]);
 
   const loadJob = async (): Promise<void> => {
     try {
@@ -272,6 +321,8 @@ export function JobDetailPage(props: { id: string }): JSX.Element {
   }
 
   const active = isActive(job.status);
+  const mayAct = canActOn(me, job);
+  const refused = records.find(remoteRefused) ?? null;
   const series = numericSeries(progress);
   const visibleSeries = selected === null ? series : series.filter((s) => s.task === selected).concat(series.filter((s) => s.task !== selected)).slice(0, 8);
   const selectTask = (key: string): void => setParams({ task: selected === key ? null : key });
@@ -303,23 +354,32 @@ export function JobDetailPage(props: { id: string }): JSX.Element {
           <Badge status={job.status} />
         </div>
         <div class="job-actions">
-          {job.status === "queued" || job.status === "running" ? (
+          {!mayAct ? null : job.status === "queued" || job.status === "running" ? (
             <button type="button" class="button danger" onClick={() => setDialog({ kind: "job", job, force: false })}>
               Stop job
             </button>
           ) : null}
-          {job.status === "cancelling" ? (
+          {mayAct && job.status === "cancelling" ? (
             <button type="button" class="button danger" onClick={() => setDialog({ kind: "job", job, force: true })}>
               Force stop
             </button>
           ) : null}
-          {resumable ? (
+          {mayAct && resumable ? (
             <button type="button" class="button primary" disabled={resuming} onClick={() => void resume()}>
               {resuming ? "Resuming…" : "Resume"}
             </button>
           ) : null}
         </div>
       </div>
+      {refused === null ? null : (
+        <div class="banner banner-amber" role="alert" data-cancellation={refused.id}>
+          <strong>The remote job may still be running.</strong> The stop asked the remote service to cancel{" "}
+          {refused.remote.attempted === 1 ? "its job" : `${refused.remote.attempted} jobs`} and it did not confirm
+          {refused.remote.cancelled === 0 ? "" : ` ${refused.remote.cancelled} of them`} (cancellation record {refused.status.replace("_", " ")}). Check the remote service; the
+          cancellation record below has the details.
+        </div>
+      )}
+      {mayAct || roleNote(me) === null ? null : <p class="small muted role-note">{roleNote(me)}</p>}
       <ErrorNote error={actionError} />
       <ErrorNote error={error} />
 
@@ -384,10 +444,57 @@ export function JobDetailPage(props: { id: string }): JSX.Element {
 
       <ProgressBar ratio={job.progress.ratio} message={job.progress.message} label={`Progress of ${job.name}`} active={active} />
 
+      <section aria-labelledby="history-title" class="card job-history">
+        <div class="section-head">
+          <h2 id="history-title">History</h2>
+          <div class="tabs" role="tablist" aria-label="History">
+            <button type="button" role="tab" id="tab-cancellations" aria-controls="panel-cancellations" aria-selected={historyTab === "cancellations"} onClick={() => setHistoryTab("cancellations")}>
+              Cancellations ({records.length})
+            </button>
+            <button type="button" role="tab" id="tab-events" aria-controls="panel-events" aria-selected={historyTab === "events"} onClick={() => setHistoryTab("events")}>
+              Events ({activity.length})
+            </button>
+          </div>
+        </div>
+        {historyTab === "cancellations" ? (
+          <div role="tabpanel" id="panel-cancellations" aria-labelledby="tab-cancellations">
+            <h3 id="timeline-title" class="visually-hidden">
+              Cancellation timeline
+            </h3>
+            {records.length === 0 ? (
+              <p class="muted">Nobody has stopped this job or any of its tasks.</p>
+            ) : (
+              records.map((r, i) => (
+                <details key={r.id} open={i === 0} class="record">
+                  <summary>
+                    <Badge status={r.status} small /> {r.scope === "task" ? `task ${r.taskKey ?? "?"}` : r.scope === "bulk" ? "bulk stop" : "whole job"} · by {r.requestedBy} · {ago(r.requestedAt, now)}
+                  </summary>
+                  <CancellationTimeline record={r} />
+                </details>
+              ))
+            )}
+          </div>
+        ) : (
+          <div role="tabpanel" id="panel-events" aria-labelledby="tab-events">
+            <ol class="activity" reversed>
+              {[...activity]
+                .reverse()
+                .slice(0, 150)
+                .map((e) => (
+                  <li key={e.id} data-type={e.type}>
+                    <span class="mono small muted">{clock(e.time)}</span> {eventText(e)}
+                  </li>
+                ))}
+            </ol>
+          </div>
+        )}
+      </section>
+
       <section aria-labelledby="tasks-title" class="card">
         <h2 id="tasks-title">Tasks</h2>
         <p class="small muted">Select a task to see its log and results.</p>
         <TaskGraph job={job} selected={selected} onSelect={selectTask} />
+        <TaskRuns job={job} records={records} now={now} />
         <table class="table stack compact tasks-table" aria-label="Tasks">
           <thead>
             <tr>
@@ -426,7 +533,7 @@ export function JobDetailPage(props: { id: string }): JSX.Element {
                 </td>
                 <td data-label="Time">{t.startedAt === null ? <span class="muted">not started</span> : duration(between(t.startedAt, t.finishedAt, now), t.finishedAt === null)}</td>
                 <td class="cell-actions">
-                  {active && (t.status === "pending" || t.status === "running") && t.runOn === "normal" ? (
+                  {mayAct && active && (t.status === "pending" || t.status === "running") && t.runOn === "normal" ? (
                     <button type="button" class="button danger small" aria-label={`Stop task ${t.key}`} onClick={() => setDialog({ kind: "task", job, key: t.key })}>
                       Stop
                     </button>
@@ -466,43 +573,6 @@ export function JobDetailPage(props: { id: string }): JSX.Element {
           </div>
         </div>
         <LogTail jobId={job.id} task={selectedTask?.key ?? ""} live={active} />
-      </section>
-
-      <section aria-labelledby="timeline-title" class="card">
-        <h2 id="timeline-title">Cancellation timeline</h2>
-        {records.length === 0 ? (
-          <p class="muted">Nobody has stopped this job or any of its tasks.</p>
-        ) : (
-          records.map((r, i) => (
-            <details key={r.id} open={i === 0} class="record">
-              <summary>
-                <Badge status={r.status} small /> {r.scope === "task" ? `task ${r.taskKey ?? "?"}` : r.scope === "bulk" ? "bulk stop" : "whole job"} · by {r.requestedBy} · {ago(r.requestedAt, now)}
-              </summary>
-              <CancellationTimeline record={r} />
-            </details>
-          ))
-        )}
-      </section>
-
-      <section aria-labelledby="activity-title" class="card">
-        <details>
-          <summary>
-            <h2 id="activity-title" class="inline-heading">
-              Activity
-            </h2>{" "}
-            <span class="muted small">({activity.length} events)</span>
-          </summary>
-          <ol class="activity" reversed>
-            {[...activity]
-              .reverse()
-              .slice(0, 150)
-              .map((e) => (
-                <li key={e.id}>
-                  <span class="mono small muted">{clock(e.time)}</span> {eventText(e)}
-                </li>
-              ))}
-          </ol>
-        </details>
       </section>
 
       {dialog?.kind === "job" ? (

@@ -8,11 +8,14 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import { activeStatuses, belay, isActive } from "../api.ts";
 import type { Job } from "../api.ts";
 import { Badge } from "../components/Badge.tsx";
-import { ErrorNote } from "../components/Notice.tsx";
+import { ErrorNote, settleJobToasts } from "../components/Notice.tsx";
 import { ProgressBar } from "../components/Progress.tsx";
+import { SearchFields } from "../components/SearchFields.tsx";
 import { BulkStopDialog, StopJobDialog } from "../components/StopDialogs.tsx";
 import { ago, duration, between, shortId } from "../format.ts";
 import { useEvents, useNow, useThrottled } from "../hooks.ts";
+import { listJobs, parseLabelInput, windowStart } from "../queries.ts";
+import { canActOn, canBulkStop, roleNote, useMe } from "../role.ts";
 import { Link, setParams, useLocation } from "../router.tsx";
 
 const pageSize = 200;
@@ -29,6 +32,11 @@ export function JobsPage(): JSX.Element {
   const status = params.get("status") ?? "";
   const queue = params.get("queue") ?? "";
   const owner = params.get("owner") ?? "";
+  const name = params.get("name") ?? "";
+  const label = params.get("label") ?? "";
+  const since = params.get("since") ?? "";
+  const me = useMe();
+  const bulk = canBulkStop(me);
   const [jobs, setJobs] = useState<Job[] | null>(null);
   const [more, setMore] = useState(false);
   const [recent, setRecent] = useState<Job[]>([]);
@@ -38,12 +46,13 @@ export function JobsPage(): JSX.Element {
   const known = useRef<Map<string, Job>>(new Map());
   const loads = useRef(0);
   const now = useNow(1000);
-  const filterKey = `${status}|${queue}|${owner}`;
+  const filterKey = `${status}|${queue}|${owner}|${name}|${label}|${since}`;
+  const filtered = queue !== "" || owner !== "" || name !== "" || label !== "" || since !== "";
 
   const load = async (): Promise<void> => {
     const mine = ++loads.current;
     try {
-      const page = await belay.listJobs({ status: status === "" ? activeStatuses.join(",") : status, queue, owner, limit: pageSize });
+      const page = await listJobs({ status: status === "" ? activeStatuses.join(",") : status, queue, owner, name, labels: parseLabelInput(label) ?? [], createdAfter: windowStart(since), limit: pageSize });
       // A slower, older read must not overwrite a newer one.
       if (mine !== loads.current) return;
       setError(null);
@@ -56,6 +65,7 @@ export function JobsPage(): JSX.Element {
       setSelected((s) => new Set([...s].filter((id) => ids.has(id))));
       if (gone.length > 0) {
         const ended = (await Promise.all(gone.slice(0, 20).map((j) => belay.getJob(j.id).catch(() => null)))).filter((j): j is Job => j !== null && !isActive(j.status));
+        ended.forEach((j) => settleJobToasts(j.id));
         if (ended.length > 0) setRecent((r) => [...ended, ...r.filter((x) => !ended.some((e) => e.id === x.id))].slice(0, 20));
       }
     } catch (e) {
@@ -78,6 +88,7 @@ export function JobsPage(): JSX.Element {
     refresh();
   };
 
+  const set = (patch: Record<string, string>): void => setParams({ status, queue, owner, name, label, since, ...patch });
   const selectable = (jobs ?? []).filter((j) => isActive(j.status));
   const allSelected = selectable.length > 0 && selectable.every((j) => selected.has(j.id));
   const toggle = (id: string, on: boolean): void =>
@@ -97,7 +108,7 @@ export function JobsPage(): JSX.Element {
       <form class="filters" onSubmit={(e) => e.preventDefault()} aria-label="Filter jobs">
         <div class="field">
           <label for="f-status">Status</label>
-          <select id="f-status" value={status} onChange={(e) => setParams({ status: e.currentTarget.value, queue, owner })}>
+          <select id="f-status" value={status} onChange={(e) => set({ status: e.currentTarget.value })}>
             <option value="">all active</option>
             <option value="queued">queued</option>
             <option value="running">running</option>
@@ -106,14 +117,17 @@ export function JobsPage(): JSX.Element {
         </div>
         <div class="field">
           <label for="f-queue">Queue</label>
-          <input id="f-queue" type="search" value={queue} placeholder="any" onChange={(e) => setParams({ status, queue: e.currentTarget.value.trim(), owner })} />
+          <input id="f-queue" type="search" value={queue} placeholder="any" onChange={(e) => set({ queue: e.currentTarget.value.trim() })} />
         </div>
         <div class="field">
           <label for="f-owner">Owner</label>
-          <input id="f-owner" type="search" value={owner} placeholder="anyone" onChange={(e) => setParams({ status, queue, owner: e.currentTarget.value.trim() })} />
+          <input id="f-owner" type="search" value={owner} placeholder="anyone" onChange={(e) => set({ owner: e.currentTarget.value.trim() })} />
         </div>
+        <SearchFields idPrefix="f" values={{ name, label, since }} onChange={set} />
       </form>
+      {roleNote(me) === null ? null : <p class="small muted role-note">{roleNote(me)}</p>}
 
+      {!bulk ? null : (
       <div class="toolbar" role="toolbar" aria-label="Selected jobs">
         <span class="muted" aria-live="polite">
           {selected.size === 0 ? "Select jobs to stop several at once." : `${selected.size} selected`}
@@ -122,6 +136,7 @@ export function JobsPage(): JSX.Element {
           Stop selected{selected.size === 0 ? "" : ` (${selected.size})`}
         </button>
       </div>
+      )}
 
       <ErrorNote error={error} onRetry={() => void load()} />
       {jobs === null ? (
@@ -130,7 +145,7 @@ export function JobsPage(): JSX.Element {
         ) : null
       ) : jobs.length === 0 ? (
         <div class="empty">
-          <p>No {status === "" ? "queued or running" : status} jobs{queue === "" && owner === "" ? "" : " matching the filters"}.</p>
+          <p>No {status === "" ? "queued or running" : status} jobs{filtered ? " matching the filters" : ""}.</p>
           <p class="muted">
             Submit one with <code>belay job submit -- sleep 60</code>, or <code>POST /api/v1/jobs</code>. It appears here as soon as it is queued.
           </p>
@@ -139,9 +154,11 @@ export function JobsPage(): JSX.Element {
         <table class="table stack jobs-table" aria-label="Active jobs">
           <thead>
             <tr>
-              <th scope="col" class="col-select">
-                <input type="checkbox" aria-label="Select all jobs" checked={allSelected} onChange={(e) => setSelected(e.currentTarget.checked ? new Set(selectable.map((j) => j.id)) : new Set())} />
-              </th>
+              {!bulk ? null : (
+                <th scope="col" class="col-select">
+                  <input type="checkbox" aria-label="Select all jobs" checked={allSelected} onChange={(e) => setSelected(e.currentTarget.checked ? new Set(selectable.map((j) => j.id)) : new Set())} />
+                </th>
+              )}
               <th scope="col">Job</th>
               <th scope="col">Status</th>
               <th scope="col" class="col-progress">Progress</th>
@@ -156,9 +173,11 @@ export function JobsPage(): JSX.Element {
           <tbody>
             {jobs.map((job) => (
               <tr key={job.id} data-job={job.id} data-status={job.status}>
-                <td class="col-select">
-                  <input type="checkbox" aria-label={`Select ${job.name}`} checked={selected.has(job.id)} onChange={(e) => toggle(job.id, e.currentTarget.checked)} />
-                </td>
+                {!bulk ? null : (
+                  <td class="col-select">
+                    <input type="checkbox" aria-label={`Select ${job.name}`} checked={selected.has(job.id)} onChange={(e) => toggle(job.id, e.currentTarget.checked)} />
+                  </td>
+                )}
                 <td data-label="Job" class="cell-job">
                   <Link href={`/jobs/${job.id}`} class="job-name">
                     {job.name}
@@ -181,7 +200,7 @@ export function JobsPage(): JSX.Element {
                 <td data-label="Owner">{job.owner}</td>
                 <td data-label="Queue">{job.queue}</td>
                 <td class="cell-actions">
-                  {job.status === "cancelling" ? (
+                  {!canActOn(me, job) ? null : job.status === "cancelling" ? (
                     <button type="button" class="button small" onClick={() => setDialog({ kind: "stop", job, force: true })}>
                       Force stop
                     </button>

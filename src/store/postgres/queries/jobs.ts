@@ -200,6 +200,9 @@ function jobWhere(filter: JobFilter, params: unknown[]): string[] {
   if (filter.queue !== undefined) where.push(`j.queue = ${param(filter.queue)}`);
   if (filter.owner !== undefined) where.push(`j.owner = ${param(filter.owner)}`);
   if (filter.createdBefore !== undefined) where.push(`j.created_at < ${param(filter.createdBefore)}::timestamptz`);
+  if (filter.createdAfter !== undefined) where.push(`j.created_at >= ${param(filter.createdAfter)}::timestamptz`);
+  // strpos, not LIKE: % and _ in what a person types are plain characters.
+  if (filter.nameContains !== undefined) where.push(`strpos(lower(j.name), lower(${param(filter.nameContains)})) > 0`);
   // Every label must match: one containment test, served by the GIN index.
   if (filter.labels !== undefined && Object.keys(filter.labels).length > 0) where.push(`j.labels @> ${param(JSON.stringify(filter.labels))}::jsonb`);
   return where;
