@@ -24,6 +24,7 @@ import type {
   EventPage,
   JobPage,
   JobResponse,
+  BatchSubmitResponse,
   JobSpecInput,
   ListJobsQuery,
   LogPage,
@@ -98,6 +99,15 @@ export class BelayClient {
   /** POST /jobs: 201 with the new job, or 200 with the earlier one for a reused `idempotencyKey`. */
   submitJob(spec: JobSpecInput, call: CallOptions = {}): Promise<JobResponse> {
     return this.request("POST", "/jobs", { body: spec, ...signalOf(call) });
+  }
+
+  /**
+   * POST /jobs/batch: 1 to 10,000 specs stored all or none; `created` is false for a spec
+   * whose `idempotencyKey` the caller already used. A bad spec refuses the batch (400,
+   * `details.index` names it).
+   */
+  submitJobs(specs: JobSpecInput[]): Promise<BatchSubmitResponse> {
+    return this.request("POST", "/jobs/batch", { body: { jobs: specs } });
   }
 
   listJobs(query: ListJobsQuery = {}, call: CallOptions = {}): Promise<JobPage> {

@@ -5,6 +5,7 @@
  * are those of src/core/model.ts. Here only what is the client's own: the form of its
  * methods' options, and the token routes.
  */
+import type { Job } from "../core/model.ts";
 import type { JobSpecInput } from "../core/spec.ts";
 import type { JobStatus } from "../core/states.ts";
 
@@ -20,6 +21,11 @@ export type {
 export type { BulkCancelResponse, CancellationPage, CancellationResponse, CancelResponse, EventPage, JobPage, JobResponse, LogPage } from "../core/responses.ts";
 
 export type Role = "viewer" | "user" | "operator" | "admin";
+
+/** POST /jobs/batch: one result per spec, in the specs' order. */
+export interface BatchSubmitResponse {
+  jobs: Array<{ job: Job; created: boolean }>;
+}
 
 export interface ListJobsQuery {
   /** One status or several (sent comma-separated). */

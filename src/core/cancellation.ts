@@ -168,6 +168,8 @@ export function emitStep(d: JobDraft, record: CancellationRecord, step: Cancella
   if (step.name === "finalize") {
     data["recordStatus"] = record.status;
     data["durationMs"] = record.durationMs;
+    data["reason"] = record.reason;
+    data["requestedBy"] = record.requestedBy;
   }
   d.emit("belay.cancellation.step", record.taskKey, data);
 }

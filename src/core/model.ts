@@ -62,6 +62,8 @@ export interface TaskSpec {
   retries: number;
   /** Overrides the job's grace period for this task. */
   graceMs?: number;
+  /** Overrides the job's stall timeout for this task (DESIGN §7 stall watchdog). */
+  stallTimeoutMs?: number | null;
   /** `cancel`: a compensation task, run only after a job cancellation. */
   runOn: "normal" | "cancel";
   /** Resource pools this task holds a slot of while it runs. */
@@ -83,6 +85,11 @@ export interface JobSpec {
   tasks: TaskSpec[];
   timeoutMs: number | null;
   queueTimeoutMs: number | null;
+  /**
+   * Cancel a running task (requestedBy `system`, reason `stalled`) that reported no progress,
+   * checkpoint or log line for this long. Absent (specs stored before it existed) or null: no watchdog.
+   */
+  stallTimeoutMs?: number | null;
   graceMs: number;
   failFast: boolean;
   idempotencyKey: string | null;

@@ -62,6 +62,8 @@ export interface TaskInputBase {
    * job's `graceMs`.
    */
   graceMs?: number | undefined;
+  /** Overrides the job's `stallTimeoutMs` for this task (null: no watchdog for it); same bounds. */
+  stallTimeoutMs?: number | null | undefined;
   /**
    * `"normal"`: runs as part of the job. `"cancel"`: a compensation task, run only after a
    * cancellation of the job (even of a queued job) to undo external effects. A normal task
@@ -168,6 +170,12 @@ export interface JobSpecInput {
   timeoutMs?: number | null | undefined;
   /** Cancel the job when it has not started this long after submission, in milliseconds; positive integer or null (no limit). Default null. */
   queueTimeoutMs?: number | null | undefined;
+  /**
+   * Cancel a running task (requestedBy `system`, reason `stalled`) that reported no progress,
+   * checkpoint or log line for this long, in milliseconds; integer `minStallTimeoutMs`
+   * (1000)..10 years, or null (no watchdog). A task's own value overrides it. Default null.
+   */
+  stallTimeoutMs?: number | null | undefined;
   /** Grace period of a cancel, in milliseconds, before runners are force-killed; integer 0..86 400 000 (24 h). Default 10 000. */
   graceMs?: number | undefined;
   /** Cancel the other branches as soon as a task fails (after its retries). Default false. */
@@ -223,6 +231,12 @@ export const maxGraceMs = 24 * 60 * 60 * 1000;
  * `setTimeout` fires at once beyond 2^31-1 ms.)
  */
 export const maxTimeoutMs = 10 * 365 * 24 * 60 * 60 * 1000;
+/**
+ * Smallest `stallTimeoutMs`: 1 second. A task's activity is stored at most about once a
+ * second (see `src/engine/stall-clock.ts`), so a shorter watchdog could not tell a busy task
+ * from a silent one.
+ */
+export const minStallTimeoutMs = 1000;
 /** Bound of `priority` in both directions. */
 export const maxPriority = 1_000_000;
 /** Most extra attempts of a task. */
@@ -256,7 +270,7 @@ const kindFields: Readonly<Record<InputKind, readonly string[]>> = {
   remote: ["adapter", "input"],
   template: ["template", "params"],
 };
-const commonTaskFields = ["key", "kind", "dependsOn", "retries", "graceMs", "runOn", "uses"];
+const commonTaskFields = ["key", "kind", "dependsOn", "retries", "graceMs", "stallTimeoutMs", "runOn", "uses"];
 const allKindFields = [...new Set(Object.values(kindFields).flat())];
 const taskFields = new Set([...commonTaskFields, ...allKindFields]);
 const jobFields = [
@@ -268,6 +282,7 @@ const jobFields = [
   "tasks",
   "timeoutMs",
   "queueTimeoutMs",
+  "stallTimeoutMs",
   "graceMs",
   "failFast",
   "idempotencyKey",
@@ -597,6 +612,11 @@ function timeout(field: string, value: Json | undefined): number | null {
   return integer(field, value, 1, maxTimeoutMs);
 }
 
+function stallTimeout(field: string, value: Json): number | null {
+  if (value === null) return null;
+  return integer(field, value, minStallTimeoutMs, maxTimeoutMs);
+}
+
 function parseLabels(field: string, value: Json): Record<string, string> {
   const source = object(field, value);
   const keys = Object.keys(source);
@@ -724,6 +744,8 @@ function parseTask(raw: Json, field: string, edges: { count: number }, limits: S
   if (retries !== undefined) spec.retries = integer(f("retries"), retries, 0, maxRetries);
   const graceMs = get(task, "graceMs");
   if (graceMs !== undefined) spec.graceMs = integer(f("graceMs"), graceMs, 0, maxGraceMs);
+  const stallTimeoutMs = get(task, "stallTimeoutMs");
+  if (stallTimeoutMs !== undefined) spec.stallTimeoutMs = stallTimeout(f("stallTimeoutMs"), stallTimeoutMs);
   const runOn = get(task, "runOn");
   if (runOn !== undefined) spec.runOn = oneOf(f("runOn"), runOn, runOnValues);
 
@@ -936,6 +958,8 @@ export function parseJobSpec(input: unknown, options?: Partial<SpecLimits> & { t
   }
   const timeoutMs = timeout("timeoutMs", get(root, "timeoutMs"));
   const queueTimeoutMs = timeout("queueTimeoutMs", get(root, "queueTimeoutMs"));
+  const rawStall = get(root, "stallTimeoutMs");
+  const stallTimeoutMs = rawStall === undefined ? undefined : stallTimeout("stallTimeoutMs", rawStall);
   const rawGrace = get(root, "graceMs");
   const graceMs = rawGrace === undefined ? 10_000 : integer("graceMs", rawGrace, 0, maxGraceMs);
   const rawFailFast = get(root, "failFast");
@@ -956,6 +980,11 @@ export function parseJobSpec(input: unknown, options?: Partial<SpecLimits> & { t
   } else {
     tasks = parseShorthand(root, limits, templates);
   }
+  // A job's stall timeout is each task's unless the task sets its own (null included): the
+  // task row carries what the watchdog needs, so no job column is read on the hot path.
+  if (stallTimeoutMs !== undefined && stallTimeoutMs !== null) {
+    for (const task of tasks) if (task.stallTimeoutMs === undefined) task.stallTimeoutMs = stallTimeoutMs;
+  }
 
   return {
     name: name ?? defaultName(tasks),
@@ -966,6 +995,8 @@ export function parseJobSpec(input: unknown, options?: Partial<SpecLimits> & { t
     tasks,
     timeoutMs,
     queueTimeoutMs,
+    // Only when given: specs without it (and those stored before it existed) read the same.
+    ...(stallTimeoutMs === undefined ? {} : { stallTimeoutMs }),
     graceMs,
     failFast,
     idempotencyKey,

@@ -24,6 +24,11 @@ export class ActingBelay {
     return this.#engine.submit(input, { owner: this.principal.name, principal: this.principal });
   }
 
+  /** Bulk submit, each spec checked against the policy as `submit` checks one. */
+  async submitJobs(inputs: unknown): Promise<Array<{ job: Job; created: boolean }>> {
+    return this.#engine.submitJobs(inputs, { owner: this.principal.name, principal: this.principal });
+  }
+
   async submitJob(input: unknown): Promise<Job> {
     return (await this.submit(input)).job;
   }

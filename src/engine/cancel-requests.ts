@@ -46,9 +46,10 @@ export interface CancelRequestsDeps {
   wake: () => void;
 }
 
-/** Cancelling a job: what the scheduler's timeout sweep needs, and nothing else. */
+/** Cancelling a job or a task: what the scheduler's timeout sweep needs, and nothing else. */
 export interface JobCanceller {
   cancelJob(jobId: string, options?: CancelJobOptions): Promise<CancelResult>;
+  cancelTask(jobId: string, taskKey: string, options?: CancelTaskOptions): Promise<CancelResult>;
 }
 
 export class CancelRequests implements JobCanceller {

@@ -52,6 +52,7 @@ const task = z
     dependsOn: z.array(dependency).optional().describe("Keys of the tasks that must succeed before this one starts."),
     retries: z.number().int().min(0).optional(),
     graceMs: graceMs.optional(),
+    stallTimeoutMs: z.number().int().nullable().optional().describe("Overrides the job's stallTimeoutMs for this task (null: no watchdog)."),
     runOn: z.enum(["normal", "cancel"]).optional().describe('"cancel": a compensation task, run only after the job is cancelled (to undo external effects).'),
     uses: z.array(z.string()).optional().describe("Resource pools the task holds a slot of while it runs."),
   })
@@ -73,6 +74,12 @@ export const submitJobInput = z.looseObject({
   params: z.unknown().optional().describe("Free JSON parameters, kept with the job."),
   timeoutMs: z.number().int().nullable().optional().describe("Cancel the job automatically if it runs longer than this, in ms."),
   queueTimeoutMs: z.number().int().nullable().optional().describe("Cancel the job automatically if it has not started within this, in ms."),
+  stallTimeoutMs: z
+    .number()
+    .int()
+    .nullable()
+    .optional()
+    .describe("Cancel a running task (reason stalled) that reports no progress, checkpoint or log line for this long, in ms (at least 1000)."),
   graceMs: graceMs.optional(),
   failFast: z.boolean().optional().describe("When a task fails, cancel the job's other running branches. Default false."),
   idempotencyKey: z.string().optional().describe("Submitting again with the same key returns the job created the first time instead of a new one: safe retries."),

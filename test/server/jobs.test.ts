@@ -51,6 +51,18 @@ describe("HTTP jobs API", () => {
     expect(missing.json.error.code).toBe("JOB_NOT_FOUND");
   });
 
+  it("stallTimeoutMs: a clear 400 naming the field and its bounds; a valid one is kept on the tasks", async () => {
+    const s = await testServer({ concurrency: 0 });
+    const bad = await s.call("operator", "POST", "/api/v1/jobs", { tasks: [{ key: "a", command: ["true"], stallTimeoutMs: 500 }] });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json.error.code).toBe("INVALID_REQUEST");
+    expect(bad.json.error.details).toMatchObject({ field: "tasks[0].stallTimeoutMs", min: 1000 });
+    expect(bad.json.error.message).toMatch(/stallTimeoutMs.*1000/);
+    const ok = await s.call("operator", "POST", "/api/v1/jobs", { command: ["true"], stallTimeoutMs: 30_000 });
+    expect(ok.statusCode).toBe(201);
+    expect(ok.json.job.tasks[0].spec.stallTimeoutMs).toBe(30_000);
+  });
+
   it("client mistakes are 4xx with a code, never a 500 or a stack trace", async () => {
     const s = await testServer({ concurrency: 0 });
     const { json } = await s.call("user", "POST", "/api/v1/jobs", templateJob("true"));
@@ -63,6 +75,8 @@ describe("HTTP jobs API", () => {
       ["GET", `/api/v1/jobs/not-a-uuid`, undefined, 400, "INVALID_REQUEST"],
       ["POST", `/api/v1/jobs`, { tasks: [{ key: "a", command: ["true"], dependsOn: ["b"] }] }, 400, "INVALID_REQUEST"],
       ["POST", `/api/v1/jobs`, [1, 2], 400, "INVALID_REQUEST"],
+      ["POST", `/api/v1/jobs`, { command: ["true"], stallTimeoutMs: 10 }, 400, "INVALID_REQUEST"],
+      ["POST", `/api/v1/jobs`, { tasks: [{ key: "a", command: ["true"], stallTimeoutMs: "1m" }] }, 400, "INVALID_REQUEST"],
       ["GET", `/api/v1/jobs?limit=0`, undefined, 400, "INVALID_REQUEST"],
       ["GET", `/api/v1/jobs?status=bogus`, undefined, 400, "INVALID_REQUEST"],
       ["GET", `/api/v1/nowhere`, undefined, 404, "NOT_FOUND"],

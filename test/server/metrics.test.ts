@@ -83,6 +83,21 @@ describe("GET /metrics", () => {
     }
   }, 60_000);
 
+  it("counts tasks the stall watchdog cancelled, and not a task cancelled by a user", async () => {
+    const s = await serverWithMetrics({});
+    const silent = (await s.call("operator", "POST", "/api/v1/jobs", { command: ["sleep", "30"], stallTimeoutMs: 1000 })).json.job.id as string;
+    const user = (await s.call("operator", "POST", "/api/v1/jobs", { command: ["sleep", "30"] })).json.job.id as string;
+    await untilTaskStatus(s.engine, user, "main", "running");
+    expect((await s.call("operator", "POST", `/api/v1/jobs/${user}/tasks/main/cancel`, { reason: "stalled" })).statusCode).toBe(202);
+    await untilTaskStatus(s.engine, silent, "main", "cancelled");
+    await untilTaskStatus(s.engine, user, "main", "cancelled");
+    const m = await until(
+      () => scrape(s),
+      (samples) => value(samples, "belay_cancellation_duration_seconds_count", { scope: "task" }) === 2,
+    );
+    expect(value(m, "belay_tasks_stalled_total")).toBe(1);
+  });
+
   it("counts a graceful and a forced cancel of running jobs, with their labels and histograms", async () => {
     // This node claims only the default queue, so jobs of the "parked" queue stay queued.
     const s = await serverWithMetrics({ queues: ["default"] });

@@ -43,6 +43,7 @@ const rules: Record<string, Rule> = {
 
   // A template task: what a user may run. Free commands have their own table below.
   "POST /api/v1/jobs": { access: "user", request: () => ({ url: "/api/v1/jobs", body: templateJob("true") }) },
+  "POST /api/v1/jobs/batch": { access: "user", request: () => ({ url: "/api/v1/jobs/batch", body: { jobs: [templateJob("true")] } }) },
   "GET /api/v1/jobs": { access: "viewer", request: () => ({ url: "/api/v1/jobs" }) },
   "GET /api/v1/jobs/:id": { access: "viewer", request: (f) => ({ url: `/api/v1/jobs/${f.jobId}` }) },
   "GET /api/v1/jobs/:id/events": { access: "viewer", request: (f) => ({ url: `/api/v1/jobs/${f.jobId}/events` }) },

@@ -22,6 +22,11 @@ import { floorOf } from "../../core/policy.ts";
 import { acting } from "../auth.ts";
 import { errorResponses } from "../schemas.ts";
 
+import { maxBatchJobs } from "../../engine/engine.ts";
+
+/** The largest body `POST /jobs/batch` accepts (10,000 specs of about 1.6 KiB each). */
+const batchBodyLimitBytes = 16 * 2 ** 20;
+
 /** An ISO 8601 time from the query, normalised to the stored form (UTC, milliseconds). */
 function parseTimeParam(value: string | undefined, field: string): string | undefined {
   if (value === undefined || value === "") return undefined;
@@ -67,6 +72,7 @@ export function registerJobRoutes(api: FastifyInstance, deps: AppDeps): void {
           'A task `{key, kind: "template", template: NAME, params: {…}}` runs a server-defined template (docs/security.md). ' +
           "Free-command process tasks need the operator role by default (policy rule job.submit.process; 403 FORBIDDEN names the rule). " +
           'An env value `{"secret": NAME}` is resolved on the worker at spawn and never stored; an unknown name is a 400. ' +
+          "Time limits: `timeoutMs`, `queueTimeoutMs` (job) and `stallTimeoutMs` (job or task, ≥ 1000 ms: a running task with no progress, checkpoint or log line for that long is cancelled by the system, reason `stalled`). " +
           "With an `idempotencyKey` already used by the caller, returns that job with 200.",
         body: { type: "object", additionalProperties: true, description: "Job spec" },
         response: { 201: jobResponse, 200: jobResponse, ...errorResponses },
@@ -75,6 +81,43 @@ export function registerJobRoutes(api: FastifyInstance, deps: AppDeps): void {
     async (request, reply) => {
       const { job, created } = await acting(engine, request.caller).submit(request.body);
       return reply.code(created ? 201 : 200).send({ job });
+    },
+  );
+
+  api.post<{ Body: { jobs: unknown } }>(
+    "/jobs/batch",
+    {
+      config: { ...roleOf.submit },
+      // 10,000 specs do not fit the 1 MiB that every other body gets.
+      bodyLimit: Math.max(deps.bodyLimitBytes ?? 0, batchBodyLimitBytes),
+      schema: {
+        summary: "Submit many jobs at once",
+        description:
+          `Bulk submit: \`{jobs: [spec, …]}\`, 1 to ${maxBatchJobs} job specs, stored all or none in one transaction. A spec that is not valid refuses the whole batch with 400 INVALID_REQUEST whose \`details.index\` is its position. Idempotency keys are honoured as by \`POST /jobs\`, also between specs of one batch: \`created\` is false for a spec whose key its caller already used (the job returned is the one that has the key). Results are in the specs' order. Body limit ${batchBodyLimitBytes / 2 ** 20} MiB.`,
+        body: {
+          type: "object",
+          required: ["jobs"],
+          additionalProperties: false,
+          properties: { jobs: { type: "array", description: "Job specs, as for POST /jobs" } },
+        },
+        response: {
+          200: {
+            type: "object",
+            required: ["jobs"],
+            properties: {
+              jobs: {
+                type: "array",
+                items: { type: "object", required: ["job", "created"], properties: { job: { $ref: "Job#" }, created: { type: "boolean" } } },
+              },
+            },
+          },
+          ...errorResponses,
+        },
+      },
+    },
+    async (request) => {
+      const results = await acting(engine, request.caller).submitJobs(request.body.jobs);
+      return { jobs: results };
     },
   );
 
