@@ -116,7 +116,7 @@ describe("webhook targets", () => {
     s.webhooks.dispatcher.invalidate();
     hooks.push(legacy);
 
-    await s.call("user", "POST", "/api/v1/jobs", { command: ["true"] });
+    await s.call("operator", "POST", "/api/v1/jobs", { command: ["true"] });
     for (const id of hooks) {
       const [d] = await until(
         async () => (await s.call("admin", "GET", `/api/v1/webhooks/${id}/deliveries`)).json.items as Array<Record<string, unknown>>,
@@ -145,7 +145,7 @@ describe("webhook targets", () => {
       console.warn("webhook-targets.test: no IPv6 loopback here; the [::1] delivery is not exercised");
     }
     const byV6 = v6 === null ? null : ((await s.call("admin", "POST", "/api/v1/webhooks", { url: `http://[::1]:${v6.port}/hook`, eventTypes: ["belay.job.created"] })).json.webhook.id as string);
-    await s.call("user", "POST", "/api/v1/jobs", { command: ["true"] });
+    await s.call("operator", "POST", "/api/v1/jobs", { command: ["true"] });
     for (const id of [byName, byLiteral, ...(byV6 === null ? [] : [byV6])]) {
       const [d] = await until(
         async () => (await s.call("admin", "GET", `/api/v1/webhooks/${id}/deliveries`)).json.items as Array<Record<string, unknown>>,

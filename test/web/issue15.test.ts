@@ -14,6 +14,7 @@ import type { FakeRemote } from "../../src/fake-remote/service.ts";
 import { skippedIf } from "../optional.ts";
 import { ensureWebBuild, eventually, launchBrowser, noBrowser, screenshotBoth, signIn, startUiServer, until } from "./helpers.ts";
 import type { Browser, UiServer } from "./helpers.ts";
+import { testTemplates } from "../server/helpers.ts";
 
 /** A loop reporting `loss` (no iteration field) and plain lines; on SIGTERM it takes 2.5 s to stop. */
 function trainingCommand(): string[] {
@@ -41,7 +42,7 @@ describe("web UI: issue 15", skippedIf(noBrowser), () => {
   beforeAll(async () => {
     await ensureWebBuild();
     cloud = await startFakeRemote();
-    ui = await startUiServer({ remotes: { cloud: cloud.url }, pools: { gpu: 1 } });
+    ui = await startUiServer({ remotes: { cloud: cloud.url }, pools: { gpu: 1 }, templates: testTemplates });
     browser = await launchBrowser();
     page = await browser.newPage();
   }, 120_000);
@@ -150,13 +151,15 @@ describe("web UI: issue 15", skippedIf(noBrowser), () => {
   it("Cancellations: job names beside the ids, and a marker on partial and failed records", async () => {
     // A partial record as the engine writes one when a cleanup or a remote cancel fails.
     const latest = (await ui.api("GET", `/jobs/${training}/cancellation`)).json.cancellation;
-    await ui.server.engine.store.insertCancellation({ ...latest, id: newId(), status: "partial", errors: ["cleanup: EBUSY"], remote: { attempted: 1, cancelled: 0 } });
+    const partialId = newId();
+    await ui.server.engine.store.insertCancellation({ ...latest, id: partialId, status: "partial", errors: ["cleanup: EBUSY"], remote: { attempted: 1, cancelled: 0 } });
     await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Cancellations" }).click();
     const rows = page.locator("tr[data-cancellation]");
     await eventually(() => rows.count()).toBeGreaterThanOrEqual(3);
     const trainingRows = page.locator(`tr[data-cancellation]:has(a[href="/jobs/${training}"])`);
     await eventually(() => trainingRows.first().locator("td[data-label=Job] a").innerText()).toBe("training-run");
-    const partial = page.locator('tr[data-cancellation][data-status="partial"]');
+    // (The refused remote cancel of the test before is partial too, while its remote job runs.)
+    const partial = page.locator(`tr[data-cancellation="${partialId}"][data-status="partial"]`);
     expect(await partial.count()).toBe(1);
     expect(await partial.locator(".attention-marker").innerText()).toContain("needs a look");
     expect(await partial.getAttribute("class")).toContain("needs-attention");
@@ -213,7 +216,7 @@ describe("web UI: issue 15", skippedIf(noBrowser), () => {
   it("hides what the role cannot do: a viewer sees no Stop, a user only on its own jobs", async () => {
     const viewer = (await ui.api("POST", "/tokens", { name: "vera", role: "viewer" })).json.token as string;
     const user = (await ui.api("POST", "/tokens", { name: "uma", role: "user" })).json.token as string;
-    const mine = (await ui.api("POST", "/jobs", { name: "uma-job", command: ["sleep", "60"] }, user)).json.job.id as string;
+    const mine = (await ui.api("POST", "/jobs", { name: "uma-job", tasks: [{ key: "main", template: "sleep", params: { seconds: 60 } }] }, user)).json.job.id as string;
     const theirs = (await ui.api("POST", "/jobs", { name: "admin-job", command: ["sleep", "60"] })).json.job.id as string;
     await until(() => ui.api("GET", `/jobs?status=running`), (r) => r.json.items.length >= 2);
 
