@@ -299,6 +299,8 @@ class SlurmTask implements RunningTask {
       this.#log(`cancel: slurm job ${this.slurmId} had already ended (${state})`);
       return false;
     }
+    // On a busy host the query can outlast the grace: a force already sent supersedes the TERM.
+    if (this.#killRequested || this.#done) return false;
     const args = state === "PENDING" ? [this.slurmId] : ["--signal=TERM", "--full", this.slurmId];
     try {
       await this.#runner.cli.run("scancel", args);
@@ -314,7 +316,7 @@ class SlurmTask implements RunningTask {
   }
 
   async kill(): Promise<void> {
-    if (this.#done) return;
+    if (this.#done || this.#killRequested) return this.exited.then(() => undefined);
     this.#killRequested = true;
     try {
       await this.#runner.cli.run("scancel", [this.slurmId]);
@@ -324,10 +326,11 @@ class SlurmTask implements RunningTask {
       this.remoteCancel = { attempted: true, cancelled: false, error: (error as Error).message };
       this.#log(`force: scancel ${this.slurmId} failed: ${(error as Error).message}`);
     }
-    if (await this.#runner.waitTerminal(this.slurmId, this.#runner.leaveTimeoutMs)) {
-      await this.observe((await this.#runner.cli.states([this.slurmId]).catch(() => new Map<string, string>())).get(this.slurmId) ?? null);
-      return;
-    }
+    // The runner's shared poll sees the job leave: one squeue for all jobs, not one per job.
+    let timer: NodeJS.Timeout | undefined;
+    const left = await Promise.race([this.exited.then(() => true), new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), this.#runner.leaveTimeoutMs)))]);
+    clearTimeout(timer);
+    if (left) return;
     this.#runner.cancelFailed("job_did_not_leave");
     const error = `slurm job ${this.slurmId} did not leave the cluster within ${this.#runner.leaveTimeoutMs} ms of scancel`;
     this.remoteCancel = { attempted: true, cancelled: false, error };
