@@ -29,6 +29,14 @@ const terminalStates = new Set([
   "COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "PREEMPTED", "OUT_OF_MEMORY", "BOOT_FAIL", "DEADLINE", "REVOKED", "SPECIAL_EXIT",
 ]);
 
+export type SlurmCancelFailure = "scancel_failed" | "job_did_not_leave";
+
+/**
+ * Slurm cancels that failed in this process, by reason: read by the server's
+ * `belay_slurm_cancel_failures_total` (counters count what this process saw).
+ */
+export const slurmCancelFailures: Record<SlurmCancelFailure, number> = { scancel_failed: 0, job_did_not_leave: 0 };
+
 export interface SlurmRunnerOptions {
   /** Delay between two polls of the cluster. Default 500 ms. */
   pollIntervalMs?: number;
@@ -184,7 +192,8 @@ export class SlurmRunner implements Runner {
     return this.#options.leaveTimeoutMs;
   }
 
-  cancelFailed(reason: "scancel_failed" | "job_did_not_leave"): void {
+  cancelFailed(reason: SlurmCancelFailure): void {
+    slurmCancelFailures[reason] += 1;
     try {
       this.#options.onCancelFailure?.(reason);
     } catch {

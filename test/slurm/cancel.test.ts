@@ -1,8 +1,11 @@
 /** Slurm tasks on the real one-node cluster: submit, stream, cancel ladder, and the §3 races. */
-import { readFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { Belay } from "../../src/engine/engine.ts";
+import { slurmCancelFailures } from "../../src/runners/slurm.ts";
 import { skippedIf } from "../optional.ts";
 import { openTestEngine, tempHome, until, untilJobStatus, untilTaskStatus } from "../helpers.ts";
 import { noSlurm, slurmShow, slurmState } from "./cluster.ts";
@@ -115,6 +118,30 @@ describe("slurm tasks", skippedIf(noSlurm), () => {
     expect(done.tasks[0]).toMatchObject({ status: "succeeded", output: { slurmJobId: slurmId, state: "COMPLETED" } });
     const record = await engine.getCancellation(job.id);
     expect(record.tasks[0]?.outcome).toBe("finished_first");
+    await engine.close();
+  });
+
+  it("a failing scancel and a job that will not leave are recorded, counted, and the local cancel still ends", async () => {
+    // The cluster's CLI as it is when the controller is unreachable for scancel: a real
+    // failure of the command, with Slurm's own message (sbatch and squeue still work).
+    const bin = mkdtempSync(join(tmpdir(), "belay-scancel-"));
+    writeFileSync(join(bin, "scancel"), "#!/bin/sh\necho 'scancel: error: Kill job error on job id: Unable to contact slurm controller (connect failure)' >&2\nexit 1\n", { mode: 0o755 });
+    const before = { ...slurmCancelFailures };
+    const engine = await openTestEngine({ slurm: { pollIntervalMs: 100, leaveTimeoutMs: 1000, env: { ...process.env, PATH: `${bin}:${process.env["PATH"] ?? ""}` } } });
+    const job = await engine.submitJob({ graceMs: 500, tasks: [{ key: "main", kind: "slurm", command: "echo up; sleep 60" }] });
+    const slurmId = await slurmIdOf(engine, job.id);
+    await until(() => logLines(engine, job.id), (lines) => lines.includes("up"));
+    await engine.cancelJob(job.id);
+    const done = await until(() => engine.getJob(job.id), (j) => j.status === "cancelled", 30_000);
+    expect(done.tasks[0]?.status).toBe("cancelled");
+    const record = await engine.getCancellation(job.id);
+    expect(record.remote).toMatchObject({ attempted: 1, cancelled: 0 });
+    expect(record.errors.join("\n")).toMatch(/Unable to contact slurm controller|did not leave/);
+    expect(slurmCancelFailures.scancel_failed).toBeGreaterThan(before.scancel_failed);
+    expect(slurmCancelFailures.job_did_not_leave).toBeGreaterThan(before.job_did_not_leave);
+    // The job is still on the cluster: the record said so; clean it up for real.
+    expect(slurmState(slurmId)).toBe("RUNNING");
+    execFileSync("scancel", [slurmId]);
     await engine.close();
   });
 

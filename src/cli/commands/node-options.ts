@@ -15,6 +15,7 @@ export interface NodeOptions {
   lease?: number;
   nodeId?: string;
   remote?: Record<string, string>;
+  slurm?: boolean;
 }
 
 export function addNodeOptions(command: Command): Command {
@@ -28,7 +29,8 @@ export function addNodeOptions(command: Command): Command {
     .option("--log-level <level>", "pino level of the JSON log on stderr", process.env["BELAY_LOG_LEVEL"] ?? "info")
     .option("--lease <ms>", "PostgreSQL: how long this node's tasks stay its own without a heartbeat before other nodes recover them (default 10000)", integer(100, 86_400_000))
     .option("--node-id <id>", "this node's id in the store (default <hostname>:<pid>:<random>)")
-    .option("--remote <name=url>", "a remote job service for remote tasks, reached with the http adapter (repeatable)", remote);
+    .option("--remote <name=url>", "a remote job service for remote tasks, reached with the http adapter (repeatable)", remote)
+    .option("--slurm", "run slurm tasks on the Slurm cluster whose CLI (sbatch, squeue, scontrol, scancel) is on PATH; SLURM_CONF is honoured (docs/slurm.md)");
 }
 
 /** The engine options the node options stand for (unset ones are left to the engine's defaults). */
@@ -43,6 +45,7 @@ export function engineOptions(options: NodeOptions, logger: Logger, role: "serve
   leaseMs?: number;
   nodeId?: string;
   remotes?: Record<string, string>;
+  slurm?: boolean;
 } {
   return {
     logger,
@@ -50,6 +53,7 @@ export function engineOptions(options: NodeOptions, logger: Logger, role: "serve
     ...(options.lease === undefined ? {} : { leaseMs: options.lease }),
     ...(options.nodeId === undefined ? {} : { nodeId: options.nodeId }),
     ...(options.remote === undefined ? {} : { remotes: options.remote }),
+    ...(options.slurm === true ? { slurm: true } : {}),
     ...(options.db === undefined ? {} : { db: options.db }),
     ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
     ...(options.handlers === undefined ? {} : { handlers: resolve(options.handlers) }),
