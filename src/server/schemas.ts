@@ -36,7 +36,7 @@ export const taskSchema = {
   additionalProperties: true,
   properties: {
     key: { type: "string" },
-    kind: { type: "string", enum: ["process", "handler", "remote"] },
+    kind: { type: "string", enum: ["process", "handler", "remote", "slurm"] },
     status: { type: "string", enum: [...taskStatuses] },
     runOn: { type: "string", enum: ["normal", "cancel"] },
     attempt: { type: "integer" },
