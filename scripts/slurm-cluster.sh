@@ -78,11 +78,12 @@ CONF
     chown munge:munge /etc/munge/munge.key && chmod 400 /etc/munge/munge.key
   fi
   mkdir -p /run/munge && chown munge:munge /run/munge /var/lib/munge /var/log/munge 2>/dev/null || true
+  # A munged already running is someone else's: used, never stopped by this script.
   if ! munge -n </dev/null >/dev/null 2>&1; then
     su -s /bin/sh munge -c "munged --force" || { say "munged did not start"; exit 1; }
     sleep 0.3
+    pgrep -u munge -x munged | head -n1 >"$dir/munged.pid" || true
   fi
-  pgrep -u munge -x munged | head -n1 >"$dir/munged.pid" || true
   slurmctld -f "$conf" || { say "slurmctld did not start: $(tail -n 5 "$dir/log/slurmctld.log" 2>/dev/null)"; stop; exit 1; }
   slurmd -f "$conf" || { say "slurmd did not start: $(tail -n 5 "$dir/log/slurmd.log" 2>/dev/null)"; stop; exit 1; }
   for _ in $(seq 1 60); do
