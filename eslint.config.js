@@ -25,9 +25,10 @@ export const layers = {
   engine: { files: ["src/engine/**"], forbid: ["server", "client", "cli", "mcp", "web"] },
   server: { files: ["src/server/**"], forbid: ["cli", "web"] },
   mcp: { files: ["src/mcp/**"], forbid: ["cli", "web"] },
-  client: { files: ["src/client/**"], forbid: ["engine", "store", "runners", "server", "cli", "mcp", "web"] },
-  // The web UI runs in the browser and talks to the server over HTTP only.
-  web: { files: ["src/web/**"], forbid: ["server", "engine", "store", "runners", "cli", "client", "mcp", "fake-remote"], typesFrom: ["core"], node: false },
+  // The client runs in Node and in the browser (the web UI bundles it): no Node module.
+  client: { files: ["src/client/**"], forbid: ["engine", "store", "runners", "server", "cli", "mcp", "web"], node: false },
+  // The web UI runs in the browser and talks to the server over HTTP only, through src/client.
+  web: { files: ["src/web/**"], forbid: ["server", "engine", "store", "runners", "cli", "mcp", "fake-remote"], typesFrom: ["core"], node: false },
   "fake-remote": { files: ["src/fake-remote/**"], forbid: ["engine", "store", "runners", "server", "client", "cli", "mcp", "web"] },
   cli: { files: ["src/cli/**"], forbid: ["web"] },
   root: { files: ["src/*"], forbid: ["cli", "web"] },

@@ -15,7 +15,7 @@ export default defineConfig({
   publicDir: "public",
   logLevel: "warn",
   oxc: { jsx: { runtime: "automatic", importSource: "preact" } },
-  server: { proxy: { "/api": api, "/ui/local-token": api } },
+  server: { proxy: { "/api": api, "/ui/sign-in": api } },
   build: {
     outDir: fileURLToPath(new URL("./dist/web", import.meta.url)),
     emptyOutDir: true,

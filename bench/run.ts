@@ -3,6 +3,8 @@
  *
  *   node bench/run.ts [W1 W2 W3 W4 W1S W2S H0 H1 H2 H3 PW1 PW1x3 PW2 PW3 PW4] [--quick] [--markdown] [--cpu-prof[=DIR]]
  *
+ * RT   round trips to the database per store operation, on SQLite and PostgreSQL (deterministic
+ *      counts, printed as their own table; bench/round-trips.ts).
  * W1   throughput: one-task noop jobs, concurrency 10, first submit → last completion.
  * W2   cancel queued jobs one by one (µs per cancelJob) and in bulk (cancelJobs by status).
  * W3   cancel 50 running cooperative handlers: cancel call → handler sees abort, → job cancelled;
@@ -39,6 +41,7 @@ import { defaultCpuProfDir, h0, h1, h2, h3, httpResults } from "./http.ts";
 import type { HttpBenchOptions } from "./http.ts";
 import { pgReachable, pw1, pw2, pw3, pw4, settlePgTargets, shownPgUrl } from "./postgres.ts";
 import type { PgBenchOptions } from "./postgres.ts";
+import { roundTripReport } from "./round-trips.ts";
 import { fmt, markdownTable, median, percentile, table } from "./stats.ts";
 import type { Row } from "./stats.ts";
 
@@ -49,7 +52,7 @@ const quick = args.includes("--quick") || process.env["BELAY_BENCH_QUICK"] === "
 const markdown = args.includes("--markdown");
 const cpuProfArg = args.find((a) => a === "--cpu-prof" || a.startsWith("--cpu-prof="));
 const cpuProfDir = cpuProfArg === undefined ? null : cpuProfArg.includes("=") ? cpuProfArg.slice("--cpu-prof=".length) : defaultCpuProfDir;
-const allWorkloads = ["W1", "W2", "W3", "W4", "W1S", "W2S", "H0", "H1", "H2", "H3", "PW1", "PW1X3", "PW2", "PW3", "PW4"] as const;
+const allWorkloads = ["RT", "W1", "W2", "W3", "W4", "W1S", "W2S", "H0", "H1", "H2", "H3", "PW1", "PW1X3", "PW2", "PW3", "PW4"] as const;
 const pgWorkloads: readonly Workload[] = ["PW1", "PW1X3", "PW2", "PW3", "PW4"];
 type Workload = (typeof allWorkloads)[number];
 const named = args.filter((a) => !a.startsWith("--")).map((a) => a.toUpperCase());
@@ -390,7 +393,13 @@ async function w4(): Promise<void> {
 const httpOptions: HttpBenchOptions = { quick, cpuProfDir, rows, log };
 const pgOptions: PgBenchOptions = { counts, rows, log };
 
+/** RT's table, printed after the figures. */
+let roundTripTable: string | null = null;
+
 const runners: Record<Workload, () => Promise<void>> = {
+  RT: async () => {
+    roundTripTable = await roundTripReport(log);
+  },
   W1: () => w1("normal"),
   W2: () => w2("normal"),
   W3: () => w3(),
@@ -475,3 +484,4 @@ const cells = rows.map((r) => [r.workload, r.figure, r.value, r.target, r.met ==
 process.stdout.write(`\nBelay benchmark${quick ? " (--quick: scaled-down counts)" : ""} — node ${process.version}, ${availableParallelism()} CPUs, total ${fmt((performance.now() - startedAll) / 1000, 1)} s; load average at start ${loadAtStart}, at end ${load()}\n\n`);
 process.stdout.write(`${table(header, cells)}\n`);
 if (markdown) process.stdout.write(`\n${markdownTable(header, cells)}\n`);
+if (roundTripTable !== null) process.stdout.write(`\nRound trips per operation (RT):\n\n${roundTripTable}\n`);

@@ -43,7 +43,22 @@ tests:
         values: '0+1x20'
       - series: 'belay_jobs_cancelling'
         values: '1x20'
+      - series: 'belay_tasks_stalled_total'
+        values: '0 0 0 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1'
     alert_rule_test:
+      - eval_time: 2m
+        alertname: BelayTasksStalled
+        exp_alerts: []
+      - eval_time: 5m
+        alertname: BelayTasksStalled
+        exp_alerts:
+          - exp_labels: { severity: warning }
+            exp_annotations:
+              summary: "Belay cancelled stalled tasks"
+              description: "1 running task(s) reported no progress, checkpoint or log line for their stallTimeoutMs in the last 15 minutes and were cancelled (reason \`stalled\`). Find them with \`belay job cancellations\` and look at what they were waiting on."
+      - eval_time: 25m
+        alertname: BelayTasksStalled
+        exp_alerts: []
       - eval_time: 5m
         alertname: BelayCancellationStepFailures
         exp_alerts:
@@ -86,7 +101,12 @@ tests:
         values: '0 0 0 0 0 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1'
       - series: 'belay_jobs_cancelling'
         values: '1 1 1 0 0 2 0 1 1 1 1 1 0 0 0 0 0 0 0 0 0'
+      - series: 'belay_tasks_stalled_total'
+        values: '0x20'
     alert_rule_test:
+      - eval_time: 16m
+        alertname: BelayTasksStalled
+        exp_alerts: []
       - eval_time: 16m
         alertname: BelayForcedKillsHigh
         exp_alerts: []
@@ -157,7 +177,7 @@ promtool check metrics <"$tmp/metrics.txt"
 missing=0
 for family in \
   belay_cancellation_requests_total belay_cancellation_duration_seconds belay_cancellation_failures_total \
-  belay_runners_terminated_total belay_jobs_total belay_jobs_queued belay_jobs_cancelling belay_task_duration_seconds \
+  belay_runners_terminated_total belay_tasks_stalled_total belay_jobs_total belay_jobs_queued belay_jobs_cancelling belay_task_duration_seconds \
   process_cpu_seconds_total; do
   if ! grep -q "^# TYPE ${family%_total}\(_total\)\? " "$tmp/metrics.txt"; then
     echo "check-prometheus: /metrics has no ${family}" >&2

@@ -84,7 +84,8 @@ export async function runContractDemo(options: ContractDemoOptions): Promise<Con
     const exportJob = (month: string) => ({
       name: `export invoices ${month}`,
       labels: { month },
-      tasks: [{ key: "export", command: ["sleep", String(exportSeconds)], uses: ["exporter"] }],
+      // The server's export-invoices template (templates.yaml): a user token runs it, not a command line.
+      tasks: [{ key: "export", template: "export-invoices", params: { seconds: exportSeconds } }],
     });
 
     // 1. A holds the only exporter slot; B waits for it.

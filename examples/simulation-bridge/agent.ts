@@ -16,7 +16,6 @@ import type { SimulationParams } from "./simulate.ts";
 export type Transport = "http" | "stdio";
 
 const belayBin = fileURLToPath(new URL("../../bin/belay.js", import.meta.url));
-const simulator = fileURLToPath(new URL("./simulate.ts", import.meta.url));
 
 /** What `submit_job` and `get_job_status` answer. */
 export interface JobState {
@@ -54,11 +53,15 @@ export class BridgeAgent {
     this.#client = client;
   }
 
-  /** The seed's `run_simulation`: one process task running the simulator, with its parameters kept as the job's `params`. */
+  /**
+   * The seed's `run_simulation`: one task of the server's `simulate` template (templates.yaml)
+   * running the simulator, with its parameters kept as the job's `params` too. The agent has a
+   * `user` token, so it runs the deployer's template, never a command line of its own.
+   */
   runSimulation(params: SimulationParams): Promise<JobState> {
     return this.#call<JobState>("submit_job", {
       name: `simulate ${params.drug} ${params.doseMg} mg, ${params.hours} h`,
-      command: [process.execPath, simulator, JSON.stringify(params)],
+      tasks: [{ key: "main", template: "simulate", params: { drug: params.drug, doseMg: params.doseMg, hours: params.hours, stepMs: params.stepMs } }],
       params: { ...params },
       labels: { tool: "run_simulation", drug: params.drug },
       graceMs: 5_000,

@@ -9,6 +9,7 @@
  * handle. A finished run writes `result.json` to `$BELAY_ARTIFACTS`, which Belay keeps.
  *
  * Usage: node simulate.ts '{"drug":"caffeine","doseMg":200,"hours":24,"stepMs":100}'
+ *        node simulate.ts caffeine 200 24 100          (as templates.yaml runs it)
  */
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -57,9 +58,17 @@ async function simulate(params: SimulationParams): Promise<void> {
   console.log(`simulation of ${params.drug} done: peak ${Math.max(...concentrations)} mg/L; result written to result.json`);
 }
 
-function parseParams(text: string | undefined): SimulationParams {
-  const raw = JSON.parse(text ?? "{}") as Partial<SimulationParams>;
+/**
+ * The parameters: one JSON argument, or four (`DRUG DOSE_MG HOURS STEP_MS`) as the `simulate`
+ * task template passes them, each its own argv entry.
+ */
+function parseParams(args: string[]): SimulationParams {
+  if (args.length === 4) {
+    const [drug, doseMg, hours, stepMs] = args as [string, string, string, string];
+    return { drug, doseMg: Number(doseMg), hours: Number(hours), stepMs: Number(stepMs) };
+  }
+  const raw = JSON.parse(args[0] ?? "{}") as Partial<SimulationParams>;
   return { drug: raw.drug ?? "caffeine", doseMg: raw.doseMg ?? 200, hours: raw.hours ?? 24, stepMs: raw.stepMs ?? 100 };
 }
 
-if (import.meta.main) await simulate(parseParams(process.argv[2]));
+if (import.meta.main) await simulate(parseParams(process.argv.slice(2)));

@@ -18,6 +18,7 @@ import { registerJobWatch } from "./commands/job-watch.ts";
 import { registerMcp } from "./commands/mcp.ts";
 import { registerServe } from "./commands/serve.ts";
 import { registerToken } from "./commands/token.ts";
+import { registerUi } from "./commands/ui.ts";
 import { registerWorker } from "./commands/worker.ts";
 import { defaultUrl } from "./config.ts";
 import { exitCodes, reportError } from "./errors.ts";
@@ -50,6 +51,7 @@ export function buildProgram(): Command {
   registerJobCancellations(job);
   registerJobResume(job);
   registerToken(program);
+  registerUi(program);
   registerMcp(program);
   registerFakeRemote(program);
   return program;

@@ -4,11 +4,14 @@
  */
 import { InvalidArgumentError } from "commander";
 import type { CancellationStatus } from "../core/model.ts";
+import { characterCount } from "../core/json-schema.ts";
+import { cancellationStatuses, requestLimits } from "../core/requests.ts";
+import { jobStatuses as allJobStatuses } from "../core/states.ts";
 import type { JobStatus } from "../core/states.ts";
 import type { Role } from "../client/types.ts";
 
-export const jobStatusNames: readonly JobStatus[] = ["queued", "running", "cancelling", "succeeded", "failed", "partial", "cancelled"];
-export const cancellationStatusNames: readonly CancellationStatus[] = ["in_progress", "completed", "partial", "failed", "too_late"];
+export const jobStatusNames: readonly JobStatus[] = allJobStatuses;
+export const cancellationStatusNames: readonly CancellationStatus[] = cancellationStatuses;
 export const roleNames: readonly Role[] = ["viewer", "user", "operator", "admin"];
 
 const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -25,6 +28,13 @@ export function integer(min: number, max = Number.MAX_SAFE_INTEGER): (value: str
 
 export function id(value: string): string {
   if (!uuid.test(value)) throw new InvalidArgumentError(`"${value}" is not an id (a UUID such as 0190a7a4-1c2d-7e3f-8a9b-0c1d2e3f4a5b).`);
+  return value;
+}
+
+/** `--reason TEXT`: within the contract's length, counted as the server counts (characters: Unicode code points). */
+export function reasonText(value: string): string {
+  const count = characterCount(value);
+  if (count > requestLimits.reasonChars) throw new InvalidArgumentError(`at most ${requestLimits.reasonChars} characters, not ${count}.`);
   return value;
 }
 

@@ -1,8 +1,9 @@
 /**
- * `BelayClient`: the HTTP API of DESIGN §5 from any Node program (or the `belay` CLI). One
- * method per route under /api/v1, each returning the parsed response body; every error
- * answer becomes a `BelayApiError` carrying the server's code, and a server that cannot be
- * reached a `BelayNetworkError`. It depends on nothing but `fetch` and the model's types.
+ * `BelayClient`: the HTTP API of DESIGN §5 from any program: Node (the `belay` CLI, the MCP
+ * tools) or a browser (the web UI). One method per route under /api/v1, each returning the
+ * parsed response body; every error answer becomes a `BelayApiError` carrying the server's
+ * code, and a server that cannot be reached a `BelayNetworkError`. It depends on nothing but
+ * `fetch`, streams and the contract's types: no `node:` module, so a bundler can take it as is.
  */
 import type { BelayEvent, Job } from "../core/model.ts";
 import { BelayApiError, BelayNetworkError } from "./errors.ts";
@@ -23,21 +24,30 @@ import type {
   EventPage,
   JobPage,
   JobResponse,
+  BatchSubmitResponse,
   JobSpecInput,
   ListJobsQuery,
   LogPage,
   LogsQuery,
+  SignInCode,
+  SignInCodeRequest,
   TokenList,
+  Pool,
   WhoAmI,
 } from "./types.ts";
 
 export interface BelayClientOptions {
-  /** Base URL of the server, e.g. `http://127.0.0.1:7420` (the `/api/v1` prefix is added). */
+  /** Base URL of the server, e.g. `http://127.0.0.1:7420` (the `/api/v1` prefix is added); "" in a page the server serves (same origin). */
   url: string;
   /** Bearer token; null or unset sends none (only health routes work then). */
   token?: string | null | undefined;
   /** A fetch implementation. Default: the global `fetch`. */
   fetch?: typeof fetch | undefined;
+}
+
+/** Per call: aborting `signal` aborts the request. */
+export interface CallOptions {
+  signal?: AbortSignal | undefined;
 }
 
 export interface WaitOptions {
@@ -79,65 +89,81 @@ export class BelayClient {
     return this.request("GET", "/whoami");
   }
 
+  /** GET /pools: each resource pool's capacity and the tasks holding its slots. */
+  listPools(call: CallOptions = {}): Promise<{ items: Pool[] }> {
+    return this.request("GET", "/pools", signalOf(call));
+  }
+
   // ---- jobs ----------------------------------------------------------------------------
 
   /** POST /jobs: 201 with the new job, or 200 with the earlier one for a reused `idempotencyKey`. */
-  submitJob(spec: JobSpecInput): Promise<JobResponse> {
-    return this.request("POST", "/jobs", { body: spec });
+  submitJob(spec: JobSpecInput, call: CallOptions = {}): Promise<JobResponse> {
+    return this.request("POST", "/jobs", { body: spec, ...signalOf(call) });
   }
 
-  listJobs(query: ListJobsQuery = {}): Promise<JobPage> {
+  /**
+   * POST /jobs/batch: 1 to 10,000 specs stored all or none; `created` is false for a spec
+   * whose `idempotencyKey` the caller already used. A bad spec refuses the batch (400,
+   * `details.index` names it).
+   */
+  submitJobs(specs: JobSpecInput[]): Promise<BatchSubmitResponse> {
+    return this.request("POST", "/jobs/batch", { body: { jobs: specs } });
+  }
+
+  listJobs(query: ListJobsQuery = {}, call: CallOptions = {}): Promise<JobPage> {
     const status = Array.isArray(query.status) ? query.status.join(",") : query.status;
     const label = query.labels === undefined ? undefined : Object.entries(query.labels).map(([k, v]) => `${k}=${v}`);
     return this.request("GET", "/jobs", {
       query: { status, queue: query.queue, label, owner: query.owner, name: query.name, createdAfter: query.createdAfter, createdBefore: query.createdBefore, limit: query.limit, cursor: query.cursor },
+      ...signalOf(call),
     });
   }
 
-  getJob(id: string): Promise<JobResponse> {
-    return this.request("GET", `/jobs/${enc(id)}`);
+  getJob(id: string, call: CallOptions = {}): Promise<JobResponse> {
+    return this.request("GET", `/jobs/${enc(id)}`, signalOf(call));
   }
 
   /** The job's stored events after the event seq `after`. */
-  getJobEvents(id: string, query: { after?: number | undefined; limit?: number | undefined } = {}): Promise<EventPage> {
-    return this.request("GET", `/jobs/${enc(id)}/events`, { query: { after: query.after, limit: query.limit } });
+  getJobEvents(id: string, query: { after?: number | undefined; limit?: number | undefined } = {}, call: CallOptions = {}): Promise<EventPage> {
+    return this.request("GET", `/jobs/${enc(id)}/events`, { query: { after: query.after, limit: query.limit }, ...signalOf(call) });
   }
 
-  getLogs(id: string, query: LogsQuery = {}): Promise<LogPage> {
-    return this.request("GET", `/jobs/${enc(id)}/logs`, { query: { task: query.task, tail: query.tail, after: query.after } });
+  getLogs(id: string, query: LogsQuery = {}, call: CallOptions = {}): Promise<LogPage> {
+    return this.request("GET", `/jobs/${enc(id)}/logs`, { query: { task: query.task, tail: query.tail, after: query.after }, ...signalOf(call) });
   }
 
-  resumeJob(id: string): Promise<JobResponse> {
-    return this.request("POST", `/jobs/${enc(id)}/resume`, { body: {} });
+  /** A resume takes no options (the request has no body). */
+  resumeJob(id: string, call: CallOptions = {}): Promise<JobResponse> {
+    return this.request("POST", `/jobs/${enc(id)}/resume`, signalOf(call));
   }
 
   // ---- cancellation ----------------------------------------------------------------------
 
   /** 200 when the job is cancelled (at once, or already: `alreadyCancelled`), 202 while the cancellation runs. */
-  cancelJob(id: string, request: CancelJobRequest = {}): Promise<CancelResponse> {
-    return this.request("POST", `/jobs/${enc(id)}/cancel`, { body: request });
+  cancelJob(id: string, request: CancelJobRequest = {}, call: CallOptions = {}): Promise<CancelResponse> {
+    return this.request("POST", `/jobs/${enc(id)}/cancel`, { body: request, ...signalOf(call) });
   }
 
-  cancelTask(id: string, key: string, request: CancelTaskRequest = {}): Promise<CancelResponse> {
-    return this.request("POST", `/jobs/${enc(id)}/tasks/${enc(key)}/cancel`, { body: request });
+  cancelTask(id: string, key: string, request: CancelTaskRequest = {}, call: CallOptions = {}): Promise<CancelResponse> {
+    return this.request("POST", `/jobs/${enc(id)}/tasks/${enc(key)}/cancel`, { body: request, ...signalOf(call) });
   }
 
   /** Bulk cancel by filter (operator role); `dryRun` only counts. */
-  cancelJobs(request: BulkCancelRequest): Promise<BulkCancelResponse> {
-    return this.request("POST", "/jobs/cancel", { body: request });
+  cancelJobs(request: BulkCancelRequest, call: CallOptions = {}): Promise<BulkCancelResponse> {
+    return this.request("POST", "/jobs/cancel", { body: request, ...signalOf(call) });
   }
 
   /** The job's latest cancellation record, with its steps (NOT_FOUND if it has none). */
-  getJobCancellation(id: string): Promise<CancellationResponse> {
-    return this.request("GET", `/jobs/${enc(id)}/cancellation`);
+  getJobCancellation(id: string, call: CallOptions = {}): Promise<CancellationResponse> {
+    return this.request("GET", `/jobs/${enc(id)}/cancellation`, signalOf(call));
   }
 
-  listCancellations(query: CancellationsQuery = {}): Promise<CancellationPage> {
-    return this.request("GET", "/cancellations", { query: { jobId: query.jobId, status: query.status, limit: query.limit, offset: query.offset } });
+  listCancellations(query: CancellationsQuery = {}, call: CallOptions = {}): Promise<CancellationPage> {
+    return this.request("GET", "/cancellations", { query: { jobId: query.jobId, status: query.status, limit: query.limit, offset: query.offset }, ...signalOf(call) });
   }
 
-  getCancellation(id: string): Promise<CancellationResponse> {
-    return this.request("GET", `/cancellations/${enc(id)}`);
+  getCancellation(id: string, call: CallOptions = {}): Promise<CancellationResponse> {
+    return this.request("GET", `/cancellations/${enc(id)}`, signalOf(call));
   }
 
   // ---- tokens (admin) ----------------------------------------------------------------------
@@ -153,6 +179,11 @@ export class BelayClient {
 
   async revokeToken(id: string): Promise<void> {
     await this.request("DELETE", `/tokens/${enc(id)}`);
+  }
+
+  /** A one-time sign-in code for the web UI (admin); `belay ui` prints its link. */
+  createSignInCode(request: SignInCodeRequest = {}): Promise<SignInCode> {
+    return this.request("POST", "/sign-in-codes", { body: request });
   }
 
   // ---- events and waiting ----------------------------------------------------------------
@@ -283,6 +314,10 @@ function queryString(query: Query | undefined): string {
   }
   const text = params.toString();
   return text === "" ? "" : `?${text}`;
+}
+
+function signalOf(call: CallOptions): { signal?: AbortSignal } {
+  return call.signal === undefined ? {} : { signal: call.signal };
 }
 
 function enc(segment: string): string {

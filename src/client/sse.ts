@@ -11,7 +11,9 @@ export interface SseFrame {
 }
 
 export async function* parseSse(body: ReadableStream<Uint8Array>): AsyncGenerator<SseFrame, void, undefined> {
-  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+  // A TextDecoder in streaming mode (not TextDecoderStream, whose typings differ between Node's and the DOM's libs).
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
   let buffer = "";
   let id: string | null = null;
   let event: string | null = null;
@@ -20,7 +22,7 @@ export async function* parseSse(body: ReadableStream<Uint8Array>): AsyncGenerato
     for (;;) {
       const { value, done } = await reader.read();
       if (done) return;
-      buffer += value;
+      buffer += decoder.decode(value, { stream: true });
       let newline = buffer.indexOf("\n");
       while (newline >= 0) {
         const line = buffer.slice(0, newline).replace(/\r$/, "");

@@ -1,23 +1,30 @@
 /**
  * Request and response bodies of the HTTP API (DESIGN §5), as the client sends and receives
- * them. The model types (Job, CancellationRecord, BelayEvent, …) are those of src/core.
+ * them. The request and response shapes are the contract's (src/core/requests.ts and
+ * responses.ts), declared once there; the model types (Job, CancellationRecord, BelayEvent, …)
+ * are those of src/core/model.ts. Here only what is the client's own: the form of its
+ * methods' options, and the token routes.
  */
-import type { BelayEvent, CancellationRecord, CancellationStatus, Job, LogLine } from "../core/model.ts";
+import type { Job } from "../core/model.ts";
 import type { JobSpecInput } from "../core/spec.ts";
 import type { JobStatus } from "../core/states.ts";
 
 export type { JobSpecInput };
+export type {
+  BulkCancelRequest,
+  BulkFilter as BulkCancelFilter,
+  CancelJobRequest,
+  CancellationsQuery,
+  CancelTaskRequest,
+  LogsQuery,
+} from "../core/requests.ts";
+export type { BulkCancelResponse, CancellationPage, CancellationResponse, CancelResponse, EventPage, JobPage, JobResponse, LogPage } from "../core/responses.ts";
 
 export type Role = "viewer" | "user" | "operator" | "admin";
 
-export interface JobResponse {
-  job: Job;
-}
-
-export interface JobPage {
-  items: Job[];
-  /** Pass as `cursor` for the next page; null on the last one. */
-  nextCursor: string | null;
+/** POST /jobs/batch: one result per spec, in the specs' order. */
+export interface BatchSubmitResponse {
+  jobs: Array<{ job: Job; created: boolean }>;
 }
 
 export interface ListJobsQuery {
@@ -37,101 +44,23 @@ export interface ListJobsQuery {
   cursor?: string | undefined;
 }
 
+export interface PoolHolder {
+  jobId: string;
+  taskKey: string;
+  nodeId: string | null;
+  since: string | null;
+}
+
+export interface Pool {
+  name: string;
+  capacity: number;
+  inUse: number;
+  holders: PoolHolder[];
+}
+
 export interface WhoAmI {
   principal: string;
   role: "viewer" | "user" | "operator" | "admin";
-}
-
-export interface EventPage {
-  items: BelayEvent[];
-  nextCursor: string | null;
-}
-
-export interface LogsQuery {
-  /** Only this task's lines. */
-  task?: string | undefined;
-  /** The last N lines. */
-  tail?: number | undefined;
-  /** Lines after this log seq (to follow). */
-  after?: number | undefined;
-}
-
-export interface LogPage {
-  items: LogLine[];
-}
-
-export interface CancelJobRequest {
-  /** Why; kept in the record. At most 1000 characters. */
-  reason?: string | undefined;
-  /** Skip the grace period. */
-  force?: boolean | undefined;
-  /** Grace period override, in ms. */
-  graceMs?: number | undefined;
-  /** Refuse with JOB_NOT_PENDING if the job has started. */
-  onlyIfPending?: boolean | undefined;
-  /** Hold the response until the cancellation ends or `waitMs` elapses. */
-  wait?: boolean | undefined;
-  /** Upper bound of `wait`, in ms (server default 60 000). */
-  waitMs?: number | undefined;
-}
-
-export interface CancelTaskRequest extends Omit<CancelJobRequest, "onlyIfPending"> {
-  /** Cancel the transitive dependents too; unset: each edge's own `onCancel` policy. */
-  cascade?: boolean | undefined;
-}
-
-export interface CancelResponse {
-  job: Job;
-  cancellation: CancellationRecord;
-  alreadyCancelled?: boolean | undefined;
-}
-
-export interface BulkCancelFilter {
-  ids?: string[] | undefined;
-  status?: JobStatus | JobStatus[] | undefined;
-  queue?: string | undefined;
-  labels?: Record<string, string> | undefined;
-  owner?: string | undefined;
-  /** ISO time. */
-  createdBefore?: string | undefined;
-}
-
-export interface BulkCancelRequest {
-  filter: BulkCancelFilter;
-  /** Count and sample the matching jobs; cancel nothing. */
-  dryRun?: boolean | undefined;
-  idempotencyKey?: string | undefined;
-  reason?: string | undefined;
-  force?: boolean | undefined;
-  graceMs?: number | undefined;
-  /** Ids in a dry run's sample, default 10. */
-  sampleSize?: number | undefined;
-}
-
-export interface BulkCancelResponse {
-  matched: number;
-  cancelled: number;
-  /** Dry run: ids of some matching jobs. */
-  sample?: string[] | undefined;
-  /** The bulk record; null for a dry run. */
-  cancellation: CancellationRecord | null;
-}
-
-export interface CancellationResponse {
-  cancellation: CancellationRecord;
-}
-
-export interface CancellationsQuery {
-  jobId?: string | undefined;
-  status?: CancellationStatus | undefined;
-  /** 1..1000, default 50. */
-  limit?: number | undefined;
-  offset?: number | undefined;
-}
-
-export interface CancellationPage {
-  items: CancellationRecord[];
-  total: number;
 }
 
 export interface TokenInfo {
@@ -158,6 +87,23 @@ export interface CreateTokenRequest {
 /** The created token; `token` is the secret, shown this once. */
 export interface CreatedToken extends TokenInfo {
   token: string;
+}
+
+/** `POST /sign-in-codes` (admin): a one-time code that signs a browser in to the web UI. */
+export interface SignInCodeRequest {
+  /** The session's role; default the caller's. */
+  role?: Role | undefined;
+  /** Who the session acts as; default the caller's principal. */
+  principal?: string | undefined;
+}
+
+export interface SignInCode {
+  code: string;
+  expiresAt: string;
+  role: Role;
+  principal: string;
+  /** `/#sign-in=<code>`: append to the server's URL. */
+  path: string;
 }
 
 export interface TokenList {

@@ -6,7 +6,7 @@
  * is left running: pass the same promise again to keep waiting for it.
  */
 export async function wake<T>(next: Promise<IteratorResult<T>> | null, ms: number, signal?: AbortSignal): Promise<T | "ended" | "timer"> {
-  let timer: NodeJS.Timeout | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
   let onAbort: (() => void) | undefined;
   const timed = new Promise<"timer">((resolve) => {
     timer = setTimeout(() => resolve("timer"), ms);

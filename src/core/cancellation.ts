@@ -21,8 +21,6 @@ import type {
 } from "./model.ts";
 import { isTerminalJob, isTerminalTask } from "./states.ts";
 
-export const maxReasonLength = 1000;
-
 export interface CancelRequest {
   reason: string | null;
   requestedBy: string;
@@ -169,6 +167,8 @@ export function emitStep(d: JobDraft, record: CancellationRecord, step: Cancella
   if (step.name === "finalize") {
     data["recordStatus"] = record.status;
     data["durationMs"] = record.durationMs;
+    data["reason"] = record.reason;
+    data["requestedBy"] = record.requestedBy;
   }
   d.emit("belay.cancellation.step", record.taskKey, data);
 }
@@ -240,6 +240,13 @@ export function requestJobCancel(d: JobDraft, newId: string, req: CancelRequest)
     return { record: existing, alreadyCancelled: true, escalated: false, toSignal: [], needsExecution: false };
   }
   if (isTerminalJob(job.status)) {
+    // Asked to cancel only a job that has not started, the caller hears that it has (seed
+    // 003's contract), with the state it ended in.
+    if (req.onlyIfPending) {
+      throw new BelayError("JOB_NOT_PENDING", `job ${job.id} is not pending: it already ran and finished (${job.status}); onlyIfPending refused the cancel`, {
+        details: { jobId: job.id, status: job.status, finished: true, finishedAt: job.finishedAt },
+      });
+    }
     throw new BelayError("JOB_ALREADY_FINISHED", `job ${job.id} already finished (${job.status}); nothing to cancel`, {
       details: { jobId: job.id, status: job.status },
     });

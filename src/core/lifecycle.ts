@@ -75,6 +75,14 @@ export function graceFor(job: Job, task: Task, req: { force: boolean; graceMs: n
   return req.graceMs ?? task.spec.graceMs ?? job.graceMs;
 }
 
+/**
+ * The stall timeout of a task (DESIGN §7); null means no watchdog. The job's value is copied
+ * onto each task that has none of its own when the spec is validated (`parseJobSpec`).
+ */
+export function stallTimeoutFor(task: Pick<Task, "spec">): number | null {
+  return task.spec.stallTimeoutMs ?? null;
+}
+
 /** Status of a finished job that no job-level cancel stopped (DESIGN §2). */
 export function naturalOutcome(tasks: readonly Task[]): JobStatus {
   const work = tasks.filter((t) => t.runOn === "normal");

@@ -27,11 +27,20 @@ export interface Dependency {
   onCancel: CancelPolicy;
 }
 
+/** An env value: text, or a server-side secret resolved when the process starts (never stored). */
+export type EnvValue = string | { secret: string };
+
 export interface ProcessSpec {
   command: string[] | string;
   shell?: boolean;
   cwd?: string;
-  env?: Record<string, string>;
+  env?: Record<string, EnvValue>;
+}
+
+/** Where a process task came from when it was submitted as a template task. */
+export interface TemplateUse {
+  name: string;
+  params: { [key: string]: Json };
 }
 
 export interface HandlerSpec {
@@ -69,11 +78,15 @@ export interface TaskSpec {
   retries: number;
   /** Overrides the job's grace period for this task. */
   graceMs?: number;
+  /** Overrides the job's stall timeout for this task (DESIGN §7 stall watchdog). */
+  stallTimeoutMs?: number | null;
   /** `cancel`: a compensation task, run only after a job cancellation. */
   runOn: "normal" | "cancel";
   /** Resource pools this task holds a slot of while it runs. */
   uses: string[];
   process?: ProcessSpec;
+  /** Set on a process task expanded from a template: its `process` is the template's, not the submitter's. */
+  template?: TemplateUse;
   handler?: HandlerSpec;
   remote?: RemoteSpec;
   slurm?: SlurmSpec;
@@ -89,6 +102,11 @@ export interface JobSpec {
   tasks: TaskSpec[];
   timeoutMs: number | null;
   queueTimeoutMs: number | null;
+  /**
+   * Cancel a running task (requestedBy `system`, reason `stalled`) that reported no progress,
+   * checkpoint or log line for this long. Absent (specs stored before it existed) or null: no watchdog.
+   */
+  stallTimeoutMs?: number | null;
   graceMs: number;
   failFast: boolean;
   idempotencyKey: string | null;

@@ -19,6 +19,7 @@ import { findCycle } from "./graph.ts";
 import type {
   CancelPolicy,
   Dependency,
+  EnvValue,
   HandlerSpec,
   JobSpec,
   Json,
@@ -28,6 +29,8 @@ import type {
   TaskKind,
   TaskSpec,
 } from "./model.ts";
+import { expandTemplate, parseEnvValue } from "./templates.ts";
+import type { TemplateSet } from "./templates.ts";
 
 // ---------------------------------------------------------------------------------------
 // Input types
@@ -60,6 +63,8 @@ export interface TaskInputBase {
    * job's `graceMs`.
    */
   graceMs?: number | undefined;
+  /** Overrides the job's `stallTimeoutMs` for this task (null: no watchdog for it); same bounds. */
+  stallTimeoutMs?: number | null | undefined;
   /**
    * `"normal"`: runs as part of the job. `"cancel"`: a compensation task, run only after a
    * cancellation of the job (even of a queued job) to undo external effects. A normal task
@@ -85,8 +90,13 @@ export interface ProcessFieldsInput {
   shell?: boolean | undefined;
   /** Working directory; non-empty, at most 4 096 characters. Default: the runner's work directory. */
   cwd?: string | undefined;
-  /** Extra environment variables; names non-empty without `=`, no NUL anywhere. Default `{}`. */
-  env?: Record<string, string> | undefined;
+  /**
+   * Extra environment variables; names non-empty without `=`, no NUL anywhere. A value is a
+   * string, or `{"secret": NAME}`: a server-side secret (`--secrets-file`,
+   * `BELAY_SECRET_<NAME>`) put in at spawn time, never stored; an unknown name is refused at
+   * submit. Default `{}`.
+   */
+  env?: Record<string, EnvValue> | undefined;
 }
 
 /** A task run as an OS process (`kind` may be omitted: `command` implies it). */
@@ -110,6 +120,19 @@ export interface RemoteTaskInput extends TaskInputBase {
   adapter: string;
   /** What the adapter submits, any JSON value. Default `null`. */
   input?: Json | undefined;
+}
+
+/**
+ * A task of a server-defined template (`--templates`): it becomes a process task running
+ * the template's argv with these parameters, each checked against its type and passed as
+ * (part of) one argv entry, never through a shell. `kind` may be omitted: `template` implies it.
+ */
+export interface TemplateTaskInput extends TaskInputBase {
+  kind?: "template" | undefined;
+  /** Name of a template of the server. Required. */
+  template: string;
+  /** The template's parameters by name. Default `{}`. */
+  params?: { [name: string]: Json } | undefined;
 }
 
 /**
@@ -143,7 +166,7 @@ export interface SlurmTaskInput extends TaskInputBase {
 }
 
 /** A task as submitted: flat, its kind's fields beside the common ones. */
-export type TaskSpecInput = ProcessTaskInput | HandlerTaskInput | RemoteTaskInput | SlurmTaskInput;
+export type TaskSpecInput = ProcessTaskInput | HandlerTaskInput | RemoteTaskInput | TemplateTaskInput | SlurmTaskInput;
 
 /**
  * A job spec as submitted (`POST /jobs`, `submitJob`). Unknown fields are refused. A field
@@ -178,6 +201,12 @@ export interface JobSpecInput {
   timeoutMs?: number | null | undefined;
   /** Cancel the job when it has not started this long after submission, in milliseconds; positive integer or null (no limit). Default null. */
   queueTimeoutMs?: number | null | undefined;
+  /**
+   * Cancel a running task (requestedBy `system`, reason `stalled`) that reported no progress,
+   * checkpoint or log line for this long, in milliseconds; integer `minStallTimeoutMs`
+   * (1000)..10 years, or null (no watchdog). A task's own value overrides it. Default null.
+   */
+  stallTimeoutMs?: number | null | undefined;
   /** Grace period of a cancel, in milliseconds, before runners are force-killed; integer 0..86 400 000 (24 h). Default 10 000. */
   graceMs?: number | undefined;
   /** Cancel the other branches as soon as a task fails (after its retries). Default false. */
@@ -191,7 +220,7 @@ export interface JobSpecInput {
   /** Shorthand, with `command` only: see `ProcessFieldsInput.cwd`. */
   cwd?: string | undefined;
   /** Shorthand, with `command` only: see `ProcessFieldsInput.env`. */
-  env?: Record<string, string> | undefined;
+  env?: Record<string, EnvValue> | undefined;
   /** Shorthand: the handler of a one-handler-task job. */
   handler?: string | undefined;
   /** Shorthand: the adapter of a one-remote-task job. */
@@ -233,6 +262,12 @@ export const maxGraceMs = 24 * 60 * 60 * 1000;
  * `setTimeout` fires at once beyond 2^31-1 ms.)
  */
 export const maxTimeoutMs = 10 * 365 * 24 * 60 * 60 * 1000;
+/**
+ * Smallest `stallTimeoutMs`: 1 second. A task's activity is stored at most about once a
+ * second (see `src/engine/stall-clock.ts`), so a shorter watchdog could not tell a busy task
+ * from a silent one.
+ */
+export const minStallTimeoutMs = 1000;
 /** Bound of `priority` in both directions. */
 export const maxPriority = 1_000_000;
 /** Most extra attempts of a task. */
@@ -251,21 +286,25 @@ const maxLabelValueLength = 200;
 const maxCommandLength = 10_000;
 const maxCwdLength = 4096;
 
+/** Kinds a task may be submitted as; a `template` task is stored as a process task. */
+type InputKind = TaskKind | "template";
 const taskKinds: readonly TaskKind[] = ["process", "handler", "remote", "slurm"];
 /** Kinds the top-level one-task shorthand can make. */
 const shorthandKinds: readonly TaskKind[] = ["process", "handler", "remote"];
+const inputKinds: readonly InputKind[] = [...taskKinds, "template"];
 const cancelPolicies: readonly CancelPolicy[] = ["cascade", "skip"];
 const runOnValues: readonly TaskSpec["runOn"][] = ["normal", "cancel"];
 
 /** The field that makes a task of each kind, and the fields each kind may carry. */
-const kindMarker: Readonly<Record<TaskKind, string>> = { process: "command", handler: "handler", remote: "adapter", slurm: "script" };
-const kindFields: Readonly<Record<TaskKind, readonly string[]>> = {
+const kindMarker: Readonly<Record<InputKind, string>> = { process: "command", handler: "handler", remote: "adapter", slurm: "script", template: "template" };
+const kindFields: Readonly<Record<InputKind, readonly string[]>> = {
   process: ["command", "shell", "cwd", "env"],
   handler: ["handler", "input"],
   remote: ["adapter", "input"],
   slurm: ["script", "command", "partition", "time", "cpus", "memory", "gres", "env", "sbatchArgs"],
+  template: ["template", "params"],
 };
-const commonTaskFields = ["key", "kind", "dependsOn", "retries", "graceMs", "runOn", "uses"];
+const commonTaskFields = ["key", "kind", "dependsOn", "retries", "graceMs", "stallTimeoutMs", "runOn", "uses"];
 const allKindFields = [...new Set(Object.values(kindFields).flat())];
 const taskFields = new Set([...commonTaskFields, ...allKindFields]);
 const jobFields = [
@@ -277,13 +316,15 @@ const jobFields = [
   "tasks",
   "timeoutMs",
   "queueTimeoutMs",
+  "stallTimeoutMs",
   "graceMs",
   "failFast",
   "idempotencyKey",
 ];
-/** Top-level fields of the one-task shorthand. */
+/** Top-level fields of the one-task shorthand (templates have none: `params` is the job's; slurm tasks need a tasks list). */
 const shorthandFields = [...new Set(shorthandKinds.flatMap((k) => kindFields[k]))];
 const topLevelFields = new Set([...jobFields, ...shorthandFields]);
+const templateNamePattern = keyPattern;
 const dependencyFields = new Set(["key", "onCancel"]);
 
 // ---------------------------------------------------------------------------------------
@@ -605,6 +646,11 @@ function timeout(field: string, value: Json | undefined): number | null {
   return integer(field, value, 1, maxTimeoutMs);
 }
 
+function stallTimeout(field: string, value: Json): number | null {
+  if (value === null) return null;
+  return integer(field, value, minStallTimeoutMs, maxTimeoutMs);
+}
+
 function parseLabels(field: string, value: Json): Record<string, string> {
   const source = object(field, value);
   const keys = Object.keys(source);
@@ -622,15 +668,15 @@ function parseLabels(field: string, value: Json): Record<string, string> {
   return labels;
 }
 
-function parseEnv(field: string, value: Json): Record<string, string> {
+function parseEnv(field: string, value: Json): Record<string, EnvValue> {
   const source = object(field, value);
-  const env: Record<string, string> = {};
+  const env: Record<string, EnvValue> = {};
   for (const key of Object.keys(source)) {
     const f = member(field, key);
     if (key === "" || key.includes("=")) {
       fail(f, 'an environment variable name must be non-empty, without "="');
     }
-    setOwn(env, key, expectString(f, source[key]!, "a string"));
+    setOwn(env, key, parseEnvValue(f, source[key]!));
   }
   return env;
 }
@@ -702,7 +748,12 @@ function parseSlurm(task: JsonObject, f: (name: string) => string): SlurmSpec {
   if (gres !== undefined) slurm.gres = matching(f("gres"), gres, gresPattern, "a Slurm gres (e.g. gpu:1)");
   const env = get(task, "env");
   if (env !== undefined) {
-    slurm.env = parseEnv(f("env"), env);
+    const parsed = parseEnv(f("env"), env);
+    for (const [name, value] of Object.entries(parsed)) {
+      // A secret is resolved on the node that spawns the process; a Slurm job's environment travels through the cluster.
+      if (typeof value !== "string") fail(member(f("env"), name), "secret values are for process tasks only; a slurm task's env values are plain strings");
+    }
+    slurm.env = parsed as Record<string, string>;
     for (const name of Object.keys(slurm.env)) {
       if (name.startsWith("BELAY_") || name.startsWith("SLURM_")) fail(member(f("env"), name), "BELAY_ and SLURM_ variables are set by Belay and Slurm");
       if (!/^[A-Za-z_][A-Za-z0-9_]{0,127}$/.test(name)) fail(member(f("env"), name), "must be a shell variable name (letters, digits, _)");
@@ -734,7 +785,7 @@ interface ParsedTask {
  * Validates one flat task. `field` is its path (`tasks[3]`), or `""` when it was built from
  * the top-level shorthand, whose fields are then named as at the top level.
  */
-function parseTask(raw: Json, field: string, edges: { count: number }, limits: SpecLimits): TaskSpec {
+function parseTask(raw: Json, field: string, edges: { count: number }, limits: SpecLimits, templates: TemplateSet): TaskSpec {
   const task = object(field, raw);
   const f = (name: string): string => member(field, name);
   for (const name of Object.keys(task)) {
@@ -744,30 +795,39 @@ function parseTask(raw: Json, field: string, edges: { count: number }, limits: S
   const key = matching(f("key"), get(task, "key") ?? fail(f("key"), "required"), keyPattern, "a valid task key");
 
   // The kind: given, or implied by the one of command/handler/adapter that is present.
-  const markers = [...new Set(taskKinds.map((k) => kindMarker[k]))].filter((name) => has(task, name));
-  let kind: TaskKind;
+  const markers = [...new Set(inputKinds.map((k) => kindMarker[k]))].filter((name) => has(task, name));
+  let kind: InputKind;
   const rawKind = get(task, "kind");
   if (rawKind !== undefined) {
-    kind = oneOf(f("kind"), rawKind, taskKinds);
+    kind = oneOf(f("kind"), rawKind, inputKinds);
   } else {
-    if (markers.length === 0) fail(f("kind"), "required: give kind, or one of command, handler, adapter");
+    if (markers.length === 0) fail(f("kind"), "required: give kind, or one of command, handler, adapter, script, template");
     if (markers.length > 1) {
       fail(f(markers[1]!), `cannot be combined with ${markers[0]}: a task has one kind`);
     }
-    kind = taskKinds.find((k) => kindMarker[k] === markers[0])!;
+    kind = inputKinds.find((k) => kindMarker[k] === markers[0])!;
   }
   for (const name of Object.keys(task)) {
     if (allKindFields.includes(name) && !kindFields[kind].includes(name)) {
-      const owners = taskKinds.filter((k) => kindFields[k].includes(name));
+      const owners = inputKinds.filter((k) => kindFields[k].includes(name));
       fail(f(name), `only for ${owners.join(" and ")} tasks, not ${kind} tasks`, { kind });
     }
   }
   const marker = kind === "slurm" && !has(task, "script") ? "command" : kindMarker[kind];
   const markerValue = get(task, marker) ?? fail(f(kind === "slurm" ? "script" : marker), `required for a ${kind} task${kind === "slurm" ? ": give script or command" : ""}`);
 
-  const spec: TaskSpec = { key, kind, dependsOn: [], retries: 0, runOn: "normal", uses: [] };
+  const spec: TaskSpec = { key, kind: kind === "template" ? "process" : kind, dependsOn: [], retries: 0, runOn: "normal", uses: [] };
   if (kind === "slurm") {
     spec.slurm = parseSlurm(task, f);
+  } else if (kind === "template") {
+    const name = matching(f("template"), markerValue, templateNamePattern, "a template name");
+    const rawParams = get(task, "params") ?? {};
+    const params = object(f("params"), rawParams);
+    const { template, process } = expandTemplate(templates, name, params, f("params"));
+    spec.process = process;
+    spec.template = { name, params };
+    if (template.graceMs !== undefined) spec.graceMs = template.graceMs;
+    spec.uses = [...template.uses];
   } else if (kind === "process") {
     const process: ProcessSpec = { command: parseCommand(f("command"), markerValue) };
     const shell = get(task, "shell");
@@ -792,12 +852,16 @@ function parseTask(raw: Json, field: string, edges: { count: number }, limits: S
   if (retries !== undefined) spec.retries = integer(f("retries"), retries, 0, maxRetries);
   const graceMs = get(task, "graceMs");
   if (graceMs !== undefined) spec.graceMs = integer(f("graceMs"), graceMs, 0, maxGraceMs);
+  const stallTimeoutMs = get(task, "stallTimeoutMs");
+  if (stallTimeoutMs !== undefined) spec.stallTimeoutMs = stallTimeout(f("stallTimeoutMs"), stallTimeoutMs);
   const runOn = get(task, "runOn");
   if (runOn !== undefined) spec.runOn = oneOf(f("runOn"), runOn, runOnValues);
 
   const uses = get(task, "uses");
   if (uses !== undefined) {
     const seen = new Map<string, number>();
+    // A template's pools are held whatever the task asks; the task may add its own.
+    const fromTemplate = spec.uses;
     spec.uses = array(f("uses"), uses).map((pool, i) => {
       const pf = item(f("uses"), i);
       const name = matching(pf, pool, poolPattern, "a pool name");
@@ -808,6 +872,7 @@ function parseTask(raw: Json, field: string, edges: { count: number }, limits: S
       seen.set(name, i);
       return name;
     });
+    spec.uses = [...new Set([...fromTemplate, ...spec.uses])];
   }
 
   const dependsOn = get(task, "dependsOn");
@@ -890,7 +955,7 @@ function checkGraph(tasks: ParsedTask[]): void {
   }
 }
 
-function parseTasks(value: Json, limits: SpecLimits): TaskSpec[] {
+function parseTasks(value: Json, limits: SpecLimits, templates: TemplateSet): TaskSpec[] {
   const list = array("tasks", value);
   if (list.length === 0) fail("tasks", "must have at least one task");
   if (list.length > limits.maxTasks) {
@@ -902,7 +967,7 @@ function parseTasks(value: Json, limits: SpecLimits): TaskSpec[] {
   const seen = new Map<string, number>();
   const tasks = list.map((raw, i): ParsedTask => {
     const field = item("tasks", i);
-    const spec = parseTask(raw, field, edges, limits);
+    const spec = parseTask(raw, field, edges, limits, templates);
     const first = seen.get(spec.key);
     if (first !== undefined) {
       fail(`${field}.key`, `duplicate key ${quote(spec.key)} (also tasks[${first}].key)`, {
@@ -917,7 +982,7 @@ function parseTasks(value: Json, limits: SpecLimits): TaskSpec[] {
 }
 
 /** The one task of a shorthand spec (`command`, `handler` or `adapter` at the top level). */
-function parseShorthand(root: JsonObject, limits: SpecLimits): TaskSpec[] {
+function parseShorthand(root: JsonObject, limits: SpecLimits, templates: TemplateSet): TaskSpec[] {
   const markers = shorthandKinds.map((k) => kindMarker[k]).filter((name) => has(root, name));
   if (markers.length === 0) {
     fail("tasks", "required: give tasks, or one of command, handler, adapter for a one-task job");
@@ -928,14 +993,15 @@ function parseShorthand(root: JsonObject, limits: SpecLimits): TaskSpec[] {
     const value = get(root, name);
     if (value !== undefined) raw[name] = value;
   }
-  return [parseTask(raw, "", { count: 0 }, limits)];
+  return [parseTask(raw, "", { count: 0 }, limits, templates)];
 }
 
 /** The default name: the program, handler or adapter of a one-task job, else "job". */
 function defaultName(tasks: TaskSpec[]): string {
   const only = tasks.length === 1 ? tasks[0] : undefined;
   let name = "";
-  if (only?.process !== undefined) {
+  if (only?.template !== undefined) name = only.template.name;
+  else if (only?.process !== undefined) {
     const command = only.process.command;
     const word = (typeof command === "string" ? command.trim().split(/\s+/)[0] : command[0]) ?? "";
     name = word.slice(word.lastIndexOf("/") + 1) || word;
@@ -953,10 +1019,11 @@ function defaultName(tasks: TaskSpec[]): string {
  * `details.field` (plus `details.limit`, `details.cycle`, `details.suggestion`, … where
  * they apply), and never anything else, whatever `input` is.
  */
-export function parseJobSpec(input: unknown, options?: Partial<SpecLimits>): JobSpec {
+export function parseJobSpec(input: unknown, options?: Partial<SpecLimits> & { templates?: TemplateSet | undefined }): JobSpec {
   const limits: SpecLimits = { ...defaultSpecLimits };
-  for (const [name, value] of Object.entries(options ?? {}) as [keyof SpecLimits, number | undefined][]) {
-    if (value !== undefined) limits[name] = value;
+  const templates: TemplateSet = options?.templates ?? new Map();
+  for (const [name, value] of Object.entries(options ?? {}) as [keyof SpecLimits | "templates", unknown][]) {
+    if (value !== undefined && name !== "templates") limits[name] = value as number;
   }
   if (typeof input !== "object" || input === null || Array.isArray(input)) {
     fail("", `must be a JSON object, not ${input === null ? "null" : Array.isArray(input) ? "an array" : typeof input}`);
@@ -1000,6 +1067,8 @@ export function parseJobSpec(input: unknown, options?: Partial<SpecLimits>): Job
   }
   const timeoutMs = timeout("timeoutMs", get(root, "timeoutMs"));
   const queueTimeoutMs = timeout("queueTimeoutMs", get(root, "queueTimeoutMs"));
+  const rawStall = get(root, "stallTimeoutMs");
+  const stallTimeoutMs = rawStall === undefined ? undefined : stallTimeout("stallTimeoutMs", rawStall);
   const rawGrace = get(root, "graceMs");
   const graceMs = rawGrace === undefined ? 10_000 : integer("graceMs", rawGrace, 0, maxGraceMs);
   const rawFailFast = get(root, "failFast");
@@ -1016,9 +1085,14 @@ export function parseJobSpec(input: unknown, options?: Partial<SpecLimits>): Job
     for (const field of shorthandFields) {
       if (has(root, field)) fail(field, 'not allowed together with "tasks": set it on a task');
     }
-    tasks = parseTasks(rawTasks, limits);
+    tasks = parseTasks(rawTasks, limits, templates);
   } else {
-    tasks = parseShorthand(root, limits);
+    tasks = parseShorthand(root, limits, templates);
+  }
+  // A job's stall timeout is each task's unless the task sets its own (null included): the
+  // task row carries what the watchdog needs, so no job column is read on the hot path.
+  if (stallTimeoutMs !== undefined && stallTimeoutMs !== null) {
+    for (const task of tasks) if (task.stallTimeoutMs === undefined) task.stallTimeoutMs = stallTimeoutMs;
   }
 
   return {
@@ -1030,6 +1104,8 @@ export function parseJobSpec(input: unknown, options?: Partial<SpecLimits>): Job
     tasks,
     timeoutMs,
     queueTimeoutMs,
+    // Only when given: specs without it (and those stored before it existed) read the same.
+    ...(stallTimeoutMs === undefined ? {} : { stallTimeoutMs }),
     graceMs,
     failFast,
     idempotencyKey,

@@ -9,7 +9,7 @@ import { newRecord, requestJobCancel, requestTaskCancel } from "../core/cancella
 import type { CancelOutcome } from "../core/cancellation.ts";
 import { BelayError } from "../core/errors.ts";
 import type { CancellationRecord, Job } from "../core/model.ts";
-import { parseBulkFilter, parseCancelOptions } from "../core/requests.ts";
+import { parseBulkCancelOptions, parseCancelOptions } from "../core/requests.ts";
 import type { BulkCancelOptions, CancelJobOptions, CancelTaskOptions } from "../core/requests.ts";
 import type { Store } from "../store/store.ts";
 import type { CancelExecutor } from "./cancel-executor.ts";
@@ -46,9 +46,10 @@ export interface CancelRequestsDeps {
   wake: () => void;
 }
 
-/** Cancelling a job: what the scheduler's timeout sweep needs, and nothing else. */
+/** Cancelling a job or a task: what the scheduler's timeout sweep needs, and nothing else. */
 export interface JobCanceller {
   cancelJob(jobId: string, options?: CancelJobOptions): Promise<CancelResult>;
+  cancelTask(jobId: string, taskKey: string, options?: CancelTaskOptions): Promise<CancelResult>;
 }
 
 export class CancelRequests implements JobCanceller {
@@ -66,8 +67,7 @@ export class CancelRequests implements JobCanceller {
 
   /** Cancel a job (DESIGN §3). */
   async cancelJob(jobId: string, options: CancelJobOptions = {}): Promise<CancelResult> {
-    const opts = parseCancelOptions(options);
-    if (opts.cascade !== null) throw new BelayError("INVALID_REQUEST", "cascade applies to task cancels only", { details: { field: "cascade" } });
+    const opts = parseCancelOptions(options, "job");
     const { value: outcome, job } = await this.deps.writer.mutate(jobId, (d) =>
       requestJobCancel(d, newId(), {
         reason: opts.reason,
@@ -84,7 +84,7 @@ export class CancelRequests implements JobCanceller {
 
   /** Cancel one task, with its dependents unless `cascade` is false (DESIGN §3). */
   async cancelTask(jobId: string, taskKey: string, options: CancelTaskOptions = {}): Promise<CancelResult> {
-    const opts = parseCancelOptions(options);
+    const opts = parseCancelOptions(options, "task");
     const { value: outcome, job } = await this.deps.writer.mutate(jobId, (d) =>
       requestTaskCancel(d, newId(), taskKey, {
         reason: opts.reason,
@@ -123,20 +123,9 @@ export class CancelRequests implements JobCanceller {
 
   /** Cancel every non-terminal job matching a filter; `dryRun` only counts (DESIGN §3 "Bulk cancel"). */
   async cancelJobs(options: BulkCancelOptions): Promise<BulkCancelResult> {
-    if (typeof options !== "object" || options === null) throw new BelayError("INVALID_REQUEST", "bulk cancel options must be an object", { details: { field: "" } });
-    const filter = parseBulkFilter(options.filter);
-    const opts = parseCancelOptions({
-      reason: options.reason,
-      force: options.force,
-      graceMs: options.graceMs,
-      ...(options.requestedBy === undefined ? {} : { requestedBy: options.requestedBy }),
-    });
-    const key = options.idempotencyKey ?? null;
-    if (key !== null && (typeof key !== "string" || key.length === 0 || key.length > 200)) {
-      throw new BelayError("INVALID_REQUEST", "idempotencyKey must be a string of 1 to 200 characters", { details: { field: "idempotencyKey" } });
-    }
-    if (options.dryRun === true) {
-      const { ids, total } = await this.deps.store.findJobIds(filter, options.sampleSize ?? 10);
+    const { filter, cancel: opts, idempotencyKey: key, dryRun, sampleSize } = parseBulkCancelOptions(options);
+    if (dryRun) {
+      const { ids, total } = await this.deps.store.findJobIds(filter, sampleSize);
       return { matched: total, cancelled: 0, sample: ids, cancellation: null };
     }
     if (key !== null) {

@@ -4,11 +4,16 @@
  * to the cancel requests (docs/architecture.md names each part).
  */
 import type { Logger } from "pino";
-import { BelayError } from "../core/errors.ts";
+import type { JobDraft } from "../core/draft.ts";
+import { BelayError, isBelayError } from "../core/errors.ts";
 import { newJob, resumeJob, settle } from "../core/lifecycle.ts";
 import type { BelayEvent, CancellationRecord, EventType, Job, LogLine } from "../core/model.ts";
 import type { BulkCancelOptions, CancelJobOptions, CancelTaskOptions } from "../core/requests.ts";
 import { parseJobSpec } from "../core/spec.ts";
+import { authorizeSubmit } from "../core/policy.ts";
+import type { Policy, Principal } from "../core/policy.ts";
+import type { TemplateSet } from "../core/templates.ts";
+import { ActingBelay } from "./acting.ts";
 import { isTerminalJob } from "../core/states.ts";
 import type { JobStatus } from "../core/states.ts";
 import type { CancellationFilter, JobFilter, JobPage, Mutator, Store } from "../store/store.ts";
@@ -24,9 +29,20 @@ import type { EventLog, TokenStore, WebhookStore } from "./store-views.ts";
 
 export type { BulkCancelResult, CancelResult } from "./cancel-requests.ts";
 
+/** The most specs one `submitJobs` takes. */
+export const maxBatchJobs = 10_000;
+
+/** What a new job's draft records: its creation, and the tasks ready from the start. */
+function created(d: JobDraft, job: Job): void {
+  d.emit("belay.job.created", null, { status: "queued", name: job.name, queue: job.queue, owner: job.owner });
+  settle(d);
+}
+
 export interface SubmitOptions {
-  /** The principal that owns the job. Default "library". */
+  /** The principal that owns the job. Default "library" (or the acting principal's name). */
   owner?: string;
+  /** Who submits: each task is checked against the policy (`belay.as(principal)` sets it). */
+  principal?: Principal;
 }
 
 export interface EngineParts {
@@ -39,6 +55,12 @@ export interface EngineParts {
   logger: Logger;
   nodeId: string;
   pools: Record<string, number>;
+  /** Who may do what (DESIGN §6), applied to callers that act as a principal. */
+  policy: Policy;
+  /** The server's task templates. */
+  templates: TemplateSet;
+  /** Whether a secret of this name can be resolved here (checked at submit). */
+  hasSecret: (name: string) => boolean;
   now: () => string;
   onClose: (graceMs: number) => Promise<void>;
 }
@@ -56,6 +78,21 @@ export class Belay {
   /** The whole store, for tests and tools; the server uses the narrow views below. */
   get store(): Store {
     return this.parts.store;
+  }
+
+  /** The policy this engine applies to principals (DESIGN §6). */
+  get policy(): Policy {
+    return this.parts.policy;
+  }
+
+  /**
+   * The engine as one principal sees it: every call is checked against the policy (who may
+   * submit which kind of task, cancel or resume whose job, read logs) and jobs come back with
+   * what the principal may see. The HTTP API and MCP act through this; so can a program
+   * that embeds Belay for its own users.
+   */
+  as(principal: Principal): ActingBelay {
+    return new ActingBelay(this, principal);
   }
 
   /** API tokens (the server's authentication and /tokens). */
@@ -91,17 +128,63 @@ export class Belay {
   /** `submitJob`, also telling whether the job was created or found by its idempotency key. */
   async submit(input: unknown, options: SubmitOptions = {}): Promise<{ job: Job; created: boolean }> {
     this.assertOpen();
-    const spec = parseJobSpec(input);
-    await validateRunnable(spec, this.parts.runners, this.parts.pools, this.parts.store.shared);
-    const job = newJob(spec, { id: newId(), owner: options.owner ?? "library", now: this.parts.now() });
-    const result = await this.parts.writer.insert(job, (d) => {
-      d.emit("belay.job.created", null, { status: "queued", name: job.name, queue: job.queue, owner: job.owner });
-      settle(d);
-    });
+    const job = await this.prepare(input, options, this.parts.now());
+    const result = await this.parts.writer.insert(job, (d) => created(d, job));
     crashPoint("submit");
     this.parts.writer.publish(result.events);
     if (result.created) this.parts.scheduler.wake();
     return { job: result.job, created: result.created };
+  }
+
+  /**
+   * One spec made into a new job, for `submit` and `submitJobs` alike: parsed (templates
+   * expanded), checked against the policy for the submitting principal (DESIGN §6), its
+   * secret names known here, runnable on this cluster.
+   */
+  private async prepare(input: unknown, options: SubmitOptions, now: string): Promise<Job> {
+    const spec = parseJobSpec(input, { templates: this.parts.templates });
+    if (options.principal !== undefined) authorizeSubmit(this.parts.policy, options.principal, spec);
+    spec.tasks.forEach((task, i) => {
+      for (const [name, value] of Object.entries(task.process?.env ?? {})) {
+        if (typeof value !== "string" && !this.parts.hasSecret(value.secret)) {
+          throw new BelayError("INVALID_REQUEST", `tasks[${i}].env.${name}: unknown secret "${value.secret}" (define it with --secrets-file or BELAY_SECRET_${value.secret})`, {
+            details: { field: `tasks[${i}].env.${name}`, secret: value.secret },
+          });
+        }
+      }
+    });
+    await validateRunnable(spec, this.parts.runners, this.parts.pools, this.parts.store.shared);
+    return newJob(spec, { id: newId(), owner: options.owner ?? options.principal?.name ?? "library", now });
+  }
+
+  /**
+   * Submit many job specs at once (bulk submit): all or none, at most 10,000. A spec that is
+   * not valid refuses the whole batch with INVALID_REQUEST naming its index (`details.index`);
+   * nothing is stored. Idempotency keys are honoured as by `submit`, also between specs of
+   * the batch (the later one gets the earlier one's job). Results are in the specs' order.
+   */
+  async submitJobs(inputs: unknown, options: SubmitOptions = {}): Promise<Array<{ job: Job; created: boolean }>> {
+    this.assertOpen();
+    if (!Array.isArray(inputs)) throw new BelayError("INVALID_REQUEST", "jobs must be an array of job specs", { details: { field: "jobs" } });
+    if (inputs.length === 0 || inputs.length > maxBatchJobs) {
+      throw new BelayError("INVALID_REQUEST", `jobs must hold from 1 to ${maxBatchJobs} job specs (got ${inputs.length})`, { details: { field: "jobs" } });
+    }
+    const now = this.parts.now();
+    const items: Array<{ job: Job; build: (d: JobDraft) => void }> = [];
+    for (const [index, input] of inputs.entries()) {
+      try {
+        const job = await this.prepare(input, options, now);
+        items.push({ job, build: (d) => created(d, job) });
+      } catch (error) {
+        if (!isBelayError(error)) throw error;
+        throw new BelayError(error.code, `jobs[${index}]: ${error.message}`, { details: { ...error.details, index } });
+      }
+    }
+    const results = await this.parts.writer.insertMany(items);
+    crashPoint("submit");
+    this.parts.writer.publish(results.flatMap((r) => r.events));
+    if (results.some((r) => r.created)) this.parts.scheduler.wake();
+    return results.map((r) => ({ job: r.job, created: r.created }));
   }
 
   async getJob(id: string): Promise<Job> {

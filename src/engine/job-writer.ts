@@ -43,6 +43,11 @@ export class JobWriter {
     return this.store.insertJob(build, job);
   }
 
+  /** Insert many new jobs in one transaction, all or none (`Store.insertJobs`); events returned as by `insert`. */
+  insertMany(items: Array<{ job: Job; build: (draft: JobDraft) => void }>): Promise<Array<{ job: Job; created: boolean; events: BelayEvent[] }>> {
+    return this.store.insertJobs(items);
+  }
+
   /** Claim ready tasks (`Store.claimTasks`). The caller publishes each claim's events as it starts its run. */
   claim<T>(options: Omit<ClaimOptions, "now">, claim: (draft: JobDraft, taskKey: string) => T | null): Promise<Array<ClaimedTask<T>>> {
     return this.store.claimTasks({ ...options, now: this.now() }, claim);

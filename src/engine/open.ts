@@ -37,6 +37,11 @@ import { Scheduler } from "./scheduler.ts";
 import { StopPolicy } from "./stop-policy.ts";
 import { TimeoutSweep } from "./timeouts.ts";
 import { Workspace } from "./workspace.ts";
+import { parsePolicy } from "../core/policy.ts";
+import { parseTemplates } from "../core/templates.ts";
+import type { RunAs } from "./run-as.ts";
+import { secretSource } from "./secrets.ts";
+import { hardenHome } from "./harden.ts";
 
 export interface BelayOptions {
   /**
@@ -92,6 +97,18 @@ export interface BelayOptions {
   role?: string;
   /** PostgreSQL: most connections this node holds open. Default 10. */
   poolSize?: number;
+  /**
+   * Who may do what (DESIGN §6): `{rules: {"job.cancel.own": "operator", …}}`, applied to
+   * callers acting as a principal (`belay.as(principal)`, the HTTP API, MCP). Default
+   * `defaultPolicy` (free-command process tasks need operator).
+   */
+  policy?: unknown;
+  /** Task templates: `{templates: [{name, argv, env?, graceMs?, uses?}]}` (docs/security.md). */
+  templates?: unknown;
+  /** Secret values by name, for `{"secret": NAME}` env values; `BELAY_SECRET_<NAME>` is read too. */
+  secrets?: Record<string, string>;
+  /** Run process tasks under this uid/gid (the node must run as root); see `resolveRunAs`. */
+  runAs?: RunAs;
 }
 
 function positiveInt(value: number | undefined, fallback: number, field: string, min = 1): number {
@@ -133,6 +150,9 @@ export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
   } catch (error) {
     throw new BelayError("INVALID_REQUEST", (error as Error).message, { details: { field: "remotes" } });
   }
+  const accessPolicy = parsePolicy(options.policy);
+  const templates = parseTemplates(options.templates);
+  const secrets = secretSource(options.secrets ?? {});
   const leaseMs = positiveInt(options.leaseMs, 10_000, "leaseMs");
   const heartbeatMs = positiveInt(options.heartbeatMs, Math.max(50, Math.floor(leaseMs / 4)), "heartbeatMs");
   const { store, lockPath } = openStore(db, home, options, nodeId);
@@ -140,6 +160,7 @@ export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
   try {
     if (lockPath !== null) lock = EngineLock.acquire(lockPath);
     await store.migrate();
+    if (options.runAs !== undefined) hardenHome(home, parseDbUrl(db, home));
   } catch (error) {
     lock?.release();
     await store.close();
@@ -147,7 +168,7 @@ export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
   }
 
   const runners: NodeRunners = {
-    process: new ProcessRunner(),
+    process: new ProcessRunner({ secret: (name) => secrets.get(name), ...(options.runAs === undefined ? {} : { runAs: options.runAs }) }),
     remote: new RemoteRunner({
       adapters,
       ...(options.remotePollIntervalMs === undefined ? {} : { pollIntervalMs: options.remotePollIntervalMs }),
@@ -235,6 +256,9 @@ export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
     logger,
     nodeId,
     pools,
+    policy: accessPolicy,
+    templates,
+    hasSecret: (name) => secrets.has(name),
     now,
     onClose: async (graceMs) => {
       closing = true;

@@ -5,7 +5,7 @@
  */
 import type { Logger } from "pino";
 import { isBelayError } from "../core/errors.ts";
-import { endAttempt, recordProgress, saveCheckpoint } from "../core/lifecycle.ts";
+import { endAttempt, recordProgress, saveCheckpoint, stallTimeoutFor } from "../core/lifecycle.ts";
 import type { AttemptEnd, AttemptEndResult } from "../core/lifecycle.ts";
 import type { Job, Json, Task, TaskKind } from "../core/model.ts";
 import type { RunContext, Runner, RunnerExit } from "../runners/types.ts";
@@ -17,6 +17,7 @@ import type { LogSink } from "./log-sink.ts";
 import type { StopPolicy } from "./stop-policy.ts";
 import type { Workspace } from "./workspace.ts";
 import { crashPoint } from "./crash-points.ts";
+import { StallClock } from "./stall-clock.ts";
 
 export interface RunsDeps {
   store: Store;
@@ -90,6 +91,14 @@ export class Runs {
     const { store, workspace, logs, nodeId } = this.deps;
     const runner = this.deps.runners[task.kind];
     let exit: RunnerExit;
+    const stallTimeoutMs = stallTimeoutFor(task);
+    // The watchdog's clock starts with the attempt: a runner that never says anything stalls too.
+    const stall = stallTimeoutMs === null ? null : new StallClock({
+      stallTimeoutMs,
+      write: (deadlineMs) => store.setStallDeadline(run.jobId, run.key, run.attempt, deadlineMs),
+      onError: (error) => this.deps.logger.warn({ err: error, jobId: run.jobId, taskKey: run.key }, "could not store the stall deadline"),
+    });
+    stall?.touch();
     try {
       if (runner === undefined) throw new Error(`no runner for ${task.kind} tasks is configured on this node`);
       // Handlers and remote jobs get their directories too, but only processes work in them,
@@ -107,9 +116,18 @@ export class Runs {
         workDir: dirs.workDir,
         artifactsDir: dirs.artifactsDir,
         lastCheckpoint,
-        onProgress: (update) => this.write(run, (d) => recordProgress(d, run.key, run.attempt, update)),
-        onCheckpoint: (data) => this.write(run, (d) => saveCheckpoint(d, run.key, run.attempt, data)),
-        onLog: (stream, line) => logs.push({ jobId: run.jobId, taskKey: run.key, attempt: run.attempt, stream, line, time: this.deps.now() }),
+        onProgress: (update) => {
+          stall?.touch();
+          return this.write(run, (d) => recordProgress(d, run.key, run.attempt, update));
+        },
+        onCheckpoint: (data) => {
+          stall?.touch();
+          return this.write(run, (d) => saveCheckpoint(d, run.key, run.attempt, data));
+        },
+        onLog: (stream, line) => {
+          stall?.touch();
+          logs.push({ jobId: run.jobId, taskKey: run.key, attempt: run.attempt, stream, line, time: this.deps.now() });
+        },
       };
       const running = await runner.start(ctx);
       run.running = running;
@@ -139,6 +157,7 @@ export class Runs {
     } catch (error) {
       exit = { outcome: "failed", exitCode: null, signal: null, error: `could not start: ${(error as Error).message}`, output: null, forced: false };
     }
+    stall?.stop();
     return this.finish(run, exit);
   }
 

@@ -1,19 +1,36 @@
 /**
  * Input schemas of the Belay tools (zod, turned into JSON Schema for `tools/list` by the SDK).
- * They check shape only: every rule of the API itself (id format, limits, roles, a task
- * graph's validity) is the server's, so a violation comes back with the API's error code.
+ * The cancel options are the request contract's own (src/core/requests.ts), turned into zod
+ * with `z.fromJSONSchema`, with descriptions written for an agent; the limits are the
+ * contract's named constants. The server checks every rule of the API (id format, limits,
+ * roles, a task graph's validity), so a violation comes back with the API's error code and
+ * the API's message.
  */
 import { z } from "zod";
+import type { JsonSchema } from "../core/json-schema.ts";
+import { cancelJobBody, cancelTaskBody, requestLimits } from "../core/requests.ts";
 import { jobStatuses } from "../core/states.ts";
 
+/** A field of the contract as an optional zod field, described for an agent. */
+function contractField(schema: JsonSchema, description: string): z.ZodOptional<z.ZodType> {
+  return z
+    .fromJSONSchema(schema as Parameters<typeof z.fromJSONSchema>[0])
+    .describe(description)
+    .optional();
+}
+
 const jobId = z.string().min(1).describe("The job's id (a UUID), as returned by submit_job or list_jobs.");
-const reason = z.string().max(1000).describe("Why it is cancelled, in a few words; kept in the cancellation record (at most 1000 characters).");
-const force = z.boolean().describe("Skip the grace period: kill the running work at once instead of asking it to stop first. Default false.");
-const graceMs = z.number().int().min(0).max(86_400_000).describe("How long running work may take to stop after being signalled, in milliseconds, before it is force-killed. Default: the job's graceMs (10 000 unless the job set it).");
+const reasonWords = `Why it is cancelled, in a few words; kept in the cancellation record (at most ${requestLimits.reasonChars} characters).`;
+const forceWords = "Skip the grace period: kill the running work at once instead of asking it to stop first. Default false.";
+const graceWords = "How long running work may take to stop after being signalled, in milliseconds, before it is force-killed. Default: the job's graceMs (10 000 unless the job set it).";
+const graceMs = z.number().int().min(0).max(requestLimits.graceMs).describe(graceWords);
 const command = z
   .union([z.array(z.string()), z.string()])
   .describe('What to run: an argv array, program first, run without a shell (e.g. ["make", "test"]), or a string run through the shell (e.g. "make test && make dist").');
 const stringMap = z.record(z.string(), z.string());
+const envMap = z
+  .record(z.string(), z.union([z.string(), z.strictObject({ secret: z.string() })]))
+  .describe('Extra environment variables of the process: a string, or {"secret": NAME} for a secret defined on the server (never stored, masked as *** in logs).');
 const dependency = z.union([
   z.string(),
   z.looseObject({ key: z.string(), onCancel: z.enum(["cascade", "skip"]).optional().describe("If that task is cancelled: cancel this one too (cascade, the default) or run as if it were skipped (skip).") }),
@@ -22,7 +39,7 @@ const dependency = z.union([
 const task = z
   .looseObject({
     key: z.string().describe("Name of the task, unique within the job (referenced by dependsOn and cancel_task)."),
-    kind: z.enum(["process", "handler", "remote", "slurm"]).optional().describe('Inferred from command / handler / adapter / script when omitted; "slurm" must be given with a command.'),
+    kind: z.enum(["process", "handler", "remote", "slurm", "template"]).optional().describe('Inferred from command / handler / adapter / script / template when omitted; "slurm" must be given with a command.'),
     script: z.string().optional().describe("slurm tasks: a batch script starting with #! (or give command)."),
     partition: z.string().optional().describe("slurm tasks: the Slurm partition."),
     time: z.string().optional().describe("slurm tasks: Slurm time limit, e.g. 30 or 1:00:00."),
@@ -33,13 +50,16 @@ const task = z
     command: command.optional(),
     shell: z.boolean().optional(),
     cwd: z.string().optional(),
-    env: stringMap.optional().describe("Extra environment variables of the process."),
+    env: envMap.optional(),
+    template: z.string().optional().describe("Name of a task template defined on the server: a fixed command with typed parameters (what a user-role token may run)."),
+    params: z.record(z.string(), z.unknown()).optional().describe("With template: its parameters by name, each checked against its type."),
     handler: z.string().optional().describe("Name of a JavaScript handler registered on the server."),
     adapter: z.string().optional().describe("Name of a remote adapter (e.g. http)."),
     input: z.unknown().optional().describe("JSON input of a handler or remote task."),
     dependsOn: z.array(dependency).optional().describe("Keys of the tasks that must succeed before this one starts."),
     retries: z.number().int().min(0).optional(),
     graceMs: graceMs.optional(),
+    stallTimeoutMs: z.number().int().nullable().optional().describe("Overrides the job's stallTimeoutMs for this task (null: no watchdog)."),
     runOn: z.enum(["normal", "cancel"]).optional().describe('"cancel": a compensation task, run only after the job is cancelled (to undo external effects).'),
     uses: z.array(z.string()).optional().describe("Resource pools the task holds a slot of while it runs."),
   })
@@ -50,7 +70,7 @@ export const submitJobInput = z.looseObject({
   command: command.optional().describe('One-task shorthand: the command of a job with a single process task, e.g. ["sleep", "30"]. Use this or tasks.'),
   shell: z.boolean().optional().describe("With command: run it through the system shell."),
   cwd: z.string().optional().describe("With command: the working directory."),
-  env: stringMap.optional().describe("With command: extra environment variables."),
+  env: envMap.optional(),
   handler: z.string().optional().describe("One-task shorthand: a registered handler to run (with input)."),
   adapter: z.string().optional().describe("One-task shorthand: a remote adapter to run (with input)."),
   input: z.unknown().optional().describe("With handler or adapter: its JSON input."),
@@ -61,6 +81,12 @@ export const submitJobInput = z.looseObject({
   params: z.unknown().optional().describe("Free JSON parameters, kept with the job."),
   timeoutMs: z.number().int().nullable().optional().describe("Cancel the job automatically if it runs longer than this, in ms."),
   queueTimeoutMs: z.number().int().nullable().optional().describe("Cancel the job automatically if it has not started within this, in ms."),
+  stallTimeoutMs: z
+    .number()
+    .int()
+    .nullable()
+    .optional()
+    .describe("Cancel a running task (reason stalled) that reports no progress, checkpoint or log line for this long, in ms (at least 1000)."),
   graceMs: graceMs.optional(),
   failFast: z.boolean().optional().describe("When a task fails, cancel the job's other running branches. Default false."),
   idempotencyKey: z.string().optional().describe("Submitting again with the same key returns the job created the first time instead of a new one: safe retries."),
@@ -76,26 +102,29 @@ export const listJobsInput = {
   queue: z.string().optional().describe("Only jobs of this queue."),
   labels: stringMap.optional().describe("Only jobs having all these labels."),
   owner: z.string().optional().describe("Only jobs submitted by this principal."),
-  limit: z.number().int().min(1).max(1000).optional().describe("Page size, 1..1000. Default 50."),
+  limit: z.number().int().min(1).max(requestLimits.pageSize).optional().describe(`Page size, 1..${requestLimits.pageSize}. Default ${requestLimits.defaultPageSize}.`),
   cursor: z.string().optional().describe("The nextCursor of the previous page."),
 };
 
 export const cancelJobInput = {
   jobId,
-  reason: reason.optional(),
-  force: force.optional(),
-  graceMs: graceMs.optional(),
-  onlyIfPending: z.boolean().optional().describe("Cancel only if the job has not started yet; a started job is refused with JOB_NOT_PENDING and keeps running."),
+  reason: contractField(cancelJobBody.properties.reason, reasonWords),
+  force: contractField(cancelJobBody.properties.force, forceWords),
+  graceMs: contractField(cancelJobBody.properties.graceMs, graceWords),
+  onlyIfPending: contractField(
+    cancelJobBody.properties.onlyIfPending,
+    "Cancel only if the job has not started yet; a started or finished job is refused with JOB_NOT_PENDING (a started one keeps running).",
+  ),
 };
 
 export const cancelTaskInput = {
   jobId,
   taskKey: z.string().min(1).describe("The key of the task to cancel (see the job's tasks in get_job_status)."),
-  reason: reason.optional(),
-  force: force.optional(),
-  graceMs: graceMs.optional(),
-  cascade: z
-    .boolean()
-    .optional()
-    .describe("true: also cancel every task that depends on it, directly or not. false: its dependents run as if it had been skipped. Default: each dependency's own onCancel policy (cascade unless the job said otherwise)."),
+  reason: contractField(cancelTaskBody.properties.reason, reasonWords),
+  force: contractField(cancelTaskBody.properties.force, forceWords),
+  graceMs: contractField(cancelTaskBody.properties.graceMs, graceWords),
+  cascade: contractField(
+    cancelTaskBody.properties.cascade,
+    "true: also cancel every task that depends on it, directly or not. false: its dependents run as if it had been skipped. Default: each dependency's own onCancel policy (cascade unless the job said otherwise).",
+  ),
 };

@@ -7,6 +7,7 @@
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { BelayClient } from "../client/client.ts";
 import type { CancellationRecord, Job } from "../core/model.ts";
+import type { CancelJobRequest, CancelTaskRequest } from "../core/requests.ts";
 import type { JobSpecInput } from "../core/spec.ts";
 import { isTerminalJob, isTerminalTask } from "../core/states.ts";
 import { runTool } from "./results.ts";
@@ -24,7 +25,8 @@ const descriptions = {
   submit_job:
     "Submit a job to Belay and return at once with its jobId and first status (usually queued); the job runs in the background. " +
     "Give either the one-task shorthand `command` (an argv array such as [\"make\", \"test\"], or a shell string) or `tasks`, " +
-    "a list of tasks ({key, command | handler | adapter, dependsOn?}) forming a graph. " +
+    "a list of tasks ({key, command | handler | adapter | template, dependsOn?}) forming a graph. " +
+    "A free command needs the operator role by default; a user-role token runs the server's task templates ({key, template: NAME, params: {…}}), handlers and remote tasks. " +
     "Then call get_job_status every few seconds until it says terminal: true. " +
     "Passing an idempotencyKey makes a retried submission return the first job instead of starting a second one. " +
     `Needs a token with the user role or higher. ${errors} (INVALID_REQUEST: the spec is wrong; the message names the field).`,
@@ -48,7 +50,7 @@ const descriptions = {
     "get_cancellation_status shows what the cancellation did, step by step. " +
     "Needs the operator role, or the user role for the token's own jobs. " +
     `${errors}: JOB_NOT_FOUND (no such job), JOB_ALREADY_FINISHED (it had already ended; nothing to cancel), ` +
-    "JOB_NOT_PENDING (onlyIfPending was set and the job has started), FORBIDDEN (the token's role may not cancel this job).",
+    "JOB_NOT_PENDING (onlyIfPending was set and the job has started or finished; details.status says which), FORBIDDEN (the token's role may not cancel this job).",
   cancel_task:
     "Cancel one task of a job (by its key) while the rest of the job goes on. A pending task is cancelled at once; a running one is stopped " +
     "asynchronously like a job (signal, grace period, force-kill): poll get_job_status until the task's status is final. " +
@@ -102,7 +104,7 @@ export function registerBelayTools(server: McpServer, client: BelayClient): void
     { title: "Cancel a job", description: descriptions.cancel_job, inputSchema: cancelJobInput, annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false } },
     ({ jobId, ...request }) =>
       runTool(async () => {
-        const { job, cancellation, alreadyCancelled } = await client.cancelJob(jobId, request);
+        const { job, cancellation, alreadyCancelled } = await client.cancelJob(jobId, request as CancelJobRequest);
         const state = jobState(job);
         return {
           ...state,
@@ -118,7 +120,7 @@ export function registerBelayTools(server: McpServer, client: BelayClient): void
     { title: "Cancel one task", description: descriptions.cancel_task, inputSchema: cancelTaskInput, annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false } },
     ({ jobId, taskKey, ...request }) =>
       runTool(async () => {
-        const { job, cancellation } = await client.cancelTask(jobId, taskKey, request);
+        const { job, cancellation } = await client.cancelTask(jobId, taskKey, request as CancelTaskRequest);
         const task = job.tasks.find((t) => t.key === taskKey);
         const taskTerminal = task !== undefined && isTerminalTask(task.status);
         return {

@@ -21,8 +21,8 @@
  */
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
-import { statSync } from "node:fs";
-import { resolve as resolvePath } from "node:path";
+import { chmodSync, chownSync, lchownSync, lstatSync, readdirSync, statSync } from "node:fs";
+import { dirname, join, resolve as resolvePath } from "node:path";
 import { StringDecoder } from "node:string_decoder";
 import type { Readable } from "node:stream";
 import type { Json } from "../core/model.ts";
@@ -40,7 +40,21 @@ export interface ProcessRunnerOptions {
   drainTimeoutMs?: number;
   /** A line longer than this is split into several log lines, so one never-ending line cannot exhaust memory. Default 65 536 characters. */
   maxLineLength?: number;
+  /** The value of a `{"secret": NAME}` env value, or undefined if this node does not have it. */
+  secret?: (name: string) => string | undefined;
+  /**
+   * Run tasks under this uid/gid (needs the node to run as root). Each attempt's work dir
+   * and artifacts dir are given to it while the attempt runs; afterwards its artifacts go
+   * back to this process's user, so a later task cannot read them.
+   */
+  runAs?: { uid: number; gid: number };
+  /** The environment a task starts from (PATH, LANG, TZ are taken from it). Default `process.env`. */
+  baseEnv?: NodeJS.ProcessEnv;
 }
+
+/** What a task inherits of the node's environment: nothing else (DESIGN §6, "What a task sees"). */
+const inheritedVariables = ["PATH", "LANG", "TZ"] as const;
+const defaultPath = "/usr/local/bin:/usr/bin:/bin";
 
 /** The stdout line prefix that turns a line into a progress update: `BELAY_PROGRESS {"ratio":0.5,"message":"…"}`. */
 export const PROGRESS_PREFIX = "BELAY_PROGRESS ";
@@ -49,11 +63,52 @@ export class ProcessRunner implements Runner {
   readonly #groupPollIntervalMs: number;
   readonly #drainTimeoutMs: number;
   readonly #maxLineLength: number;
+  readonly #secret: (name: string) => string | undefined;
+  readonly #runAs: { uid: number; gid: number } | undefined;
+  readonly #baseEnv: NodeJS.ProcessEnv;
 
   constructor(options: ProcessRunnerOptions = {}) {
     this.#groupPollIntervalMs = options.groupPollIntervalMs ?? 15;
     this.#drainTimeoutMs = options.drainTimeoutMs ?? 500;
     this.#maxLineLength = options.maxLineLength ?? 65_536;
+    this.#secret = options.secret ?? (() => undefined);
+    this.#runAs = options.runAs;
+    this.#baseEnv = options.baseEnv ?? process.env;
+  }
+
+  /**
+   * The environment of a task: PATH, LANG, TZ of the node, HOME = the work dir, the spec's
+   * env with secrets resolved, and the BELAY_* variables. Returns the secret values too, to
+   * mask them in the log.
+   */
+  #environment(ctx: RunContext, workDir: string): { env: NodeJS.ProcessEnv; secrets: string[] } {
+    const env: NodeJS.ProcessEnv = {};
+    for (const name of inheritedVariables) {
+      const value = this.#baseEnv[name];
+      if (value !== undefined) env[name] = value;
+    }
+    env["PATH"] ??= defaultPath;
+    env["LANG"] ??= "C.UTF-8";
+    env["HOME"] = workDir;
+    const secrets: string[] = [];
+    for (const [name, value] of Object.entries(ctx.spec.process?.env ?? {})) {
+      if (typeof value === "string") {
+        env[name] = value;
+        continue;
+      }
+      const resolved = this.#secret(value.secret);
+      if (resolved === undefined) throw new Error(`secret "${value.secret}" (env ${name}) is not set on this node: give it in --secrets-file or BELAY_SECRET_${value.secret}`);
+      env[name] = resolved;
+      if (resolved !== "") secrets.push(resolved);
+    }
+    Object.assign(env, {
+      BELAY_JOB_ID: ctx.jobId,
+      BELAY_TASK_KEY: ctx.taskKey,
+      BELAY_ATTEMPT: String(ctx.attempt),
+      BELAY_WORK_DIR: ctx.workDir,
+      BELAY_ARTIFACTS: ctx.artifactsDir,
+    });
+    return { env, secrets };
   }
 
   async start(ctx: RunContext): Promise<RunningTask> {
@@ -85,19 +140,13 @@ export class ProcessRunner implements Runner {
     }
     if (!cwdIsDir) throw new Error(`working directory ${cwd} does not exist or is not a directory`);
 
-    const env: NodeJS.ProcessEnv = {
-      ...process.env,
-      ...spec.env,
-      BELAY_JOB_ID: ctx.jobId,
-      BELAY_TASK_KEY: ctx.taskKey,
-      BELAY_ATTEMPT: String(ctx.attempt),
-      BELAY_WORK_DIR: ctx.workDir,
-      BELAY_ARTIFACTS: ctx.artifactsDir,
-    };
+    const { env, secrets } = this.#environment(ctx, ctx.workDir);
+    const runAs = this.#runAs;
+    if (runAs !== undefined) giveDirs(ctx, runAs);
 
     let child: ChildProcess;
     try {
-      child = spawn(file, args, { cwd, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+      child = spawn(file, args, { cwd, env, detached: true, stdio: ["ignore", "pipe", "pipe"], ...(runAs === undefined ? {} : { uid: runAs.uid, gid: runAs.gid }) });
     } catch (error) {
       throw new Error(`cannot start ${file}: ${messageOf(error)}`, { cause: error });
     }
@@ -125,6 +174,8 @@ export class ProcessRunner implements Runner {
       groupPollIntervalMs: this.#groupPollIntervalMs,
       drainTimeoutMs: this.#drainTimeoutMs,
       maxLineLength: this.#maxLineLength,
+      secrets,
+      ...(runAs === undefined ? {} : { takeBack: () => takeBackArtifacts(ctx.artifactsDir) }),
     });
     return task;
   }
@@ -139,6 +190,51 @@ interface TaskTimings {
   groupPollIntervalMs: number;
   drainTimeoutMs: number;
   maxLineLength: number;
+  /** Values masked as `***` in every line the task writes (and so in its progress). */
+  secrets: string[];
+  /** Under --run-as: give the artifacts back to the node's user once the group is gone. */
+  takeBack?: () => void;
+}
+
+/**
+ * Under --run-as: the attempt's work dir and artifacts dir belong to the task's user (mode
+ * 0700); the directories above them are the node's, traversable but not listable (0711), so
+ * a task cannot list other jobs' directories.
+ */
+function giveDirs(ctx: RunContext, runAs: { uid: number; gid: number }): void {
+  for (const dir of [ctx.workDir, ctx.artifactsDir]) {
+    chmodSync(dirname(dir), 0o711);
+    chmodSync(dirname(dirname(dir)), 0o711);
+    chownSync(dir, runAs.uid, runAs.gid);
+    chmodSync(dir, 0o700);
+  }
+}
+
+/** The artifacts of an ended attempt, owned by the node's user again (recursively, 0700 dirs). */
+function takeBackArtifacts(dir: string): void {
+  const uid = process.getuid?.() ?? 0;
+  const gid = process.getgid?.() ?? 0;
+  const walk = (path: string): void => {
+    const stat = lstatSync(path);
+    lchownSync(path, uid, gid);
+    if (stat.isDirectory()) for (const entry of readdirSync(path)) walk(join(path, entry));
+  };
+  try {
+    walk(dir);
+  } catch {
+    // Best effort: a file the task removed meanwhile.
+  }
+}
+
+/** Replace every secret value in a line. Longer values first, so one containing another is masked whole. */
+function maskSecrets(line: string, secrets: readonly string[]): string {
+  let masked = line;
+  for (const secret of secrets) {
+    for (const part of secret.includes("\n") ? [secret, ...secret.split("\n").filter((p) => p.trim().length > 0)] : [secret]) {
+      if (masked.includes(part)) masked = masked.split(part).join("***");
+    }
+  }
+  return masked;
 }
 
 class ProcessTask implements RunningTask {
@@ -212,7 +308,8 @@ class ProcessTask implements RunningTask {
     );
   }
 
-  #onLine(stream: "stdout" | "stderr", line: string): void {
+  #onLine(stream: "stdout" | "stderr", raw: string): void {
+    const line = this.#timings.secrets.length === 0 ? raw : maskSecrets(raw, this.#timings.secrets);
     this.#log(stream, line);
     if (stream === "stdout" && line.startsWith(PROGRESS_PREFIX)) {
       const update = parseProgressLine(line.slice(PROGRESS_PREFIX.length));
@@ -254,6 +351,7 @@ class ProcessTask implements RunningTask {
     this.#child.stdout?.destroy();
     this.#child.stderr?.destroy();
     for (const splitter of this.#splitters) splitter.end();
+    this.#timings.takeBack?.();
 
     this.#done = true;
     const exit: RunnerExit =

@@ -8,12 +8,14 @@ import swagger from "@fastify/swagger";
 import { Ajv } from "ajv";
 import Fastify from "fastify";
 import type { FastifyInstance, FastifyRequest } from "fastify";
-import type { Logger } from "pino";
-import type { Belay } from "../engine/engine.ts";
+import { BelayError } from "../core/errors.ts";
+import { bodiesCheckedByTheLibrary, contractSchemas } from "../core/requests.ts";
+import { validate } from "../core/json-schema.ts";
+import type { JsonSchema } from "../core/json-schema.ts";
 import { newId } from "../engine/ids.ts";
 import { registerMcpRoutes } from "../mcp/http.ts";
 import type { Role } from "../store/store.ts";
-import { authenticate, requireRole } from "./auth.ts";
+import { assertRouteRole, authenticate, requireRole } from "./auth.ts";
 import type { Caller } from "./auth.ts";
 import { sendError, toBelayError } from "./errors.ts";
 import { clientErrorHandler, frameworkErrors } from "./protocol-errors.ts";
@@ -23,28 +25,25 @@ import { registerHealthRoutes } from "./routes/health.ts";
 import { registerJobRoutes } from "./routes/jobs.ts";
 import { registerTokenRoutes } from "./routes/tokens.ts";
 import { sharedSchemas } from "./schemas.ts";
-import type { ServerExtensions } from "./extensions.ts";
+import type { AppDeps } from "./deps.ts";
+import { RouteMethods } from "./methods.ts";
+
+export type { AppDeps };
 
 declare module "fastify" {
   interface FastifyRequest {
     caller: Caller;
   }
+  interface FastifyInstance {
+    /** Count a refused credential of this request's address; throws 429 RATE_LIMITED once over the limit. */
+    countAuthFailure(request: FastifyRequest): Promise<void>;
+  }
   interface FastifyContextConfig {
     /** The least role that may call the route; `public` needs no token. */
     role?: Role | "public";
+    /** The policy rule that sets `role` (core/policy.ts), named in a 403. */
+    rule?: string;
   }
-}
-
-export interface AppDeps {
-  engine: Belay;
-  logger?: Logger;
-  /** Largest request body, in bytes. Default 1 MiB. */
-  bodyLimitBytes?: number;
-  /** Requests per token (or per address without one) per minute. Default 6000. */
-  rateLimitPerMinute?: number;
-  /** Webhooks, metrics and other parts that register their own routes and hooks. */
-  extensions?: ServerExtensions;
-  version?: string;
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -57,6 +56,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     frameworkErrors,
     clientErrorHandler,
   }) as unknown as FastifyInstance;
+  // Before any route: a route that declares no role is a startup error (fail closed).
+  app.addHook("onRoute", assertRouteRole);
 
   // Bodies are validated exactly (no coercion, nothing removed); query strings and path
   // parameters arrive as strings, so they are coerced to the declared types.
@@ -67,7 +68,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     queryAjv.addSchema(schema);
     app.addSchema(schema);
   }
-  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === "body" ? bodyAjv : queryAjv).compile(schema));
+  app.setValidatorCompiler(({ schema, httpPart }) => {
+    const part = httpPart ?? "body";
+    if (contractSchemas.has(schema as JsonSchema)) return contractValidator(schema as JsonSchema, part);
+    return (part === "body" ? bodyAjv : queryAjv).compile(schema);
+  });
+  // Only JSON bodies: a text/plain one is refused with the content type it needs, not parsed as a string.
+  app.removeContentTypeParser("text/plain");
+  const routeMethods = new RouteMethods();
+  app.addHook("onRoute", (route) => routeMethods.add(route.method, route.url));
 
   app.setErrorHandler((error, request, reply) => {
     const belayError = toBelayError(error);
@@ -75,6 +84,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     void sendError(reply, belayError);
   });
   app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split("?")[0] ?? "/";
+    const allowed = routeMethods.allowed(path);
+    if (allowed.length > 0) {
+      void reply.header("allow", allowed.join(", "));
+      void sendError(reply, new BelayError("METHOD_NOT_ALLOWED", `${request.method} is not allowed on ${path}: use ${allowed.join(" or ")}`, { details: { allow: allowed } }));
+      return;
+    }
     void sendError(reply, toBelayError(Object.assign(new Error(`no route ${request.method} ${request.url.split("?")[0]}`), { statusCode: 404 })));
   });
 
@@ -90,13 +106,22 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   app.decorateRequest("caller", null as unknown as Caller);
+  let authFailures: AuthFailureLimiter | null = null;
   app.addHook("onRequest", async (request: FastifyRequest) => {
+    if (request.is404) return;
     const role = request.routeOptions.config.role;
-    if (role === undefined || role === "public") return;
-    request.caller = await authenticate(deps.engine.tokens, request.headers.authorization);
+    if (role === "public") return;
+    // Unreachable (assertRouteRole refuses such a route at startup); refuse rather than serve unchecked.
+    if (role === undefined) throw new BelayError("FORBIDDEN", "this route declares no role");
+    try {
+      request.caller = await authenticate(deps.engine.tokens, request.headers.authorization);
+    } catch (error) {
+      await countAuthFailure(request, authFailures);
+      throw error;
+    }
     // The role decides before the request is parsed or validated: a caller without it gets
     // 403 whatever it sent (never a 400 that describes a route it may not use).
-    requireRole(request.caller, role, `${request.method} ${request.routeOptions.url ?? request.url}`);
+    requireRole(request.caller, role, `${request.method} ${request.routeOptions.url ?? request.url}`, request.routeOptions.config.rule);
   });
   await app.register(rateLimit, {
     max: deps.rateLimitPerMinute ?? 6000,
@@ -108,6 +133,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     }),
     hook: "preHandler",
   });
+  authFailures = app.createRateLimit({ max: deps.authFailuresPerMinute ?? 60, timeWindow: 60_000, keyGenerator: (request) => request.ip });
+  app.decorate("countAuthFailure", (request: FastifyRequest) => countAuthFailure(request, authFailures));
 
   registerHealthRoutes(app, deps);
   registerMcpRoutes(app);
@@ -124,4 +151,39 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   );
   deps.extensions?.registerRootRoutes?.(app);
   return app;
+}
+
+/**
+ * 401s are rate limited per client address: past the limit, refused credentials get 429
+ * RATE_LIMITED instead. A valid token is never counted nor refused, so a client sharing an
+ * address with a prober (a NAT, or a reverse proxy on the same host where every peer is
+ * 127.0.0.1) keeps working.
+ */
+type AuthFailureLimiter = ReturnType<FastifyInstance["createRateLimit"]>;
+
+async function countAuthFailure(request: FastifyRequest, limiter: AuthFailureLimiter | null): Promise<void> {
+  if (limiter === null) return;
+  const state = await limiter(request);
+  if (!state.isAllowed && state.isExceeded) {
+    throw new BelayError("RATE_LIMITED", `too many refused credentials from this address (more than ${state.max} a minute); retry in ${state.ttlInSeconds} s`, {
+      details: { retryAfterSeconds: state.ttlInSeconds },
+    });
+  }
+}
+
+/**
+ * A contract schema's check (src/core/requests.ts), one wording for every mistake. A body the
+ * library checks itself is handed through, so it is checked once; no body at all is no option.
+ */
+function contractValidator(schema: JsonSchema, part: string): (data: unknown) => { value?: unknown; error?: Error } {
+  if (part === "body" && bodiesCheckedByTheLibrary.has(schema)) return () => ({});
+  const fromText = part !== "body";
+  return (data) => {
+    if (data === null && part === "body") return {};
+    try {
+      return { value: validate(schema, data, { coerce: fromText, applyDefaults: fromText, part }) };
+    } catch (error) {
+      return { error: error as Error };
+    }
+  };
 }

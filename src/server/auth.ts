@@ -6,13 +6,14 @@ import { createHash, randomBytes } from "node:crypto";
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BelayError } from "../core/errors.ts";
+import { roleAtLeast, roles } from "../core/policy.ts";
 import { newId } from "../engine/ids.ts";
 import type { TokenStore } from "../engine/store-views.ts";
 import type { Role, TokenRecord } from "../store/store.ts";
+import type { ActingBelay } from "../engine/acting.ts";
+import type { Belay } from "../engine/engine.ts";
 
-export const roles: readonly Role[] = ["viewer", "user", "operator", "admin"];
-
-const rank: Record<Role, number> = { viewer: 0, user: 1, operator: 2, admin: 3 };
+export { roles } from "../core/policy.ts";
 
 export interface Caller {
   tokenId: string;
@@ -21,23 +22,13 @@ export interface Caller {
 }
 
 export function hasRole(caller: Caller, needed: Role): boolean {
-  return rank[caller.role] >= rank[needed];
+  return roleAtLeast(caller.role, needed);
 }
 
-export function requireRole(caller: Caller, needed: Role, action: string): void {
+export function requireRole(caller: Caller, needed: Role, action: string, rule?: string): void {
   if (!hasRole(caller, needed)) {
-    throw new BelayError("FORBIDDEN", `${action} needs the ${needed} role; this token has ${caller.role}`, {
-      details: { needed, role: caller.role },
-    });
-  }
-}
-
-/** A `user` may act on its own jobs only; `operator` and `admin` on any. */
-export function requireOwnerOrOperator(caller: Caller, owner: string, action: string): void {
-  requireRole(caller, "user", action);
-  if (!hasRole(caller, "operator") && caller.principal !== owner) {
-    throw new BelayError("FORBIDDEN", `${action} of another principal's job needs the operator role`, {
-      details: { needed: "operator", role: caller.role },
+    throw new BelayError("FORBIDDEN", `${action} needs the ${needed} role${rule === undefined ? "" : ` (policy rule ${rule})`}; this token has ${caller.role}`, {
+      details: { needed, role: caller.role, ...(rule === undefined ? {} : { rule }) },
     });
   }
 }
@@ -94,4 +85,24 @@ export async function ensureAdminToken(store: TokenStore, home: string): Promise
   const { secret } = await createToken(store, { name: "admin", role: "admin" });
   writeFileSync(path, `${secret}\n`, { mode: 0o600 });
   return path;
+}
+
+/**
+ * Fail closed (DESIGN §6): every route states the least role that may call it, or `public`.
+ * Called for each route as it is registered; a route without one (or with a misspelt one)
+ * stops the server from starting instead of being served without a check.
+ */
+export function assertRouteRole(route: { method: string | string[]; url: string; config?: { role?: unknown } }): void {
+  const role = route.config?.role;
+  if (role === "public" || (typeof role === "string" && (roles as readonly string[]).includes(role))) return;
+  const method = Array.isArray(route.method) ? route.method.join(",") : route.method;
+  throw new Error(
+    `route ${method} ${route.url} declares ${role === undefined ? "no role" : `the unknown role ${JSON.stringify(role)}`}: ` +
+      `every route needs config.role (${[...roles, "public"].join(", ")})`,
+  );
+}
+
+/** The engine as a caller's principal: every call checked against the policy (`core/policy.ts`). */
+export function acting(engine: Belay, caller: Caller): ActingBelay {
+  return engine.as({ name: caller.principal, role: caller.role });
 }

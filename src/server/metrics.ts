@@ -8,6 +8,7 @@
  * | `belay_cancellation_duration_seconds{scope}` | histogram | a `finalize` step: the record's `durationMs` |
  * | `belay_cancellation_failures_total{step}` | counter | a cancellation step that ended `failed` |
  * | `belay_runners_terminated_total{mode}` | counter | `belay.task.cancelled` with a `stopMode` (graceful, forced, remote) |
+ * | `belay_tasks_stalled_total` | counter | a task cancel's `finalize` step whose reason is `stalled` (the stall watchdog, DESIGN §7) |
  * | `belay_jobs_total{status}` | counter | terminal job events (succeeded, failed, partial, cancelled) |
  * | `belay_task_duration_seconds{status}` | histogram | terminal task events that carry `durationMs` (the task ran) |
  * | `belay_jobs_queued` | gauge | `store.countJobs()` at scrape |
@@ -93,6 +94,11 @@ export function createMetrics(engine: Pick<Belay, "on" | "countJobs">, options: 
     labelNames: ["mode"] as const,
     registers,
   });
+  const tasksStalled = new Counter({
+    name: "belay_tasks_stalled_total",
+    help: "Running tasks the stall watchdog cancelled (no progress, checkpoint or log line for their stallTimeoutMs).",
+    registers,
+  });
   const jobsTotal = new Counter({
     name: "belay_jobs_total",
     help: "Jobs that reached a terminal status (a resumed job counts again when it ends again).",
@@ -148,6 +154,7 @@ export function createMetrics(engine: Pick<Belay, "on" | "countJobs">, options: 
         cancellationRequests.inc({ scope, force: data["force"] === true ? "true" : "false", outcome });
         const ms = num(data["durationMs"]);
         if (ms !== null) cancellationDuration.observe({ scope }, ms / 1000);
+        if (scope === "task" && data["requestedBy"] === "system" && data["reason"] === "stalled") tasksStalled.inc();
       }
       return;
     }

@@ -3,31 +3,18 @@
  * to `index.html` for the UI's own paths (`/jobs/<id>`, `/history`, …) so a reload or a
  * shared link works. The UI talks to `/api/v1` from the same origin with a bearer token.
  *
- * `GET /ui/local-token` hands the server's admin token (`<home>/admin.token`) to a browser
- * on this machine, so the person who just ran `belay serve` does not have to paste it.
- * Why that is acceptable: the file is readable by the user running the server, and only a
- * loopback peer gets an answer — anything local that can reach the port could as well read
- * the file as that user, or run `belay` which reads it by default. What would NOT be
- * acceptable is a remote peer looking local, so the route also refuses:
- * - a request carrying proxy headers (`Forwarded`, `X-Forwarded-For`, `X-Real-IP`): behind a
- *   reverse proxy on the same host every remote browser arrives from 127.0.0.1;
- * - a `Host` that is not a loopback name: a DNS-rebinding page (evil.example resolving to
- *   127.0.0.1) would otherwise be "same origin" with this server in the victim's browser;
- * - a cross-site fetch (`Sec-Fetch-Site` other than same-origin / none).
- * The response is never cached. Serving with `--host 0.0.0.0` does not change any of this:
- * the check is on the peer's address, not on the listening one.
+ * Signing in is src/server/sign-in.ts: the UI trusts no address, loopback included, and gets
+ * a token only from a one-time sign-in link. (The former `GET /ui/local-token`, which handed
+ * the admin token to any loopback peer, is gone: other OS users, `ssh -L` and port forwards
+ * are loopback peers too.)
  */
 import { readFile, stat } from "node:fs/promises";
-import { extname, join, resolve, sep } from "node:path";
+import { extname, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { BelayError } from "../core/errors.ts";
-import { sendError } from "./errors.ts";
 import type { ServerExtensions } from "./extensions.ts";
 
 export interface WebUiOptions {
-  /** The server's home: the admin token is read from `<home>/admin.token`. */
-  home: string;
   /** The built UI. Default: `dist/web` of this package (`npm run build:web`, run by `npm install`). */
   dir?: string;
 }
@@ -65,33 +52,6 @@ const contentSecurityPolicy = [
   "frame-ancestors 'none'",
 ].join("; ");
 
-/** 127.0.0.0/8 and ::1, also as IPv4-mapped IPv6 addresses. */
-export function isLoopbackAddress(address: string | undefined): boolean {
-  if (address === undefined) return false;
-  const v4 = address.startsWith("::ffff:") ? address.slice(7) : address;
-  if (/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(v4)) return true;
-  return address === "::1" || address === "0:0:0:0:0:0:0:1";
-}
-
-/** `localhost`, `*.localhost`, 127.x.y.z or [::1], with or without a port. */
-export function isLoopbackHost(host: string | undefined): boolean {
-  if (host === undefined || host === "") return false;
-  const name = (host.startsWith("[") ? host.slice(1, host.indexOf("]")) : host.replace(/:\d+$/, "")).toLowerCase();
-  return name === "localhost" || name.endsWith(".localhost") || isLoopbackAddress(name);
-}
-
-function refuseLocalToken(request: FastifyRequest): string | null {
-  if (!isLoopbackAddress(request.socket.remoteAddress)) return "the local admin token is only offered to a browser on the server's own machine";
-  const h = request.headers;
-  if (h["forwarded"] !== undefined || h["x-forwarded-for"] !== undefined || h["x-real-ip"] !== undefined) {
-    return "the local admin token is not offered through a proxy";
-  }
-  if (!isLoopbackHost(h.host)) return "the local admin token is only offered when the UI is opened as localhost or 127.0.0.1";
-  const site = h["sec-fetch-site"];
-  if (typeof site === "string" && site !== "same-origin" && site !== "none") return "the local admin token is not offered to other sites";
-  return null;
-}
-
 function notBuiltPage(dir: string): string {
   return `<!doctype html><html lang="en"><meta charset="utf-8"><title>Belay</title>
 <body>
@@ -100,7 +60,7 @@ function notBuiltPage(dir: string): string {
 (<code>npm install</code> runs it). The API at <code>/api/v1</code> works without it.</p></body></html>`;
 }
 
-export function createWebUi(options: WebUiOptions): ServerExtensions {
+export function createWebUi(options: WebUiOptions = {}): ServerExtensions {
   const root = resolve(options.dir ?? defaultWebDir);
 
   async function readAsset(urlPath: string): Promise<{ body: Buffer; type: string } | null> {
@@ -147,19 +107,6 @@ export function createWebUi(options: WebUiOptions): ServerExtensions {
 
   return {
     registerRootRoutes(app: FastifyInstance) {
-      app.get("/ui/local-token", { config: { role: "public" }, schema: { hide: true } }, async (request, reply) => {
-        reply.header("cache-control", "no-store");
-        const refusal = refuseLocalToken(request);
-        if (refusal !== null) return sendError(reply, new BelayError("FORBIDDEN", refusal, { details: { reason: "not_local" } }));
-        let token: string;
-        try {
-          token = (await readFile(join(options.home, "admin.token"), "utf8")).trim();
-        } catch {
-          token = "";
-        }
-        if (token === "") return sendError(reply, new BelayError("NOT_FOUND", "this server has no admin token file to offer", { details: { reason: "no_token_file" } }));
-        return reply.send({ token });
-      });
       app.get("/", { config: { role: "public" }, schema: { hide: true } }, serve);
       app.get("/*", { config: { role: "public" }, schema: { hide: true } }, serve);
     },

@@ -24,7 +24,9 @@
  * to stop replays. `verifySignature` below does exactly that.
  *
  * Only the URLs an admin registered are ever called, redirects are not followed (a 3xx is a
- * failed attempt), each request has a timeout, and an answer's body is never read.
+ * failed attempt), each request has a timeout, and an answer's body is never read. Unless
+ * `allowPrivateTargets`, only public addresses are connected to (webhook-targets.ts): a
+ * refused one is recorded as "target address not allowed", whatever it was.
  * Any other status, a timeout or a network error is retried after `baseDelayMs` × 2^(n−1)
  * (capped at `maxDelayMs`) until `maxAttempts`, then the delivery is `failed`.
  */
@@ -37,6 +39,9 @@ import type { WebhookStore } from "../engine/store-views.ts";
 import type { WebhookDelivery, WebhookRecord } from "../store/store.ts";
 import type { ServerExtensions } from "./extensions.ts";
 import { registerWebhookRoutes } from "./routes/webhooks.ts";
+import { postWebhook } from "./webhook-http.ts";
+import { TargetNotAllowedError, guardedLookup, literalRefusal, plainLookup, systemResolver, targetNotAllowed } from "./webhook-targets.ts";
+import type { Resolver } from "./webhook-targets.ts";
 
 export { generateSecret } from "./routes/webhooks.ts";
 
@@ -89,6 +94,13 @@ export interface WebhookDispatcherOptions {
   logger?: Logger;
   /** User-Agent header. */
   userAgent?: string;
+  /**
+   * Let webhooks reach loopback, link-local, private, multicast and other non-public
+   * addresses (`--webhook-allow-private`). Default false.
+   */
+  allowPrivateTargets?: boolean;
+  /** How names are resolved when a delivery connects. Default: the system's (`dns.lookup`). */
+  resolver?: Resolver;
 }
 
 export class WebhookDispatcher {
@@ -103,6 +115,8 @@ export class WebhookDispatcher {
   private readonly concurrency: number;
   private readonly catchUpLimit: number;
   private readonly userAgent: string;
+  private readonly allowPrivateTargets: boolean;
+  private readonly lookup: ReturnType<typeof guardedLookup>;
 
   private unsubscribe: (() => void) | null = null;
   private timer: NodeJS.Timeout | null = null;
@@ -128,6 +142,9 @@ export class WebhookDispatcher {
     this.concurrency = options.concurrency ?? 16;
     this.catchUpLimit = options.catchUpLimit ?? 100_000;
     this.userAgent = options.userAgent ?? "belay-webhooks";
+    this.allowPrivateTargets = options.allowPrivateTargets ?? false;
+    const resolver = options.resolver ?? systemResolver;
+    this.lookup = this.allowPrivateTargets ? plainLookup(resolver) : guardedLookup(resolver);
   }
 
   /** Subscribe to the engine's events and start the delivery loop. */
@@ -307,22 +324,23 @@ export class WebhookDispatcher {
     let statusCode: number | null = null;
     let error: string | null = null;
     try {
-      const response = await fetch(hook.url, {
-        method: "POST",
+      const url = new URL(hook.url);
+      // An IP literal never goes through the lookup: check it here (a webhook stored before the check existed, too).
+      if (!this.allowPrivateTargets && literalRefusal(url) !== null) throw new TargetNotAllowedError();
+      statusCode = await postWebhook(url, {
         headers,
         body,
-        redirect: "manual",
-        signal: AbortSignal.any([this.abort.signal, AbortSignal.timeout(this.timeoutMs)]),
+        timeoutMs: this.timeoutMs,
+        signal: this.abort.signal,
+        lookup: this.lookup,
       });
-      statusCode = response.status;
-      // The answer's body is not ours to read; release the connection.
-      await response.body?.cancel().catch(() => undefined);
       if (statusCode < 200 || statusCode > 299) error = `HTTP ${statusCode}`;
     } catch (e) {
       // Stopping: leave the attempt unrecorded; the delivery is still due at the next start.
       if (this.abort.signal.aborted) return;
-      const err = e as Error & { cause?: { code?: string; message?: string } };
-      error = err.name === "TimeoutError" ? `timed out after ${this.timeoutMs} ms` : (err.cause?.code ?? err.cause?.message ?? err.message);
+      const err = e as Error & { code?: string };
+      // A refused target says only that: not which address, nor whether anything answers there.
+      error = err instanceof TargetNotAllowedError ? targetNotAllowed : err.name === "TimeoutError" ? err.message : (err.code ?? err.message);
     }
     const doneAt = Date.now();
     const next: WebhookDelivery = { ...delivery, attempts: attemptNo, lastStatusCode: statusCode, lastError: error };
@@ -357,7 +375,7 @@ export function createWebhooks(engine: Pick<Belay, "on" | "webhooks">, options: 
     dispatcher,
     extension: {
       registerApiRoutes(api) {
-        registerWebhookRoutes(api, { store: engine.webhooks, onChange: () => dispatcher.invalidate() });
+        registerWebhookRoutes(api, { store: engine.webhooks, onChange: () => dispatcher.invalidate(), allowPrivateTargets: options.allowPrivateTargets ?? false });
       },
     },
     stop: () => dispatcher.stop(),

@@ -105,6 +105,12 @@ export interface ExpiredJob {
   kind: "queue_timeout" | "timeout";
 }
 
+/** A running task past its stall deadline (DESIGN §7 stall watchdog). */
+export interface StalledTask {
+  jobId: string;
+  taskKey: string;
+}
+
 /** A Belay process (serve, worker or library) using the store; its lease is renewed by heartbeats. */
 export interface NodeRecord {
   id: string;
@@ -151,7 +157,8 @@ export interface Notifier {
   subscribe(listener: (message: NodeMessage) => void, onReconnect: () => void): Promise<() => Promise<void>>;
 }
 
-export type Role = "viewer" | "user" | "operator" | "admin";
+import type { Role } from "../core/policy.ts";
+export type { Role };
 
 export interface TokenRecord {
   id: string;
@@ -214,6 +221,13 @@ export interface Store {
    * returned with `created: false`.
    */
   insertJob(build: (draft: JobDraft) => void, job: Job): Promise<{ job: Job; created: boolean; events: BelayEvent[] }>;
+
+  /**
+   * `insertJob` for many jobs in one transaction, all or none (bulk submit). Results in the
+   * order of `items`; a job whose key its owner already used — before, or earlier in `items`
+   * — is the job that has the key, with `created: false`.
+   */
+  insertJobs(items: Array<{ build: (draft: JobDraft) => void; job: Job }>): Promise<Array<{ job: Job; created: boolean; events: BelayEvent[] }>>;
 
   /** A job with its tasks and latest cancellation summary, or null. */
   getJob(id: string): Promise<Job | null>;
@@ -290,6 +304,15 @@ export interface Store {
 
   /** Jobs past their `queueTimeoutMs` (still queued) or `timeoutMs` (still running). */
   expiredJobs(nowMs: number, limit: number): Promise<ExpiredJob[]>;
+
+  /**
+   * Move a running attempt's stall deadline to `deadlineMs` (never back, within one attempt);
+   * a write for an attempt that is no longer the running one changes nothing.
+   */
+  setStallDeadline(jobId: string, taskKey: string, attempt: number, deadlineMs: number): Promise<void>;
+
+  /** Running tasks whose stall deadline, written for their current attempt, is at or before `nowMs`. */
+  stalledTasks(nowMs: number, limit: number): Promise<StalledTask[]>;
 
   /** Tasks `running` or `cancelling`, of one node, or of every node when `nodeId` is undefined. */
   activeTasks(nodeId?: string): Promise<ActiveTask[]>;

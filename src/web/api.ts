@@ -1,14 +1,30 @@
 /**
- * The UI's only way to the server: `fetch` on the same origin with the bearer token.
- * Every failure becomes an `ApiError` whose `text` is a sentence for a person — the server's
- * JSON error shape is never shown as such (see `describeError`).
+ * The UI's way to the server: the typed client of src/client (the one HTTP client of Belay:
+ * its transport, SSE parsing and error mapping), on the same origin with the session's token.
+ * What is the UI's own is here: the session, and the sentence for a person each error
+ * becomes (`ApiError.text`, see `describeError`) — the server's JSON is never shown as such.
  */
-import type { BelayEvent, CancellationRecord, Job, LogLine } from "../core/model.ts";
+import { BelayApiError, BelayClient, BelayNetworkError, cancelAnswerStatus, requestLimits } from "../client/index.ts";
+import type { BelayEvent, BulkCancelResponse, CancellationRecord, CancelResponse, Job, LogLine } from "../client/index.ts";
 
 export type { BelayEvent, CancellationRecord, Job, LogLine };
 export type JobStatus = Job["status"];
 
+/** Longest stop reason, in characters (the contract's limit). */
+export const maxReasonChars = requestLimits.reasonChars;
+
 const tokenKey = "belay.token";
+
+/**
+ * The code of a sign-in link (`/#sign-in=<code>`), taken out of the address bar at once so
+ * it is neither kept in history nor shared by copying the URL. Null when the page has none.
+ */
+export function takeSignInCode(): string | null {
+  const match = /^#sign-in=([A-Za-z0-9_-]+)$/.exec(window.location.hash);
+  if (match?.[1] === undefined) return null;
+  window.history.replaceState(null, "", window.location.pathname + window.location.search);
+  return match[1];
+}
 
 export function loadToken(): string | null {
   try {
@@ -128,55 +144,27 @@ export function setSession(next: Session | null): void {
   session = next;
 }
 
-async function readError(response: Response): Promise<ErrorBody | null> {
-  try {
-    const body = (await response.json()) as { error?: ErrorBody };
-    return body.error !== undefined && typeof body.error.code === "string" ? body.error : null;
-  } catch {
-    return null;
-  }
+/** A client on this page's origin with `token` (default: the session's). */
+function client(token?: string): BelayClient {
+  return new BelayClient({ url: "", token: token ?? session?.token ?? null });
 }
 
-export interface RequestOptions {
-  method?: "GET" | "POST" | "DELETE";
-  body?: unknown;
-  signal?: AbortSignal;
-  context?: ErrorContext;
-  /** Use this token instead of the session's (checking a pasted token). */
-  token?: string;
-}
-
-export async function api<T>(path: string, options: RequestOptions = {}): Promise<{ status: number; body: T }> {
-  const token = options.token ?? session?.token;
-  const headers: Record<string, string> = { accept: "application/json" };
-  if (token !== undefined) headers["authorization"] = `Bearer ${token}`;
-  if (options.body !== undefined) headers["content-type"] = "application/json";
-  let response: Response;
+/**
+ * Run one call of the client; its errors become `ApiError`s (with the sentence to show), and a
+ * 401 on the session's token tells the app to ask for a token again.
+ */
+async function call<T>(run: (c: BelayClient) => Promise<T>, options: { context?: ErrorContext; token?: string; signal?: AbortSignal } = {}): Promise<T> {
   try {
-    response = await fetch(`/api/v1${path}`, {
-      method: options.method ?? "GET",
-      headers,
-      ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),
-      ...(options.signal === undefined ? {} : { signal: options.signal }),
-    });
+    return await run(client(options.token));
   } catch (error) {
     if (options.signal?.aborted === true) throw error;
-    throw new ApiError(0, null, options.context);
-  }
-  if (!response.ok) {
-    const error = new ApiError(response.status, await readError(response), options.context);
-    if (response.status === 401 && options.token === undefined) session?.onUnauthenticated?.();
+    if (error instanceof BelayApiError) {
+      if (error.status === 401 && options.token === undefined) session?.onUnauthenticated?.();
+      throw new ApiError(error.status, error.code === "BAD_RESPONSE" ? null : { code: error.code, message: error.message, ...(error.details === undefined ? {} : { details: error.details }) }, options.context);
+    }
+    if (error instanceof BelayNetworkError) throw new ApiError(0, null, options.context);
     throw error;
   }
-  const body = response.status === 204 ? (null as T) : ((await response.json()) as T);
-  return { status: response.status, body };
-}
-
-export function query(params: Record<string, string | number | undefined | null>): string {
-  const q = new URLSearchParams();
-  for (const [key, value] of Object.entries(params)) if (value !== undefined && value !== null && value !== "") q.set(key, String(value));
-  const text = q.toString();
-  return text === "" ? "" : `?${text}`;
 }
 
 export interface Page<T> {
@@ -185,69 +173,114 @@ export interface Page<T> {
   total?: number;
 }
 
-export interface CancelResult {
-  job: Job;
-  cancellation: CancellationRecord;
-  alreadyCancelled?: boolean;
-}
-
-export interface BulkResult {
-  matched: number;
-  cancelled: number;
-  sample?: string[];
-  cancellation: CancellationRecord | null;
-}
+export type CancelResult = CancelResponse;
+export type BulkResult = BulkCancelResponse;
 
 export interface CancelOptions {
   reason?: string;
   force?: boolean;
 }
 
-function cancelBody(options: CancelOptions): Record<string, unknown> {
-  const body: Record<string, unknown> = {};
-  if (options.reason !== undefined && options.reason.trim() !== "") body["reason"] = options.reason.trim();
-  if (options.force === true) body["force"] = true;
+function cancelBody(options: CancelOptions): { reason?: string; force?: boolean } {
+  const body: { reason?: string; force?: boolean } = {};
+  if (options.reason !== undefined && options.reason.trim() !== "") body.reason = options.reason.trim();
+  if (options.force === true) body.force = true;
   return body;
 }
 
+/** "" and null are "not set" in the pages' filters. */
+function given<T>(value: T | "" | null | undefined): T | undefined {
+  return value === "" || value === null ? undefined : value;
+}
+
+const withSignal = (signal?: AbortSignal) => (signal === undefined ? {} : { signal });
+
 export const belay = {
-  listJobs: (params: { status?: string; queue?: string; owner?: string; label?: string; limit?: number; cursor?: string | null }, signal?: AbortSignal) =>
-    api<Page<Job>>(`/jobs${query(params)}`, signal === undefined ? {} : { signal }).then((r) => r.body),
-  getJob: (id: string, signal?: AbortSignal) => api<{ job: Job }>(`/jobs/${encodeURIComponent(id)}`, signal === undefined ? {} : { signal }).then((r) => r.body.job),
-  jobEvents: (id: string, after: number, signal?: AbortSignal) =>
-    api<Page<BelayEvent>>(`/jobs/${encodeURIComponent(id)}/events${query({ after, limit: 1000 })}`, signal === undefined ? {} : { signal }).then((r) => r.body),
+  listJobs: (params: { status?: string; queue?: string; owner?: string; label?: string; limit?: number; cursor?: string | null }, signal?: AbortSignal) => {
+    const status = given(params.status);
+    const label = given(params.label);
+    return call(
+      (c) =>
+        c.listJobs(
+          {
+            status: status?.split(",") as JobStatus[] | undefined,
+            queue: given(params.queue),
+            owner: given(params.owner),
+            labels: label === undefined ? undefined : Object.fromEntries([label.split(/=(.*)/s).slice(0, 2) as [string, string]]),
+            limit: params.limit,
+            cursor: given(params.cursor),
+          },
+          withSignal(signal),
+        ),
+      withSignal(signal),
+    );
+  },
+  /** The job boards' search: name substring, `key=value` labels (every one must match), created after. */
+  searchJobs: (
+    params: { status?: string; queue?: string; owner?: string; name?: string; labels?: string[]; createdAfter?: string | null; limit?: number; cursor?: string | null },
+    signal?: AbortSignal,
+  ) => {
+    const status = given(params.status);
+    const labels = (params.labels ?? []).filter((l) => l !== "").map((l) => l.split(/=(.*)/s).slice(0, 2) as [string, string]);
+    return call(
+      (c) =>
+        c.listJobs(
+          {
+            status: status?.split(",") as JobStatus[] | undefined,
+            queue: given(params.queue),
+            owner: given(params.owner),
+            name: given(params.name),
+            labels: labels.length === 0 ? undefined : Object.fromEntries(labels),
+            createdAfter: given(params.createdAfter),
+            limit: params.limit,
+            cursor: given(params.cursor),
+          },
+          withSignal(signal),
+        ),
+      withSignal(signal),
+    );
+  },
+  whoami: () => call((c) => c.whoami()),
+  listPools: (signal?: AbortSignal) => call((c) => c.listPools(withSignal(signal)), withSignal(signal)).then((r) => r.items),
+  getJob: (id: string, signal?: AbortSignal) => call((c) => c.getJob(id, withSignal(signal)), withSignal(signal)).then((r) => r.job),
+  jobEvents: (id: string, after: number, signal?: AbortSignal) => call((c) => c.getJobEvents(id, { after, limit: 1000 }, withSignal(signal)), withSignal(signal)),
   logs: (id: string, params: { task?: string; tail?: number; after?: number }, signal?: AbortSignal) =>
-    api<{ items: LogLine[] }>(`/jobs/${encodeURIComponent(id)}/logs${query(params)}`, signal === undefined ? {} : { signal }).then((r) => r.body.items),
+    call((c) => c.getLogs(id, params, withSignal(signal)), withSignal(signal)).then((r) => r.items),
+  /** The answer's status (200 done, 202 under way) and body. */
   cancelJob: (id: string, options: CancelOptions) =>
-    api<CancelResult>(`/jobs/${encodeURIComponent(id)}/cancel`, { method: "POST", body: cancelBody(options), context: { action: "stop", what: "job" } }),
+    call((c) => c.cancelJob(id, cancelBody(options)), { context: { action: "stop", what: "job" } }).then((body) => ({ status: cancelAnswerStatus(body), body })),
   cancelTask: (id: string, key: string, options: CancelOptions & { cascade: boolean }) =>
-    api<CancelResult>(`/jobs/${encodeURIComponent(id)}/tasks/${encodeURIComponent(key)}/cancel`, {
-      method: "POST",
-      body: { ...cancelBody(options), cascade: options.cascade },
-      context: { action: "stop", what: "task" },
-    }),
+    call((c) => c.cancelTask(id, key, { ...cancelBody(options), cascade: options.cascade }), { context: { action: "stop", what: "task" } }).then((body) => ({ status: cancelAnswerStatus(body), body })),
   cancelJobs: (ids: string[], options: CancelOptions & { dryRun?: boolean }) =>
-    api<BulkResult>("/jobs/cancel", {
-      method: "POST",
-      body: { filter: { ids }, ...(options.dryRun === true ? { dryRun: true, sampleSize: 0 } : cancelBody(options)) },
+    call((c) => c.cancelJobs({ filter: { ids }, ...(options.dryRun === true ? { dryRun: true, sampleSize: 0 } : cancelBody(options)) }), {
       context: { action: "stopping several jobs at once", what: "jobs" },
-    }),
-  resumeJob: (id: string) => api<{ job: Job }>(`/jobs/${encodeURIComponent(id)}/resume`, { method: "POST", body: {}, context: { action: "resume", what: "job" } }).then((r) => r.body.job),
+    }).then((body) => ({ status: cancelAnswerStatus(body), body })),
+  resumeJob: (id: string) => call((c) => c.resumeJob(id), { context: { action: "resume", what: "job" } }).then((r) => r.job),
   listCancellations: (params: { jobId?: string; status?: string; limit?: number; offset?: number }, signal?: AbortSignal) =>
-    api<Page<CancellationRecord>>(`/cancellations${query(params)}`, signal === undefined ? {} : { signal }).then((r) => r.body),
-  getCancellation: (id: string) => api<{ cancellation: CancellationRecord }>(`/cancellations/${encodeURIComponent(id)}`).then((r) => r.body.cancellation),
+    call(
+      (c) =>
+        c.listCancellations(
+          { jobId: given(params.jobId), status: given(params.status) as CancellationRecord["status"] | undefined, limit: params.limit, offset: params.offset },
+          withSignal(signal),
+        ),
+      withSignal(signal),
+    ),
+  getCancellation: (id: string) => call((c) => c.getCancellation(id)).then((r) => r.cancellation),
   /** Checks a token by listing one job. */
-  checkToken: (token: string) => api<Page<Job>>("/jobs?limit=1", { token }),
-  /** The server's admin token, offered only to a browser on the server's machine (null when refused). */
-  async localToken(): Promise<string | null> {
+  checkToken: (token: string) => call((c) => c.listJobs({ limit: 1 }), { token }),
+  /** Exchange a one-time sign-in code (from the link `belay serve` / `belay ui` printed) for a session token. Not an API route: plain fetch. */
+  async redeemSignInCode(code: string): Promise<string> {
+    let response: Response;
     try {
-      const response = await fetch("/ui/local-token", { headers: { accept: "application/json" } });
-      if (!response.ok) return null;
-      const body = (await response.json()) as { token?: unknown };
-      return typeof body.token === "string" && body.token !== "" ? body.token : null;
+      response = await fetch("/ui/sign-in", { method: "POST", headers: { accept: "application/json", "content-type": "application/json" }, body: JSON.stringify({ code }) });
     } catch {
-      return null;
+      throw new ApiError(0, null);
     }
+    if (!response.ok) {
+      const body = (await response.json().catch(() => null)) as { error?: ErrorBody } | null;
+      throw new ApiError(response.status, body?.error ?? null);
+    }
+    return ((await response.json()) as { token: string }).token;
   },
 };
 

@@ -2,7 +2,7 @@
 import { render } from "preact";
 import type { JSX } from "preact";
 import { useEffect, useMemo, useState } from "preact/hooks";
-import { loadToken, saveToken, setSession } from "./api.ts";
+import { loadToken, saveToken, setSession, takeSignInCode } from "./api.ts";
 import { Toasts } from "./components/Notice.tsx";
 import { useStreamState } from "./hooks.ts";
 import { CancellationsPage } from "./pages/Cancellations.tsx";
@@ -105,8 +105,16 @@ function SignOut(): JSX.Element {
   );
 }
 
+/** A sign-in link opened in this page: it replaces whatever token the browser had. */
+const signInCode = takeSignInCode();
+// A link pasted into a tab already on this page only changes the fragment: load it afresh to use it.
+window.addEventListener("hashchange", () => {
+  if (window.location.hash.startsWith("#sign-in=")) window.location.reload();
+});
+
 function App(): JSX.Element {
-  const [token, setToken] = useState<string | null>(loadToken);
+  const [code, setCode] = useState(signInCode);
+  const [token, setToken] = useState<string | null>(() => (signInCode === null ? loadToken() : null));
   const [expired, setExpired] = useState(false);
   const session = useMemo<SessionValue | null>(
     () =>
@@ -126,9 +134,11 @@ function App(): JSX.Element {
   if (session === null) {
     return (
       <SignIn
+        code={code}
         expired={expired}
         onToken={(t) => {
           saveToken(t);
+          setCode(null);
           setExpired(false);
           setToken(t);
         }}

@@ -2,8 +2,11 @@
  * Requests of the pages added for issue 15 (the job list's name and time filters, pools),
  * through the same `api` as every other request.
  */
-import { api, query } from "./api.ts";
+import { belay } from "./api.ts";
 import type { Job, Page } from "./api.ts";
+import type { Pool } from "../client/types.ts";
+
+export type { Pool, PoolHolder } from "../client/types.ts";
 
 export interface JobQuery {
   status?: string;
@@ -19,14 +22,7 @@ export interface JobQuery {
 }
 
 export function listJobs(params: JobQuery, signal?: AbortSignal): Promise<Page<Job>> {
-  const { labels, ...rest } = params;
-  const q = query(rest);
-  const labelPart = (labels ?? [])
-    .filter((l) => l !== "")
-    .map((l) => `label=${encodeURIComponent(l)}`)
-    .join("&");
-  const path = `/jobs${q}${labelPart === "" ? "" : `${q === "" ? "?" : "&"}${labelPart}`}`;
-  return api<Page<Job>>(path, signal === undefined ? {} : { signal }).then((r) => r.body);
+  return belay.searchJobs(params, signal);
 }
 
 /** The time windows of the boards' "Submitted" filter. */
@@ -49,20 +45,6 @@ export function parseLabelInput(text: string): string[] | null {
   return parts.every((p) => p.indexOf("=") > 0) ? parts : null;
 }
 
-export interface PoolHolder {
-  jobId: string;
-  taskKey: string;
-  nodeId: string | null;
-  since: string | null;
-}
-
-export interface Pool {
-  name: string;
-  capacity: number;
-  inUse: number;
-  holders: PoolHolder[];
-}
-
 export function listPools(signal?: AbortSignal): Promise<Pool[]> {
-  return api<{ items: Pool[] }>("/pools", signal === undefined ? {} : { signal }).then((r) => r.body.items);
+  return belay.listPools(signal);
 }

@@ -4,7 +4,7 @@
  * decides; this only keeps a viewer from being shown a Stop that can only fail.
  */
 import { useEffect, useState } from "preact/hooks";
-import { api } from "./api.ts";
+import { belay } from "./api.ts";
 import type { Job } from "./api.ts";
 import { useSession } from "./session.ts";
 
@@ -22,7 +22,7 @@ let cached: { token: string; me: Promise<Me | null> } | null = null;
 function readMe(token: string): Promise<Me | null> {
   if (cached?.token !== token) {
     // A server without /whoami (older) answers 404: the UI then offers everything and lets the server refuse.
-    cached = { token, me: api<Me>("/whoami").then((r) => r.body).catch(() => null) };
+    cached = { token, me: belay.whoami().catch(() => null) };
   }
   return cached.me;
 }

@@ -1,9 +1,11 @@
 /**
- * Server-sent events over `fetch`: EventSource cannot send an Authorization header, so the
- * `text/event-stream` body is read and parsed here. The stream reconnects by itself with
- * `Last-Event-ID`, so the server replays what was missed (no gap, no duplicate).
+ * The live events of the page, through the client's event stream (src/client: the one SSE
+ * parser, over `fetch`, since EventSource cannot send an Authorization header). Here only
+ * what the page adds: it reconnects by itself with `Last-Event-ID`, so the server replays
+ * what was missed (no gap, no duplicate), and it reports its state for the "Live" indicator.
  */
-import type { BelayEvent } from "../core/model.ts";
+import { BelayApiError, BelayClient } from "../client/index.ts";
+import type { BelayEvent } from "../client/index.ts";
 
 export type StreamState = "connecting" | "live" | "reconnecting" | "stopped";
 
@@ -20,66 +22,39 @@ export interface StreamOptions {
   onFatal?(status: number): void;
 }
 
+const fatalStatuses = new Set([401, 403, 404]);
+
 export function openEventStream(options: StreamOptions): () => void {
   const controller = new AbortController();
-  let last: number | null = options.after ?? null;
+  const client = new BelayClient({ url: "", token: options.token });
+  let last: string | undefined = options.after === undefined ? undefined : String(options.after);
   let attempt = 0;
   let stopped = false;
-
-  const parse = (block: string): void => {
-    let data = "";
-    let id: string | null = null;
-    for (const line of block.split("\n")) {
-      if (line.startsWith(":")) continue;
-      const colon = line.indexOf(":");
-      const field = colon === -1 ? line : line.slice(0, colon);
-      const value = colon === -1 ? "" : line.slice(colon + 1).replace(/^ /, "");
-      if (field === "data") data += (data === "" ? "" : "\n") + value;
-      else if (field === "id") id = value;
-    }
-    if (id !== null && /^\d+$/.test(id)) last = Number(id);
-    if (data === "") return;
-    try {
-      options.onEvent(JSON.parse(data) as BelayEvent);
-    } catch (error) {
-      console.error("bad event", error);
-    }
-  };
 
   const run = async (): Promise<void> => {
     while (!stopped) {
       options.onState?.(attempt === 0 ? "connecting" : "reconnecting");
       try {
-        const params = new URLSearchParams();
-        if (options.jobId !== undefined) params.set("jobId", options.jobId);
-        const headers: Record<string, string> = { authorization: `Bearer ${options.token}`, accept: "text/event-stream" };
-        if (last !== null) headers["last-event-id"] = String(last);
-        const response = await fetch(`/api/v1/events${params.size === 0 ? "" : `?${params.toString()}`}`, { headers, signal: controller.signal, cache: "no-store" });
-        if (response.status === 401 || response.status === 403 || response.status === 404) {
-          stopped = true;
-          options.onState?.("stopped", `HTTP ${response.status}`);
-          options.onFatal?.(response.status);
-          return;
-        }
-        if (!response.ok || response.body === null) throw new Error(`HTTP ${response.status}`);
+        const stream = await client.connectEvents({
+          ...(options.jobId === undefined ? {} : { jobId: options.jobId }),
+          ...(last === undefined ? {} : { lastEventId: last }),
+          signal: controller.signal,
+        });
         if (attempt > 0) options.onReconnect?.();
         attempt = 0;
         options.onState?.("live");
-        const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
-        let buffer = "";
-        for (;;) {
-          const { value, done } = await reader.read();
-          if (done) break;
-          buffer += value.replaceAll("\r\n", "\n");
-          let end: number;
-          while ((end = buffer.indexOf("\n\n")) !== -1) {
-            parse(buffer.slice(0, end));
-            buffer = buffer.slice(end + 2);
-          }
+        for await (const event of stream) {
+          if (stream.lastEventId !== null) last = stream.lastEventId;
+          options.onEvent(event);
         }
       } catch (error) {
         if (stopped || controller.signal.aborted) return;
-        void error;
+        if (error instanceof BelayApiError && fatalStatuses.has(error.status)) {
+          stopped = true;
+          options.onState?.("stopped", `HTTP ${error.status}`);
+          options.onFatal?.(error.status);
+          return;
+        }
       }
       if (stopped) return;
       attempt += 1;

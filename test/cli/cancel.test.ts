@@ -87,6 +87,19 @@ describe("belay job cancel", () => {
     expect(again.stdout).toContain("was already cancelled");
   });
 
+  it("--only-if-pending on a finished job: exit 4, JOB_NOT_PENDING; a reason over the limit in characters is a usage error", async () => {
+    const { job } = await s.client.submitJob({ command: ["true"] });
+    await until(async () => (await s.client.getJob(job.id)).job, (j) => j.status === "succeeded");
+    const refused = await s.run(["job", "cancel", job.id, "--only-if-pending"]);
+    expect(refused.code).toBe(4);
+    expect(refused.stderr).toContain("(JOB_NOT_PENDING)");
+    expect(refused.stderr).toContain("succeeded");
+    // Characters are code points: 1001 emoji are 1001 characters, over the limit, and the CLI says so before sending.
+    const tooLong = await s.run(["job", "cancel", job.id, "--reason", "🛑".repeat(1001)]);
+    expect(tooLong.code).toBe(2);
+    expect(tooLong.stderr).toContain("at most 1000 characters, not 1001");
+  });
+
   it("--task KEY --no-cascade cancels one task and lets its dependent run", async () => {
     const job = await submitRunning({
       name: "graph",

@@ -27,7 +27,7 @@ function waitForOutput(child: ReturnType<typeof spawnCli>, pattern: RegExp, time
 }
 
 describe("belay serve", () => {
-  it("prints its URL, store and admin token path; the CLI finds that token; Ctrl-C stops it with exit 0; a worker on the same file is refused", async () => {
+  it("prints its URL, store, admin token path and a one-time sign-in link; `belay ui` prints fresh links; the CLI finds that token; Ctrl-C stops it with exit 0; a worker on the same file is refused", { timeout: 60_000 }, async () => {
     const home = tempDir();
     homes.push(home);
     const child = spawnCli(["serve", "--port", "0", "--home", home, "--log-level", "silent"]);
@@ -38,6 +38,9 @@ describe("belay serve", () => {
       expect(url).toBeDefined();
       expect(out).toContain(`store: sqlite:${join(home, "belay.db")}`);
       expect(out).toContain(`admin token: ${join(home, "admin.token")}`);
+      // A one-time sign-in link for the web UI, on the server's own URL.
+      const link = new RegExp(`web UI: open (${url?.replaceAll(".", "\\.")}/#sign-in=[A-Za-z0-9_-]{43}) to sign in`).exec(out)?.[1];
+      expect(link).toBeDefined();
 
       // No --token, no BELAY_TOKEN: the CLI reads $BELAY_HOME/admin.token.
       const env = { BELAY_URL: url ?? "", BELAY_HOME: home, BELAY_TOKEN: "" };
@@ -45,6 +48,30 @@ describe("belay serve", () => {
       expect(list.stderr).toBe("");
       expect(list.code).toBe(0);
       expect(JSON.parse(list.stdout)).toEqual({ items: [], nextCursor: null });
+
+      // The printed code opens a session once; `belay ui` prints a fresh one (the admin token file is its credential).
+      const exchange = (code: string) => fetch(`${url}/ui/sign-in`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ code }) });
+      const printed = /#sign-in=(.+)$/.exec(link ?? "")?.[1] ?? "";
+      expect((await exchange(printed)).status).toBe(200);
+      expect((await exchange(printed)).status).toBe(401);
+      const ui = await runCli(["ui"], env);
+      expect(ui.code, ui.stderr).toBe(0);
+      const fresh = new RegExp(`^${url?.replaceAll(".", "\\.")}/#sign-in=([A-Za-z0-9_-]{43})\n$`).exec(ui.stdout)?.[1];
+      expect(fresh).toBeDefined();
+      expect(fresh).not.toBe(printed);
+      expect(ui.stderr).toMatch(/sign in as admin \(admin\); it works once, until \d{4}-/);
+      const viewerLink = JSON.parse((await runCli(["ui", "--role", "viewer", "--json"], env)).stdout) as { url: string; role: string };
+      expect(viewerLink.role).toBe("viewer");
+      expect(viewerLink.url).toMatch(/#sign-in=/);
+      const session = (await (await exchange(fresh ?? "")).json()) as { token: string; role: string };
+      expect(session.role).toBe("admin");
+      // The admin session's token makes links too; a viewer's does not.
+      const asSession = await runCli(["ui", "--token", session.token], env);
+      expect(asSession.code).toBe(0);
+      const viewerToken = JSON.parse((await runCli(["token", "create", "v", "--role", "viewer", "--json"], env)).stdout) as { token: string };
+      const refused = await runCli(["ui", "--token", viewerToken.token], env);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(/FORBIDDEN/);
 
       const worker = await runCli(["worker", "--home", home, "--log-level", "silent"], env);
       expect(worker.code).toBe(1);

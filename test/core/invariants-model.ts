@@ -485,11 +485,14 @@ export class World {
     switch (pre.status) {
       case "succeeded":
       case "failed":
-      case "partial":
-        check(!res.ok && res.code === "JOB_ALREADY_FINISHED", () => `${what}: expected JOB_ALREADY_FINISHED, got ${res.ok ? "success" : res.code}`);
+      case "partial": {
+        // With onlyIfPending the refusal says the job is not pending (seed 003), else that it finished.
+        const expected = req.onlyIfPending ? "JOB_NOT_PENDING" : "JOB_ALREADY_FINISHED";
+        check(!res.ok && res.code === expected, () => `${what}: expected ${expected}, got ${res.ok ? "success" : res.code}`);
         this.stats.refusals += 1;
         this.reach(`refusal ${res.ok ? "" : res.code}`);
         return null;
+      }
       case "running":
         if (req.onlyIfPending) {
           check(!res.ok && res.code === "JOB_NOT_PENDING", () => `${what}: expected JOB_NOT_PENDING, got ${res.ok ? "success" : res.code}`);

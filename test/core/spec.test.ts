@@ -810,3 +810,32 @@ describe("parseJobSpec: fuzzing", () => {
     );
   });
 });
+
+describe("stallTimeoutMs (DESIGN §7 stall watchdog)", () => {
+  it("is copied from the job onto each task without its own; a task's own value (null included) wins", () => {
+    const spec = parseJobSpec({ stallTimeoutMs: 5000, tasks: [proc("a"), proc("b", { stallTimeoutMs: 2000 }), proc("c", { stallTimeoutMs: null })] });
+    expect(spec.stallTimeoutMs).toBe(5000);
+    expect(spec.tasks.map((t) => [t.key, t.stallTimeoutMs])).toEqual([
+      ["a", 5000],
+      ["b", 2000],
+      ["c", null],
+    ]);
+    expect(parseJobSpec({ command: ["true"], stallTimeoutMs: 1000 }).tasks[0]?.stallTimeoutMs).toBe(1000);
+  });
+
+  it("is absent when not given, so specs without it read as before", () => {
+    const spec = parseJobSpec(job(proc("a")));
+    expect("stallTimeoutMs" in spec).toBe(false);
+    expect("stallTimeoutMs" in spec.tasks[0]!).toBe(false);
+  });
+
+  it("rejects values outside 1000..10 years, non-integers and strings, naming the field", () => {
+    expect(rejects({ command: ["true"], stallTimeoutMs: 999 }, "stallTimeoutMs")).toMatchObject({ min: 1000, max: maxTimeoutMs });
+    rejects({ command: ["true"], stallTimeoutMs: 0 }, "stallTimeoutMs");
+    rejects({ command: ["true"], stallTimeoutMs: -5 }, "stallTimeoutMs");
+    rejects({ command: ["true"], stallTimeoutMs: 1500.5 }, "stallTimeoutMs");
+    rejects({ command: ["true"], stallTimeoutMs: "60s" }, "stallTimeoutMs");
+    rejects({ command: ["true"], stallTimeoutMs: maxTimeoutMs + 1 }, "stallTimeoutMs");
+    rejects(job(proc("a", { stallTimeoutMs: 10 })), "tasks[0].stallTimeoutMs");
+  });
+});

@@ -9,6 +9,7 @@ import { runContractDemo } from "../../examples/jobs-cancel-contract/run.ts";
 import type { ContractDemoResult } from "../../examples/jobs-cancel-contract/run.ts";
 import { signPayload } from "../../src/server/webhooks.ts";
 import { startCliServer } from "../cli/helpers.ts";
+import { readTemplatesFile } from "../../src/cli/commands/node-options.ts";
 import type { CliServer } from "../cli/helpers.ts";
 
 describe("example: the pending-only jobs.cancel contract", () => {
@@ -16,7 +17,12 @@ describe("example: the pending-only jobs.cancel contract", () => {
   let result: ContractDemoResult;
 
   beforeAll(async () => {
-    server = await startCliServer({ pools: { exporter: 1 } });
+    // As the README's `belay serve --pool exporter=1 --templates … --webhook-allow-private` (its webhook consumer listens on 127.0.0.1).
+    server = await startCliServer({
+      pools: { exporter: 1 },
+      webhookAllowPrivate: true,
+      templates: await readTemplatesFile(new URL("../../examples/jobs-cancel-contract/templates.yaml", import.meta.url).pathname),
+    });
     result = await runContractDemo({ url: server.url, adminToken: server.token, log: () => undefined, exportSeconds: 5 });
   });
   afterAll(async () => {

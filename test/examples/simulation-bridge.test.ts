@@ -8,6 +8,9 @@ import type { ToolError } from "../../examples/simulation-bridge/agent.ts";
 import { runBridgeDemo } from "../../examples/simulation-bridge/run.ts";
 import type { BridgeDemoResult } from "../../examples/simulation-bridge/run.ts";
 import { startCliServer } from "../cli/helpers.ts";
+import { readTemplatesFile } from "../../src/cli/commands/node-options.ts";
+import { parse } from "yaml";
+import { readFileSync } from "node:fs";
 import type { CliServer } from "../cli/helpers.ts";
 
 describe("example: simulation bridge (cancel_job over MCP)", () => {
@@ -16,7 +19,9 @@ describe("example: simulation bridge (cancel_job over MCP)", () => {
   const lines: string[] = [];
 
   beforeAll(async () => {
-    server = await startCliServer({ concurrency: 1 });
+    // As the README's `belay serve --concurrency 1 --templates … --policy …`.
+    const dir = new URL("../../examples/simulation-bridge/", import.meta.url).pathname;
+    server = await startCliServer({ concurrency: 1, templates: await readTemplatesFile(`${dir}templates.yaml`), policy: parse(readFileSync(`${dir}policy.yaml`, "utf8")) });
     result = await runBridgeDemo({ url: server.url, adminToken: server.token, log: (line) => lines.push(line) });
   });
   afterAll(async () => {
@@ -71,6 +76,24 @@ describe("example: simulation bridge (cancel_job over MCP)", () => {
     expect(await logText(result.finished.jobId)).toMatch(/result written to result.json/);
     expect(result.unknownError.code).toBe("JOB_NOT_FOUND");
     expect(lines.join("\n")).toMatch(/cancel_job → FORBIDDEN/);
+  });
+
+  it("as the seed says, cancel_job needs operator (policy.yaml): the submitting agent (user) may not cancel even its own simulation", async () => {
+    const { token } = await server.client.createToken({ name: "sim-agent-2", role: "user" });
+    const agent = await connectAgent({ name: "sim-agent-2", url: server.url, token, transport: "http" });
+    try {
+      const own = await agent.runSimulation({ drug: "caffeine", doseMg: 50, hours: 600, stepMs: 50 });
+      const error = await agent.cancelJob(own.jobId).then(
+        () => null,
+        (e: ToolError) => e,
+      );
+      expect(error?.code).toBe("FORBIDDEN");
+      expect(error?.message).toContain("job.cancel.own");
+      expect((await server.client.getJob(own.jobId)).job.cancellation).toBeNull();
+      await server.client.cancelJob(own.jobId, { force: true });
+    } finally {
+      await agent.close();
+    }
   });
 
   it("works the same over stdio (belay mcp): a viewer agent reads, and is refused the cancel", async () => {

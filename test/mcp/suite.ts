@@ -53,7 +53,9 @@ export interface McpTestContext {
 /** How a transport's test file connects a client with a token (closed by the suite). */
 export type Connect = (context: McpTestContext, token: string) => Promise<Client>;
 
-const sleepJob = (name: string): Record<string, unknown> => ({ name, command: ["sleep", "60"], graceMs: 5000 });
+/** The agent holds a user token: it runs the server's templates, not free commands (DESIGN §6). */
+const templates = { templates: [{ name: "sleep", argv: ["sleep", "{{seconds:number}}"] }, { name: "true", argv: ["true"] }] };
+const sleepJob = (name: string): Record<string, unknown> => ({ name, tasks: [{ key: "main", template: "sleep", params: { seconds: 60 } }], graceMs: 5000 });
 
 export function describeMcpTools(transport: string, connect: Connect, extra?: (get: () => McpTestContext, connect: (token: string) => Promise<Client>) => void): void {
   describe(`MCP tools over ${transport}`, () => {
@@ -68,7 +70,7 @@ export function describeMcpTools(transport: string, connect: Connect, extra?: (g
     let user: Client;
 
     beforeAll(async () => {
-      const server = await startCliServer();
+      const server = await startCliServer({ templates });
       const make = async (name: string, role: "viewer" | "user" | "operator"): Promise<string> => (await server.client.createToken({ name, role })).token;
       context = { server, tokens: { admin: server.token, viewer: await make("vera", "viewer"), user: await make("uma", "user"), operator: await make("oscar", "operator") } };
       operator = await connectAs(context.tokens.operator);
@@ -131,9 +133,9 @@ export function describeMcpTools(transport: string, connect: Connect, extra?: (g
       const { jobId } = await ok(user, "submit_job", {
         name: "mcp-graph",
         tasks: [
-          { key: "slow", command: ["sleep", "60"] },
-          { key: "after", command: ["true"], dependsOn: ["slow"] },
-          { key: "other", command: ["sleep", "60"] },
+          { key: "slow", template: "sleep", params: { seconds: 60 } },
+          { key: "after", template: "true", dependsOn: ["slow"] },
+          { key: "other", template: "sleep", params: { seconds: 60 } },
         ],
       });
       await pollJob(user, jobId, (s) => s.job.tasks.find((t: { key: string }) => t.key === "slow").status === "running");
@@ -192,6 +194,21 @@ export function describeMcpTools(transport: string, connect: Connect, extra?: (g
       expect((await ok(viewer, "get_cancellation_status", { jobId })).cancellation.requestedBy).toBe("oscar");
     });
 
+    it("a user's free command is refused (operator needed); a viewer never sees a job's env values", async () => {
+      const refused = await callTool(user, "submit_job", { name: "mcp-free", command: ["id"] });
+      expect(refused.data.error.code).toBe("FORBIDDEN");
+      expect(refused.data.error.details).toMatchObject({ needed: "operator", rule: "job.submit.process" });
+      const { jobId } = await ok(operator, "submit_job", { name: "mcp-env", command: ["true"], env: { API_KEY: "s3cret-mcp-value" } });
+      const viewer = await connectAs(context.tokens.viewer);
+      const seen = await callTool(viewer, "get_job_status", { jobId });
+      expect(seen.isError).toBeFalsy();
+      expect(seen.text).not.toContain("s3cret-mcp-value");
+      const listed = await callTool(viewer, "list_jobs", { limit: 1000 });
+      expect(listed.text).not.toContain("s3cret-mcp-value");
+      // The owner does see it.
+      expect((await callTool(operator, "get_job_status", { jobId })).text).toContain("s3cret-mcp-value");
+    });
+
     it("answers API errors as tool errors with the Belay code", async () => {
       const unknown = await callTool(operator, "cancel_job", { jobId: randomUUID() });
       expect(unknown.isError).toBe(true);
@@ -206,6 +223,21 @@ export function describeMcpTools(transport: string, connect: Connect, extra?: (g
       await pollJob(operator, jobId, (s) => s.terminal === true);
       expect((await callTool(operator, "cancel_job", { jobId })).data.error.code).toBe("JOB_ALREADY_FINISHED");
       expect((await callTool(operator, "get_cancellation_status", { jobId })).data.error.code).toBe("NOT_FOUND");
+      // Asked to cancel only a pending job, the agent hears that it is not pending, and how it ended (seed 003).
+      const notPending = await callTool(operator, "cancel_job", { jobId, onlyIfPending: true });
+      expect(notPending.data.error.code).toBe("JOB_NOT_PENDING");
+      expect(notPending.data.error.details).toMatchObject({ status: "succeeded", finished: true });
+    });
+
+    it("checks a cancel's options against the contract with the API's own message (lengths in characters)", async () => {
+      const { jobId } = await ok(operator, "submit_job", { ...sleepJob("mcp-emoji") });
+      // 1000 emoji are 1000 characters: within the limit, whatever their UTF-16 length.
+      const fits = await ok(operator, "cancel_job", { jobId, reason: "🛑".repeat(1000), force: true });
+      expect(fits.cancellation.reason).toBe("🛑".repeat(1000));
+      const other = await ok(operator, "submit_job", { ...sleepJob("mcp-emoji-2") });
+      const over = await callTool(operator, "cancel_job", { jobId: other.jobId, reason: "🛑".repeat(1001) });
+      expect(over.isError).toBe(true);
+      expect(over.text).toMatch(/reason/);
     });
 
     it("rejects arguments that do not match the schema as a tool error, and keeps serving", async () => {

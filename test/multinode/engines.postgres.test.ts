@@ -33,6 +33,27 @@ async function twoNodes(options: { pollIntervalMs?: number; heartbeatMs?: number
 }
 
 describe("two nodes on one PostgreSQL schema", skippedIf(noPostgres), () => {
+  it("stall watchdog: the API node cancels a silent process on the worker node from the deadline the worker stored", async () => {
+    const schema = testSchema();
+    schemas.push(schema);
+    const db = `${pgUrl as string}?schema=${schema}`;
+    // Only node A sweeps in time (B polls once a minute): A can only know of the stall from the database.
+    const a = await openTestEngine({ db, concurrency: 0, nodeId: "node-a", pollIntervalMs: 200 });
+    const b = await openTestEngine({ db, concurrency: 4, nodeId: "node-b", pollIntervalMs: 60_000 });
+    const silent = await a.submitJob({ name: "silent", command: ["sleep", "60"], stallTimeoutMs: 1000 });
+    const chatty = await a.submitJob({ name: "chatty", command: ["sh", "-c", "for i in 1 2 3 4 5 6 7 8; do echo $i; sleep 0.3; done"], stallTimeoutMs: 1000 });
+    const running = await untilTaskStatus(b, silent.id, "main", "running");
+    // A task cancel: the job of a single cancelled task ends `partial`.
+    const done = await untilJobStatus(a, silent.id, "partial");
+    expect(done.tasks[0]).toMatchObject({ status: "cancelled", nodeId: "node-b" });
+    const record = await until(() => a.getCancellation(silent.id), (r) => r.status !== "in_progress");
+    expect(record).toMatchObject({ scope: "task", requestedBy: "system", reason: "stalled", executorNodeId: "node-a", status: "completed" });
+    const afterMs = Date.parse(record.requestedAt) - Date.parse(running.tasks[0]?.startedAt ?? "");
+    expect(afterMs).toBeGreaterThanOrEqual(1000);
+    expect(afterMs).toBeLessThanOrEqual(1000 + 200 + 600);
+    expect((await untilJobStatus(a, chatty.id, "succeeded")).cancellation).toBeNull();
+  });
+
   it("runs a job submitted on the API node on the worker node, and the API node sees its events", async () => {
     const { a } = await twoNodes();
     const seen: string[] = [];

@@ -7,7 +7,7 @@
 import type { FastifyInstance } from "fastify";
 import { describe, expect, it } from "vitest";
 import { until } from "../helpers.ts";
-import { testServer } from "../server/helpers.ts";
+import { templateJob, testServer } from "../server/helpers.ts";
 
 const requests = 1000;
 /** Requests in flight at once: far more than the server handles at a time, so they truly overlap. */
@@ -116,7 +116,7 @@ describe("a storm of cancels for one job", () => {
     // Nothing claims: the job stays queued until the storm cancels it.
     const s = await testServer({ concurrency: 0 });
     const { url, peak } = await listen(s.app);
-    const job = (await s.call("user", "POST", "/api/v1/jobs", { command: ["true"] })).json.job as { id: string };
+    const job = (await s.call("user", "POST", "/api/v1/jobs", templateJob("true"))).json.job as { id: string };
 
     const answers = await storm(url, s.tokens.operator, job.id);
     expect(answers).toHaveLength(requests);

@@ -31,9 +31,25 @@ afterEach(async () => {
   await Promise.all(apps.splice(0).map((a) => a.close()));
 });
 
+/**
+ * The templates every test server has: what a `user` token may run as a process (a free
+ * command needs operator, DESIGN §6). `{key, template: "sleep", params: {seconds: 30}}`.
+ */
+export const testTemplates = {
+  templates: [
+    { name: "true", argv: ["true"] },
+    { name: "sleep", argv: ["sleep", "{{seconds:number}}"] },
+  ],
+};
+
+/** A one-task job spec of a test template, for tests where a `user` submits. */
+export function templateJob(template: "true" | "sleep", params: Record<string, unknown> = {}, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return { ...extra, tasks: [{ key: "main", template, params }] };
+}
+
 export async function testServer(options: BelayOptions = {}, appOptions: Partial<AppDeps> = {}, extend?: TestExtensions): Promise<TestServer> {
   const home = options.home ?? tempHome();
-  const engine = await openTestEngine({ home, ...options });
+  const engine = await openTestEngine({ home, templates: testTemplates, ...options });
   await ensureAdminToken(engine.store, home);
   const admin = readFileSync(join(home, "admin.token"), "utf8").trim();
   const make = async (name: string, role: Role): Promise<string> => (await createToken(engine.store, { name, role })).secret;
@@ -53,7 +69,8 @@ export async function testServer(options: BelayOptions = {}, appOptions: Partial
           registerApiRoutes: (api) => extra.extensions.forEach((e) => e.registerApiRoutes?.(api)),
           registerRootRoutes: (root) => extra.extensions.forEach((e) => e.registerRootRoutes?.(root)),
         };
-  const app = await buildApp({ engine, ...appOptions, ...(extensions === undefined ? {} : { extensions }) });
+  // Tests send many refused credentials from one address on purpose; the 401 limit has its own test (fail-closed.test.ts).
+  const app = await buildApp({ engine, authFailuresPerMinute: 100_000, ...appOptions, ...(extensions === undefined ? {} : { extensions }) });
   apps.push(app);
   return {
     app,

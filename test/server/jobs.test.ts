@@ -1,12 +1,12 @@
 /** The HTTP API's job and cancel routes: statuses and bodies of DESIGN §3 and §5. */
 import { describe, expect, it } from "vitest";
-import { testServer } from "./helpers.ts";
+import { templateJob, testServer } from "./helpers.ts";
 import { until } from "../helpers.ts";
 
 describe("HTTP jobs API", () => {
   it("submits, reads and cancels a queued job: 201, 200 with the record completed", async () => {
     const s = await testServer({ concurrency: 0 });
-    const submit = await s.call("user", "POST", "/api/v1/jobs", { name: "sim", command: ["sleep", "10"] });
+    const submit = await s.call("user", "POST", "/api/v1/jobs", templateJob("sleep", { seconds: 10 }, { name: "sim" }));
     expect(submit.statusCode).toBe(201);
     const id = submit.json.job.id as string;
     expect(submit.json.job.owner).toBe("uma");
@@ -27,7 +27,7 @@ describe("HTTP jobs API", () => {
 
   it("a running job: 202 cancelling, then cancelled; wait holds the response", async () => {
     const s = await testServer();
-    const { json } = await s.call("user", "POST", "/api/v1/jobs", { command: ["sleep", "30"] });
+    const { json } = await s.call("user", "POST", "/api/v1/jobs", templateJob("sleep", { seconds: 30 }));
     const id = json.job.id as string;
     await until(() => s.engine.getJob(id), (j) => j.status === "running");
     const cancel = await s.call("operator", "POST", `/api/v1/jobs/${id}/cancel`, { reason: "stop" });
@@ -40,7 +40,7 @@ describe("HTTP jobs API", () => {
 
   it("409s and 404s carry their codes", async () => {
     const s = await testServer();
-    const { json } = await s.call("user", "POST", "/api/v1/jobs", { command: ["true"] });
+    const { json } = await s.call("user", "POST", "/api/v1/jobs", templateJob("true"));
     const id = json.job.id as string;
     await until(() => s.engine.getJob(id), (j) => j.status === "succeeded");
     const finished = await s.call("user", "POST", `/api/v1/jobs/${id}/cancel`, {});
@@ -51,9 +51,21 @@ describe("HTTP jobs API", () => {
     expect(missing.json.error.code).toBe("JOB_NOT_FOUND");
   });
 
+  it("stallTimeoutMs: a clear 400 naming the field and its bounds; a valid one is kept on the tasks", async () => {
+    const s = await testServer({ concurrency: 0 });
+    const bad = await s.call("operator", "POST", "/api/v1/jobs", { tasks: [{ key: "a", command: ["true"], stallTimeoutMs: 500 }] });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json.error.code).toBe("INVALID_REQUEST");
+    expect(bad.json.error.details).toMatchObject({ field: "tasks[0].stallTimeoutMs", min: 1000 });
+    expect(bad.json.error.message).toMatch(/stallTimeoutMs.*1000/);
+    const ok = await s.call("operator", "POST", "/api/v1/jobs", { command: ["true"], stallTimeoutMs: 30_000 });
+    expect(ok.statusCode).toBe(201);
+    expect(ok.json.job.tasks[0].spec.stallTimeoutMs).toBe(30_000);
+  });
+
   it("client mistakes are 4xx with a code, never a 500 or a stack trace", async () => {
     const s = await testServer({ concurrency: 0 });
-    const { json } = await s.call("user", "POST", "/api/v1/jobs", { command: ["true"] });
+    const { json } = await s.call("user", "POST", "/api/v1/jobs", templateJob("true"));
     const id = json.job.id as string;
     const cases: Array<[string, string, unknown, number, string]> = [
       ["POST", `/api/v1/jobs/${id}/cancel`, { reason: "x".repeat(1001) }, 400, "INVALID_REQUEST"],
@@ -63,6 +75,8 @@ describe("HTTP jobs API", () => {
       ["GET", `/api/v1/jobs/not-a-uuid`, undefined, 400, "INVALID_REQUEST"],
       ["POST", `/api/v1/jobs`, { tasks: [{ key: "a", command: ["true"], dependsOn: ["b"] }] }, 400, "INVALID_REQUEST"],
       ["POST", `/api/v1/jobs`, [1, 2], 400, "INVALID_REQUEST"],
+      ["POST", `/api/v1/jobs`, { command: ["true"], stallTimeoutMs: 10 }, 400, "INVALID_REQUEST"],
+      ["POST", `/api/v1/jobs`, { tasks: [{ key: "a", command: ["true"], stallTimeoutMs: "1m" }] }, 400, "INVALID_REQUEST"],
       ["GET", `/api/v1/jobs?limit=0`, undefined, 400, "INVALID_REQUEST"],
       ["GET", `/api/v1/jobs?status=bogus`, undefined, 400, "INVALID_REQUEST"],
       ["GET", `/api/v1/nowhere`, undefined, 404, "NOT_FOUND"],
@@ -85,7 +99,7 @@ describe("HTTP jobs API", () => {
 
   it("a user may cancel only its own jobs; an operator any", async () => {
     const s = await testServer({ concurrency: 0 });
-    const { json } = await s.call("user", "POST", "/api/v1/jobs", { command: ["true"] });
+    const { json } = await s.call("user", "POST", "/api/v1/jobs", templateJob("true"));
     const id = json.job.id as string;
     const other = await s.call("otherUser", "POST", `/api/v1/jobs/${id}/cancel`, {});
     expect(other.statusCode).toBe(403);

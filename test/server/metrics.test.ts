@@ -50,15 +50,30 @@ async function serverWithMetrics(options: Parameters<typeof testServer>[0]): Pro
 }
 
 describe("GET /metrics", () => {
+  it("counts tasks the stall watchdog cancelled, and not a task cancelled by a user", async () => {
+    const s = await serverWithMetrics({});
+    const silent = (await s.call("operator", "POST", "/api/v1/jobs", { command: ["sleep", "30"], stallTimeoutMs: 1000 })).json.job.id as string;
+    const user = (await s.call("operator", "POST", "/api/v1/jobs", { command: ["sleep", "30"] })).json.job.id as string;
+    await untilTaskStatus(s.engine, user, "main", "running");
+    expect((await s.call("operator", "POST", `/api/v1/jobs/${user}/tasks/main/cancel`, { reason: "stalled" })).statusCode).toBe(202);
+    await untilTaskStatus(s.engine, silent, "main", "cancelled");
+    await untilTaskStatus(s.engine, user, "main", "cancelled");
+    const m = await until(
+      () => scrape(s),
+      (samples) => value(samples, "belay_cancellation_duration_seconds_count", { scope: "task" }) === 2,
+    );
+    expect(value(m, "belay_tasks_stalled_total")).toBe(1);
+  });
+
   it("counts a graceful and a forced cancel of running jobs, with their labels and histograms", async () => {
     // This node claims only the default queue, so jobs of the "parked" queue stay queued.
     const s = await serverWithMetrics({ queues: ["default"] });
 
-    const graceful = (await s.call("user", "POST", "/api/v1/jobs", { command: ["sleep", "30"] })).json.job.id as string;
-    const stubborn = (await s.call("user", "POST", "/api/v1/jobs", { command: ["sh", "-c", "trap '' TERM; sleep 30"], graceMs: 30_000 })).json.job.id as string;
-    const quick = (await s.call("user", "POST", "/api/v1/jobs", { command: ["true"] })).json.job.id as string;
+    const graceful = (await s.call("operator", "POST", "/api/v1/jobs", { command: ["sleep", "30"] })).json.job.id as string;
+    const stubborn = (await s.call("operator", "POST", "/api/v1/jobs", { command: ["sh", "-c", "trap '' TERM; sleep 30"], graceMs: 30_000 })).json.job.id as string;
+    const quick = (await s.call("operator", "POST", "/api/v1/jobs", { command: ["true"] })).json.job.id as string;
     for (let i = 0; i < 3; i += 1) {
-      expect((await s.call("user", "POST", "/api/v1/jobs", { command: ["true"], queue: "parked" })).statusCode).toBe(201);
+      expect((await s.call("operator", "POST", "/api/v1/jobs", { command: ["true"], queue: "parked" })).statusCode).toBe(201);
     }
     await untilTaskStatus(s.engine, graceful, "main", "running");
     await untilTaskStatus(s.engine, stubborn, "main", "running");
@@ -107,9 +122,9 @@ describe("GET /metrics", () => {
   it("counts a queued job's cancel and follows the queue as it changes", async () => {
     const s = await serverWithMetrics({ concurrency: 0 });
     const ids: string[] = [];
-    for (let i = 0; i < 2; i += 1) ids.push((await s.call("user", "POST", "/api/v1/jobs", { command: ["true"] })).json.job.id as string);
+    for (let i = 0; i < 2; i += 1) ids.push((await s.call("operator", "POST", "/api/v1/jobs", { command: ["true"] })).json.job.id as string);
     expect(value(await scrape(s), "belay_jobs_queued")).toBe(2);
-    await s.call("user", "POST", `/api/v1/jobs/${ids[0]}/cancel`, {});
+    await s.call("operator", "POST", `/api/v1/jobs/${ids[0]}/cancel`, {});
     const m = await until(
       () => scrape(s),
       (samples) => value(samples, "belay_jobs_queued") === 1,

@@ -24,6 +24,7 @@ async function fullServer(): Promise<TestServer> {
 /** DESIGN §5's route table, with OpenAPI path templates under /api/v1. */
 const designRoutes = [
   "POST /jobs",
+  "POST /jobs/batch",
   "GET /jobs",
   "GET /jobs/{id}",
   "GET /jobs/{id}/events",

@@ -10,7 +10,7 @@ import type { Role } from "../../src/store/store.ts";
 import { createMetrics } from "../../src/server/metrics.ts";
 import { createWebhooks } from "../../src/server/webhooks.ts";
 import { appRoutes as allRoutes } from "./app-routes.ts";
-import { testServer } from "./helpers.ts";
+import { templateJob, testServer } from "./helpers.ts";
 import type { TestServer } from "./helpers.ts";
 
 /** Who may call a route: anyone, a least role, or `owner` (user on its own jobs; operator and admin on any). */
@@ -41,7 +41,9 @@ const rules: Record<string, Rule> = {
   "GET /mcp": { access: "viewer", request: () => ({ url: "/mcp" }) },
   "DELETE /mcp": { access: "viewer", request: () => ({ url: "/mcp" }) },
 
-  "POST /api/v1/jobs": { access: "user", request: () => ({ url: "/api/v1/jobs", body: { command: ["true"] } }) },
+  // A template task: what a user may run. Free commands have their own table below.
+  "POST /api/v1/jobs": { access: "user", request: () => ({ url: "/api/v1/jobs", body: templateJob("true") }) },
+  "POST /api/v1/jobs/batch": { access: "user", request: () => ({ url: "/api/v1/jobs/batch", body: { jobs: [templateJob("true")] } }) },
   "GET /api/v1/jobs": { access: "viewer", request: () => ({ url: "/api/v1/jobs" }) },
   "GET /api/v1/jobs/:id": { access: "viewer", request: (f) => ({ url: `/api/v1/jobs/${f.jobId}` }) },
   "GET /api/v1/jobs/:id/events": { access: "viewer", request: (f) => ({ url: `/api/v1/jobs/${f.jobId}/events` }) },
@@ -102,8 +104,8 @@ async function setup(): Promise<{ s: TestServer; fixtures: Fixtures }> {
       },
     };
   });
-  const jobId = (await s.call("user", "POST", "/api/v1/jobs", { command: ["true"] })).json.job.id as string;
-  const other = (await s.call("user", "POST", "/api/v1/jobs", { command: ["true"] })).json.job.id as string;
+  const jobId = (await s.call("user", "POST", "/api/v1/jobs", templateJob("true"))).json.job.id as string;
+  const other = (await s.call("user", "POST", "/api/v1/jobs", templateJob("true"))).json.job.id as string;
   const cancellationId = (await s.call("user", "POST", `/api/v1/jobs/${other}/cancel`, {})).json.cancellation.id as string;
   const webhookId = (await s.call("admin", "POST", "/api/v1/webhooks", { url: "https://example.com/hook" })).json.webhook.id as string;
   return { s, fixtures: { jobId, cancellationId, webhookId, unknownId: "0190a7a4-0000-7000-8000-000000000000" } };
@@ -170,7 +172,7 @@ describe("roles, route by route", () => {
 
   it("a user acts on its own jobs only; an operator on any, including bulk cancel", async () => {
     const { s } = await setup();
-    const mine = (await s.call("otherUser", "POST", "/api/v1/jobs", { command: ["true"] })).json.job.id as string;
+    const mine = (await s.call("otherUser", "POST", "/api/v1/jobs", templateJob("true"))).json.job.id as string;
     expect((await s.call("user", "POST", `/api/v1/jobs/${mine}/cancel`, {})).json.error.code).toBe("FORBIDDEN");
     expect((await s.call("user", "POST", `/api/v1/jobs/${mine}/tasks/main/cancel`, {})).json.error.code).toBe("FORBIDDEN");
     expect((await s.call("otherUser", "POST", `/api/v1/jobs/${mine}/cancel`, {})).statusCode).toBe(200);
@@ -182,6 +184,57 @@ describe("roles, route by route", () => {
     expect(bulk.json.cancelled).toBe(1);
     // Reading is for everyone with a token.
     expect((await s.call("viewer", "GET", `/api/v1/jobs/${mine}`)).statusCode).toBe(200);
-    expect((await s.call("viewer", "POST", "/api/v1/jobs", { command: ["true"] })).json.error.code).toBe("FORBIDDEN");
+    expect((await s.call("viewer", "POST", "/api/v1/jobs", templateJob("true"))).json.error.code).toBe("FORBIDDEN");
+  });
+
+  /**
+   * What each role may submit, by task kind (DESIGN §6), written here rather than read from
+   * the policy: a free command is arbitrary code on the worker, so it needs operator.
+   */
+  const submitRules: Array<{ what: string; body: unknown; least: Role }> = [
+    { what: "a free command (argv)", body: { command: ["true"] }, least: "operator" },
+    { what: "a free command (shell string)", body: { command: "true" }, least: "operator" },
+    { what: "a free command among template tasks", body: { tasks: [{ key: "a", template: "true" }, { key: "b", command: ["true"] }] }, least: "operator" },
+    { what: "a free compensation command", body: { tasks: [{ key: "a", template: "true" }, { key: "undo", command: ["true"], runOn: "cancel" }] }, least: "operator" },
+    { what: "a template task", body: templateJob("sleep", { seconds: 1 }), least: "user" },
+  ];
+  for (const rule of submitRules) {
+    it(`submitting ${rule.what} needs ${rule.least}: lower roles get 403 naming the role and the policy rule`, async () => {
+      const s = await testServer({ concurrency: 0 });
+      for (const role of ["viewer", "user", "operator", "admin"] as const) {
+        const res = await s.call(role, "POST", "/api/v1/jobs", rule.body);
+        if (rank[role] >= rank[rule.least]) {
+          expect({ role, status: res.statusCode }).toEqual({ role, status: 201 });
+        } else {
+          expect({ role, status: res.statusCode, code: res.json.error.code }).toEqual({ role, status: 403, code: "FORBIDDEN" });
+          if (role !== "viewer") {
+            // The viewer is refused by the route's least role; the user by the policy rule itself.
+            expect(res.json.error.details).toMatchObject({ needed: rule.least, rule: "job.submit.process" });
+            expect(res.json.error.message).toContain("job.submit.process");
+          }
+        }
+      }
+      // Nothing was stored for a refused submission.
+      const listed = (await s.call("admin", "GET", "/api/v1/jobs")).json.items as unknown[];
+      expect(listed.length).toBe(["viewer", "user", "operator", "admin"].filter((r) => rank[r as Role] >= rank[rule.least]).length);
+    });
+  }
+
+  it("--policy changes what each action needs: seed 000's cancel needs operator; a trusted team may let users run free commands", async () => {
+    const s = await testServer({ concurrency: 0, policy: { rules: { "job.cancel.own": "operator", "job.submit.process": "user", "job.logs": "user" } } });
+    const id = (await s.call("user", "POST", "/api/v1/jobs", { command: ["true"] })).json.job.id as string;
+    expect(id).toBeTypeOf("string");
+    const refused = await s.call("user", "POST", `/api/v1/jobs/${id}/cancel`, {});
+    expect(refused.statusCode).toBe(403);
+    expect(refused.json.error.details).toMatchObject({ needed: "operator", rule: "job.cancel.own", role: "user" });
+    expect((await s.call("user", "POST", `/api/v1/jobs/${id}/tasks/main/cancel`, {})).statusCode).toBe(403);
+    expect((await s.call("viewer", "GET", `/api/v1/jobs/${id}/logs`)).statusCode).toBe(403);
+    expect((await s.call("user", "GET", `/api/v1/jobs/${id}/logs`)).statusCode).toBe(200);
+    expect((await s.call("operator", "POST", `/api/v1/jobs/${id}/cancel`, {})).statusCode).toBe(200);
+  });
+
+  it("a policy naming an unknown action or role is refused when the engine opens", async () => {
+    await expect(testServer({ policy: { rules: { "job.cancel.mine": "user" } } })).rejects.toMatchObject({ code: "INVALID_REQUEST" });
+    await expect(testServer({ policy: { rules: { "job.cancel.own": "root" } } })).rejects.toMatchObject({ code: "INVALID_REQUEST" });
   });
 });

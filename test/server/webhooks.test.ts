@@ -1,4 +1,7 @@
-/** Webhooks: admin routes, signed CloudEvents deliveries to a real local receiver, retries with backoff. */
+/**
+ * Webhooks: admin routes, signed CloudEvents deliveries to a real local receiver, retries with
+ * backoff. The dispatcher runs with `allowPrivateTargets` (--webhook-allow-private): the receivers are on loopback.
+ */
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { createServer } from "node:http";
 import type { IncomingHttpHeaders, Server } from "node:http";
@@ -50,7 +53,9 @@ async function receiver(answer: (n: number) => number | null = () => 200, extraH
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, received };
 }
 
-const fast: WebhookDispatcherOptions = { intervalMs: 10, baseDelayMs: 20, maxDelayMs: 200, timeoutMs: 2000 };
+// The receivers listen on 127.0.0.1, which webhooks may reach only with --webhook-allow-private
+// (webhook-targets.test.ts checks the refusals).
+const fast: WebhookDispatcherOptions = { intervalMs: 10, baseDelayMs: 20, maxDelayMs: 200, timeoutMs: 2000, allowPrivateTargets: true };
 
 async function serverWithWebhooks(options: WebhookDispatcherOptions = fast, engineOptions: Parameters<typeof testServer>[0] = {}): Promise<TestServer & { webhooks: BelayWebhooks }> {
   let webhooks!: BelayWebhooks;
@@ -77,7 +82,7 @@ describe("webhook deliveries", () => {
     expect(created.body).not.toContain(secret);
     const hookId = created.json.webhook.id as string;
 
-    const job = (await s.call("user", "POST", "/api/v1/jobs", { command: ["true"] })).json.job.id as string;
+    const job = (await s.call("operator", "POST", "/api/v1/jobs", { command: ["true"] })).json.job.id as string;
     await untilJobStatus(s.engine, job, "succeeded");
     await until(async () => r.received.length, (n) => n >= 2);
     await s.webhooks.dispatcher.flush();
@@ -130,7 +135,7 @@ describe("webhook deliveries", () => {
     expect(created.json.webhook.eventTypes).toEqual([]);
     expect((await s.call("admin", "GET", "/api/v1/webhooks")).body).not.toContain(secret);
 
-    const job = (await s.call("user", "POST", "/api/v1/jobs", { command: ["true"] })).json.job.id as string;
+    const job = (await s.call("operator", "POST", "/api/v1/jobs", { command: ["true"] })).json.job.id as string;
     await untilJobStatus(s.engine, job, "succeeded");
     const events = await s.engine.getJobEvents(job);
     await until(async () => r.received.length, (n) => n >= events.length);
@@ -144,7 +149,7 @@ describe("webhook deliveries", () => {
     const s = await serverWithWebhooks({ ...fast, baseDelayMs: 50 });
     const r = await receiver((n) => (n <= 2 ? 500 : 200));
     const hookId = (await s.call("admin", "POST", "/api/v1/webhooks", { url: r.url, eventTypes: ["belay.job.created"], secret: "0123456789abcdef" })).json.webhook.id as string;
-    await s.call("user", "POST", "/api/v1/jobs", { command: ["true"] });
+    await s.call("operator", "POST", "/api/v1/jobs", { command: ["true"] });
 
     const deliveries = await until(
       async () => (await s.call("admin", "GET", `/api/v1/webhooks/${hookId}/deliveries`)).json.items,
@@ -167,7 +172,7 @@ describe("webhook deliveries", () => {
     const s = await serverWithWebhooks({ ...fast, maxAttempts: 3 });
     const r = await receiver(() => 503);
     const hookId = (await s.call("admin", "POST", "/api/v1/webhooks", { url: r.url, eventTypes: ["belay.job.created"], secret: "0123456789abcdef" })).json.webhook.id as string;
-    await s.call("user", "POST", "/api/v1/jobs", { command: ["true"] });
+    await s.call("operator", "POST", "/api/v1/jobs", { command: ["true"] });
     const [d] = await until(
       async () => (await s.call("admin", "GET", `/api/v1/webhooks/${hookId}/deliveries`)).json.items,
       (items: Array<{ status: string }>) => items[0]?.status === "failed",
@@ -188,7 +193,7 @@ describe("webhook deliveries", () => {
     );
     const slowId = (await s.call("admin", "POST", "/api/v1/webhooks", { url: silent.url, eventTypes: ["belay.job.created"], secret: "0123456789abcdef" })).json.webhook.id as string;
     const redirectId = (await s.call("admin", "POST", "/api/v1/webhooks", { url: redirecting.url, eventTypes: ["belay.job.created"], secret: "0123456789abcdef" })).json.webhook.id as string;
-    await s.call("user", "POST", "/api/v1/jobs", { command: ["true"] });
+    await s.call("operator", "POST", "/api/v1/jobs", { command: ["true"] });
     const read = async (id: string): Promise<Array<Record<string, unknown>>> => (await s.call("admin", "GET", `/api/v1/webhooks/${id}/deliveries`)).json.items;
     const [slow] = await until(() => read(slowId), (items) => items[0]?.["status"] === "failed");
     expect(slow).toMatchObject({ attempts: 1, lastStatusCode: null, lastError: "timed out after 1500 ms" });
@@ -202,7 +207,7 @@ describe("webhook deliveries", () => {
     const s = await serverWithWebhooks({ ...fast, baseDelayMs: 100 });
     const r = await receiver(() => 500);
     const hookId = (await s.call("admin", "POST", "/api/v1/webhooks", { url: r.url, eventTypes: ["belay.job.created"], secret: "0123456789abcdef" })).json.webhook.id as string;
-    await s.call("user", "POST", "/api/v1/jobs", { command: ["true"] });
+    await s.call("operator", "POST", "/api/v1/jobs", { command: ["true"] });
     await until(async () => r.received.length, (n) => n >= 1);
     expect((await s.call("admin", "DELETE", `/api/v1/webhooks/${hookId}`)).statusCode).toBe(204);
     const [d] = await until(
@@ -211,7 +216,7 @@ describe("webhook deliveries", () => {
     );
     expect(d?.lastError).toBe("webhook deleted");
     const count = r.received.length;
-    await s.call("user", "POST", "/api/v1/jobs", { command: ["true"] });
+    await s.call("operator", "POST", "/api/v1/jobs", { command: ["true"] });
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(r.received).toHaveLength(count);
     expect((await s.call("admin", "DELETE", `/api/v1/webhooks/${hookId}`)).json.error.code).toBe("NOT_FOUND");
@@ -224,12 +229,12 @@ describe("webhook deliveries", () => {
     let up = false;
     const r = await receiver(() => (up ? 200 : 500));
     const hookId = (await s.call("admin", "POST", "/api/v1/webhooks", { url: r.url, eventTypes: ["belay.job.created"], secret: "0123456789abcdef" })).json.webhook.id as string;
-    const first = (await s.call("user", "POST", "/api/v1/jobs", { command: ["true"] })).json.job.id as string;
+    const first = (await s.call("operator", "POST", "/api/v1/jobs", { command: ["true"] })).json.job.id as string;
     await until(async () => r.received.length, (n) => n === 1);
     await s.webhooks.dispatcher.flush();
     await s.webhooks.stop();
     // Published while no dispatcher listens.
-    const second = (await s.call("user", "POST", "/api/v1/jobs", { command: ["true"] })).json.job.id as string;
+    const second = (await s.call("operator", "POST", "/api/v1/jobs", { command: ["true"] })).json.job.id as string;
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(r.received).toHaveLength(1);
 

@@ -281,6 +281,54 @@ export function describeStoreConformance(name: string, factory: StoreFactory): v
         expect((await store.listJobs({}, { limit: 100 })).items).toHaveLength(1);
       });
 
+      it("bulk-inserts jobs with their tasks and events, in order, every event numbered once", async () => {
+        const specs = Array.from({ length: 120 }, (_, i) => ({ name: `bulk-${i}`, tasks: [{ key: "a", command: ["true"] }, { key: "b", command: ["true"], dependsOn: ["a"] }] }));
+        const results = await h.insertMany(specs);
+        expect(results.map((r) => r.job.name)).toEqual(specs.map((s) => s.name));
+        expect(results.every((r) => r.created)).toBe(true);
+        const seqs = results.flatMap((r) => r.events.map((e) => e.seq));
+        expect(new Set(seqs).size).toBe(seqs.length);
+        expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+        expect((await store.countJobs()).queued).toBe(120);
+        // Their tasks are claimable like any submitted job's.
+        expect(await h.claim({ max: 200 })).toHaveLength(120);
+      });
+
+      it("bulk insert honours idempotency keys within a batch, across batches and against single submits", async () => {
+        const single = await h.insert({ command: ["true"], idempotencyKey: "before" });
+        const first = await h.insertMany([
+          { name: "x", command: ["true"], idempotencyKey: "k" },
+          { name: "y", command: ["true"], idempotencyKey: "k" },
+          { name: "z", command: ["true"], idempotencyKey: "before" },
+          { name: "w", command: ["true"] },
+        ]);
+        expect(first.map((r) => r.created)).toEqual([true, false, false, true]);
+        expect(first[1]!.job).toEqual(first[0]!.job);
+        expect(first[2]!.job.id).toBe(single.job.id);
+        const second = await h.insertMany([{ name: "again", command: ["true"], idempotencyKey: "k" }, { name: "again, twice", command: ["true"], idempotencyKey: "k" }]);
+        expect(second[0]!.created).toBe(false);
+        expect(second[0]!.job.id).toBe(first[0]!.job.id);
+        // Keys are per owner: bob's "k" is a new job.
+        const bobs = await h.insertMany([{ name: "bob", command: ["true"], idempotencyKey: "k" }], { owner: "bob" });
+        expect(bobs[0]!.created).toBe(true);
+        const names = (await store.listJobs({}, { limit: 100 })).items.map((j) => j.name).sort();
+        expect(names).toEqual(["bob", "true", "w", "x"].sort());
+        // No event of a refused spec was written.
+        const events = await store.eventsAfter(0, 1000);
+        expect(events.filter((e) => e.type === "belay.job.created")).toHaveLength(4);
+      });
+
+      it("a bulk insert that fails stores none of its jobs", async () => {
+        const existing = await h.submit({ command: ["true"] });
+        const before = await store.eventsAfter(0, 1000);
+        // The third job reuses an existing id: the database refuses it, and with it the batch.
+        await expect(h.insertMany([{ name: "a", command: ["true"] }, { name: "b", command: ["true"] }, { name: "c", command: ["true"] }], { ids: ["n1", "n2", existing.id] })).rejects.toThrow();
+        expect(await store.getJob("n1")).toBeNull();
+        expect(await store.getJob("n2")).toBeNull();
+        expect((await store.listJobs({}, { limit: 10 })).items.map((j) => j.id)).toEqual([existing.id]);
+        expect(await store.eventsAfter(0, 1000)).toEqual(before);
+      });
+
       it("lists jobs newest first, by every filter", async () => {
         const j1 = await h.submit({ command: ["true"], labels: { team: "a", env: "prod", "app.kubernetes.io/name": "web" } });
         const j2 = await h.submit({ name: "Nightly_Train 100%", command: ["true"], queue: "q2", labels: { team: "b" } }, { owner: "bob" });
@@ -844,6 +892,28 @@ export function describeStoreConformance(name: string, factory: StoreFactory): v
       it("limits the expired jobs returned", async () => {
         for (let i = 0; i < 5; i++) await h.submit({ command: ["true"], queueTimeoutMs: 1 });
         expect(await store.expiredJobs(h.nowMs + 10, 3)).toHaveLength(3);
+      });
+
+      it("stores a running attempt's stall deadline, never moved back, and lists the tasks past it", async () => {
+        const job = await h.submit({ command: ["true"], stallTimeoutMs: 1000 });
+        const [claim] = await h.claim({ max: 1 });
+        expect(claim?.jobId).toBe(job.id);
+        const t0 = h.nowMs;
+        expect(await store.stalledTasks(t0 + 1_000_000, 10)).toEqual([]);
+        await store.setStallDeadline(job.id, "main", 1, t0 + 1000);
+        // A late write of an older deadline (writes may land out of order) does not move it back.
+        await store.setStallDeadline(job.id, "main", 1, t0 + 500);
+        expect(await store.stalledTasks(t0 + 999, 10)).toEqual([]);
+        expect(await store.stalledTasks(t0 + 1000, 10)).toEqual([{ jobId: job.id, taskKey: "main" }]);
+        await store.setStallDeadline(job.id, "main", 1, t0 + 3000);
+        expect(await store.stalledTasks(t0 + 2999, 10)).toEqual([]);
+        // A write for another attempt changes nothing; an ended task is never stalled.
+        await store.setStallDeadline(job.id, "main", 2, t0 + 10);
+        expect(await store.stalledTasks(t0 + 3000, 10)).toEqual([{ jobId: job.id, taskKey: "main" }]);
+        await h.mutate(job.id, ended("main", 1));
+        expect(await store.stalledTasks(t0 + 1_000_000, 10)).toEqual([]);
+        await store.setStallDeadline(job.id, "main", 1, t0 + 10);
+        expect(await store.stalledTasks(t0 + 1_000_000, 10)).toEqual([]);
       });
 
       it("lists the running or cancelling tasks, of every node or of one", async () => {

@@ -95,6 +95,31 @@ export class Harness {
     return result;
   }
 
+  /** `insertJobs` (bulk submit) of these specs, each result checked as `insert` checks one. */
+  async insertMany(inputs: unknown[], options: { owner?: string; ids?: string[] } = {}): Promise<Array<{ job: Job; created: boolean; events: BelayEvent[] }>> {
+    const items = inputs.map((input, i) => {
+      const job = newJob(parseJobSpec(input), { id: options.ids?.[i] ?? newId(), owner: options.owner ?? "alice", now: this.now() });
+      return {
+        job,
+        build: (d: JobDraft) => {
+          d.emit("belay.job.created", null, { status: "queued", name: job.name, queue: job.queue, owner: job.owner });
+          settle(d);
+        },
+      };
+    });
+    const results = await this.store.insertJobs(items);
+    expect(results).toHaveLength(items.length);
+    for (const result of results) {
+      if (result.created) {
+        await this.checkWritten(result.job, result.events);
+        expect(result.events[0]?.type).toBe("belay.job.created");
+      } else {
+        expect(result.events).toEqual([]);
+      }
+    }
+    return results;
+  }
+
   /** `mutateJob`, checked. */
   async mutate<T>(jobId: string, mutate: Mutator<T>): Promise<MutationResult<T>> {
     const before = await this.store.getJob(jobId);

@@ -38,7 +38,9 @@ function newest(dir: string): number {
 function upToDate(): boolean {
   const index = join(webOut, "index.html");
   if (!existsSync(index)) return false;
-  return statSync(index).mtimeMs >= Math.max(newest(webSrc), statSync(join(repo, "vite.config.ts")).mtimeMs);
+  // The bundle takes src/client and src/core too (the UI uses the one HTTP client).
+  const sources = [webSrc, join(repo, "src/client"), join(repo, "src/core")].map(newest);
+  return statSync(index).mtimeMs >= Math.max(...sources, statSync(join(repo, "vite.config.ts")).mtimeMs);
 }
 
 /**
@@ -74,6 +76,8 @@ export interface UiServer {
   url: string;
   home: string;
   adminToken: string;
+  /** The one-time sign-in link the server printed at start (on `localhost`, as a person would open it). */
+  signInUrl: string;
   /** The API with the admin token (or another); throws on a network error only. */
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- response bodies are read field by field
   api(method: string, path: string, body?: unknown, token?: string): Promise<{ status: number; json: any }>;
@@ -84,11 +88,12 @@ export async function startUiServer(options: ServeOptions = {}): Promise<UiServe
   const home = mkdtempSync(join(tmpdir(), "belay-web-"));
   const server = await startServer({ home, port: 0, logger: pino({ level: "silent" }), pollIntervalMs: 20, ...options });
   const adminToken = readFileSync(join(home, "admin.token"), "utf8").trim();
-  // 127.0.0.1 as "localhost": the UI's local-token offer needs a loopback Host.
+  // Opened as "localhost", as a person would type it (the origin of localStorage).
   const url = server.url.replace("127.0.0.1", "localhost");
   return {
     server,
     url,
+    signInUrl: server.signInUrl.replace("127.0.0.1", "localhost"),
     home,
     adminToken,
     async api(method, path, body, token = adminToken) {

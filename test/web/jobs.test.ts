@@ -28,9 +28,8 @@ describe("web UI: jobs board", skippedIf(noBrowser), () => {
 
   const row = (id: string) => page.locator(`tr[data-job="${id}"]`);
 
-  it("offers the local admin token on localhost, then shows a submitted job live as running", async () => {
-    await page.goto(ui.url);
-    await page.getByRole("button", { name: "Use this server's admin token" }).click();
+  it("signs in with one click on the link `belay serve` printed, then shows a submitted job live as running", async () => {
+    await page.goto(ui.signInUrl);
     await eventually(() => page.getByRole("heading", { name: "Jobs", level: 1 }).isVisible()).toBe(true);
     await eventually(() => page.getByText("No queued or running jobs").isVisible()).toBe(true);
     await eventually(() => page.locator(".live-live").isVisible()).toBe(true);
@@ -180,7 +179,7 @@ describe("web UI: jobs board", skippedIf(noBrowser), () => {
 
   it("signs out, refuses a wrong pasted token in words, and signs in with a pasted one", async () => {
     await page.getByRole("button", { name: "Sign out" }).click();
-    const field = page.getByLabel("Or paste an API token");
+    const field = page.getByLabel("API token");
     await field.waitFor();
     await screenshotBoth(page, "signin");
     await field.fill("belay_not-a-real-token");

@@ -1,14 +1,14 @@
 /**
  * src/server/web.ts without a browser: the bundle at /, the fallback to index.html for the
  * UI's paths, JSON 404s for the server's own paths, no way out of the bundle directory,
- * and GET /ui/local-token only for a loopback peer that is not proxied, rebound or cross-site.
+ * and no token for anyone: GET /ui/local-token is gone (test/server/sign-in.test.ts tests the sign-in links).
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createWebUi, defaultWebDir, isLoopbackAddress, isLoopbackHost } from "../../src/server/web.ts";
+import { createWebUi, defaultWebDir } from "../../src/server/web.ts";
 import { tempHome } from "../helpers.ts";
 import { testServer } from "../server/helpers.ts";
 import type { TestServer } from "../server/helpers.ts";
@@ -30,7 +30,7 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 async function server(webDir = dir): Promise<TestServer> {
   const home = tempHome();
-  return testServer({ home }, {}, () => ({ extensions: [createWebUi({ home, dir: webDir })] }));
+  return testServer({ home }, {}, () => ({ extensions: [createWebUi({ dir: webDir })] }));
 }
 
 async function get(s: TestServer, url: string, headers: Record<string, string> = {}, remoteAddress = "127.0.0.1") {
@@ -110,60 +110,24 @@ describe("web UI assets", () => {
   });
 });
 
-describe("GET /ui/local-token", () => {
-  it("gives the admin token to a loopback browser, uncached", async () => {
+describe("no token without a sign-in code", () => {
+  it("GET /ui/local-token is gone for every peer, loopback included: a JSON 404 with no token in it", async () => {
     const s = await server();
     for (const [address, host] of [
       ["127.0.0.1", "localhost:7420"],
       ["::1", "[::1]:7420"],
-      ["::ffff:127.0.0.1", "127.0.0.1:7420"],
+      ["10.1.2.3", "localhost:7420"],
     ] as const) {
-      const res = await get(s, "/ui/local-token", { host, "sec-fetch-site": "same-origin" }, address);
-      expect(res.statusCode, address).toBe(200);
-      expect(res.json().token).toBe(s.tokens.admin);
-      expect(res.headers["cache-control"]).toBe("no-store");
-    }
-    // The token works.
-    expect((await s.call("admin", "GET", "/api/v1/tokens")).statusCode).toBe(200);
-  });
-
-  it("refuses a remote peer, a proxied request, a rebound host name and a cross-site fetch", async () => {
-    const s = await server();
-    const cases: Array<[string, Record<string, string>, string]> = [
-      ["remote peer", {}, "10.1.2.3"],
-      ["remote IPv6 peer", {}, "2001:db8::1"],
-      ["behind a proxy", { "x-forwarded-for": "203.0.113.9" }, "127.0.0.1"],
-      ["Forwarded header", { forwarded: "for=203.0.113.9" }, "127.0.0.1"],
-      ["DNS rebinding", { host: "evil.example:7420" }, "127.0.0.1"],
-      ["cross-site fetch", { "sec-fetch-site": "cross-site" }, "127.0.0.1"],
-    ];
-    for (const [what, headers, address] of cases) {
-      const res = await get(s, "/ui/local-token", headers, address);
-      expect(res.statusCode, what).toBe(403);
-      expect(res.json().error.code, what).toBe("FORBIDDEN");
-      expect(res.body, what).not.toContain(s.tokens.admin);
+      const res = await get(s, "/ui/local-token", { host }, address);
+      expect(res.statusCode, address).toBe(404);
+      expect(res.json().error.code).toBe("NOT_FOUND");
+      expect(res.body).not.toContain(s.tokens.admin);
     }
   });
 
-  it("says so when the home has no admin token file", async () => {
-    const s = await server();
-    rmSync(join(s.home, "admin.token"));
-    const res = await get(s, "/ui/local-token");
-    expect(res.statusCode).toBe(404);
-    expect(res.json().error.code).toBe("NOT_FOUND");
-  });
-
-  it("is not part of the OpenAPI document", async () => {
+  it("the UI's own paths are not in the OpenAPI document", async () => {
     const s = await server();
     const doc = (await s.call(null, "GET", "/api/v1/openapi.json")).json;
-    expect(Object.keys(doc.paths)).not.toContain("/ui/local-token");
     expect(Object.keys(doc.paths).some((p: string) => p === "/" || p === "/*")).toBe(false);
-  });
-
-  it("recognises loopback addresses and host names", () => {
-    expect(["127.0.0.1", "127.8.9.10", "::1", "::ffff:127.0.0.1"].every(isLoopbackAddress)).toBe(true);
-    expect(["10.0.0.1", "::ffff:10.0.0.1", "128.0.0.1", "1270.0.0.1", undefined].some(isLoopbackAddress)).toBe(false);
-    expect(["localhost", "LOCALHOST:80", "app.localhost:3000", "127.0.0.1:7420", "[::1]:7420"].every(isLoopbackHost)).toBe(true);
-    expect(["localhost.evil.example", "evil.example", "127.0.0.1.nip.io", "", undefined].some(isLoopbackHost)).toBe(false);
   });
 });

@@ -4,7 +4,7 @@ import type { CliContext } from "../config.ts";
 import { UsageError } from "../errors.ts";
 import { labels } from "../format.ts";
 import { line, printJson } from "../output.ts";
-import type { CancelOptions } from "./job-cancel.ts";
+import type { CancelOptions } from "./job-cancel-options.ts";
 
 export async function cancelBulk(ctx: CliContext, options: CancelOptions): Promise<void> {
   // --status is required so that a slip of the keyboard never cancels every job.

@@ -4,42 +4,28 @@
  */
 import type { Command } from "commander";
 import { BelayApiError } from "../../client/errors.ts";
+import { requestLimits } from "../../core/requests.ts";
 import type { EventStream } from "../../client/events.ts";
 import type { CancelJobRequest, CancelResponse, CancelTaskRequest } from "../../client/types.ts";
-import type { JobStatus } from "../../core/states.ts";
 import { context } from "../config.ts";
 import type { CliContext } from "../config.ts";
 import { UsageError } from "../errors.ts";
 import { duration } from "../format.ts";
 import { followCancellation } from "../live-cancel.ts";
-import { id, integer, jobStatuses, label } from "../options.ts";
+import { id, integer, jobStatuses, label, reasonText } from "../options.ts";
 import { line, notice, printJson } from "../output.ts";
 import { affectedLine, runnersLine } from "../render-cancellation.ts";
 import { cancelBulk } from "./job-cancel-bulk.ts";
-
-export interface CancelOptions {
-  reason?: string;
-  force?: boolean;
-  grace?: number;
-  task?: string;
-  cascade: boolean;
-  onlyIfPending?: boolean;
-  wait: boolean;
-  all?: boolean;
-  status?: JobStatus[];
-  queue?: string;
-  label?: Record<string, string>;
-  dryRun?: boolean;
-}
+import type { CancelOptions } from "./job-cancel-options.ts";
 
 export function registerJobCancel(job: Command): void {
   job
     .command("cancel")
     .description("cancel a job (or one task), showing each step live until it ends; or, with --all, every job matching a filter")
     .argument("[id]", "job id", id)
-    .option("--reason <text>", "why (kept in the record, ≤ 1000 characters)")
+    .option("--reason <text>", `why (kept in the record, ≤ ${requestLimits.reasonChars} characters)`, reasonText)
     .option("--force", "skip the grace period: force-kill the runners at once")
-    .option("--grace <ms>", "grace period for the runners, in ms", integer(0, 86_400_000))
+    .option("--grace <ms>", "grace period for the runners, in ms", integer(0, requestLimits.graceMs))
     .option("--task <key>", "cancel this task only (with its dependents unless --no-cascade)")
     .option("--no-cascade", "with --task: let the dependents run as if the task were skipped")
     .option("--only-if-pending", "refuse (exit 4, JOB_NOT_PENDING) if the job has started")

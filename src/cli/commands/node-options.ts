@@ -1,8 +1,13 @@
 /** Options shared by `belay serve` and `belay worker`: where the store is and how this node runs tasks. */
-import { resolve } from "node:path";
+import { readFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
 import type { Command } from "commander";
 import type { Logger } from "pino";
+import { maxGraceMs } from "../../core/spec.ts";
 import { integer, pool, remote } from "../options.ts";
+import { BelayError } from "../../core/errors.ts";
+import { resolveRunAs } from "../../engine/run-as.ts";
+import type { RunAs } from "../../engine/run-as.ts";
 
 export interface NodeOptions {
   db?: string;
@@ -16,6 +21,11 @@ export interface NodeOptions {
   nodeId?: string;
   remote?: Record<string, string>;
   slurm?: boolean;
+  secretsFile?: string;
+  runAs?: string;
+  runAsGroup?: string;
+  policy?: string;
+  templates?: string;
 }
 
 export function addNodeOptions(command: Command): Command {
@@ -25,12 +35,73 @@ export function addNodeOptions(command: Command): Command {
     .option("--handlers <file>", "module whose exported functions are the handlers")
     .option("--pool <name=N>", "a resource pool of N slots (repeatable)", pool)
     .option("--home <dir>", "Belay's directory (default $BELAY_HOME, else ./.belay)")
-    .option("--grace <ms>", "on shutdown, how long running tasks get to stop before they are killed", integer(0, 86_400_000), 10_000)
+    .option("--grace <ms>", "on shutdown, how long running tasks get to stop before they are killed", integer(0, maxGraceMs), 10_000)
     .option("--log-level <level>", "pino level of the JSON log on stderr", process.env["BELAY_LOG_LEVEL"] ?? "info")
     .option("--lease <ms>", "PostgreSQL: how long this node's tasks stay its own without a heartbeat before other nodes recover them (default 10000)", integer(100, 86_400_000))
     .option("--node-id <id>", "this node's id in the store (default <hostname>:<pid>:<random>)")
     .option("--remote <name=url>", "a remote job service for remote tasks, reached with the http adapter (repeatable)", remote)
-    .option("--slurm", "run slurm tasks on the Slurm cluster whose CLI (sbatch, squeue, scontrol, scancel) is on PATH; SLURM_CONF is honoured (docs/slurm.md)");
+    .option("--secrets-file <file>", 'YAML or JSON map of secret name → value, for {"secret": NAME} env values (BELAY_SECRET_<NAME> works too)')
+    .option("--run-as <user>", "run process tasks as this user (the node must run as root); see docs/security.md")
+    .option("--slurm", "run slurm tasks on the Slurm cluster whose CLI (sbatch, squeue, scontrol, scancel) is on PATH; SLURM_CONF is honoured (docs/slurm.md)")
+    .option("--run-as-group <group>", "with --run-as: the group tasks run as (default: the user's group)");
+}
+
+/** `belay serve` only: what the API lets callers do. */
+export function addPolicyOptions(command: Command): Command {
+  return command
+    .option("--policy <file>", "YAML or JSON {rules: {action: role}}: the least role of each action (docs/security.md)")
+    .option("--templates <file>", "YAML or JSON task templates: named commands with typed parameters that user tokens may run");
+}
+
+/** A YAML (or JSON, which is YAML) file, for the options that name one. */
+async function readStructuredFile(path: string, option: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (error) {
+    throw new BelayError("INVALID_REQUEST", `${option}: cannot read ${path}: ${(error as Error).message}`, { details: { field: option } });
+  }
+  try {
+    return (await import("yaml")).parse(text);
+  } catch (error) {
+    throw new BelayError("INVALID_REQUEST", `${option}: ${path} is not valid YAML or JSON: ${(error as Error).message}`, { details: { field: option } });
+  }
+}
+
+/**
+ * A templates file, with argv entries that start with `./` (and hold no placeholder) made
+ * absolute against the file's directory: a deployer keeps scripts beside their templates.
+ */
+export async function readTemplatesFile(path: string): Promise<unknown> {
+  const raw = await readStructuredFile(path, "--templates");
+  const base = dirname(resolve(path));
+  const list = Array.isArray(raw) ? raw : (raw as { templates?: unknown } | null)?.templates;
+  if (Array.isArray(list)) {
+    for (const template of list as Array<{ argv?: unknown }>) {
+      if (typeof template !== "object" || template === null || !Array.isArray(template.argv)) continue;
+      template.argv = template.argv.map((entry: unknown) => (typeof entry === "string" && entry.startsWith("./") && !entry.includes("{{") ? join(base, entry) : entry));
+    }
+  }
+  return raw;
+}
+
+/** The engine options of --policy, --templates, --secrets-file and --run-as, read and checked. */
+export async function trustOptions(options: NodeOptions): Promise<{ policy?: unknown; templates?: unknown; secrets?: Record<string, string>; runAs?: RunAs }> {
+  const result: { policy?: unknown; templates?: unknown; secrets?: Record<string, string>; runAs?: RunAs } = {};
+  if (options.policy !== undefined) result.policy = await readStructuredFile(options.policy, "--policy");
+  if (options.templates !== undefined) result.templates = await readTemplatesFile(options.templates);
+  if (options.secretsFile !== undefined) {
+    const secrets = await readStructuredFile(options.secretsFile, "--secrets-file");
+    if (typeof secrets !== "object" || secrets === null || Array.isArray(secrets) || Object.values(secrets).some((v) => typeof v !== "string")) {
+      throw new BelayError("INVALID_REQUEST", `--secrets-file: ${options.secretsFile} must map names to string values`, { details: { field: "--secrets-file" } });
+    }
+    result.secrets = secrets as Record<string, string>;
+  }
+  if (options.runAsGroup !== undefined && options.runAs === undefined) {
+    throw new BelayError("INVALID_REQUEST", "--run-as-group needs --run-as", { details: { field: "--run-as-group" } });
+  }
+  if (options.runAs !== undefined) result.runAs = resolveRunAs(options.runAs, options.runAsGroup);
+  return result;
 }
 
 /** The engine options the node options stand for (unset ones are left to the engine's defaults). */

@@ -3,7 +3,7 @@ import type { Command } from "commander";
 import { isJson } from "../config.ts";
 import { collect } from "../options.ts";
 import { line, printJson } from "../output.ts";
-import { addNodeOptions, engineOptions, stderrLogger, untilStopped } from "./node-options.ts";
+import { addNodeOptions, engineOptions, stderrLogger, trustOptions, untilStopped } from "./node-options.ts";
 import type { NodeOptions } from "./node-options.ts";
 
 interface WorkerCliOptions extends NodeOptions {
@@ -19,7 +19,7 @@ export function registerWorker(program: Command): void {
     const { openBelay } = await import("../../engine/open.ts");
     const logger = await stderrLogger(options.logLevel);
     // With SQLite, a second engine on a file in use fails here with the engine lock's message.
-    const engine = await openBelay({ ...engineOptions(options, logger, "worker"), ...(options.queue === undefined ? {} : { queues: options.queue }) });
+    const engine = await openBelay({ ...engineOptions(options, logger, "worker"), ...(await trustOptions(options)), ...(options.queue === undefined ? {} : { queues: options.queue }) });
     const info = { nodeId: engine.nodeId, store: engine.store.description, queues: options.queue ?? null };
     if (isJson(command)) printJson(info);
     else {

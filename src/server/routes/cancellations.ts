@@ -1,8 +1,10 @@
 /** /api/v1/cancellations: the history of cancellation records. */
 import type { FastifyInstance } from "fastify";
 import type { CancellationStatus } from "../../core/model.ts";
-import type { AppDeps } from "../app.ts";
-import { errorResponses, uuidPattern } from "../schemas.ts";
+import type { AppDeps } from "../deps.ts";
+import { cancellationIdParams, cancellationsQuery, requestLimits } from "../../core/requests.ts";
+import { cancellationPageResponse, cancellationResponse } from "../../core/responses.ts";
+import { errorResponses } from "../schemas.ts";
 
 export function registerCancellationRoutes(api: FastifyInstance, deps: AppDeps): void {
   const { engine } = deps;
@@ -12,24 +14,15 @@ export function registerCancellationRoutes(api: FastifyInstance, deps: AppDeps):
       config: { role: "viewer" },
       schema: {
         summary: "Cancellation records, newest first",
-        querystring: {
-          type: "object",
-          additionalProperties: false,
-          properties: {
-            jobId: { type: "string", pattern: uuidPattern },
-            status: { type: "string", enum: ["in_progress", "completed", "partial", "failed", "too_late"] },
-            limit: { type: "integer", minimum: 1, maximum: 1000, default: 50 },
-            offset: { type: "integer", minimum: 0, maximum: Number.MAX_SAFE_INTEGER, default: 0 },
-          },
-        },
-        response: { 200: { type: "object", properties: { items: { type: "array", items: { $ref: "Cancellation#" } }, total: { type: "integer" } } }, ...errorResponses },
+        querystring: cancellationsQuery,
+        response: { 200: cancellationPageResponse, ...errorResponses },
       },
     },
     async (request) => {
       const q = request.query;
       return engine.listCancellations(
         { ...(q.jobId === undefined ? {} : { jobId: q.jobId }), ...(q.status === undefined ? {} : { status: q.status }) },
-        { limit: q.limit ?? 50, offset: q.offset ?? 0 },
+        { limit: q.limit ?? requestLimits.defaultPageSize, offset: q.offset ?? 0 },
       );
     },
   );
@@ -40,8 +33,8 @@ export function registerCancellationRoutes(api: FastifyInstance, deps: AppDeps):
       config: { role: "viewer" },
       schema: {
         summary: "One cancellation record",
-        params: { type: "object", required: ["id"], additionalProperties: false, properties: { id: { type: "string", pattern: uuidPattern } } },
-        response: { 200: { type: "object", properties: { cancellation: { $ref: "Cancellation#" } } }, ...errorResponses },
+        params: cancellationIdParams,
+        response: { 200: cancellationResponse, ...errorResponses },
       },
     },
     async (request) => ({ cancellation: await engine.getCancellation(request.params.id) }),

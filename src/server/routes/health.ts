@@ -1,6 +1,6 @@
 /** /healthz (the process answers) and /readyz (the store answers too). No token needed. */
 import type { FastifyInstance } from "fastify";
-import type { AppDeps } from "../app.ts";
+import type { AppDeps } from "../deps.ts";
 
 export function registerHealthRoutes(app: FastifyInstance, deps: AppDeps): void {
   app.get("/healthz", { config: { role: "public" }, schema: { hide: true } }, async () => ({ status: "ok" }));

@@ -1,26 +1,31 @@
 /** /api/v1/jobs: submit, list, read, events, logs, cancel (job, task, bulk), resume. */
 import type { FastifyInstance } from "fastify";
 import { BelayError } from "../../core/errors.ts";
-import { jobStatuses } from "../../core/states.ts";
-import type { JobStatus } from "../../core/states.ts";
-import type { JobFilter } from "../../store/store.ts";
-import type { AppDeps } from "../app.ts";
-import { hasRole, requireOwnerOrOperator } from "../auth.ts";
-import type { Caller } from "../auth.ts";
-import { cancelBody, cancelResponse, errorResponses, jobIdParams, taskCancelBody } from "../schemas.ts";
+import {
+  bulkCancelBody,
+  cancelJobBody,
+  cancelTaskBody,
+  jobEventsQuery,
+  jobIdParams,
+  listJobsQuery,
+  logsQuery,
+  parseJobStatusList,
+  requestLimits,
+  resumeBody,
+  taskParams,
+} from "../../core/requests.ts";
+import type { BulkCancelRequest, CancelJobRequest, CancelTaskRequest } from "../../core/requests.ts";
+import { bulkCancelResponse, cancelAnswerStatus, cancelResponse, cancellationResponse, eventPageResponse, jobPageResponse, jobResponse, logPageResponse } from "../../core/responses.ts";
+import type { JobFilter, Role } from "../../store/store.ts";
+import type { AppDeps } from "../deps.ts";
+import { floorOf } from "../../core/policy.ts";
+import { acting } from "../auth.ts";
+import { errorResponses } from "../schemas.ts";
 
-const jobResponse = { type: "object", required: ["job"], properties: { job: { $ref: "Job#" } } } as const;
+import { maxBatchJobs } from "../../engine/engine.ts";
 
-function parseStatuses(value: string | undefined): JobStatus[] | undefined {
-  if (value === undefined || value === "") return undefined;
-  const statuses = value.split(",").map((s) => s.trim());
-  for (const s of statuses) {
-    if (!(jobStatuses as readonly string[]).includes(s)) {
-      throw new BelayError("INVALID_REQUEST", `status: "${s}" is not one of ${jobStatuses.join(", ")}`, { details: { field: "status" } });
-    }
-  }
-  return statuses as JobStatus[];
-}
+/** The largest body `POST /jobs/batch` accepts (10,000 specs of about 1.6 KiB each). */
+const batchBodyLimitBytes = 16 * 2 ** 20;
 
 /** An ISO 8601 time from the query, normalised to the stored form (UTC, milliseconds). */
 function parseTimeParam(value: string | undefined, field: string): string | undefined {
@@ -43,63 +48,94 @@ function parseLabels(value: string | string[] | undefined): Record<string, strin
 
 export function registerJobRoutes(api: FastifyInstance, deps: AppDeps): void {
   const { engine } = deps;
-
-  /**
-   * The job a caller may act on: any job for an operator (no read needed, the action
-   * itself answers JOB_NOT_FOUND), only its own for a user.
-   */
-  const ownJob = async (caller: Caller, id: string, action: string): Promise<{ id: string }> => {
-    if (hasRole(caller, "operator")) return { id };
-    const job = await engine.getJob(id);
-    requireOwnerOrOperator(caller, job.owner, action);
-    return job;
+  // Each route's least role comes from the policy (the least of the actions it may do);
+  // the handler then asks the policy about the action itself, through engine.as(caller).
+  const policy = engine.policy;
+  const floor = (...actions: Parameters<typeof floorOf>[1]): { role: Role; rule: string } => floorOf(policy, actions);
+  const roleOf = {
+    read: floor("job.read"),
+    logs: floor("job.logs"),
+    submit: floor("job.submit.template", "job.submit.handler", "job.submit.remote", "job.submit.process"),
+    cancel: floor("job.cancel.own", "job.cancel.any"),
+    bulk: floor("job.cancel.bulk"),
+    resume: floor("job.resume.own", "job.resume.any"),
   };
 
   api.post<{ Body: Record<string, unknown> }>(
     "/jobs",
     {
-      config: { role: "user" },
+      config: { ...roleOf.submit },
       schema: {
         summary: "Submit a job",
-        description: "A job spec (DESIGN §4): `{name, tasks: [...]}` or the one-task shorthand `{name, command}` / `{handler, input}`. With an `idempotencyKey` already used by the caller, returns that job with 200.",
+        description:
+          "A job spec (DESIGN §4): `{name, tasks: [...]}` or the one-task shorthand `{name, command}` / `{handler, input}`. " +
+          'A task `{key, kind: "template", template: NAME, params: {…}}` runs a server-defined template (docs/security.md). ' +
+          "Free-command process tasks need the operator role by default (policy rule job.submit.process; 403 FORBIDDEN names the rule). " +
+          'An env value `{"secret": NAME}` is resolved on the worker at spawn and never stored; an unknown name is a 400. ' +
+          "Time limits: `timeoutMs`, `queueTimeoutMs` (job) and `stallTimeoutMs` (job or task, ≥ 1000 ms: a running task with no progress, checkpoint or log line for that long is cancelled by the system, reason `stalled`). " +
+          "With an `idempotencyKey` already used by the caller, returns that job with 200.",
         body: { type: "object", additionalProperties: true, description: "Job spec" },
         response: { 201: jobResponse, 200: jobResponse, ...errorResponses },
       },
     },
     async (request, reply) => {
-      const { job, created } = await engine.submit(request.body, { owner: request.caller.principal });
+      const { job, created } = await acting(engine, request.caller).submit(request.body);
       return reply.code(created ? 201 : 200).send({ job });
+    },
+  );
+
+  api.post<{ Body: { jobs: unknown } }>(
+    "/jobs/batch",
+    {
+      config: { ...roleOf.submit },
+      // 10,000 specs do not fit the 1 MiB that every other body gets.
+      bodyLimit: Math.max(deps.bodyLimitBytes ?? 0, batchBodyLimitBytes),
+      schema: {
+        summary: "Submit many jobs at once",
+        description:
+          `Bulk submit: \`{jobs: [spec, …]}\`, 1 to ${maxBatchJobs} job specs, stored all or none in one transaction. A spec that is not valid refuses the whole batch with 400 INVALID_REQUEST whose \`details.index\` is its position. Idempotency keys are honoured as by \`POST /jobs\`, also between specs of one batch: \`created\` is false for a spec whose key its caller already used (the job returned is the one that has the key). Results are in the specs' order. Body limit ${batchBodyLimitBytes / 2 ** 20} MiB.`,
+        body: {
+          type: "object",
+          required: ["jobs"],
+          additionalProperties: false,
+          properties: { jobs: { type: "array", description: "Job specs, as for POST /jobs" } },
+        },
+        response: {
+          200: {
+            type: "object",
+            required: ["jobs"],
+            properties: {
+              jobs: {
+                type: "array",
+                items: { type: "object", required: ["job", "created"], properties: { job: { $ref: "Job#" }, created: { type: "boolean" } } },
+              },
+            },
+          },
+          ...errorResponses,
+        },
+      },
+    },
+    async (request) => {
+      const results = await acting(engine, request.caller).submitJobs(request.body.jobs);
+      return { jobs: results };
     },
   );
 
   api.get<{ Querystring: { status?: string; queue?: string; label?: string | string[]; owner?: string; name?: string; createdAfter?: string; createdBefore?: string; limit?: number; cursor?: string } }>(
     "/jobs",
     {
-      config: { role: "viewer" },
+      config: { ...roleOf.read },
       schema: {
         summary: "List jobs, newest first",
-        querystring: {
-          type: "object",
-          additionalProperties: false,
-          properties: {
-            status: { type: "string", description: "Comma-separated statuses" },
-            queue: { type: "string" },
-            label: { anyOf: [{ type: "string" }, { type: "array", items: { type: "string" } }], description: "key=value, repeatable" },
-            owner: { type: "string" },
-            name: { type: "string", maxLength: 200, description: "Case-insensitive substring of the job name" },
-            createdAfter: { type: "string", description: "ISO 8601 time: jobs created at or after it" },
-            createdBefore: { type: "string", description: "ISO 8601 time: jobs created before it" },
-            limit: { type: "integer", minimum: 1, maximum: 1000, default: 50 },
-            cursor: { type: "string" },
-          },
-        },
-        response: { 200: { type: "object", properties: { items: { type: "array", items: { $ref: "Job#" } }, nextCursor: { type: ["string", "null"] } } }, ...errorResponses },
+        description: "A caller that is not a job's owner and not allowed job.env.any (operator by default) sees its env keys with the values replaced by ***.",
+        querystring: listJobsQuery,
+        response: { 200: jobPageResponse, ...errorResponses },
       },
     },
     async (request) => {
       const q = request.query;
       const filter: JobFilter = {};
-      const status = parseStatuses(q.status);
+      const status = parseJobStatusList(q.status);
       if (status !== undefined) filter.status = status;
       if (q.queue !== undefined) filter.queue = q.queue;
       if (q.owner !== undefined) filter.owner = q.owner;
@@ -110,34 +146,38 @@ export function registerJobRoutes(api: FastifyInstance, deps: AppDeps): void {
       if (createdAfter !== undefined) filter.createdAfter = createdAfter;
       const createdBefore = parseTimeParam(q.createdBefore, "createdBefore");
       if (createdBefore !== undefined) filter.createdBefore = createdBefore;
-      return engine.listJobs(filter, { limit: q.limit ?? 50, cursor: q.cursor ?? null });
+      return acting(engine, request.caller).listJobs(filter, { limit: q.limit ?? requestLimits.defaultPageSize, cursor: q.cursor ?? null });
     },
   );
 
   api.get<{ Params: { id: string } }>(
     "/jobs/:id",
-    { config: { role: "viewer" }, schema: { summary: "A job with its tasks and cancellation summary", params: jobIdParams, response: { 200: jobResponse, ...errorResponses } } },
-    async (request) => ({ job: await engine.getJob(request.params.id) }),
+    {
+      config: { ...roleOf.read },
+      schema: {
+        summary: "A job with its tasks and cancellation summary",
+        description: "A caller that is not the owner and not allowed job.env.any (operator by default) sees the env keys with the values replaced by ***.",
+        params: jobIdParams,
+        response: { 200: jobResponse, ...errorResponses },
+      },
+    },
+    async (request) => ({ job: await acting(engine, request.caller).getJob(request.params.id) }),
   );
 
   api.get<{ Params: { id: string }; Querystring: { after?: number; limit?: number } }>(
     "/jobs/:id/events",
     {
-      config: { role: "viewer" },
+      config: { ...roleOf.read },
       schema: {
         summary: "The job's event log",
         params: jobIdParams,
-        querystring: {
-          type: "object",
-          additionalProperties: false,
-          properties: { after: { type: "integer", minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: "Event seq to start after" }, limit: { type: "integer", minimum: 1, maximum: 10_000, default: 1000 } },
-        },
-        response: { 200: { type: "object", properties: { items: { type: "array", items: { $ref: "Event#" } }, nextCursor: { type: ["string", "null"] } } }, ...errorResponses },
+        querystring: jobEventsQuery,
+        response: { 200: eventPageResponse, ...errorResponses },
       },
     },
     async (request) => {
-      const limit = request.query.limit ?? 1000;
-      const items = await engine.getJobEvents(request.params.id, { after: request.query.after ?? 0, limit });
+      const limit = request.query.limit ?? requestLimits.defaultEventPageSize;
+      const items = await acting(engine, request.caller).getJobEvents(request.params.id, { after: request.query.after ?? 0, limit });
       return { items, nextCursor: items.length === limit ? String(items.at(-1)?.seq) : null };
     },
   );
@@ -145,21 +185,18 @@ export function registerJobRoutes(api: FastifyInstance, deps: AppDeps): void {
   api.get<{ Params: { id: string }; Querystring: { task?: string; tail?: number; after?: number } }>(
     "/jobs/:id/logs",
     {
-      config: { role: "viewer" },
+      config: { ...roleOf.logs },
       schema: {
         summary: "Task output (stdout, stderr, handler logs)",
+        description: "Values of the task's secrets are masked as *** before the lines are stored.",
         params: jobIdParams,
-        querystring: {
-          type: "object",
-          additionalProperties: false,
-          properties: { task: { type: "string" }, tail: { type: "integer", minimum: 1, maximum: 100_000 }, after: { type: "integer", minimum: 0, maximum: Number.MAX_SAFE_INTEGER } },
-        },
-        response: { 200: { type: "object", properties: { items: { type: "array", items: { type: "object", additionalProperties: true } } } }, ...errorResponses },
+        querystring: logsQuery,
+        response: { 200: logPageResponse, ...errorResponses },
       },
     },
     async (request) => {
       const q = request.query;
-      const items = await engine.getLogs(request.params.id, {
+      const items = await acting(engine, request.caller).getLogs(request.params.id, {
         ...(q.task === undefined ? {} : { taskKey: q.task }),
         ...(q.tail === undefined ? {} : { tail: q.tail }),
         ...(q.after === undefined ? {} : { afterSeq: q.after }),
@@ -168,107 +205,75 @@ export function registerJobRoutes(api: FastifyInstance, deps: AppDeps): void {
     },
   );
 
-  api.post<{ Params: { id: string }; Body: Record<string, unknown> | undefined }>(
+  const noBody = "Every field is optional: no body (and no Content-Type) means every default.";
+
+  api.post<{ Params: { id: string }; Body: CancelJobRequest | undefined }>(
     "/jobs/:id/cancel",
     {
-      config: { role: "user" },
+      config: { ...roleOf.cancel },
       schema: {
         summary: "Cancel a job",
-        description: "200 when the job is cancelled (at once, or already); 202 while the cancellation is in progress (`wait` holds the response until it ends).",
+        description: `200 when the job is cancelled (at once, or already); 202 while the cancellation is in progress (\`wait\` holds the answer until it ends). ${noBody}`,
         params: jobIdParams,
-        body: cancelBody,
+        body: cancelJobBody,
         response: { 200: cancelResponse, 202: cancelResponse, ...errorResponses },
       },
     },
     async (request, reply) => {
-      const job = await ownJob(request.caller, request.params.id, "cancelling a job");
-      const result = await engine.cancelJob(job.id, { ...(request.body ?? {}), requestedBy: request.caller.principal });
-      return reply.code(result.cancellation.status === "in_progress" ? 202 : 200).send(result);
+      const result = await acting(engine, request.caller).cancelJob(request.params.id, request.body ?? {});
+      return reply.code(cancelAnswerStatus(result)).send(result);
     },
   );
 
-  api.post<{ Params: { id: string; key: string }; Body: Record<string, unknown> | undefined }>(
+  api.post<{ Params: { id: string; key: string }; Body: CancelTaskRequest | undefined }>(
     "/jobs/:id/tasks/:key/cancel",
     {
-      config: { role: "user" },
+      config: { ...roleOf.cancel },
       schema: {
         summary: "Cancel one task",
-        params: { type: "object", required: ["id", "key"], additionalProperties: false, properties: { id: jobIdParams.properties.id, key: { type: "string", minLength: 1, maxLength: 100 } } },
-        body: taskCancelBody,
+        description: `200 when the task is cancelled (at once, or already); 202 while its cancellation is in progress. ${noBody}`,
+        params: taskParams,
+        body: cancelTaskBody,
         response: { 200: cancelResponse, 202: cancelResponse, ...errorResponses },
       },
     },
     async (request, reply) => {
-      const job = await ownJob(request.caller, request.params.id, "cancelling a task");
-      const result = await engine.cancelTask(job.id, request.params.key, { ...(request.body ?? {}), requestedBy: request.caller.principal });
-      return reply.code(result.cancellation.status === "in_progress" ? 202 : 200).send(result);
+      const result = await acting(engine, request.caller).cancelTask(request.params.id, request.params.key, request.body ?? {});
+      return reply.code(cancelAnswerStatus(result)).send(result);
     },
   );
 
-  api.post<{ Body: { filter: Record<string, unknown>; dryRun?: boolean; idempotencyKey?: string; reason?: string; force?: boolean; graceMs?: number; sampleSize?: number } }>(
+  api.post<{ Body: BulkCancelRequest | undefined }>(
     "/jobs/cancel",
     {
-      config: { role: "operator" },
+      config: { ...roleOf.bulk },
       schema: {
         summary: "Cancel every job matching a filter",
-        body: {
-          type: "object",
-          required: ["filter"],
-          additionalProperties: false,
-          properties: {
-            filter: {
-              type: "object",
-              additionalProperties: false,
-              properties: {
-                ids: { type: "array", items: { type: "string", pattern: jobIdParams.properties.id.pattern }, maxItems: 100_000 },
-                status: { anyOf: [{ type: "string", enum: [...jobStatuses] }, { type: "array", items: { type: "string", enum: [...jobStatuses] } }] },
-                queue: { type: "string" },
-                labels: { type: "object", additionalProperties: { type: "string" } },
-                owner: { type: "string" },
-                createdBefore: { type: "string", description: "ISO-8601 date-time" },
-              },
-            },
-            dryRun: { type: "boolean" },
-            idempotencyKey: { type: "string", minLength: 1, maxLength: 200 },
-            reason: { type: "string", maxLength: 1000 },
-            force: { type: "boolean" },
-            graceMs: { type: "integer", minimum: 0, maximum: 86_400_000 },
-            sampleSize: { type: "integer", minimum: 0, maximum: 1000 },
-          },
-        },
-        response: {
-          200: {
-            type: "object",
-            properties: { matched: { type: "integer" }, cancelled: { type: "integer" }, sample: { type: "array", items: { type: "string" } }, cancellation: { anyOf: [{ type: "null" }, { $ref: "Cancellation#" }] } },
-          },
-          202: {
-            type: "object",
-            properties: { matched: { type: "integer" }, cancelled: { type: "integer" }, cancellation: { $ref: "Cancellation#" } },
-          },
-          ...errorResponses,
-        },
+        description: "200 for a dry run or a bulk cancel that ended at once; 202 while it is in progress. The body is required: it carries the filter.",
+        body: bulkCancelBody,
+        response: { 200: bulkCancelResponse, 202: bulkCancelResponse, ...errorResponses },
       },
     },
     async (request, reply) => {
-      const result = await engine.cancelJobs({ ...request.body, requestedBy: request.caller.principal } as Parameters<typeof engine.cancelJobs>[0]);
-      return reply.code(result.cancellation !== null && result.cancellation.status === "in_progress" ? 202 : 200).send(result);
+      const result = await acting(engine, request.caller).cancelJobs(request.body as Parameters<typeof engine.cancelJobs>[0]);
+      return reply.code(cancelAnswerStatus(result)).send(result);
     },
   );
 
   api.post<{ Params: { id: string } }>(
     "/jobs/:id/resume",
-    { config: { role: "user" }, schema: { summary: "Resume a cancelled, failed or partial job", params: jobIdParams, response: { 200: jobResponse, ...errorResponses } } },
-    async (request) => {
-      const job = await ownJob(request.caller, request.params.id, "resuming a job");
-      return { job: await engine.resumeJob(job.id, { requestedBy: request.caller.principal }) };
+    {
+      config: { ...roleOf.resume },
+      schema: { summary: "Resume a cancelled, failed or partial job", description: "No options: send no body, or {}.", params: jobIdParams, body: resumeBody, response: { 200: jobResponse, ...errorResponses } },
     },
+    async (request) => ({ job: await acting(engine, request.caller).resumeJob(request.params.id) }),
   );
 
   api.get<{ Params: { id: string } }>(
     "/jobs/:id/cancellation",
     {
-      config: { role: "viewer" },
-      schema: { summary: "The job's latest cancellation record, with its steps", params: jobIdParams, response: { 200: { type: "object", properties: { cancellation: { $ref: "Cancellation#" } } }, ...errorResponses } },
+      config: { ...roleOf.read },
+      schema: { summary: "The job's latest cancellation record, with its steps", params: jobIdParams, response: { 200: cancellationResponse, ...errorResponses } },
     },
     async (request) => {
       const job = await engine.getJob(request.params.id);

@@ -1,7 +1,7 @@
 /** /api/v1/tokens (admin): create (the secret is shown once), list, revoke. */
 import type { FastifyInstance } from "fastify";
 import { BelayError } from "../../core/errors.ts";
-import type { AppDeps } from "../app.ts";
+import type { AppDeps } from "../deps.ts";
 import { createToken, roles } from "../auth.ts";
 import type { NewToken } from "../auth.ts";
 import { errorResponses, uuidPattern } from "../schemas.ts";

@@ -11,11 +11,14 @@ import { newId } from "../../engine/ids.ts";
 import type { WebhookStore } from "../../engine/store-views.ts";
 import type { WebhookDelivery, WebhookRecord } from "../../store/store.ts";
 import { errorResponses, uuidPattern } from "../schemas.ts";
+import { literalRefusal } from "../webhook-targets.ts";
 
 export interface WebhookRouteDeps {
   store: WebhookStore;
   /** Called after a webhook is created or deleted (the dispatcher drops its cached list). */
   onChange?: () => void;
+  /** `--webhook-allow-private`: accept loopback, private and other non-public targets. */
+  allowPrivateTargets?: boolean;
 }
 
 const webhookSchema = {
@@ -81,7 +84,7 @@ function deliveryView(d: WebhookDelivery): Record<string, unknown> {
   };
 }
 
-function parseUrl(raw: string): string {
+function parseUrl(raw: string, allowPrivateTargets: boolean): string {
   let url: URL;
   try {
     url = new URL(raw);
@@ -93,6 +96,13 @@ function parseUrl(raw: string): string {
   }
   if (url.username !== "" || url.password !== "") {
     throw new BelayError("INVALID_REQUEST", "url: credentials in the URL are not supported; deliveries are authenticated by their signature", { details: { field: "url" } });
+  }
+  // Names are checked when a delivery connects (their address may change); literals and localhost now.
+  const refusal = allowPrivateTargets ? null : literalRefusal(url);
+  if (refusal !== null) {
+    throw new BelayError("INVALID_REQUEST", `url: target address not allowed: ${refusal}; webhooks reach public addresses only unless the server runs with --webhook-allow-private`, {
+      details: { field: "url", reason: "target_not_allowed" },
+    });
   }
   return url.href;
 }
@@ -116,6 +126,8 @@ export function registerWebhookRoutes(api: FastifyInstance, deps: WebhookRouteDe
           "Events are POSTed as CloudEvents JSON (`application/cloudevents+json`) with `ce-*` headers and " +
           '`belay-signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>" keyed by the secret>`; ' +
           "a 2xx answer delivers, anything else is retried with exponential backoff. " +
+          "Only public addresses are reached unless the server runs with `--webhook-allow-private`: an IP literal or `localhost` that is not is refused here (400), " +
+          'a name is checked on the address each delivery connects to (a refused one is recorded as `lastError: "target address not allowed"`). ' +
           "Without a `secret`, one is generated and returned in this response only.",
         body: {
           type: "object",
@@ -142,7 +154,7 @@ export function registerWebhookRoutes(api: FastifyInstance, deps: WebhookRouteDe
       },
     },
     async (request, reply) => {
-      const url = parseUrl(request.body.url);
+      const url = parseUrl(request.body.url, deps.allowPrivateTargets ?? false);
       const generated = request.body.secret === undefined ? generateSecret() : null;
       const hook: WebhookRecord = {
         id: newId(),

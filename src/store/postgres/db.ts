@@ -13,7 +13,7 @@ export type Row = Record<string, unknown>;
 /** Anything a query can run on: the pool (one statement, autocommit) or a transaction's client. */
 export type Db = Pool | PoolClient;
 
-export type { Pool };
+export type { Pool, PoolClient };
 
 /**
  * A query with a name: pg prepares it once per connection and afterwards only sends its
@@ -42,9 +42,35 @@ function clean(value: unknown): unknown {
   return value;
 }
 
-export async function query(db: Db, q: NamedQuery | string, values: readonly unknown[] = []): Promise<QueryResult<Row>> {
+/** Statements sent and round trips waited for, by one store (its pool and every connection of it). */
+export interface RoundTripCount {
+  statements: number;
+  roundTrips: number;
+}
+
+const counters = new WeakMap<object, RoundTripCount>();
+
+/** The count of the store that owns this pool or connection; never reset (readers take differences). */
+export function roundTripsOf(db: Db): RoundTripCount {
+  return { ...(counters.get(db) ?? { statements: 0, roundTrips: 0 }) };
+}
+
+function count(db: object, statements: number, roundTrips: number): void {
+  const counter = counters.get(db);
+  if (counter === undefined) return;
+  counter.statements += statements;
+  counter.roundTrips += roundTrips;
+}
+
+/** Send one statement without waiting for it (nor counting it). */
+function send(db: Db, q: NamedQuery | string, values: readonly unknown[]): Promise<QueryResult<Row>> {
   const params = values.map(clean);
   return typeof q === "string" ? db.query<Row>(q, params) : db.query<Row>({ name: q.name, text: q.text, values: params });
+}
+
+export async function query(db: Db, q: NamedQuery | string, values: readonly unknown[] = []): Promise<QueryResult<Row>> {
+  count(db, 1, 1);
+  return send(db, q, values);
 }
 
 export async function rows(db: Db, q: NamedQuery | string, values: readonly unknown[] = []): Promise<Row[]> {
@@ -73,7 +99,7 @@ export function checkSchemaName(schema: string): string {
 export interface LockKeys {
   /** Held while migrations run. */
   migrate: string;
-  /** Held from the insert of a transaction's events to its commit (see queries/events.ts). */
+  /** Held SHARED from the insert of a transaction's events to its end; readers look at its holders (see queries/events.ts). */
   events: string;
   /** Held by a claim while it counts and takes slots of a resource pool. */
   pool: (name: string) => string;
@@ -115,6 +141,9 @@ export function applicationName(name: string | undefined, suffix = ""): string {
 export function newPool(options: { url: string; schema: string; poolSize: number; applicationName?: string }): Pool {
   const pool = new Pool({
     ...connectionConfig(options.url, options.schema),
+    // Statements are written as soon as they are queued, so a transaction's BEGIN travels with
+    // its first read and its writes with its COMMIT (see `pipeline` and `Transaction`).
+    pipeline: true,
     max: options.poolSize,
     application_name: applicationName(options.applicationName),
   });
@@ -127,6 +156,9 @@ export function newPool(options: { url: string; schema: string; poolSize: number
   // moments (a checkout, a release) when none is attached. A failed statement still fails
   // where it runs; this only keeps the process alive (seen with pg_terminate_backend storms).
   pool.on("connect", (client) => client.on("error", () => undefined));
+  const counter: RoundTripCount = { statements: 0, roundTrips: 0 };
+  counters.set(pool, counter);
+  pool.on("connect", (client) => counters.set(client, counter));
   return pool;
 }
 
@@ -140,16 +172,56 @@ export function newClient(options: { url: string; schema: string; applicationNam
 
 export type { Client };
 
+/** A statement to send later (queued writes, pipelines). */
+export interface Statement {
+  readonly q: NamedQuery | string;
+  readonly values: readonly unknown[];
+}
+
+export function statement(q: NamedQuery | string, values: readonly unknown[] = []): Statement {
+  return { q, values };
+}
+
 /**
- * One transaction on one pooled connection. The events of every mutation in it are written
- * last, by `flushEvents` just before COMMIT (see queries/events.ts for why).
+ * Send several statements at once and wait for all their answers: one round trip (pg's
+ * pipeline mode writes each as soon as it is queued; the server runs them in order, each with
+ * a snapshot of its own). Throws the first statement's error — in a transaction the ones
+ * after it then fail only because it aborted.
+ */
+export async function pipeline(db: Db, statements: readonly Statement[]): Promise<Array<QueryResult<Row>>> {
+  if (statements.length === 0) return [];
+  count(db, statements.length, 1);
+  const settled = await Promise.allSettled(statements.map((s) => send(db, s.q, s.values)));
+  const results: Array<QueryResult<Row>> = [];
+  for (const outcome of settled) {
+    if (outcome.status === "rejected") throw outcome.reason;
+    results.push(outcome.value);
+  }
+  return results;
+}
+
+/**
+ * One transaction on one pooled connection. Reads run when they are awaited; writes are
+ * queued (`queue`) and sent with the COMMIT in one pipeline, so a mutation costs two round
+ * trips: BEGIN with the load, then the writes with the COMMIT. A transaction therefore never
+ * reads back what it queued: each read it makes is of rows it has not written yet.
  */
 export class Transaction {
   readonly client: PoolClient;
+  private readonly queued: Array<{ statement: Statement; onResult: ((result: QueryResult<Row>) => void) | undefined }> = [];
   private readonly pendingEvents: Array<{ events: NewEvent[]; numbered: BelayEvent[] }> = [];
 
   constructor(client: PoolClient) {
     this.client = client;
+  }
+
+  /** Queue a write for the commit's pipeline; `onResult` sees its answer once the transaction has committed. */
+  queue(write: Statement, onResult?: (result: QueryResult<Row>) => void): void {
+    this.queued.push({ statement: write, onResult });
+  }
+
+  takeQueued(): Array<{ statement: Statement; onResult: ((result: QueryResult<Row>) => void) | undefined }> {
+    return this.queued.splice(0);
   }
 
   /** Queue events for the end of the transaction; the returned array is filled with the numbered events then. */
@@ -165,14 +237,12 @@ export class Transaction {
 }
 
 /**
- * Run `fn` in a READ COMMITTED transaction and commit, or roll back if it throws. `beforeCommit`
- * runs last inside the transaction (the event flush).
+ * Run `fn` in a READ COMMITTED transaction and commit, or roll back if it throws.
+ * `beforeCommit` runs last (it queues the events). BEGIN is sent without waiting for its
+ * answer, so it travels with the transaction's first statement; the queued writes travel
+ * with the COMMIT.
  */
-export async function inTransaction<T>(
-  pool: Pool,
-  fn: (tx: Transaction) => Promise<T>,
-  beforeCommit: (tx: Transaction) => Promise<void>,
-): Promise<T> {
+export async function inTransaction<T>(pool: Pool, fn: (tx: Transaction) => Promise<T>, beforeCommit: (tx: Transaction) => void): Promise<T> {
   const client = await pool.connect();
   let discard = false;
   // The connection can die between two statements of the transaction (a server restart,
@@ -182,19 +252,28 @@ export async function inTransaction<T>(
     discard = true;
   };
   client.on("error", onError);
+  count(client, 1, 0);
+  const begun = send(client, "BEGIN", []);
+  // Awaited below; a failure also fails every statement after it.
+  begun.catch(() => undefined);
   try {
-    await client.query("BEGIN");
     const tx = new Transaction(client);
     const result = await fn(tx);
-    await beforeCommit(tx);
-    const commit = await client.query("COMMIT");
+    beforeCommit(tx);
+    const queued = tx.takeQueued();
+    const answers = await pipeline(client, [...queued.map((q) => q.statement), statement("COMMIT")]);
+    await begun;
     // A COMMIT of a transaction a failed statement has aborted answers ROLLBACK instead of an
     // error: never report such a transaction as written.
-    if (commit.command === "ROLLBACK") throw new Error("PostgreSQL rolled the transaction back at COMMIT");
+    if (answers.at(-1)?.command === "ROLLBACK") throw new Error("PostgreSQL rolled the transaction back at COMMIT");
+    queued.forEach((q, i) => {
+      const answer = answers[i];
+      if (answer !== undefined) q.onResult?.(answer);
+    });
     return result;
   } catch (error) {
     try {
-      await client.query("ROLLBACK");
+      await query(client, "ROLLBACK");
     } catch {
       // The connection itself failed: do not return it to the pool.
       discard = true;

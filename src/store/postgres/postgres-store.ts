@@ -3,19 +3,20 @@
  * any number of machines using one schema.
  *
  * Transactions are READ COMMITTED. A mutation locks its job row (`SELECT … FOR UPDATE`),
- * loads the tasks and cancellation records in a statement of its own (which therefore sees
- * everything the lock's previous holder committed), runs the pure mutator and writes the
- * changes. The locking order that keeps the store free of deadlocks is in
+ * loads the job with its tasks and cancellation records in a statement of its own (which
+ * therefore sees everything the lock's previous holder committed), runs the pure mutator and
+ * writes the changes. The pool is in pipeline mode: BEGIN travels with the lock and the load,
+ * the writes with the COMMIT — two round trips (see db.ts). The locking order that keeps the store free of deadlocks is in
  * docs/postgres.md; in short: job rows, then pool locks (claims only), then the events lock,
  * which is the last thing any transaction takes.
  *
  * Queries live in `queries/`, one function per statement; this class only composes them
  * into transactions.
  */
-import { BelayError, isBelayError } from "../../core/errors.ts";
+import { BelayError } from "../../core/errors.ts";
 import type { JobChanges, JobSnapshot } from "../../core/draft.ts";
 import { JobDraft } from "../../core/draft.ts";
-import type { BelayEvent, CancellationRecord, Job, LogLine } from "../../core/model.ts";
+import type { BelayEvent, CancellationRecord, Job, LogLine, NewEvent } from "../../core/model.ts";
 import type { JobStatus } from "../../core/states.ts";
 import { applyMutator } from "../store.ts";
 import type {
@@ -24,6 +25,7 @@ import type {
   ClaimOptions,
   ClaimedTask,
   ExpiredJob,
+  StalledTask,
   JobFilter,
   JobPage,
   MutationResult,
@@ -37,8 +39,8 @@ import type {
   WebhookDelivery,
   WebhookRecord,
 } from "../store.ts";
-import { checkSchemaName, inTransaction, lockKeys, newPool, redactUrl } from "./db.ts";
-import type { LockKeys, Pool, Transaction } from "./db.ts";
+import { checkSchemaName, inTransaction, lockKeys, newPool, pipeline, redactUrl, roundTripsOf } from "./db.ts";
+import type { LockKeys, Pool, RoundTripCount, Transaction } from "./db.ts";
 import { appliedMigrations, dropSchema, migrate } from "./migrate.ts";
 import type { AppliedMigration } from "./migrate.ts";
 import * as cancellations from "./queries/cancellations.ts";
@@ -53,7 +55,6 @@ import * as tasks from "./queries/tasks.ts";
 import * as tokens from "./queries/tokens.ts";
 import * as webhooks from "./queries/webhooks.ts";
 import { PgNotifier } from "./notifier.ts";
-import { rowToJob } from "./rows.ts";
 
 export interface PostgresStoreOptions {
   /** Connection URL: `postgres://user:password@host:port/database` (libpq parameters such as `sslmode` allowed). */
@@ -111,6 +112,11 @@ export class PostgresStore implements Store {
     return appliedMigrations(this.pool, this.schema);
   }
 
+  /** Statements sent and round trips waited for by this store so far (the round-trip benchmark reads differences). */
+  roundTrips(): RoundTripCount {
+    return roundTripsOf(this.pool);
+  }
+
   /** Drop this store's schema with every table and row in it. Irreversible: for tests and uninstalls. */
   async dropSchema(): Promise<void> {
     await dropSchema(this.pool, this.schema);
@@ -122,48 +128,79 @@ export class PostgresStore implements Store {
     await this.pool.end();
   }
 
-  /** A transaction whose deferred events are numbered and written just before COMMIT. */
+  /** A transaction whose deferred events are numbered and written with its COMMIT. */
   private transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
-    return inTransaction(this.pool, fn, (tx) => this.flushEvents(tx));
+    return inTransaction(this.pool, fn, (tx) => this.queueEvents(tx));
   }
 
-  private async flushEvents(tx: Transaction): Promise<void> {
+  /**
+   * Queue the transaction's events for its commit pipeline. With `keep`, only the events of
+   * jobs that exist are inserted (a submit whose jobs an idempotency key may have refused);
+   * `keep` tells, once the transaction is over, which those were.
+   */
+  private queueEvents(tx: Transaction, keep?: (e: NewEvent) => boolean): void {
     const pending = tx.takePendingEvents();
-    if (pending.length === 0) return;
-    const numbered = await events.insertEvents(tx.client, this.locks.events, pending.flatMap((p) => p.events));
-    let at = 0;
-    for (const p of pending) {
-      p.numbered.push(...numbered.slice(at, at + p.events.length));
-      at += p.events.length;
-    }
+    const all = pending.flatMap((p) => p.events);
+    if (all.length === 0) return;
+    const [lock, insert] = events.insertEventsStatements(this.locks.events, all, keep !== undefined);
+    if (lock === undefined || insert === undefined) return;
+    tx.queue(lock);
+    tx.queue(insert, (answer) => {
+      const kept = keep === undefined ? all : all.filter(keep);
+      const numbered = events.numberEvents(kept, answer.rows);
+      const bySeq = new Map(kept.map((e, i) => [e, numbered[i]]));
+      for (const p of pending) for (const e of p.events) {
+        const n = bySeq.get(e);
+        if (n !== undefined) p.numbered.push(n);
+      }
+    });
   }
 
   // ---- jobs -------------------------------------------------------------------------
 
   async insertJob(build: (draft: JobDraft) => void, job: Job): Promise<{ job: Job; created: boolean; events: BelayEvent[] }> {
-    return this.transaction(async (tx) => {
-      if (job.idempotencyKey !== null) {
-        const existing = await this.jobByIdempotencyKey(tx, job.owner, job.idempotencyKey);
-        if (existing !== null) return { job: existing, created: false, events: [] };
-      }
-      const draft = new JobDraft({ job, cancellations: [] }, job.createdAt);
-      build(draft);
-      const changes = draft.changes();
-      const seq = await jobs.insertJobRow(tx.client, job);
-      if (seq === null) {
-        // A concurrent submit with the same key committed first (the insert waited for it).
-        const existing = job.idempotencyKey === null ? null : await this.jobByIdempotencyKey(tx, job.owner, job.idempotencyKey);
-        if (existing === null) throw new BelayError("INTERNAL", `job ${job.id} was neither inserted nor found by its idempotency key`);
-        return { job: existing, created: false, events: [] };
-      }
-      await tasks.insertTasks(tx.client, job, seq);
-      return { job, created: true, events: tx.deferEvents(changes.events) };
-    });
+    const [result] = await this.insertJobs([{ build, job }]);
+    if (result === undefined) throw new BelayError("INTERNAL", `job ${job.id} was neither inserted nor found`);
+    return result;
   }
 
-  private async jobByIdempotencyKey(tx: Transaction, owner: string, key: string): Promise<Job | null> {
-    const id = await jobs.jobIdByIdempotencyKey(tx.client, owner, key);
-    return id === null ? null : jobs.selectJob(tx.client, id);
+  /**
+   * Insert many jobs in one transaction, all or none: one statement for the jobs and their
+   * tasks and one for their events, sent with BEGIN and COMMIT in one round trip. A job whose
+   * owner already used its idempotency key (before, or earlier in `items`) is not inserted:
+   * the job that has the key is returned with `created: false`.
+   */
+  async insertJobs(items: Array<{ build: (draft: JobDraft) => void; job: Job }>): Promise<Array<{ job: Job; created: boolean; events: BelayEvent[] }>> {
+    if (items.length === 0) return [];
+    const jobsIn = items.map((item) => item.job);
+    const numbered = new Map<string, BelayEvent[]>();
+    const inserted = new Set<string>();
+    await inTransaction(
+      this.pool,
+      async (tx) => {
+        for (const item of items) {
+          const draft = new JobDraft({ job: item.job, cancellations: [] }, item.job.createdAt);
+          item.build(draft);
+          numbered.set(item.job.id, tx.deferEvents(draft.changes().events));
+        }
+        tx.queue(jobs.insertJobsStatement(jobsIn), (answer) => {
+          for (const row of answer.rows) inserted.add(row["id"] as string);
+        });
+      },
+      // Only the events of jobs the insert took are written: the others' ids are in no row.
+      (tx) => this.queueEvents(tx, (e) => inserted.has(e.jobId)),
+    );
+    const missing = jobsIn.filter((j) => !inserted.has(j.id));
+    const existing = await jobs.jobsByIdempotencyKeys(
+      this.pool,
+      missing.flatMap((j) => (j.idempotencyKey === null ? [] : [{ owner: j.owner, key: j.idempotencyKey }])),
+    );
+    return jobsIn.map((job) => {
+      if (inserted.has(job.id)) return { job, created: true, events: numbered.get(job.id) ?? [] };
+      const found = job.idempotencyKey === null ? undefined : existing.get(`${job.owner}\u0000${job.idempotencyKey}`);
+      if (found === undefined) throw new BelayError("INTERNAL", `job ${job.id} was neither inserted nor found by its idempotency key`);
+      return { job: found, created: false, events: [] };
+    });
   }
 
   async getJob(id: string): Promise<Job | null> {
@@ -190,22 +227,22 @@ export class PostgresStore implements Store {
   // ---- mutations ----------------------------------------------------------------------
 
   async mutateJob<T>(jobId: string, now: string, mutate: Mutator<T>): Promise<MutationResult<T>> {
-    return this.transaction((tx) => this.mutateInTransaction(tx, jobId, now, mutate));
+    return this.transaction(async (tx) => {
+      const snapshot = (await this.lockAndLoad(tx, [jobId])).get(jobId);
+      if (snapshot === undefined) throw new BelayError("JOB_NOT_FOUND", `job ${jobId} not found`, { details: { jobId } });
+      const { value, changes } = applyMutator(snapshot, now, mutate);
+      return { value, job: changes.job, events: this.queueChanges(tx, changes) };
+    });
   }
 
-  /** Lock the job row, then load its tasks and records: the snapshot a mutator works on. */
-  private async loadSnapshot(tx: Transaction, jobId: string): Promise<JobSnapshot> {
-    const row = await jobs.lockJob(tx.client, jobId);
-    if (row === undefined) throw new BelayError("JOB_NOT_FOUND", `job ${jobId} not found`, { details: { jobId } });
-    const parts = await jobs.loadJobParts(tx.client, jobId);
-    return { job: rowToJob(row, parts.tasks), cancellations: parts.cancellations };
-  }
-
-  private async mutateInTransaction<T>(tx: Transaction, jobId: string, now: string, mutate: Mutator<T>): Promise<MutationResult<T>> {
-    const snapshot = await this.loadSnapshot(tx, jobId);
-    const { value, changes } = applyMutator(snapshot, now, mutate);
-    const written = await this.writeChanges(tx, changes);
-    return { value, job: changes.job, events: written };
+  /**
+   * Lock the jobs' rows (in id order), then load them with their tasks and records: the
+   * snapshots mutators work on. The two statements travel in one pipeline (with the BEGIN
+   * when they are the transaction's first); the load starts after the lock is held.
+   */
+  private async lockAndLoad(tx: Transaction, jobIds: string[]): Promise<Map<string, JobSnapshot>> {
+    const [, loaded] = await pipeline(tx.client, [jobs.lockJobsStatement(jobIds), jobs.loadJobsStatement(jobIds)]);
+    return jobs.snapshotsOf(loaded?.rows ?? []);
   }
 
   async mutateJobs<T>(jobIds: string[], now: string, mutate: Mutator<T>): Promise<Array<MutationResult<T> | { error: unknown; jobId: string }>> {
@@ -213,20 +250,17 @@ export class PostgresStore implements Store {
     for (let i = 0; i < jobIds.length; i += bulkChunk) {
       const chunk = jobIds.slice(i, i + bulkChunk);
       const chunkResults = await this.transaction(async (tx) => {
-        // Lock the whole chunk first, in id order: a bulk mutation then never holds one job
-        // row while it waits for another in an order a second bulk mutation could reverse.
-        await jobs.lockJobs(tx.client, chunk);
+        // The whole chunk is locked first, in id order: a bulk mutation then never holds one
+        // job row while it waits for another in an order a second bulk mutation could reverse.
+        const snapshots = await this.lockAndLoad(tx, chunk);
         const out: Array<MutationResult<T> | { error: unknown; jobId: string }> = [];
         for (const jobId of chunk) {
           // Only the refusal of one job is that job's result. A database error aborts the
-          // whole transaction, so it must propagate (PostgreSQL would turn the COMMIT into a
-          // ROLLBACK): the chunk is then reported as failed, never as written.
-          let snapshot: JobSnapshot;
-          try {
-            snapshot = await this.loadSnapshot(tx, jobId);
-          } catch (error) {
-            if (!isBelayError(error, "JOB_NOT_FOUND")) throw error;
-            out.push({ error, jobId });
+          // whole transaction, so it propagates from the commit: the chunk is then reported as
+          // failed, never as written.
+          const snapshot = snapshots.get(jobId);
+          if (snapshot === undefined) {
+            out.push({ error: new BelayError("JOB_NOT_FOUND", `job ${jobId} not found`, { details: { jobId } }), jobId });
             continue;
           }
           let applied: ReturnType<typeof applyMutator<T>>;
@@ -236,8 +270,9 @@ export class PostgresStore implements Store {
             out.push({ error, jobId });
             continue;
           }
-          const written = await this.writeChanges(tx, applied.changes);
-          out.push({ value: applied.value, job: applied.changes.job, events: written });
+          // A job named twice in the chunk is mutated twice: the second time from the first's result.
+          snapshots.set(jobId, nextSnapshot(snapshot, applied.changes));
+          out.push({ value: applied.value, job: applied.changes.job, events: this.queueChanges(tx, applied.changes) });
         }
         return out;
       });
@@ -246,13 +281,13 @@ export class PostgresStore implements Store {
     return results;
   }
 
-  /** Write a draft's changes; its events are deferred to the end of the transaction (the returned array is filled then). */
-  private async writeChanges(tx: Transaction, changes: JobChanges): Promise<BelayEvent[]> {
+  /** Queue a draft's writes for the commit; its events are numbered then (the returned array is filled at commit). */
+  private queueChanges(tx: Transaction, changes: JobChanges): BelayEvent[] {
     const job = changes.job;
-    if (changes.jobChanged) await jobs.updateJob(tx.client, job);
-    await tasks.updateTasks(tx.client, job.id, changes.changedTasks);
-    await claims.deletePoolLeases(tx.client, job.id, changes.releasedTasks);
-    for (const record of changes.cancellations) await cancellations.upsertCancellation(tx.client, record);
+    if (changes.jobChanged) tx.queue(jobs.updateJobStatement(job));
+    if (changes.changedTasks.length > 0) tx.queue(tasks.updateTasksStatement(job.id, changes.changedTasks));
+    if (changes.releasedTasks.length > 0) tx.queue(claims.deletePoolLeasesStatement(job.id, changes.releasedTasks));
+    for (const record of changes.cancellations) tx.queue(cancellations.upsertCancellationStatement(record));
     return tx.deferEvents(changes.events);
   }
 
@@ -265,20 +300,32 @@ export class PostgresStore implements Store {
       // Read more candidates than needed: some may wait for a full pool. Their job rows are
       // now locked (SKIP LOCKED: see queries/claims.ts).
       const candidates = await claims.claimCandidates(tx.client, queues, options.max * 4 + 16);
-      // Pool slots are counted under the pools' locks, taken in name order after the job rows.
+      if (candidates.length === 0) return [];
+      // Pool slots are counted under the pools' locks, taken in name order after the job rows;
+      // the candidates' jobs are loaded in the same pipeline (their rows are locked already).
       const pools = [...new Set(candidates.flatMap((c) => c.uses))].filter((p) => options.pools[p] !== undefined).sort();
-      await claims.lockPools(tx.client, pools.map((p) => this.locks.pool(p)));
-      const poolUse = await claims.countPoolLeases(tx.client, pools);
+      const jobIds = [...new Set(candidates.map((c) => c.jobId))];
+      const answers = await pipeline(tx.client, [
+        ...(pools.length > 0 ? [claims.lockPoolsStatement(pools.map((p) => this.locks.pool(p))), claims.countPoolLeasesStatement(pools)] : []),
+        jobs.loadJobsStatement(jobIds),
+      ]);
+      const poolUse = claims.poolUseOf(pools, pools.length > 0 ? (answers[1]?.rows ?? []) : []);
+      const snapshots = jobs.snapshotsOf(answers.at(-1)?.rows ?? []);
       const claimed: Array<ClaimedTask<T>> = [];
       for (const candidate of candidates) {
         if (claimed.length >= options.max) break;
         if (!poolsHaveRoom(candidate.uses, options.pools, poolUse)) continue;
         const { jobId, taskKey } = candidate;
-        const result = await this.mutateInTransaction(tx, jobId, options.now, (draft) => claim(draft, taskKey));
-        if (result.value === null) continue;
-        await claims.insertPoolLeases(tx.client, candidate.uses, jobId, taskKey);
+        const snapshot = snapshots.get(jobId);
+        if (snapshot === undefined) continue;
+        const { value, changes } = applyMutator(snapshot, options.now, (draft) => claim(draft, taskKey));
+        if (value === null) continue;
+        // A second task of the same job is claimed from the first claim's result.
+        snapshots.set(jobId, nextSnapshot(snapshot, changes));
+        const written = this.queueChanges(tx, changes);
+        if (candidate.uses.length > 0) tx.queue(claims.insertPoolLeasesStatement(candidate.uses, jobId, taskKey));
         for (const pool of candidate.uses) poolUse.set(pool, (poolUse.get(pool) ?? 0) + 1);
-        claimed.push({ jobId, taskKey, value: result.value, job: result.job, events: result.events });
+        claimed.push({ jobId, taskKey, value, job: changes.job, events: written });
       }
       return claimed;
     });
@@ -317,11 +364,11 @@ export class PostgresStore implements Store {
   // ---- events -------------------------------------------------------------------------
 
   async jobEvents(jobId: string, afterSeq: number, limit: number): Promise<BelayEvent[]> {
-    return events.jobEvents(this.pool, jobId, afterSeq, limit);
+    return events.jobEvents(this.pool, this.locks.events, jobId, afterSeq, limit);
   }
 
   async eventsAfter(afterSeq: number, limit: number): Promise<BelayEvent[]> {
-    return events.eventsAfter(this.pool, afterSeq, limit);
+    return events.eventsAfter(this.pool, this.locks.events, afterSeq, limit);
   }
 
   // ---- cancellations -------------------------------------------------------------------
@@ -356,12 +403,20 @@ export class PostgresStore implements Store {
     return sweeps.expiredJobs(this.pool, nowMs, limit);
   }
 
+  async setStallDeadline(jobId: string, taskKey: string, attempt: number, deadlineMs: number): Promise<void> {
+    await sweeps.setStallDeadline(this.pool, jobId, taskKey, attempt, deadlineMs);
+  }
+
+  async stalledTasks(nowMs: number, limit: number): Promise<StalledTask[]> {
+    return sweeps.stalledTasks(this.pool, nowMs, limit);
+  }
+
   async activeTasks(nodeId?: string): Promise<ActiveTask[]> {
     return sweeps.activeTasks(this.pool, nodeId);
   }
 
   async maxEventSeq(): Promise<number> {
-    return events.maxEventSeq(this.pool);
+    return events.maxEventSeq(this.pool, this.locks.events);
   }
 
   // ---- nodes --------------------------------------------------------------------------
@@ -445,6 +500,13 @@ export class PostgresStore implements Store {
   async listDeliveries(webhookId: string, limit: number): Promise<WebhookDelivery[]> {
     return webhooks.listDeliveries(this.pool, webhookId, limit);
   }
+}
+
+/** The snapshot a job has after `changes` (its records replaced or added by id). */
+function nextSnapshot(before: JobSnapshot, changes: JobChanges): JobSnapshot {
+  const records = new Map(before.cancellations.map((r) => [r.id, r]));
+  for (const record of changes.cancellations) records.set(record.id, record);
+  return { job: changes.job, cancellations: [...records.values()] };
 }
 
 /** Room in every pool `uses` names; an unknown pool has no slots (the task waits until the server is configured with it). */

@@ -146,12 +146,15 @@ TABLE tasks (
   checkpoint json,
   started_at timestamp with time zone,
   finished_at timestamp with time zone,
-  node_id text
+  node_id text,
+  stall_deadline_ms bigint,
+  stall_attempt integer
 );
 INDEX tasks_active: CREATE INDEX tasks_active ON tasks USING btree (job_id) WHERE (status = ANY (ARRAY['running'::text, 'cancelling'::text]))
 INDEX tasks_claim: CREATE INDEX tasks_claim ON tasks USING btree (priority DESC, job_seq, idx) WHERE ((status = 'pending'::text) AND ready)
 INDEX tasks_node_active: CREATE INDEX tasks_node_active ON tasks USING btree (node_id) WHERE (status = ANY (ARRAY['running'::text, 'cancelling'::text]))
 INDEX tasks_pkey: CREATE UNIQUE INDEX tasks_pkey ON tasks USING btree (job_id, key)
+INDEX tasks_stall_deadline: CREATE INDEX tasks_stall_deadline ON tasks USING btree (stall_deadline_ms) WHERE ((status = 'running'::text) AND (stall_deadline_ms IS NOT NULL))
 
 TABLE tokens (
   id text NOT NULL,

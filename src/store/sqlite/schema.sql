@@ -140,12 +140,15 @@ TABLE tasks (
   checkpoint TEXT,
   started_at TEXT,
   finished_at TEXT,
-  node_id TEXT
+  node_id TEXT,
+  stall_deadline_ms INTEGER,
+  stall_attempt INTEGER
 );
 INDEX sqlite_autoindex_tasks_1: PRIMARY KEY (job_id, key)
 INDEX tasks_active: CREATE INDEX tasks_active ON tasks (job_id) WHERE status IN ('running', 'cancelling')
 INDEX tasks_claim: CREATE INDEX tasks_claim ON tasks (priority DESC, job_seq, idx) WHERE status = 'pending' AND ready = 1
 INDEX tasks_node_active: CREATE INDEX tasks_node_active ON tasks (node_id) WHERE status IN ('running', 'cancelling')
+INDEX tasks_stall_deadline: CREATE INDEX tasks_stall_deadline ON tasks (stall_deadline_ms) WHERE status = 'running' AND stall_deadline_ms IS NOT NULL
 
 TABLE tokens (
   id TEXT,

@@ -9,7 +9,7 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { DatabaseSync } from "node:sqlite";
-import type { StatementSync } from "node:sqlite";
+import type { SQLInputValue, SQLOutputValue, StatementResultingChanges, StatementSync } from "node:sqlite";
 import { BelayError } from "../../core/errors.ts";
 import type { JobChanges, JobSnapshot } from "../../core/draft.ts";
 import { JobDraft } from "../../core/draft.ts";
@@ -25,6 +25,7 @@ import type {
   ClaimOptions,
   ClaimedTask,
   ExpiredJob,
+  StalledTask,
   JobFilter,
   JobPage,
   MutationResult,
@@ -43,6 +44,13 @@ import { WalCheckpointer } from "./checkpointer.ts";
 import { migrate } from "./migrate.ts";
 import { jsonText, rowToActiveTask, rowToCancellation, rowToEvent, rowToJob, rowToLog, rowToNode, rowToRunner, rowToTask } from "./rows.ts";
 import type { Row } from "./rows.ts";
+
+/** A prepared statement whose executions are counted (positional parameters only, as every query here uses). */
+interface CountedStatement {
+  run(...params: SQLInputValue[]): StatementResultingChanges;
+  get(...params: SQLInputValue[]): Record<string, SQLOutputValue> | undefined;
+  all(...params: SQLInputValue[]): Array<Record<string, SQLOutputValue>>;
+}
 
 export interface SqliteStoreOptions {
   /** File path, or `:memory:`. */
@@ -83,26 +91,56 @@ export class SqliteStore implements Store {
     }
   }
 
-  /** Prepared statements are cached by their SQL text. */
-  private sql(text: string): StatementSync {
+  /** Statements executed (SQLite runs in this process: no round trips, but each costs a step of the VM). */
+  private statementCount = 0;
+
+  /** Prepared statements are cached by their SQL text; each execution is counted. */
+  private sql(text: string): CountedStatement {
     let statement = this.statements.get(text);
     if (statement === undefined) {
       statement = this.db.prepare(text);
       this.statements.set(text, statement);
     }
-    return statement;
+    return this.counted(statement);
+  }
+
+  private counted(statement: StatementSync): CountedStatement {
+    return {
+      run: (...params) => {
+        this.statementCount += 1;
+        return statement.run(...params);
+      },
+      get: (...params) => {
+        this.statementCount += 1;
+        return statement.get(...params);
+      },
+      all: (...params) => {
+        this.statementCount += 1;
+        return statement.all(...params);
+      },
+    };
+  }
+
+  private exec(text: string): void {
+    this.statementCount += 1;
+    this.db.exec(text);
+  }
+
+  /** Statements executed so far (`roundTrips` equals `statements`: each is a call into SQLite). For the round-trip benchmark. */
+  roundTrips(): { statements: number; roundTrips: number } {
+    return { statements: this.statementCount, roundTrips: this.statementCount };
   }
 
   private transaction<T>(fn: () => T): T {
-    this.db.exec("BEGIN IMMEDIATE");
+    this.exec("BEGIN IMMEDIATE");
     try {
       const result = fn();
-      this.db.exec("COMMIT");
+      this.exec("COMMIT");
       return result;
     } catch (error) {
       // After some errors (SQLITE_FULL among them) SQLite has already rolled back; a second
       // ROLLBACK would throw "no transaction is active" and hide the real error.
-      if (this.db.isTransaction) this.db.exec("ROLLBACK");
+      if (this.db.isTransaction) this.exec("ROLLBACK");
       throw error;
     }
   }
@@ -120,78 +158,90 @@ export class SqliteStore implements Store {
   // ---- jobs -------------------------------------------------------------------------
 
   async insertJob(build: (draft: JobDraft) => void, job: Job): Promise<{ job: Job; created: boolean; events: BelayEvent[] }> {
-    return this.transaction(() => {
-      if (job.idempotencyKey !== null) {
-        const row = this.sql("SELECT id FROM jobs WHERE owner = ? AND idempotency_key = ?").get(job.owner, job.idempotencyKey) as Row | undefined;
-        if (row !== undefined) {
-          const existing = this.loadJob(row["id"] as string);
-          if (existing !== null) return { job: existing, created: false, events: [] };
-        }
+    return this.transaction(() => this.insertOne(build, job));
+  }
+
+  /**
+   * Insert many jobs in one transaction, all or none, with the same prepared statements as one
+   * submit. A job whose owner already used its idempotency key (before, or earlier in `items`)
+   * is not inserted: the job that has the key is returned with `created: false`.
+   */
+  async insertJobs(items: Array<{ build: (draft: JobDraft) => void; job: Job }>): Promise<Array<{ job: Job; created: boolean; events: BelayEvent[] }>> {
+    if (items.length === 0) return [];
+    return this.transaction(() => items.map((item) => this.insertOne(item.build, item.job)));
+  }
+
+  private insertOne(build: (draft: JobDraft) => void, job: Job): { job: Job; created: boolean; events: BelayEvent[] } {
+    if (job.idempotencyKey !== null) {
+      const row = this.sql("SELECT id FROM jobs WHERE owner = ? AND idempotency_key = ?").get(job.owner, job.idempotencyKey) as Row | undefined;
+      if (row !== undefined) {
+        const existing = this.loadJob(row["id"] as string);
+        if (existing !== null) return { job: existing, created: false, events: [] };
       }
-      const draft = new JobDraft({ job, cancellations: [] }, job.createdAt);
-      build(draft);
-      const changes = draft.changes();
-      const { queueDeadlineMs, runDeadlineMs } = jobDeadlines(job);
-      const result = this.sql(
-        `INSERT INTO jobs (id, name, queue, priority, owner, status, labels, params, progress, timeout_ms, queue_timeout_ms,
-          grace_ms, fail_fast, attempt, idempotency_key, created_at, started_at, finished_at, cancellation, queue_deadline_ms, run_deadline_ms)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      ).run(
+    }
+    const draft = new JobDraft({ job, cancellations: [] }, job.createdAt);
+    build(draft);
+    const changes = draft.changes();
+    const { queueDeadlineMs, runDeadlineMs } = jobDeadlines(job);
+    const result = this.sql(
+      `INSERT INTO jobs (id, name, queue, priority, owner, status, labels, params, progress, timeout_ms, queue_timeout_ms,
+        grace_ms, fail_fast, attempt, idempotency_key, created_at, started_at, finished_at, cancellation, queue_deadline_ms, run_deadline_ms)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(
+      job.id,
+      job.name,
+      job.queue,
+      job.priority,
+      job.owner,
+      job.status,
+      JSON.stringify(job.labels),
+      JSON.stringify(job.params),
+      JSON.stringify(job.progress),
+      job.timeoutMs,
+      job.queueTimeoutMs,
+      job.graceMs,
+      job.failFast ? 1 : 0,
+      job.attempt,
+      job.idempotencyKey,
+      job.createdAt,
+      job.startedAt,
+      job.finishedAt,
+      job.cancellation === null ? null : JSON.stringify(job.cancellation),
+      queueDeadlineMs,
+      runDeadlineMs,
+    );
+    const jobSeq = Number(result.lastInsertRowid);
+    const insertTask = this.sql(
+      `INSERT INTO tasks (job_id, key, idx, job_seq, priority, queue, status, ready, run_on, spec, attempt, retries_used,
+        exit_code, error, output, progress, checkpoint, started_at, finished_at, node_id)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    job.tasks.forEach((t, idx) => {
+      insertTask.run(
         job.id,
-        job.name,
-        job.queue,
+        t.key,
+        idx,
+        jobSeq,
         job.priority,
-        job.owner,
-        job.status,
-        JSON.stringify(job.labels),
-        JSON.stringify(job.params),
-        JSON.stringify(job.progress),
-        job.timeoutMs,
-        job.queueTimeoutMs,
-        job.graceMs,
-        job.failFast ? 1 : 0,
-        job.attempt,
-        job.idempotencyKey,
-        job.createdAt,
-        job.startedAt,
-        job.finishedAt,
-        job.cancellation === null ? null : JSON.stringify(job.cancellation),
-        queueDeadlineMs,
-        runDeadlineMs,
+        job.queue,
+        t.status,
+        t.ready ? 1 : 0,
+        t.runOn,
+        JSON.stringify(t.spec),
+        t.attempt,
+        t.retriesUsed,
+        t.exitCode,
+        t.error,
+        jsonText(t.output),
+        t.progress === null ? null : JSON.stringify(t.progress),
+        jsonText(t.checkpoint),
+        t.startedAt,
+        t.finishedAt,
+        t.nodeId,
       );
-      const jobSeq = Number(result.lastInsertRowid);
-      const insertTask = this.sql(
-        `INSERT INTO tasks (job_id, key, idx, job_seq, priority, queue, status, ready, run_on, spec, attempt, retries_used,
-          exit_code, error, output, progress, checkpoint, started_at, finished_at, node_id)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      );
-      job.tasks.forEach((t, idx) => {
-        insertTask.run(
-          job.id,
-          t.key,
-          idx,
-          jobSeq,
-          job.priority,
-          job.queue,
-          t.status,
-          t.ready ? 1 : 0,
-          t.runOn,
-          JSON.stringify(t.spec),
-          t.attempt,
-          t.retriesUsed,
-          t.exitCode,
-          t.error,
-          jsonText(t.output),
-          t.progress === null ? null : JSON.stringify(t.progress),
-          jsonText(t.checkpoint),
-          t.startedAt,
-          t.finishedAt,
-          t.nodeId,
-        );
-      });
-      const events = this.insertEvents(changes.events);
-      return { job, created: true, events };
     });
+    const events = this.insertEvents(changes.events);
+    return { job, created: true, events };
   }
 
   async getJob(id: string): Promise<Job | null> {
@@ -535,6 +585,23 @@ export class SqliteStore implements Store {
       ...queued.map((r): ExpiredJob => ({ jobId: r["id"] as string, kind: "queue_timeout" })),
       ...running.map((r): ExpiredJob => ({ jobId: r["id"] as string, kind: "timeout" })),
     ];
+  }
+
+  async setStallDeadline(jobId: string, taskKey: string, attempt: number, deadlineMs: number): Promise<void> {
+    this.sql(
+      `UPDATE tasks SET
+         stall_deadline_ms = CASE WHEN stall_attempt = ?3 THEN MAX(stall_deadline_ms, ?4) ELSE ?4 END,
+         stall_attempt = ?3
+       WHERE job_id = ?1 AND key = ?2 AND attempt = ?3 AND status = 'running'`,
+    ).run(jobId, taskKey, attempt, deadlineMs);
+  }
+
+  async stalledTasks(nowMs: number, limit: number): Promise<StalledTask[]> {
+    const found = this.sql(
+      `SELECT job_id, key FROM tasks INDEXED BY tasks_stall_deadline
+       WHERE status = 'running' AND stall_deadline_ms IS NOT NULL AND stall_deadline_ms <= ? AND stall_attempt = attempt LIMIT ?`,
+    ).all(nowMs, limit) as Row[];
+    return found.map((r) => ({ jobId: r["job_id"] as string, taskKey: r["key"] as string }));
   }
 
   async activeTasks(nodeId?: string): Promise<ActiveTask[]> {

@@ -11,7 +11,7 @@ function ReasonField(props: { value: string; onInput: (value: string) => void; i
   return (
     <div class="field">
       <label for={props.id}>Reason (optional, kept in the cancellation record)</label>
-      <textarea id={props.id} name="reason" rows={2} maxLength={1000} value={props.value} onInput={(e) => props.onInput(e.currentTarget.value)} placeholder="e.g. wrong parameters, superseded by a newer run" />
+      <textarea id={props.id} name="reason" rows={2} value={props.value} onInput={(e) => props.onInput(e.currentTarget.value)} placeholder="e.g. wrong parameters, superseded by a newer run" />
     </div>
   );
 }

@@ -1,17 +1,22 @@
-/** Asks for an API token once (kept in this browser), or offers the server's local admin token on localhost. */
+/** Signs in with the one-time code of a sign-in link (`belay serve` / `belay ui`), or asks for an API token once (kept in this browser). */
 import type { JSX } from "preact";
 import { useEffect, useState } from "preact/hooks";
-import { belay } from "../api.ts";
+import { ApiError, belay } from "../api.ts";
 import { ErrorNote } from "../components/Notice.tsx";
 
-export function SignIn(props: { onToken: (token: string) => void; expired: boolean }): JSX.Element {
+export function SignIn(props: { onToken: (token: string) => void; expired: boolean; code: string | null }): JSX.Element {
   const [token, setToken] = useState("");
-  const [local, setLocal] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
+  const [busy, setBusy] = useState(props.code !== null);
   const [error, setError] = useState<unknown>(null);
+  const [linkFailed, setLinkFailed] = useState(false);
 
   useEffect(() => {
-    void belay.localToken().then(setLocal);
+    if (props.code === null) return;
+    belay.redeemSignInCode(props.code).then(props.onToken, (e: unknown) => {
+      setLinkFailed(true);
+      if (!(e instanceof ApiError && e.status === 401)) setError(e);
+      setBusy(false);
+    });
   }, []);
 
   const use = async (candidate: string): Promise<void> => {
@@ -42,14 +47,12 @@ export function SignIn(props: { onToken: (token: string) => void; expired: boole
             The server no longer accepts the token this browser had (it may have been revoked). Sign in again.
           </p>
         ) : null}
-        {local === null ? null : (
-          <div class="local-offer">
-            <p>This browser is on the server's own machine, so it can use the server's admin token.</p>
-            <button type="button" class="button primary" disabled={busy} onClick={() => void use(local)}>
-              Use this server's admin token
-            </button>
-          </div>
-        )}
+        {linkFailed ? (
+          <p class="note note-error" role="alert">
+            This sign-in link was already used or has expired. Run <code>belay ui</code> on the server for a new one, or paste a token.
+          </p>
+        ) : null}
+        {props.code !== null && busy ? <p role="status">Signing in…</p> : null}
         <form
           onSubmit={(e) => {
             e.preventDefault();
@@ -57,11 +60,11 @@ export function SignIn(props: { onToken: (token: string) => void; expired: boole
           }}
         >
           <div class="field">
-            <label for="token">{local === null ? "API token" : "Or paste an API token"}</label>
+            <label for="token">API token</label>
             <input id="token" name="token" type="password" autocomplete="off" spellcheck={false} value={token} onInput={(e) => setToken(e.currentTarget.value)} placeholder="belay_…" />
             <span class="hint">
-              The first <code>belay serve</code> writes an admin token to <code>$BELAY_HOME/admin.token</code>; <code>belay token create --role viewer</code> makes others. The token is kept in this
-              browser only.
+              <code>belay serve</code> prints a sign-in link, and <code>belay ui</code> a new one; or paste a token (<code>belay token create --role viewer</code> makes one). The token is kept in
+              this browser only.
             </span>
           </div>
           <ErrorNote error={error} />

@@ -4,8 +4,8 @@
  */
 import type { CancellationRecord } from "../../../core/model.ts";
 import type { CancellationFilter } from "../../store.ts";
-import { firstRow, named, query, rows } from "../db.ts";
-import type { Db } from "../db.ts";
+import { firstRow, named, query, rows, statement } from "../db.ts";
+import type { Db, Statement } from "../db.ts";
 import { rowToCancellation } from "../rows.ts";
 
 /**
@@ -20,7 +20,12 @@ const upsertCancellationQuery = named(
 );
 
 export async function upsertCancellation(db: Db, record: CancellationRecord): Promise<void> {
-  await query(db, upsertCancellationQuery, [
+  const write = upsertCancellationStatement(record);
+  await query(db, write.q, write.values);
+}
+
+export function upsertCancellationStatement(record: CancellationRecord): Statement {
+  return statement(upsertCancellationQuery, [
     record.id,
     record.jobId,
     record.taskKey,

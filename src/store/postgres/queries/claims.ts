@@ -10,8 +10,8 @@
  * (Locking task rows instead would deadlock: a mutation holding the job row waits to update a
  * task row the claim holds, while the claim waits for the job row.)
  */
-import { named, query, rows } from "../db.ts";
-import type { Db } from "../db.ts";
+import { named, rows, statement } from "../db.ts";
+import type { Db, Row, Statement } from "../db.ts";
 
 export interface ClaimCandidate {
   jobId: string;
@@ -53,17 +53,21 @@ export async function claimCandidates(db: Db, queues: string[] | null, limit: nu
  */
 const lockPoolsQuery = named("lock_pools", "SELECT pg_advisory_xact_lock(hashtext(k)) FROM unnest($1::text[]) AS k");
 
-export async function lockPools(db: Db, sortedKeys: string[]): Promise<void> {
-  if (sortedKeys.length > 0) await query(db, lockPoolsQuery, [sortedKeys]);
+export function lockPoolsStatement(sortedKeys: string[]): Statement {
+  return statement(lockPoolsQuery, [sortedKeys]);
 }
 
 /** $1 pools → slots taken in each (a pool without a lease is absent). */
 const countLeasesQuery = named("count_pool_leases", "SELECT pool, count(*) AS n FROM pool_leases WHERE pool = ANY($1::text[]) GROUP BY pool");
 
-export async function countPoolLeases(db: Db, pools: string[]): Promise<Map<string, number>> {
+export function countPoolLeasesStatement(pools: string[]): Statement {
+  return statement(countLeasesQuery, [pools]);
+}
+
+/** Slots taken in each of `pools`, from a `countPoolLeases` answer. */
+export function poolUseOf(pools: string[], counted: Row[]): Map<string, number> {
   const counts = new Map<string, number>(pools.map((p) => [p, 0]));
-  if (pools.length === 0) return counts;
-  for (const row of await rows(db, countLeasesQuery, [pools])) counts.set(row["pool"] as string, Number(row["n"]));
+  for (const row of counted) counts.set(row["pool"] as string, Number(row["n"]));
   return counts;
 }
 
@@ -73,15 +77,15 @@ const insertLeasesQuery = named(
   "INSERT INTO pool_leases (pool, job_id, task_key) SELECT p, $2, $3 FROM unnest($1::text[]) AS p",
 );
 
-export async function insertPoolLeases(db: Db, pools: string[], jobId: string, taskKey: string): Promise<void> {
-  if (pools.length > 0) await query(db, insertLeasesQuery, [pools, jobId, taskKey]);
+export function insertPoolLeasesStatement(pools: string[], jobId: string, taskKey: string): Statement {
+  return statement(insertLeasesQuery, [pools, jobId, taskKey]);
 }
 
 /** $1 job id, $2 task keys: give back every slot those tasks hold. */
 const deleteLeasesQuery = named("delete_pool_leases", "DELETE FROM pool_leases WHERE job_id = $1 AND task_key = ANY($2::text[])");
 
-export async function deletePoolLeases(db: Db, jobId: string, taskKeys: string[]): Promise<void> {
-  if (taskKeys.length > 0) await query(db, deleteLeasesQuery, [jobId, taskKeys]);
+export function deletePoolLeasesStatement(jobId: string, taskKeys: string[]): Statement {
+  return statement(deleteLeasesQuery, [jobId, taskKeys]);
 }
 
 const poolHoldersQuery = named("pool_holders", "SELECT pool, job_id, task_key FROM pool_leases ORDER BY pool, job_id, task_key");

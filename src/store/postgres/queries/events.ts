@@ -1,25 +1,40 @@
 /**
  * The event log. Readers follow it by sequence number (`eventsAfter(lastSeen)`: a live stream
- * resuming from Last-Event-ID, the webhook catch-up), which is only safe if no event ever
- * becomes visible after one with a higher number.
+ * resuming from Last-Event-ID, the webhook catch-up, other nodes' event feeds), which is only
+ * safe if no event ever becomes visible after a reader has returned one with a higher number.
  *
  * PostgreSQL hands out identity numbers when rows are inserted, not when they commit: two
- * transactions could insert events 9 and 10 and commit 10 first, and a reader that saw 10
- * would never read 9. So a transaction takes the `events` advisory lock just before it
- * inserts its events and holds it to its end: numbers are then handed out in commit order,
- * and a transaction's events are visible before the next one's are numbered. The lock is held
- * only for the insert and the commit — events are the last write of every transaction (see
- * `Transaction.deferEvents`) — and its holder never waits for another lock, so it cannot take
- * part in a deadlock.
+ * transactions may insert events 9 and 10 and commit 10 first. Writers do not wait for each
+ * other to prevent that (an exclusive lock held to the commit would serialise every writer
+ * of every node, and their commits' disk flushes with them). Instead readers never read past
+ * a *safe bound*:
+ *
+ * - a writer takes the schema's events advisory lock in SHARED mode just before it inserts
+ *   its events, and holds it to the end of its transaction (writers never wait for each
+ *   other: shared locks do not conflict);
+ * - a reader reads the events sequence's last value V, then, in a later statement, the
+ *   transactions holding that shared lock (`pg_locks`). Any event numbered ≤ V was numbered
+ *   before V was read, by a transaction that held the lock from before its numbering until
+ *   its end: either it has ended (its events are visible to any later statement, or rolled
+ *   back) or it is among the holders the reader saw. Once every one of those holders has
+ *   gone, every event ≤ V that will ever exist is visible, and the reader returns events
+ *   up to V (docs/postgres.md gives the full argument).
+ *
+ * The reader waits only for the writers in flight when it looked (each holds the lock for
+ * the server-side time of its last pipeline: insert and commit), never for later ones.
  */
 import type { BelayEvent, NewEvent } from "../../../core/model.ts";
-import { named, query, rows } from "../db.ts";
-import type { Db } from "../db.ts";
+import { named, pipeline, rows, statement } from "../db.ts";
+import type { Pool, PoolClient, Row, Statement } from "../db.ts";
 import { toBelayEvent } from "../../../core/events.ts";
 import { rowToEvent } from "../rows.ts";
 
-/** $1 lock key. */
-const lockEventsQuery = named("lock_events", "SELECT pg_advisory_xact_lock(hashtext($1))");
+/**
+ * $1 lock key: the writers' shared hold of the events lock, to the end of the transaction.
+ * The two-key form (pg_locks shows it as classid = key, objid = 0, objsubid = 2) never meets
+ * the one-key locks of pools and migrations.
+ */
+const lockEventsSharedQuery = named("lock_events_shared", "SELECT pg_advisory_xact_lock_shared(hashtext($1), 0)");
 
 /**
  * $1 job_id[], $2 task_key[], $3 type[], $4 time[], $5 data[]: one element per event, in
@@ -34,37 +49,120 @@ const insertEventsQuery = named(
    RETURNING seq`,
 );
 
-/** Number and store `events` (in a transaction that will commit right after); returns them numbered. */
-export async function insertEvents(db: Db, lockKey: string, events: NewEvent[]): Promise<BelayEvent[]> {
-  if (events.length === 0) return [];
-  await query(db, lockEventsQuery, [lockKey]);
-  const result = await query(db, insertEventsQuery, [
-    events.map((e) => e.jobId),
-    events.map((e) => e.taskKey),
-    events.map((e) => e.type),
-    events.map((e) => e.time),
-    events.map((e) => JSON.stringify(e.data)),
-  ]);
-  const seqs = result.rows.map((r) => Number(r["seq"])).sort((a, b) => a - b);
+/** `insertEventsQuery` for the events of jobs that exist only (those of a submit an idempotency key refused are dropped). */
+const insertJobsEventsQuery = named(
+  "insert_events_of_existing_jobs",
+  `INSERT INTO events (job_id, task_key, type, time, data)
+   SELECT e.job_id, e.task_key, e.type, e.time, e.data
+   FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::json[]) WITH ORDINALITY AS e(job_id, task_key, type, time, data, n)
+   WHERE EXISTS (SELECT 1 FROM jobs j WHERE j.id = e.job_id)
+   ORDER BY e.n
+   RETURNING seq`,
+);
+
+/**
+ * The statements that number and store `events`, last in a transaction: their numbers are in
+ * the second's answer. `onlyOfExistingJobs`: skip the events of jobs that do not exist.
+ */
+export function insertEventsStatements(lockKey: string, events: NewEvent[], onlyOfExistingJobs = false): Statement[] {
+  return [
+    statement(lockEventsSharedQuery, [lockKey]),
+    statement(onlyOfExistingJobs ? insertJobsEventsQuery : insertEventsQuery, [
+      events.map((e) => e.jobId),
+      events.map((e) => e.taskKey),
+      events.map((e) => e.type),
+      events.map((e) => e.time),
+      events.map((e) => JSON.stringify(e.data)),
+    ]),
+  ];
+}
+
+/** `events` numbered by the answer of `insertEventsStatements`' insert. */
+export function numberEvents(events: NewEvent[], inserted: Row[]): BelayEvent[] {
+  const seqs = inserted.map((r) => Number(r["seq"])).sort((a, b) => a - b);
   return events.map((e, i) => toBelayEvent(seqs[i] ?? 0, e));
 }
 
-/** $1 job id, $2 after seq, $3 limit. */
-const jobEventsQuery = named("job_events", "SELECT seq, job_id, task_key, type, time, data FROM events WHERE job_id = $1 AND seq > $2 ORDER BY seq LIMIT $3");
+/** The events sequence's last value (0 before the first event). Read without a snapshot: what has been handed out so far. */
+const lastNumberQuery = named("events_last_number", "SELECT coalesce(pg_sequence_last_value(pg_get_serial_sequence('events', 'seq')::regclass), 0) AS v");
 
-export async function jobEvents(db: Db, jobId: string, afterSeq: number, limit: number): Promise<BelayEvent[]> {
-  return (await rows(db, jobEventsQuery, [jobId, afterSeq, limit])).map(rowToEvent);
+/** $1 lock key → the transactions holding the events lock (shared) right now. */
+const lockHoldersQuery = named(
+  "events_lock_holders",
+  `SELECT coalesce(array_agg(l.virtualtransaction), '{}') AS holders FROM pg_locks l
+   WHERE l.locktype = 'advisory' AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+     AND l.classid = (hashtext($1)::bigint & 4294967295)::oid AND l.objid = 0 AND l.objsubid = 2 AND l.granted`,
+);
+
+/** $1 lock key, $2 transactions → those of them still holding the events lock. */
+const stillHoldingQuery = named(
+  "events_lock_still_held",
+  `SELECT count(*) AS n FROM pg_locks l
+   WHERE l.locktype = 'advisory' AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+     AND l.classid = (hashtext($1)::bigint & 4294967295)::oid AND l.objid = 0 AND l.objsubid = 2 AND l.virtualtransaction = ANY($2::text[])`,
+);
+
+/**
+ * Run `read` with the safe bound (`map` keeps only what is at or below it): the
+ * highest number below which every event that will ever exist is visible to a statement that
+ * starts now. One round trip when no writer is in flight: the read is pipelined behind the
+ * two statements that find the bound, so it starts after them, and it is kept only if no
+ * writer held the lock; otherwise it is redone once those writers have ended.
+ */
+export async function withSafeBound<T>(pool: Pool, lockKey: string, read: (bound: number) => Statement, map: (rows: Row[], bound: number) => T): Promise<T> {
+  // One connection: the statements must run in the order they are sent (the pool would spread them).
+  const db = await pool.connect();
+  try {
+    return await boundedRead(db, lockKey, read, map);
+  } finally {
+    db.release();
+  }
 }
 
-/** $1 after seq, $2 limit. */
-const eventsAfterQuery = named("events_after", "SELECT seq, job_id, task_key, type, time, data FROM events WHERE seq > $1 ORDER BY seq LIMIT $2");
-
-export async function eventsAfter(db: Db, afterSeq: number, limit: number): Promise<BelayEvent[]> {
-  return (await rows(db, eventsAfterQuery, [afterSeq, limit])).map(rowToEvent);
+async function boundedRead<T>(db: PoolClient, lockKey: string, read: (bound: number) => Statement, map: (rows: Row[], bound: number) => T): Promise<T> {
+  // The pipelined read uses the largest possible bound; it is filtered by the real one below.
+  const [last, holders, optimistic] = await pipeline(db, [statement(lastNumberQuery), statement(lockHoldersQuery, [lockKey]), read(Number.MAX_SAFE_INTEGER)]);
+  const bound = Number(last?.rows[0]?.["v"] ?? 0);
+  const inFlight = (holders?.rows[0]?.["holders"] as string[] | undefined) ?? [];
+  if (inFlight.length === 0) return map(optimistic?.rows ?? [], bound);
+  // Some writer was between numbering its events and its commit's end: wait for those only.
+  for (let waitedMs = 0; ; ) {
+    const row = (await rows(db, stillHoldingQuery, [lockKey, inFlight]))[0];
+    if (Number(row?.["n"] ?? 0) === 0) break;
+    const pauseMs = waitedMs < 20 ? 1 : 5;
+    await new Promise((resolve) => setTimeout(resolve, pauseMs));
+    waitedMs += pauseMs;
+  }
+  const [answer] = await pipeline(db, [read(bound)]);
+  return map(answer?.rows ?? [], bound);
 }
 
-const maxSeqQuery = named("max_event_seq", "SELECT coalesce(max(seq), 0) AS seq FROM events");
+/** Rows read in seq order, kept up to the bound (a read pipelined before the bound was known may go past it). */
+function upTo(found: Row[], bound: number): BelayEvent[] {
+  return found.filter((r) => Number(r["seq"]) <= bound).map(rowToEvent);
+}
 
-export async function maxEventSeq(db: Db): Promise<number> {
-  return Number((await rows(db, maxSeqQuery))[0]?.["seq"] ?? 0);
+/** $1 job id, $2 after seq, $3 limit, $4 bound. */
+const jobEventsQuery = named(
+  "job_events",
+  "SELECT seq, job_id, task_key, type, time, data FROM events WHERE job_id = $1 AND seq > $2 AND seq <= $4 ORDER BY seq LIMIT $3",
+);
+
+export async function jobEvents(db: Pool, lockKey: string, jobId: string, afterSeq: number, limit: number): Promise<BelayEvent[]> {
+  return withSafeBound(db, lockKey, (bound) => statement(jobEventsQuery, [jobId, afterSeq, limit, bound]), upTo);
+}
+
+/** $1 after seq, $2 limit, $3 bound. */
+const eventsAfterQuery = named("events_after", "SELECT seq, job_id, task_key, type, time, data FROM events WHERE seq > $1 AND seq <= $3 ORDER BY seq LIMIT $2");
+
+export async function eventsAfter(db: Pool, lockKey: string, afterSeq: number, limit: number): Promise<BelayEvent[]> {
+  return withSafeBound(db, lockKey, (bound) => statement(eventsAfterQuery, [afterSeq, limit, bound]), upTo);
+}
+
+/** $1 bound. */
+const maxSeqQuery = named("max_event_seq", "SELECT coalesce(max(seq), 0) AS seq FROM events WHERE seq <= $1");
+
+/** The highest event number below the safe bound: a follower starting there misses nothing committed later. */
+export async function maxEventSeq(db: Pool, lockKey: string): Promise<number> {
+  return withSafeBound(db, lockKey, (bound) => statement(maxSeqQuery, [bound]), (found, bound) => Math.min(Number(found[0]?.["seq"] ?? 0), bound));
 }

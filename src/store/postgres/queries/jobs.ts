@@ -3,13 +3,15 @@
  * `json_agg` sub-select), so a reader never sees a job and its tasks from two different
  * moments.
  */
-import type { CancellationRecord, Job, Task } from "../../../core/model.ts";
+import type { JobSnapshot } from "../../../core/draft.ts";
+import type { Job } from "../../../core/model.ts";
 import { terminalJobStatuses } from "../../../core/states.ts";
 import type { JobFilter } from "../../store.ts";
-import { firstRow, named, query, rows } from "../db.ts";
-import type { Db, Row } from "../db.ts";
+import { firstRow, named, rows, statement } from "../db.ts";
+import type { Db, Row, Statement } from "../db.ts";
 import { jobDeadlines } from "../../../core/lifecycle.ts";
-import { rowToCancellation, rowToJobWithTasks, rowToTask } from "../rows.ts";
+import { rowToCancellation, rowToJobWithTasks } from "../rows.ts";
+import { taskStateColumns } from "./tasks.ts";
 
 const jobColumns = [
   "seq", "id", "name", "queue", "priority", "owner", "status", "labels", "params", "progress", "timeout_ms", "queue_timeout_ms",
@@ -22,53 +24,96 @@ const tasksColumn = "(SELECT coalesce(json_agg(t ORDER BY t.idx), '[]'::json) FR
 const terminalList = [...terminalJobStatuses];
 
 /**
- * Insert a job row. $1…$21: the job's columns. Returns its `seq`, or null when the owner has
- * already used the idempotency key — also when a concurrent insert with the same key
- * commits first: the unique index makes this insert wait for it, then do nothing.
+ * Insert jobs with their tasks, in one statement whatever their number (arrays unnested, one
+ * element per job, then one per task). $1…$21: the jobs' columns, as arrays; $22…$41: the
+ * tasks' (job id, then the columns of `insertTasks` in order). A job whose owner has already
+ * used its idempotency key — before, in a concurrent transaction that commits first (the
+ * unique index makes the insert wait for it), or earlier in the same arrays — is not
+ * inserted, nor are its tasks. Answers the ids of the jobs inserted.
  */
-const insertJobQuery = named(
-  "insert_job",
-  `INSERT INTO jobs (id, name, queue, priority, owner, status, labels, params, progress, timeout_ms, queue_timeout_ms,
-     grace_ms, fail_fast, attempt, idempotency_key, created_at, started_at, finished_at, cancellation, queue_deadline_ms, run_deadline_ms)
-   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
-   ON CONFLICT (owner, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-   RETURNING seq`,
+const insertJobsQuery = named(
+  "insert_jobs",
+  `WITH input AS (
+     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::text[], $7::jsonb[], $8::json[], $9::json[],
+       $10::bigint[], $11::bigint[], $12::int[], $13::boolean[], $14::int[], $15::text[], $16::timestamptz[], $17::timestamptz[],
+       $18::timestamptz[], $19::json[], $20::bigint[], $21::bigint[]) WITH ORDINALITY
+       AS u(id, name, queue, priority, owner, status, labels, params, progress, timeout_ms, queue_timeout_ms, grace_ms, fail_fast,
+         attempt, idempotency_key, created_at, started_at, finished_at, cancellation, queue_deadline_ms, run_deadline_ms, n)
+   ), inserted AS (
+     INSERT INTO jobs (id, name, queue, priority, owner, status, labels, params, progress, timeout_ms, queue_timeout_ms,
+       grace_ms, fail_fast, attempt, idempotency_key, created_at, started_at, finished_at, cancellation, queue_deadline_ms, run_deadline_ms)
+     SELECT id, name, queue, priority, owner, status, labels, params, progress, timeout_ms, queue_timeout_ms,
+       grace_ms, fail_fast, attempt, idempotency_key, created_at, started_at, finished_at, cancellation, queue_deadline_ms, run_deadline_ms
+     FROM input ORDER BY n
+     ON CONFLICT (owner, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+     RETURNING id, seq, priority, queue
+   ), inserted_tasks AS (
+     INSERT INTO tasks (job_id, job_seq, priority, queue, key, idx, status, ready, run_on, spec, attempt, retries_used,
+       exit_code, error, output, progress, checkpoint, started_at, finished_at, node_id)
+     SELECT t.job_id, i.seq, i.priority, i.queue, t.key, t.idx, t.status, t.ready, t.run_on, t.spec, t.attempt, t.retries_used,
+       t.exit_code, t.error, t.output, t.progress, t.checkpoint, t.started_at, t.finished_at, t.node_id
+     FROM unnest($22::text[], $23::text[], $24::int[], $25::text[], $26::boolean[], $27::text[], $28::json[], $29::int[],
+       $30::int[], $31::int[], $32::text[], $33::json[], $34::json[], $35::json[], $36::timestamptz[], $37::timestamptz[], $38::text[])
+       AS t(job_id, key, idx, status, ready, run_on, spec, attempt, retries_used, exit_code, error, output, progress, checkpoint,
+         started_at, finished_at, node_id)
+     JOIN inserted i ON i.id = t.job_id
+   )
+   SELECT id FROM inserted`,
 );
 
-export async function insertJobRow(db: Db, job: Job): Promise<number | null> {
-  const { queueDeadlineMs, runDeadlineMs } = jobDeadlines(job);
-  const row = await firstRow(db, insertJobQuery, [
-    job.id,
-    job.name,
-    job.queue,
-    job.priority,
-    job.owner,
-    job.status,
-    JSON.stringify(job.labels),
-    JSON.stringify(job.params),
-    JSON.stringify(job.progress),
-    job.timeoutMs,
-    job.queueTimeoutMs,
-    job.graceMs,
-    job.failFast,
-    job.attempt,
-    job.idempotencyKey,
-    job.createdAt,
-    job.startedAt,
-    job.finishedAt,
-    job.cancellation === null ? null : JSON.stringify(job.cancellation),
-    queueDeadlineMs,
-    runDeadlineMs,
+/** The statement inserting `jobs` (see `insertJobsQuery`); its answer's rows are the ids inserted. */
+export function insertJobsStatement(jobs: Job[]): Statement {
+  const deadlines = jobs.map(jobDeadlines);
+  const tasks = jobs.flatMap((job) => job.tasks.map((task, idx) => ({ jobId: job.id, task, idx })));
+  return statement(insertJobsQuery, [
+    jobs.map((j) => j.id),
+    jobs.map((j) => j.name),
+    jobs.map((j) => j.queue),
+    jobs.map((j) => j.priority),
+    jobs.map((j) => j.owner),
+    jobs.map((j) => j.status),
+    jobs.map((j) => JSON.stringify(j.labels)),
+    jobs.map((j) => JSON.stringify(j.params)),
+    jobs.map((j) => JSON.stringify(j.progress)),
+    jobs.map((j) => j.timeoutMs),
+    jobs.map((j) => j.queueTimeoutMs),
+    jobs.map((j) => j.graceMs),
+    jobs.map((j) => j.failFast),
+    jobs.map((j) => j.attempt),
+    jobs.map((j) => j.idempotencyKey),
+    jobs.map((j) => j.createdAt),
+    jobs.map((j) => j.startedAt),
+    jobs.map((j) => j.finishedAt),
+    jobs.map((j) => (j.cancellation === null ? null : JSON.stringify(j.cancellation))),
+    deadlines.map((d) => d.queueDeadlineMs),
+    deadlines.map((d) => d.runDeadlineMs),
+    tasks.map((t) => t.jobId),
+    tasks.map((t) => t.task.key),
+    tasks.map((t) => t.idx),
+    tasks.map((t) => t.task.status),
+    tasks.map((t) => t.task.ready),
+    tasks.map((t) => t.task.runOn),
+    tasks.map((t) => JSON.stringify(t.task.spec)),
+    ...taskStateColumns(tasks.map((t) => t.task)),
   ]);
-  return row === undefined ? null : Number(row["seq"]);
 }
 
-/** $1 owner, $2 idempotency key → the job's id. */
-const jobIdByIdempotencyKeyQuery = named("job_id_by_idempotency_key", "SELECT id FROM jobs WHERE owner = $1 AND idempotency_key = $2");
+/** $1 owners, $2 idempotency keys → the jobs (with their tasks) those pairs name. */
+const jobsByIdempotencyKeysQuery = named(
+  "jobs_by_idempotency_keys",
+  `SELECT ${jobColumns}, ${tasksColumn} FROM jobs j JOIN unnest($1::text[], $2::text[]) AS k(owner, key)
+     ON j.owner = k.owner AND j.idempotency_key = k.key`,
+);
 
-export async function jobIdByIdempotencyKey(db: Db, owner: string, key: string): Promise<string | null> {
-  const row = await firstRow(db, jobIdByIdempotencyKeyQuery, [owner, key]);
-  return row === undefined ? null : (row["id"] as string);
+/** The jobs found by (owner, idempotency key), keyed by `owner` + NUL + key. */
+export async function jobsByIdempotencyKeys(db: Db, pairs: Array<{ owner: string; key: string }>): Promise<Map<string, Job>> {
+  const found = new Map<string, Job>();
+  if (pairs.length === 0) return found;
+  for (const row of await rows(db, jobsByIdempotencyKeysQuery, [pairs.map((p) => p.owner), pairs.map((p) => p.key)])) {
+    const job = rowToJobWithTasks(row);
+    found.set(`${job.owner}\u0000${job.idempotencyKey ?? ""}`, job);
+  }
+  return found;
 }
 
 /** $1 job id → the job with its tasks. */
@@ -80,44 +125,44 @@ export async function selectJob(db: Db, id: string): Promise<Job | null> {
 }
 
 /**
- * $1 job id → the job row, locked until the transaction ends. Every write to a job, its tasks,
- * its cancellation records and its pool leases happens under this lock: it is what
- * serialises two mutations of one job, and the claim takes the same lock (SKIP LOCKED).
- */
-const lockJobQuery = named("lock_job", `SELECT ${jobColumns} FROM jobs j WHERE j.id = $1 FOR UPDATE`);
-
-export async function lockJob(db: Db, id: string): Promise<Row | undefined> {
-  return firstRow(db, lockJobQuery, [id]);
-}
-
-/**
- * $1 job ids → lock every one of those rows, in id order. Two bulk mutations locking
- * overlapping sets in one order cannot deadlock; ORDER BY is applied before the row locks.
+ * $1 job ids → lock every one of those rows, in id order, until the transaction ends. Every
+ * write to a job, its tasks, its cancellation records and its pool leases happens under this
+ * lock: it is what serialises two mutations of one job, and the claim takes the same lock
+ * (SKIP LOCKED). Two bulk mutations locking overlapping sets in one order cannot deadlock;
+ * ORDER BY is applied before the row locks.
  */
 const lockJobsQuery = named("lock_jobs", "SELECT j.id FROM jobs j WHERE j.id = ANY($1::text[]) ORDER BY j.id FOR UPDATE");
 
-export async function lockJobs(db: Db, ids: string[]): Promise<void> {
-  await query(db, lockJobsQuery, [ids]);
+export function lockJobsStatement(ids: string[]): Statement {
+  return statement(lockJobsQuery, [ids]);
 }
 
 /**
- * $1 job id → its tasks (submission order) and its cancellation records (oldest first). Run
- * after `lockJob`, as a statement of its own: under READ COMMITTED it then sees everything
- * the previous holder of the lock committed. (Reading them in the locking statement would
- * not: its sub-selects use the snapshot taken before it waited for the lock.)
+ * $1 job ids → each job with its tasks (submission order) and its cancellation records
+ * (oldest first), one row per job. Sent after `lockJobs`, as a statement of its own (the two
+ * travel in one pipeline): under READ COMMITTED it then sees everything the previous holder
+ * of each lock committed. (Reading them in the locking statement would not: its sub-selects
+ * use the snapshot taken before it waited for the lock.)
  */
-const loadJobPartsQuery = named(
-  "load_job_parts",
-  `SELECT (SELECT coalesce(json_agg(t ORDER BY t.idx), '[]'::json) FROM tasks t WHERE t.job_id = $1) AS tasks,
-          (SELECT coalesce(json_agg(c.record ORDER BY c.seq), '[]'::json) FROM cancellations c WHERE c.job_id = $1) AS records`,
+const loadJobsQuery = named(
+  "load_jobs",
+  `SELECT ${jobColumns}, ${tasksColumn},
+     (SELECT coalesce(json_agg(c.record ORDER BY c.seq), '[]'::json) FROM cancellations c WHERE c.job_id = j.id) AS records
+   FROM jobs j WHERE j.id = ANY($1::text[])`,
 );
 
-export async function loadJobParts(db: Db, id: string): Promise<{ tasks: Task[]; cancellations: CancellationRecord[] }> {
-  const row = (await firstRow(db, loadJobPartsQuery, [id])) ?? {};
-  return {
-    tasks: (row["tasks"] as Row[]).map(rowToTask),
-    cancellations: (row["records"] as unknown[]).map((record) => rowToCancellation({ record })),
-  };
+export function loadJobsStatement(ids: string[]): Statement {
+  return statement(loadJobsQuery, [ids]);
+}
+
+/** The snapshots in a `loadJobs` answer, by job id. */
+export function snapshotsOf(found: Row[]): Map<string, JobSnapshot> {
+  const out = new Map<string, JobSnapshot>();
+  for (const row of found) {
+    const job = rowToJobWithTasks(row);
+    out.set(job.id, { job, cancellations: (row["records"] as unknown[]).map((record) => rowToCancellation({ record })) });
+  }
+  return out;
 }
 
 /** $1 id, $2…$9 the columns a mutation may change. */
@@ -128,9 +173,9 @@ const updateJobQuery = named(
    WHERE id = $1`,
 );
 
-export async function updateJob(db: Db, job: Job): Promise<void> {
+export function updateJobStatement(job: Job): Statement {
   const { queueDeadlineMs, runDeadlineMs } = jobDeadlines(job);
-  await query(db, updateJobQuery, [
+  return statement(updateJobQuery, [
     job.id,
     job.status,
     JSON.stringify(job.progress),

@@ -1,45 +1,14 @@
 /**
- * Writes of the `tasks` table: a job's tasks are inserted, and a mutation's changed tasks
- * updated, in one statement each (arrays unnested), whatever their number.
+ * Writes of the `tasks` table: a mutation's changed tasks are updated in one statement (arrays
+ * unnested), whatever their number. (Tasks are inserted with their job: `insertJobs`.)
  */
-import type { Job, Task } from "../../../core/model.ts";
-import { named, query } from "../db.ts";
-import type { Db } from "../db.ts";
+import type { Task } from "../../../core/model.ts";
+import { named, statement } from "../db.ts";
+import type { Statement } from "../db.ts";
 import { jsonParam } from "../rows.ts";
 
-/**
- * $1 job id, $2 job seq, $3 priority, $4 queue, then one array per column, one element per
- * task: $5 key, $6 idx, $7 status, $8 ready, $9 run_on, $10 spec, $11 attempt, $12 retries_used,
- * $13 exit_code, $14 error, $15 output, $16 progress, $17 checkpoint, $18 started_at,
- * $19 finished_at, $20 node_id.
- */
-const insertTasksQuery = named(
-  "insert_tasks",
-  `INSERT INTO tasks (job_id, job_seq, priority, queue, key, idx, status, ready, run_on, spec, attempt, retries_used,
-     exit_code, error, output, progress, checkpoint, started_at, finished_at, node_id)
-   SELECT $1, $2, $3, $4, u.* FROM unnest($5::text[], $6::int[], $7::text[], $8::boolean[], $9::text[], $10::json[], $11::int[],
-     $12::int[], $13::int[], $14::text[], $15::json[], $16::json[], $17::json[], $18::timestamptz[], $19::timestamptz[], $20::text[]) AS u`,
-);
-
-export async function insertTasks(db: Db, job: Job, jobSeq: number): Promise<void> {
-  const tasks = job.tasks;
-  await query(db, insertTasksQuery, [
-    job.id,
-    jobSeq,
-    job.priority,
-    job.queue,
-    tasks.map((t) => t.key),
-    tasks.map((_, idx) => idx),
-    tasks.map((t) => t.status),
-    tasks.map((t) => t.ready),
-    tasks.map((t) => t.runOn),
-    tasks.map((t) => JSON.stringify(t.spec)),
-    ...taskStateColumns(tasks),
-  ]);
-}
-
 /** Columns a mutation may change besides status and readiness, as arrays: attempt, retries_used, …, node_id. */
-function taskStateColumns(tasks: Task[]): unknown[][] {
+export function taskStateColumns(tasks: Task[]): unknown[][] {
   return [
     tasks.map((t) => t.attempt),
     tasks.map((t) => t.retriesUsed),
@@ -70,9 +39,8 @@ const updateTasksQuery = named(
    WHERE t.job_id = $1 AND t.key = u.key`,
 );
 
-export async function updateTasks(db: Db, jobId: string, tasks: Task[]): Promise<void> {
-  if (tasks.length === 0) return;
-  await query(db, updateTasksQuery, [
+export function updateTasksStatement(jobId: string, tasks: Task[]): Statement {
+  return statement(updateTasksQuery, [
     jobId,
     tasks.map((t) => t.key),
     tasks.map((t) => t.status),

@@ -1,0 +1,218 @@
+/**
+ * The response shapes of the HTTP API (DESIGN §5), as data: Fastify serialises with them and
+ * @fastify/swagger puts them in the OpenAPI document; the types the client and the web UI
+ * read are written beside them. Objects that carry free-form data keep
+ * `additionalProperties: true` so serialisation never drops a field.
+ */
+import { errorCodes } from "./errors.ts";
+import { eventTypes } from "./model.ts";
+import type { BelayEvent, CancellationRecord, Job, LogLine } from "./model.ts";
+import { cancellationStatuses } from "./requests.ts";
+import { jobStatuses, taskStatuses } from "./states.ts";
+
+const nullableString = { type: ["string", "null"] } as const;
+const nullableInteger = { type: ["integer", "null"] } as const;
+const anyJson = {} as const;
+
+export const errorSchema = {
+  $id: "Error",
+  type: "object",
+  required: ["error"],
+  properties: {
+    error: {
+      type: "object",
+      required: ["code", "message"],
+      properties: {
+        code: { type: "string", enum: Object.keys(errorCodes) },
+        message: { type: "string" },
+        details: { type: "object", additionalProperties: true },
+      },
+    },
+  },
+} as const;
+
+export const taskSchema = {
+  $id: "Task",
+  type: "object",
+  additionalProperties: true,
+  properties: {
+    key: { type: "string" },
+    kind: { type: "string", enum: ["process", "handler", "remote", "slurm"] },
+    spec: {
+      type: "object",
+      additionalProperties: true,
+      description:
+        "The task as validated. A task submitted as a template is a process task with `template: {name, params}`. " +
+        '`process.env` values are shown to the job\'s owner and to callers allowed job.env.any (operator by default); others see each key with "***". ' +
+        'A secret is shown as its reference `{"secret": NAME}`, never its value.',
+    },
+    status: { type: "string", enum: [...taskStatuses] },
+    runOn: { type: "string", enum: ["normal", "cancel"] },
+    attempt: { type: "integer" },
+    retries: { type: "integer" },
+    exitCode: nullableInteger,
+    error: nullableString,
+    output: anyJson,
+    progress: anyJson,
+    startedAt: nullableString,
+    finishedAt: nullableString,
+  },
+} as const;
+
+export const jobSchema = {
+  $id: "Job",
+  type: "object",
+  additionalProperties: true,
+  properties: {
+    id: { type: "string" },
+    name: { type: "string" },
+    queue: { type: "string" },
+    priority: { type: "integer" },
+    labels: { type: "object", additionalProperties: { type: "string" } },
+    owner: { type: "string" },
+    params: anyJson,
+    status: { type: "string", enum: [...jobStatuses] },
+    progress: { type: "object", additionalProperties: true, properties: { ratio: { type: "number" }, message: nullableString } },
+    timeoutMs: nullableInteger,
+    queueTimeoutMs: nullableInteger,
+    graceMs: { type: "integer" },
+    attempt: { type: "integer" },
+    createdAt: { type: "string" },
+    startedAt: nullableString,
+    finishedAt: nullableString,
+    tasks: { type: "array", items: { $ref: "Task#" } },
+    cancellation: { anyOf: [{ type: "null" }, { type: "object", additionalProperties: true }] },
+  },
+} as const;
+
+export const cancellationSchema = {
+  $id: "Cancellation",
+  type: "object",
+  additionalProperties: true,
+  properties: {
+    id: { type: "string" },
+    jobId: nullableString,
+    taskKey: nullableString,
+    scope: { type: "string", enum: ["job", "task", "bulk"] },
+    reason: nullableString,
+    requestedBy: { type: "string" },
+    force: { type: "boolean" },
+    cascade: { type: "boolean" },
+    executorNodeId: nullableString,
+    status: { type: "string", enum: [...cancellationStatuses] },
+    steps: {
+      type: "array",
+      items: {
+        type: "object",
+        additionalProperties: true,
+        properties: { name: { type: "string" }, status: { type: "string" }, startedAt: nullableString, finishedAt: nullableString, detail: anyJson },
+      },
+    },
+    affectedTasks: { type: "array", items: { type: "object", additionalProperties: true } },
+    tasks: { type: "array", items: { type: "object", additionalProperties: true } },
+    runnersTerminated: { type: "object", additionalProperties: true, properties: { graceful: { type: "integer" }, forced: { type: "integer" } } },
+    remote: { type: "object", additionalProperties: true, properties: { attempted: { type: "integer" }, cancelled: { type: "integer" } } },
+    errors: { type: "array", items: { type: "string" } },
+    requestedAt: { type: "string" },
+    completedAt: nullableString,
+    durationMs: nullableInteger,
+  },
+} as const;
+
+export const eventSchema = {
+  $id: "Event",
+  type: "object",
+  additionalProperties: true,
+  properties: {
+    specversion: { type: "string" },
+    id: { type: "string" },
+    source: { type: "string" },
+    type: { type: "string", enum: [...eventTypes] },
+    subject: { type: "string" },
+    time: { type: "string" },
+    data: { type: "object", additionalProperties: true },
+  },
+} as const;
+
+export const sharedSchemas = [errorSchema, taskSchema, jobSchema, cancellationSchema, eventSchema];
+
+
+export const jobResponse = { type: "object", required: ["job"], properties: { job: { $ref: "Job#" } } } as const;
+
+export const cancelResponse = {
+  type: "object",
+  required: ["job", "cancellation"],
+  properties: {
+    job: { $ref: "Job#" },
+    cancellation: { $ref: "Cancellation#" },
+    alreadyCancelled: { type: "boolean" },
+  },
+} as const;
+
+export const bulkCancelResponse = {
+  type: "object",
+  required: ["matched", "cancelled", "cancellation"],
+  properties: {
+    matched: { type: "integer" },
+    cancelled: { type: "integer" },
+    sample: { type: "array", items: { type: "string" }, description: "Dry run: ids of some matching jobs" },
+    cancellation: { anyOf: [{ type: "null" }, { $ref: "Cancellation#" }], description: "The bulk record; null for a dry run" },
+  },
+} as const;
+
+export const jobPageResponse = { type: "object", properties: { items: { type: "array", items: { $ref: "Job#" } }, nextCursor: { type: ["string", "null"] } } } as const;
+export const eventPageResponse = { type: "object", properties: { items: { type: "array", items: { $ref: "Event#" } }, nextCursor: { type: ["string", "null"] } } } as const;
+export const logPageResponse = { type: "object", properties: { items: { type: "array", items: { type: "object", additionalProperties: true } } } } as const;
+export const cancellationResponse = { type: "object", properties: { cancellation: { $ref: "Cancellation#" } } } as const;
+export const cancellationPageResponse = { type: "object", properties: { items: { type: "array", items: { $ref: "Cancellation#" } }, total: { type: "integer" } } } as const;
+
+export interface JobResponse {
+  job: Job;
+}
+
+export interface CancelResponse {
+  job: Job;
+  cancellation: CancellationRecord;
+  alreadyCancelled?: boolean | undefined;
+}
+
+export interface BulkCancelResponse {
+  matched: number;
+  cancelled: number;
+  /** Dry run: ids of some matching jobs. */
+  sample?: string[] | undefined;
+  /** The bulk record; null for a dry run. */
+  cancellation: CancellationRecord | null;
+}
+
+export interface JobPage {
+  items: Job[];
+  /** Pass as `cursor` for the next page; null on the last one. */
+  nextCursor: string | null;
+}
+
+export interface EventPage {
+  items: BelayEvent[];
+  nextCursor: string | null;
+}
+
+export interface LogPage {
+  items: LogLine[];
+}
+
+export interface CancellationResponse {
+  cancellation: CancellationRecord;
+}
+
+export interface CancellationPage {
+  items: CancellationRecord[];
+  total: number;
+}
+
+/**
+ * The HTTP status of a cancel's answer (job, task or bulk): 202 while its record is still
+ * in progress, 200 once it has ended (at once, or already) and for a dry run.
+ */
+export function cancelAnswerStatus(answer: { cancellation: Pick<CancellationRecord, "status"> | null }): 200 | 202 {
+  return answer.cancellation !== null && answer.cancellation.status === "in_progress" ? 202 : 200;
+}

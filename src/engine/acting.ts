@@ -1,0 +1,98 @@
+/**
+ * `belay.as(principal)`: the engine's calls, each checked against the policy for one
+ * principal (DESIGN §6). The routes of the HTTP API (and so the MCP tools) call this, and a
+ * program embedding Belay for its own users can too. The decisions are `core/policy.ts`'s;
+ * this only asks them at the right moment, with the job's owner where it matters.
+ */
+import { authorize, visibleJob } from "../core/policy.ts";
+import type { Principal } from "../core/policy.ts";
+import type { BelayEvent, CancellationRecord, Job, LogLine } from "../core/model.ts";
+import type { BulkCancelOptions, CancelJobOptions, CancelTaskOptions } from "../core/requests.ts";
+import type { CancellationFilter, JobFilter, JobPage } from "../store/store.ts";
+import type { Belay, BulkCancelResult, CancelResult } from "./engine.ts";
+
+export class ActingBelay {
+  readonly principal: Principal;
+  readonly #engine: Belay;
+
+  constructor(engine: Belay, principal: Principal) {
+    this.#engine = engine;
+    this.principal = principal;
+  }
+
+  async submit(input: unknown): Promise<{ job: Job; created: boolean }> {
+    return this.#engine.submit(input, { owner: this.principal.name, principal: this.principal });
+  }
+
+  /** Bulk submit, each spec checked against the policy as `submit` checks one. */
+  async submitJobs(inputs: unknown): Promise<Array<{ job: Job; created: boolean }>> {
+    return this.#engine.submitJobs(inputs, { owner: this.principal.name, principal: this.principal });
+  }
+
+  async submitJob(input: unknown): Promise<Job> {
+    return (await this.submit(input)).job;
+  }
+
+  async getJob(id: string): Promise<Job> {
+    authorize(this.#engine.policy, this.principal, "job.read");
+    return this.#visible(await this.#engine.getJob(id));
+  }
+
+  async listJobs(filter: JobFilter = {}, page: { limit?: number; cursor?: string | null } = {}): Promise<JobPage> {
+    authorize(this.#engine.policy, this.principal, "job.read");
+    const result = await this.#engine.listJobs(filter, page);
+    return { ...result, items: result.items.map((job) => this.#visible(job)) };
+  }
+
+  async getJobEvents(jobId: string, options: { after?: number; limit?: number } = {}): Promise<BelayEvent[]> {
+    authorize(this.#engine.policy, this.principal, "job.read");
+    return this.#engine.getJobEvents(jobId, options);
+  }
+
+  async getLogs(jobId: string, options: { taskKey?: string; tail?: number; afterSeq?: number; limit?: number } = {}): Promise<LogLine[]> {
+    authorize(this.#engine.policy, this.principal, "job.logs");
+    return this.#engine.getLogs(jobId, options);
+  }
+
+  async cancelJob(jobId: string, options: CancelJobOptions = {}): Promise<CancelResult> {
+    await this.#authorizeOn(jobId, "job.cancel");
+    const result = await this.#engine.cancelJob(jobId, { ...options, requestedBy: this.principal.name });
+    return { ...result, job: this.#visible(result.job) };
+  }
+
+  async cancelTask(jobId: string, taskKey: string, options: CancelTaskOptions = {}): Promise<CancelResult> {
+    await this.#authorizeOn(jobId, "job.cancel");
+    const result = await this.#engine.cancelTask(jobId, taskKey, { ...options, requestedBy: this.principal.name });
+    return { ...result, job: this.#visible(result.job) };
+  }
+
+  async cancelJobs(options: BulkCancelOptions): Promise<BulkCancelResult> {
+    authorize(this.#engine.policy, this.principal, "job.cancel.bulk");
+    return this.#engine.cancelJobs({ ...options, requestedBy: this.principal.name });
+  }
+
+  async resumeJob(id: string): Promise<Job> {
+    await this.#authorizeOn(id, "job.resume");
+    return this.#visible(await this.#engine.resumeJob(id, { requestedBy: this.principal.name }));
+  }
+
+  async getCancellation(id: string): Promise<CancellationRecord> {
+    authorize(this.#engine.policy, this.principal, "job.read");
+    return this.#engine.getCancellation(id);
+  }
+
+  async listCancellations(filter: CancellationFilter = {}, page: { limit?: number; offset?: number } = {}): Promise<{ items: CancellationRecord[]; total: number }> {
+    authorize(this.#engine.policy, this.principal, "job.read");
+    return this.#engine.listCancellations(filter, page);
+  }
+
+  /** Decided on the job's owner; an unknown job answers JOB_NOT_FOUND, as without a policy. */
+  async #authorizeOn(jobId: string, action: "job.cancel" | "job.resume"): Promise<void> {
+    const job = await this.#engine.getJob(jobId);
+    authorize(this.#engine.policy, this.principal, action, job.owner);
+  }
+
+  #visible(job: Job): Job {
+    return visibleJob(this.#engine.policy, this.principal, job);
+  }
+}
