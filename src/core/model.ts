@@ -18,7 +18,7 @@ import type { JobStatus, TaskStatus } from "./states.ts";
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
-export type TaskKind = "process" | "handler" | "remote";
+export type TaskKind = "process" | "handler" | "remote" | "slurm";
 export type CancelPolicy = "cascade" | "skip";
 
 export interface Dependency {
@@ -53,6 +53,22 @@ export interface RemoteSpec {
   input?: Json;
 }
 
+/** A batch job on a Slurm cluster: `script` (a batch script) or `command` (wrapped by sbatch). */
+export interface SlurmSpec {
+  script?: string;
+  command?: string;
+  partition?: string;
+  /** Slurm's time limit syntax (`--time`), e.g. "10", "1:30:00", "2-00:00:00". */
+  time?: string;
+  cpus?: number;
+  /** Slurm's memory syntax (`--mem`), e.g. "512M", "4G". */
+  memory?: string;
+  gres?: string;
+  env?: Record<string, string>;
+  /** Extra `sbatch` options, each one `--name=value` argument. */
+  sbatchArgs?: string[];
+}
+
 /** A task spec after validation: dependencies normalised, defaults filled in. */
 export interface TaskSpec {
   key: string;
@@ -73,6 +89,7 @@ export interface TaskSpec {
   template?: TemplateUse;
   handler?: HandlerSpec;
   remote?: RemoteSpec;
+  slurm?: SlurmSpec;
 }
 
 /** A job spec after validation. */

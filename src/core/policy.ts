@@ -151,7 +151,8 @@ export function authorize(policy: Policy, principal: Principal, action: PolicyAc
 /** The action submitting a task is: a template task is not a free-command process task. */
 export function submitAction(task: TaskSpec): PolicyAction {
   if (task.template !== undefined) return "job.submit.template";
-  if (task.kind === "process") return "job.submit.process";
+  // A slurm task runs a script of the caller's on the cluster: free code, as a free command is.
+  if (task.kind === "process" || task.kind === "slurm") return "job.submit.process";
   return task.kind === "handler" ? "job.submit.handler" : "job.submit.remote";
 }
 
@@ -179,14 +180,15 @@ export const hiddenValue = "***";
  */
 export function visibleJob(policy: Policy, principal: Principal, job: Job): Job {
   if (decide(policy, principal, "job.env", job.owner).allowed) return job;
-  if (!job.tasks.some((t) => t.spec.process?.env !== undefined)) return job;
+  if (!job.tasks.some((t) => t.spec.process?.env !== undefined || t.spec.slurm?.env !== undefined)) return job;
+  const hide = (env: Record<string, unknown>): Record<string, string> => Object.fromEntries(Object.keys(env).map((key) => [key, hiddenValue]));
   return {
     ...job,
     tasks: job.tasks.map((task) => {
-      const env = task.spec.process?.env;
-      if (env === undefined || task.spec.process === undefined) return task;
-      const hidden = Object.fromEntries(Object.keys(env).map((key) => [key, hiddenValue]));
-      return { ...task, spec: { ...task.spec, process: { ...task.spec.process, env: hidden } } };
+      let spec = task.spec;
+      if (spec.process?.env !== undefined) spec = { ...spec, process: { ...spec.process, env: hide(spec.process.env) } };
+      if (spec.slurm?.env !== undefined) spec = { ...spec, slurm: { ...spec.slurm, env: hide(spec.slurm.env) } };
+      return spec === task.spec ? task : { ...task, spec };
     }),
   };
 }

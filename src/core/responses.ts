@@ -37,7 +37,7 @@ export const taskSchema = {
   additionalProperties: true,
   properties: {
     key: { type: "string" },
-    kind: { type: "string", enum: ["process", "handler", "remote"] },
+    kind: { type: "string", enum: ["process", "handler", "remote", "slurm"] },
     spec: {
       type: "object",
       additionalProperties: true,

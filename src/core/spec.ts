@@ -25,6 +25,7 @@ import type {
   Json,
   ProcessSpec,
   RemoteSpec,
+  SlurmSpec,
   TaskKind,
   TaskSpec,
 } from "./model.ts";
@@ -134,8 +135,38 @@ export interface TemplateTaskInput extends TaskInputBase {
   params?: { [name: string]: Json } | undefined;
 }
 
+/**
+ * A batch job on a Slurm cluster (docs/slurm.md). `kind: "slurm"` is required unless
+ * `script` is given (a `command` alone means a process task).
+ */
+export interface SlurmTaskInput extends TaskInputBase {
+  kind?: "slurm" | undefined;
+  /** A batch script (starting with `#!`); at most 100 000 characters. Exactly one of `script` and `command`. */
+  script?: string | undefined;
+  /** A shell command line, run as `sbatch --wrap`; at most 10 000 characters. Exactly one of `script` and `command`. */
+  command?: string | undefined;
+  /** Slurm partition; `^[A-Za-z0-9_.-]{1,100}$`. Default: the cluster's default partition. */
+  partition?: string | undefined;
+  /** Slurm time limit (`--time`): `minutes`, `[D-]HH:MM[:SS]` or `MM:SS`. Default: the partition's limit. */
+  time?: string | undefined;
+  /** CPUs per task (`--cpus-per-task`), integer 1..4096. */
+  cpus?: number | undefined;
+  /** Memory per node (`--mem`): an integer with an optional K, M, G or T suffix. */
+  memory?: string | undefined;
+  /** Generic resources (`--gres`), e.g. `gpu:1`; `^[A-Za-z0-9_:,.-]{1,200}$`. */
+  gres?: string | undefined;
+  /** Extra environment variables of the job; names non-empty without `=`, no NUL anywhere. */
+  env?: Record<string, string> | undefined;
+  /**
+   * Extra sbatch options, at most 50, each one `--option=value` (or `--flag`) argument with
+   * no whitespace. Options that would move the job's output, its name or its environment
+   * (`--output`, `--error`, `--chdir`, `--export`, `--wrap`, …) are refused: Belay owns them.
+   */
+  sbatchArgs?: string[] | undefined;
+}
+
 /** A task as submitted: flat, its kind's fields beside the common ones. */
-export type TaskSpecInput = ProcessTaskInput | HandlerTaskInput | RemoteTaskInput | TemplateTaskInput;
+export type TaskSpecInput = ProcessTaskInput | HandlerTaskInput | RemoteTaskInput | TemplateTaskInput | SlurmTaskInput;
 
 /**
  * A job spec as submitted (`POST /jobs`, `submitJob`). Unknown fields are refused. A field
@@ -257,17 +288,20 @@ const maxCwdLength = 4096;
 
 /** Kinds a task may be submitted as; a `template` task is stored as a process task. */
 type InputKind = TaskKind | "template";
-const taskKinds: readonly TaskKind[] = ["process", "handler", "remote"];
+const taskKinds: readonly TaskKind[] = ["process", "handler", "remote", "slurm"];
+/** Kinds the top-level one-task shorthand can make. */
+const shorthandKinds: readonly TaskKind[] = ["process", "handler", "remote"];
 const inputKinds: readonly InputKind[] = [...taskKinds, "template"];
 const cancelPolicies: readonly CancelPolicy[] = ["cascade", "skip"];
 const runOnValues: readonly TaskSpec["runOn"][] = ["normal", "cancel"];
 
 /** The field that makes a task of each kind, and the fields each kind may carry. */
-const kindMarker: Readonly<Record<InputKind, string>> = { process: "command", handler: "handler", remote: "adapter", template: "template" };
+const kindMarker: Readonly<Record<InputKind, string>> = { process: "command", handler: "handler", remote: "adapter", slurm: "script", template: "template" };
 const kindFields: Readonly<Record<InputKind, readonly string[]>> = {
   process: ["command", "shell", "cwd", "env"],
   handler: ["handler", "input"],
   remote: ["adapter", "input"],
+  slurm: ["script", "command", "partition", "time", "cpus", "memory", "gres", "env", "sbatchArgs"],
   template: ["template", "params"],
 };
 const commonTaskFields = ["key", "kind", "dependsOn", "retries", "graceMs", "stallTimeoutMs", "runOn", "uses"];
@@ -287,8 +321,8 @@ const jobFields = [
   "failFast",
   "idempotencyKey",
 ];
-/** Top-level fields of the one-task shorthand (templates have none: `params` is the job's). */
-const shorthandFields = [...new Set(taskKinds.flatMap((k) => kindFields[k]))];
+/** Top-level fields of the one-task shorthand (templates have none: `params` is the job's; slurm tasks need a tasks list). */
+const shorthandFields = [...new Set(shorthandKinds.flatMap((k) => kindFields[k]))];
 const topLevelFields = new Set([...jobFields, ...shorthandFields]);
 const templateNamePattern = keyPattern;
 const dependencyFields = new Set(["key", "onCancel"]);
@@ -668,6 +702,78 @@ function parseCommand(field: string, value: Json): string[] | string {
   });
 }
 
+const maxScriptLength = 100_000;
+const maxSbatchArgs = 50;
+const partitionPattern = keyPattern;
+/** `minutes`, `MM:SS`, `HH:MM:SS`, `D-HH`, `D-HH:MM`, `D-HH:MM:SS` (sbatch --time), or "UNLIMITED". */
+const slurmTimePattern = /^(?:\d{1,7}(?::\d{1,2}){0,2}|\d{1,4}-\d{1,2}(?::\d{1,2}){0,2}|UNLIMITED|unlimited|infinite|INFINITE)$/;
+const slurmMemoryPattern = /^\d{1,12}[KMGT]?$/;
+const gresPattern = /^[A-Za-z0-9_:,.-]{1,200}$/;
+const sbatchArgPattern = /^--[a-z][a-z0-9-]{0,63}(?:=[^\s\0]{1,1000})?$/;
+/**
+ * sbatch options Belay sets itself: the output path (the task log reads it), the job name
+ * (how recovery recognises the job), the working directory and environment (the artifacts
+ * path), the script or command, and options that would keep sbatch waiting or turn the
+ * job into something other than one batch job.
+ */
+const reservedSbatchOptions = new Set([
+  "output", "error", "input", "job-name", "chdir", "export", "export-file", "wrap", "parsable",
+  "wait", "array", "dependency", "hold", "test-only", "get-user-env", "uid", "gid", "kill-on-invalid-dep",
+  "requeue", "open-mode", "batch", "propagate", "signal",
+]);
+
+function parseSlurm(task: JsonObject, f: (name: string) => string): SlurmSpec {
+  const slurm: SlurmSpec = {};
+  const script = get(task, "script");
+  const command = get(task, "command");
+  if (script !== undefined && command !== undefined) fail(f("command"), "cannot be combined with script: a slurm task runs one of them");
+  if (script !== undefined) {
+    slurm.script = boundedString(f("script"), script, 1, maxScriptLength);
+    if (!slurm.script.startsWith("#!")) fail(f("script"), 'must start with "#!" (sbatch needs the interpreter line)');
+    if (slurm.script.includes("\0")) fail(f("script"), "must not contain a NUL character");
+  } else if (command !== undefined) {
+    slurm.command = boundedString(f("command"), command, 1, maxCommandLength);
+    if (slurm.command.trim() === "") fail(f("command"), "must not be empty");
+    if (slurm.command.includes("\0")) fail(f("command"), "must not contain a NUL character");
+  }
+  const partition = get(task, "partition");
+  if (partition !== undefined) slurm.partition = matching(f("partition"), partition, partitionPattern, "a partition name");
+  const time = get(task, "time");
+  if (time !== undefined) slurm.time = matching(f("time"), time, slurmTimePattern, "a Slurm time limit (minutes, HH:MM:SS or D-HH:MM:SS)");
+  const cpus = get(task, "cpus");
+  if (cpus !== undefined) slurm.cpus = integer(f("cpus"), cpus, 1, 4096);
+  const memory = get(task, "memory");
+  if (memory !== undefined) slurm.memory = matching(f("memory"), memory, slurmMemoryPattern, "a Slurm memory size (e.g. 512M, 4G)");
+  const gres = get(task, "gres");
+  if (gres !== undefined) slurm.gres = matching(f("gres"), gres, gresPattern, "a Slurm gres (e.g. gpu:1)");
+  const env = get(task, "env");
+  if (env !== undefined) {
+    const parsed = parseEnv(f("env"), env);
+    for (const [name, value] of Object.entries(parsed)) {
+      // A secret is resolved on the node that spawns the process; a Slurm job's environment travels through the cluster.
+      if (typeof value !== "string") fail(member(f("env"), name), "secret values are for process tasks only; a slurm task's env values are plain strings");
+    }
+    slurm.env = parsed as Record<string, string>;
+    for (const name of Object.keys(slurm.env)) {
+      if (name.startsWith("BELAY_") || name.startsWith("SLURM_")) fail(member(f("env"), name), "BELAY_ and SLURM_ variables are set by Belay and Slurm");
+      if (!/^[A-Za-z_][A-Za-z0-9_]{0,127}$/.test(name)) fail(member(f("env"), name), "must be a shell variable name (letters, digits, _)");
+    }
+  }
+  const sbatchArgs = get(task, "sbatchArgs");
+  if (sbatchArgs !== undefined) {
+    const list = array(f("sbatchArgs"), sbatchArgs);
+    if (list.length > maxSbatchArgs) fail(f("sbatchArgs"), `has more than the limit of ${maxSbatchArgs} options`, { limit: maxSbatchArgs });
+    slurm.sbatchArgs = list.map((arg, i) => {
+      const af = item(f("sbatchArgs"), i);
+      const s = matching(af, arg, sbatchArgPattern, "one sbatch option as --name=value");
+      const name = s.slice(2).split("=")[0]!;
+      if (reservedSbatchOptions.has(name)) fail(af, `--${name} is set by Belay and cannot be given`, { option: name });
+      return s;
+    });
+  }
+  return slurm;
+}
+
 /** A task whose fields are checked but whose dependencies are not yet resolved. */
 interface ParsedTask {
   spec: TaskSpec;
@@ -689,13 +795,13 @@ function parseTask(raw: Json, field: string, edges: { count: number }, limits: S
   const key = matching(f("key"), get(task, "key") ?? fail(f("key"), "required"), keyPattern, "a valid task key");
 
   // The kind: given, or implied by the one of command/handler/adapter that is present.
-  const markers = inputKinds.map((k) => kindMarker[k]).filter((name) => has(task, name));
+  const markers = [...new Set(inputKinds.map((k) => kindMarker[k]))].filter((name) => has(task, name));
   let kind: InputKind;
   const rawKind = get(task, "kind");
   if (rawKind !== undefined) {
     kind = oneOf(f("kind"), rawKind, inputKinds);
   } else {
-    if (markers.length === 0) fail(f("kind"), "required: give kind, or one of command, handler, adapter, template");
+    if (markers.length === 0) fail(f("kind"), "required: give kind, or one of command, handler, adapter, script, template");
     if (markers.length > 1) {
       fail(f(markers[1]!), `cannot be combined with ${markers[0]}: a task has one kind`);
     }
@@ -707,11 +813,13 @@ function parseTask(raw: Json, field: string, edges: { count: number }, limits: S
       fail(f(name), `only for ${owners.join(" and ")} tasks, not ${kind} tasks`, { kind });
     }
   }
-  const marker = kindMarker[kind];
-  const markerValue = get(task, marker) ?? fail(f(marker), `required for a ${kind} task`);
+  const marker = kind === "slurm" && !has(task, "script") ? "command" : kindMarker[kind];
+  const markerValue = get(task, marker) ?? fail(f(kind === "slurm" ? "script" : marker), `required for a ${kind} task${kind === "slurm" ? ": give script or command" : ""}`);
 
   const spec: TaskSpec = { key, kind: kind === "template" ? "process" : kind, dependsOn: [], retries: 0, runOn: "normal", uses: [] };
-  if (kind === "template") {
+  if (kind === "slurm") {
+    spec.slurm = parseSlurm(task, f);
+  } else if (kind === "template") {
     const name = matching(f("template"), markerValue, templateNamePattern, "a template name");
     const rawParams = get(task, "params") ?? {};
     const params = object(f("params"), rawParams);
@@ -875,7 +983,7 @@ function parseTasks(value: Json, limits: SpecLimits, templates: TemplateSet): Ta
 
 /** The one task of a shorthand spec (`command`, `handler` or `adapter` at the top level). */
 function parseShorthand(root: JsonObject, limits: SpecLimits, templates: TemplateSet): TaskSpec[] {
-  const markers = taskKinds.map((k) => kindMarker[k]).filter((name) => has(root, name));
+  const markers = shorthandKinds.map((k) => kindMarker[k]).filter((name) => has(root, name));
   if (markers.length === 0) {
     fail("tasks", "required: give tasks, or one of command, handler, adapter for a one-task job");
   }
@@ -899,6 +1007,7 @@ function defaultName(tasks: TaskSpec[]): string {
     name = word.slice(word.lastIndexOf("/") + 1) || word;
   } else if (only?.handler !== undefined) name = only.handler.handler;
   else if (only?.remote !== undefined) name = only.remote.adapter;
+  else if (only?.slurm !== undefined) name = "slurm";
   name = name.slice(0, maxNameLength);
   return name.trim() === "" ? "job" : name;
 }

@@ -7,6 +7,8 @@ import { BelayError } from "../core/errors.ts";
 import { HandlerRunner } from "../runners/handler.ts";
 import { ProcessRunner } from "../runners/process.ts";
 import { RemoteRunner } from "../runners/remote.ts";
+import { SlurmRunner } from "../runners/slurm.ts";
+import type { SlurmRunnerOptions } from "../runners/slurm.ts";
 import type { RemoteAdapter } from "../runners/remote.ts";
 import { httpAdapters } from "../runners/remote-http.ts";
 import type { HttpRemoteConfig } from "../runners/remote-http.ts";
@@ -80,6 +82,11 @@ export interface BelayOptions {
   remotePollIntervalMs?: number;
   /** Waits between retries of a remote cancel the service refused, in ms; the last repeats. Default [1000, 2000, 5000, 10000, 30000]. */
   remoteCancelRetryDelaysMs?: number[];
+  /**
+   * Run `slurm` tasks on the Slurm cluster whose CLI (sbatch, squeue, scontrol, scancel) is on
+   * PATH (docs/slurm.md); `true` for the defaults. Default: off (slurm tasks are refused).
+   */
+  slurm?: boolean | SlurmRunnerOptions;
   /** Run crash recovery on open. Default true. */
   recover?: boolean;
   /**
@@ -170,6 +177,7 @@ export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
       ...(options.remotePollIntervalMs === undefined ? {} : { pollIntervalMs: options.remotePollIntervalMs }),
     }),
     adapterNames: new Set(Object.keys(adapters)),
+    ...(options.slurm === undefined || options.slurm === false ? {} : { slurm: new SlurmRunner(options.slurm === true ? {} : options.slurm) }),
     ...(options.handlers === undefined
       ? {}
       : { handler: new HandlerRunner({ modulePath: options.handlers, ...(options.maxHandlerThreads === undefined ? {} : { maxThreads: options.maxHandlerThreads }) }) }),
@@ -188,7 +196,7 @@ export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
   let closing = false;
   const runs = new Runs({
     store,
-    runners: { ...(runners.process ? { process: runners.process } : {}), ...(runners.handler ? { handler: runners.handler } : {}), ...(runners.remote ? { remote: runners.remote } : {}) },
+    runners: { ...(runners.process ? { process: runners.process } : {}), ...(runners.handler ? { handler: runners.handler } : {}), ...(runners.remote ? { remote: runners.remote } : {}), ...(runners.slurm ? { slurm: runners.slurm } : {}) },
     workspace,
     logs,
     writer,
@@ -271,7 +279,7 @@ export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
       await scheduler.settled();
       await policy.interrupt(runs.all(), graceMs);
       await logs.flush();
-      await Promise.all([runners.process?.close(), runners.handler?.close(), runners.remote?.close()]);
+      await Promise.all([runners.process?.close(), runners.handler?.close(), runners.remote?.close(), runners.slurm?.close()]);
       await presence.stop(now());
       await cluster.close();
       await store.close();
@@ -299,6 +307,7 @@ export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
     node: nodeRecord,
     remote: runners.remote,
     executor,
+    slurm: runners.slurm,
   });
   const presence = new Presence({
     store,

@@ -13,9 +13,10 @@
  */
 import type { Logger } from "pino";
 import { endAttempt } from "../core/lifecycle.ts";
-import type { CancellationRecord } from "../core/model.ts";
+import type { CancellationRecord, Json } from "../core/model.ts";
 import { killOrphanGroup, killTaskProcesses } from "../runners/proc.ts";
 import type { RemoteRunner } from "../runners/remote.ts";
+import type { SlurmRunner } from "../runners/slurm.ts";
 import type { ActiveTask, NodeRecord, RunnerRecord, Store } from "../store/store.ts";
 import type { CancelExecutor } from "./cancel-executor.ts";
 import { goneNodes } from "./cluster/nodes.ts";
@@ -40,10 +41,14 @@ export interface RecoveryDeps {
   remote: RemoteRunner | undefined;
   /** This node's executor: it executes the records taken over (already marked as this node's). */
   executor: Pick<CancelExecutor, "execute" | "isExecuting">;
+  /** This node's Slurm runner, to reconcile the Slurm jobs of lost runners with the cluster. */
+  slurm?: SlurmRunner | undefined;
 }
 
 export class Recovery {
   private readonly deps: RecoveryDeps;
+  /** How the Slurm jobs of lost runners ended on the cluster, by `jobId/taskKey/attempt`: their attempts end with that, not as lost. */
+  private readonly slurmEnds = new Map<string, { outcome: "succeeded" | "failed"; exitCode: number | null; error: string | null; output: Json }>();
 
   constructor(deps: RecoveryDeps) {
     this.deps = deps;
@@ -110,7 +115,8 @@ export class Recovery {
     const { store, logger } = this.deps;
     // A process on another machine is out of reach: its own node kills it if it comes back.
     const here = !store.shared || node?.hostname === this.deps.node.hostname;
-    if (runner.remoteId !== null) await this.cancelRemote(runner);
+    if (runner.remoteId !== null && runner.kind === "slurm") await this.reconcileSlurm(runner);
+    else if (runner.remoteId !== null) await this.cancelRemote(runner);
     if (!here && runner.remoteId === null) return;
     report.orphanedRunners += 1;
     if (here && runner.pid !== null && runner.pidStartTime !== null) {
@@ -129,6 +135,39 @@ export class Recovery {
     const { killed } = killTaskProcesses(tasks.map((t) => ({ jobId: t.jobId, taskKey: t.taskKey, attempt: t.attempt })));
     report.processesKilled += killed;
     if (killed > 0) this.deps.logger.warn({ killed }, "killed runner processes that were never recorded");
+  }
+
+  /**
+   * A Slurm job outlives Belay: ask the cluster how it is. Finished: the attempt ends as the
+   * cluster says (a COMPLETED job keeps its result). Pending or running: nobody tracks it any
+   * more, so it is cancelled (TERM, the task's grace, then scancel), and the attempt ends as
+   * cancelled if a cancel was asked before the crash, else as lost (retried if it may be).
+   * Gone (the cluster forgot it): lost.
+   */
+  private async reconcileSlurm(runner: RunnerRecord): Promise<void> {
+    const { slurm, logger } = this.deps;
+    if (slurm === undefined || runner.remoteId === null) {
+      logger.warn({ jobId: runner.jobId, taskKey: runner.taskKey, slurmJobId: runner.remoteId }, "a lost runner's slurm job cannot be reconciled: this node runs no slurm tasks (--slurm)");
+      return;
+    }
+    const job = await this.deps.store.getJob(runner.jobId);
+    const task = job?.tasks.find((t) => t.key === runner.taskKey);
+    const graceMs = task?.spec.graceMs ?? job?.graceMs ?? 10_000;
+    const context = { jobId: runner.jobId, taskKey: runner.taskKey, slurmJobId: runner.remoteId };
+    try {
+      const before = (await slurm.cli.states([runner.remoteId])).get(runner.remoteId);
+      const final = await slurm.cancelOrphan(runner.remoteId, graceMs);
+      const endedBefore = before === undefined || before === "COMPLETED" || before === "FAILED" || before === "TIMEOUT" || before === "CANCELLED" || before === "OUT_OF_MEMORY" || before === "NODE_FAIL";
+      if (final !== null && endedBefore) {
+        const output: Json = { slurmJobId: runner.remoteId, state: final.state, exitCode: final.exitCode };
+        this.slurmEnds.set(`${runner.jobId}/${runner.taskKey}/${runner.attempt}`, final.state === "COMPLETED"
+          ? { outcome: "succeeded", exitCode: final.exitCode ?? 0, error: null, output }
+          : { outcome: "failed", exitCode: final.exitCode, error: `slurm job ${runner.remoteId} ended ${final.state} while Belay was down`, output });
+      }
+      logger.info({ ...context, before: before ?? "gone", after: final?.state ?? "gone" }, "reconciled the slurm job of a lost runner");
+    } catch (error) {
+      logger.warn({ err: error, ...context }, "could not cancel the slurm job of a lost runner");
+    }
   }
 
   /** The remote id was stored so that a job whose runner is gone can still be cancelled. */
@@ -157,6 +196,13 @@ export class Recovery {
           if (task === undefined || task.attempt !== ref.attempt || task.nodeId !== ref.nodeId) continue;
           if (task.status !== "running" && task.status !== "cancelling") continue;
           const cancelRequested = task.status === "cancelling" || d.job.status === "cancelling";
+          const clusterEnd = this.slurmEnds.get(`${jobId}/${task.key}/${task.attempt}`);
+          if (clusterEnd !== undefined) {
+            // The cluster finished it before any cancel reached it: its own end, result kept (DESIGN §3).
+            endAttempt(d, task.key, task.attempt, { ...clusterEnd, signalDelivered: false, forced: false });
+            n += 1;
+            continue;
+          }
           endAttempt(d, task.key, task.attempt, {
             outcome: "failed",
             exitCode: null,

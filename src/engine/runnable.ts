@@ -10,12 +10,14 @@ import { invalid } from "../core/errors.ts";
 import type { JobSpec, TaskKind } from "../core/model.ts";
 import type { HandlerRunner } from "../runners/handler.ts";
 import type { RemoteRunner } from "../runners/remote.ts";
+import type { SlurmRunner } from "../runners/slurm.ts";
 import type { Runner } from "../runners/types.ts";
 
 export interface NodeRunners {
   process?: Runner;
   handler?: HandlerRunner;
   remote?: RemoteRunner;
+  slurm?: SlurmRunner;
   /** Names of the remote adapters configured for `remote`. */
   adapterNames?: ReadonlySet<string>;
 }
@@ -25,7 +27,7 @@ export async function validateRunnable(spec: JobSpec, runners: NodeRunners, pool
   spec.tasks.forEach((task, i) => {
     const kind: TaskKind = task.kind;
     if (runners[kind] === undefined && !shared) {
-      throw invalid(`tasks[${i}]: this server runs no ${kind} tasks${kind === "handler" ? " (start it with a handlers module)" : ""}`, { field: `tasks[${i}].kind` });
+      throw invalid(`tasks[${i}]: this server runs no ${kind} tasks${kind === "handler" ? " (start it with a handlers module)" : kind === "slurm" ? " (start it with --slurm)" : ""}`, { field: `tasks[${i}].kind` });
     }
     if (task.handler !== undefined && handlerNames !== null && !handlerNames.has(task.handler.handler)) {
       throw invalid(`tasks[${i}].handler: unknown handler "${task.handler.handler}"; known: ${[...handlerNames].join(", ") || "none"}`, {

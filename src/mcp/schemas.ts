@@ -39,7 +39,14 @@ const dependency = z.union([
 const task = z
   .looseObject({
     key: z.string().describe("Name of the task, unique within the job (referenced by dependsOn and cancel_task)."),
-    kind: z.enum(["process", "handler", "remote", "template"]).optional().describe("Inferred from command / handler / adapter / template when omitted."),
+    kind: z.enum(["process", "handler", "remote", "slurm", "template"]).optional().describe('Inferred from command / handler / adapter / script / template when omitted; "slurm" must be given with a command.'),
+    script: z.string().optional().describe("slurm tasks: a batch script starting with #! (or give command)."),
+    partition: z.string().optional().describe("slurm tasks: the Slurm partition."),
+    time: z.string().optional().describe("slurm tasks: Slurm time limit, e.g. 30 or 1:00:00."),
+    cpus: z.number().int().min(1).optional().describe("slurm tasks: CPUs per task."),
+    memory: z.string().optional().describe("slurm tasks: memory, e.g. 4G."),
+    gres: z.string().optional().describe("slurm tasks: generic resources, e.g. gpu:1."),
+    sbatchArgs: z.array(z.string()).optional().describe("slurm tasks: extra sbatch options, each --name=value."),
     command: command.optional(),
     shell: z.boolean().optional(),
     cwd: z.string().optional(),

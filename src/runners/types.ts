@@ -44,6 +44,8 @@ export interface RunnerExit {
   output: Json | null;
   /** True when `kill()` ended it. */
   forced: boolean;
+  /** A cluster job that had already ended when the cancel reached it: it keeps its result (DESIGN §3). */
+  finishedBeforeSignal?: boolean;
 }
 
 /** What the engine records so that a restarted engine can find an orphan without mistaking a reused pid. */

@@ -20,6 +20,7 @@
  * servers on one database every instance reports the same queue depth (aggregate with `max`).
  * Bulk records have no job and emit no step events: their per-job child records are counted.
  */
+import { slurmCancelFailures } from "../runners/slurm.ts";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { FastifyInstance } from "fastify";
 import type { BelayEvent } from "../core/model.ts";
@@ -202,6 +203,17 @@ export function createMetrics(engine: Pick<Belay, "on" | "countJobs" | "listPool
     }
   };
   const unsubscribe = engine.on("*", onEvent);
+
+  new Counter({
+    name: "belay_slurm_cancel_failures_total",
+    help: "Slurm cancels that failed in this process: scancel refused or failed (scancel_failed), or the job did not leave the cluster after the final scancel (job_did_not_leave)",
+    labelNames: ["reason"],
+    registers,
+    collect() {
+      this.reset();
+      for (const [reason, count] of Object.entries(slurmCancelFailures)) this.inc({ reason }, count);
+    },
+  });
 
   // The label values every dashboard expects exist from the first scrape (at 0).
   for (const mode of ["graceful", "forced", "remote"]) runnersTerminated.inc({ mode }, 0);

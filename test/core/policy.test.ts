@@ -62,4 +62,13 @@ describe("policy", () => {
     // The stored job is not changed by what a reader was shown.
     expect(job.tasks[0]?.spec.process?.env).toEqual({ A: "1", S: { secret: "X" } });
   });
+
+  it("a slurm task is free code on the cluster: a user is refused, an operator may; viewers see its env keys only", () => {
+    const spec = parseJobSpec({ tasks: [{ key: "sim", script: "#!/bin/sh\ncat /etc/passwd\n", env: { TOKEN: "t0p" } }] });
+    expect(() => authorizeSubmit(defaultPolicy, uma, spec)).toThrow(BelayError);
+    expect(() => authorizeSubmit(defaultPolicy, oscar, spec)).not.toThrow();
+    const job = { owner: "uma", tasks: spec.tasks.map((t) => ({ key: t.key, spec: t })) } as unknown as Job;
+    expect(visibleJob(defaultPolicy, vera, job).tasks[0]?.spec.slurm?.env).toEqual({ TOKEN: "***" });
+    expect(visibleJob(defaultPolicy, uma, job).tasks[0]?.spec.slurm?.env).toEqual({ TOKEN: "t0p" });
+  });
 });

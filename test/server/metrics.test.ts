@@ -129,6 +129,9 @@ describe("GET /metrics", () => {
     expect(value(m, "belay_runners_terminated_total", { mode: "forced" })).toBe(1);
     expect(value(m, "belay_runners_terminated_total", { mode: "remote" })).toBe(0);
     expect(value(m, "belay_cancellation_failures_total", { step: "cleanup" })).toBe(0);
+    // No Slurm task here: the family is exposed, at 0, from the first scrape.
+    expect(value(m, "belay_slurm_cancel_failures_total", { reason: "scancel_failed" })).toBe(0);
+    expect(value(m, "belay_slurm_cancel_failures_total", { reason: "job_did_not_leave" })).toBe(0);
     expect(value(m, "belay_jobs_total", { status: "cancelled" })).toBe(2);
     expect(value(m, "belay_jobs_total", { status: "succeeded" })).toBe(1);
     expect(value(m, "belay_jobs_total", { status: "failed" })).toBe(0);

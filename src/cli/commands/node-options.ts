@@ -20,6 +20,7 @@ export interface NodeOptions {
   lease?: number;
   nodeId?: string;
   remote?: Record<string, string>;
+  slurm?: boolean;
   secretsFile?: string;
   runAs?: string;
   runAsGroup?: string;
@@ -41,6 +42,7 @@ export function addNodeOptions(command: Command): Command {
     .option("--remote <name=url>", "a remote job service for remote tasks, reached with the http adapter (repeatable)", remote)
     .option("--secrets-file <file>", 'YAML or JSON map of secret name → value, for {"secret": NAME} env values (BELAY_SECRET_<NAME> works too)')
     .option("--run-as <user>", "run process tasks as this user (the node must run as root); see docs/security.md")
+    .option("--slurm", "run slurm tasks on the Slurm cluster whose CLI (sbatch, squeue, scontrol, scancel) is on PATH; SLURM_CONF is honoured (docs/slurm.md)")
     .option("--run-as-group <group>", "with --run-as: the group tasks run as (default: the user's group)");
 }
 
@@ -114,6 +116,7 @@ export function engineOptions(options: NodeOptions, logger: Logger, role: "serve
   leaseMs?: number;
   nodeId?: string;
   remotes?: Record<string, string>;
+  slurm?: boolean;
 } {
   return {
     logger,
@@ -121,6 +124,7 @@ export function engineOptions(options: NodeOptions, logger: Logger, role: "serve
     ...(options.lease === undefined ? {} : { leaseMs: options.lease }),
     ...(options.nodeId === undefined ? {} : { nodeId: options.nodeId }),
     ...(options.remote === undefined ? {} : { remotes: options.remote }),
+    ...(options.slurm === true ? { slurm: true } : {}),
     ...(options.db === undefined ? {} : { db: options.db }),
     ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
     ...(options.handlers === undefined ? {} : { handlers: resolve(options.handlers) }),

@@ -1,0 +1,445 @@
+/**
+ * Runs `slurm` tasks as batch jobs of a Slurm cluster, through the cluster's own CLI
+ * (`sbatch`, `squeue`, `scontrol`, `scancel`) on this node's PATH (docs/slurm.md says why
+ * the CLI and not slurmrestd).
+ *
+ * - `start` submits with `sbatch --parsable` and resolves with the Slurm job id as the
+ *   runner's `remoteId`: the engine stores it before anything else, so a restarted Belay
+ *   finds the job again (src/engine/recovery.ts).
+ * - One `squeue` per poll covers every job this runner tracks; a job that reached a terminal
+ *   state is read once with `scontrol show job` for its exit code.
+ * - The job's output file (on the path the cluster shares with Belay) is tailed into the
+ *   task log; `BELAY_PROGRESS {…}` lines become progress updates.
+ * - `signal()`: a pending job is removed from the queue (`scancel`); a running one gets
+ *   `scancel --signal=TERM --full` (the batch shell and its steps). A job already finished
+ *   when the cancel came keeps its result (DESIGN §3): `finishedBeforeSignal`.
+ * - `kill()`: `scancel` (Slurm's SIGTERM, then SIGKILL after `KillWait`), then waits until the
+ *   job leaves; a failing `scancel` or a job that does not leave ends the attempt with
+ *   `remoteCancel.cancelled = false`, which makes the record say so.
+ */
+import { execFile } from "node:child_process";
+import { closeSync, mkdirSync, openSync, readSync, statSync } from "node:fs";
+import { join } from "node:path";
+import type { SlurmSpec } from "../core/model.ts";
+import { parseProgressLine, PROGRESS_PREFIX } from "./process.ts";
+import type { RemoteCancelResult, RunContext, Runner, RunnerExit, RunnerIdentity, RunningTask } from "./types.ts";
+
+/** Slurm job states (squeue `%T`) that end a job. */
+const terminalStates = new Set([
+  "COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "PREEMPTED", "OUT_OF_MEMORY", "BOOT_FAIL", "DEADLINE", "REVOKED", "SPECIAL_EXIT",
+]);
+
+export type SlurmCancelFailure = "scancel_failed" | "job_did_not_leave";
+
+/**
+ * Slurm cancels that failed in this process, by reason: read by the server's
+ * `belay_slurm_cancel_failures_total` (counters count what this process saw).
+ */
+export const slurmCancelFailures: Record<SlurmCancelFailure, number> = { scancel_failed: 0, job_did_not_leave: 0 };
+
+export interface SlurmRunnerOptions {
+  /** Delay between two polls of the cluster. Default 500 ms. */
+  pollIntervalMs?: number;
+  /** How long to wait for a job to leave after the final `scancel`. Default 30 000 ms (above Slurm's KillWait). */
+  leaveTimeoutMs?: number;
+  /** Environment of the Slurm commands (PATH, SLURM_CONF). Default: this process's. */
+  env?: NodeJS.ProcessEnv;
+  /** Counts each `scancel` that failed or job that would not leave (`belay_slurm_cancel_failures_total`). */
+  onCancelFailure?: (reason: "scancel_failed" | "job_did_not_leave") => void;
+}
+
+export interface SlurmJobState {
+  state: string;
+  /** `ExitCode=a:b` of scontrol: the batch script's exit code and the signal that ended it. */
+  exitCode: number | null;
+  exitSignal: number | null;
+  reason: string | null;
+}
+
+/** The Slurm CLI, each call bounded; throws with the command's stderr on failure. */
+export class SlurmCli {
+  readonly #env: NodeJS.ProcessEnv;
+  constructor(env: NodeJS.ProcessEnv = process.env) {
+    this.#env = env;
+  }
+
+  run(program: string, args: string[], options: { input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const child = execFile(program, args, { env: options.env ?? this.#env, timeout: options.timeoutMs ?? 15_000, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
+        if (error) reject(new Error(`${program} ${args.join(" ")}: ${(stderr.trim() || error.message).slice(0, 500)}`));
+        else resolve(stdout);
+      });
+      if (options.input !== undefined) child.stdin?.end(options.input);
+    });
+  }
+
+  /** States of these jobs as squeue knows them (`-t all`: recently finished too); a job missing from the map is unknown to squeue. */
+  async states(ids: string[]): Promise<Map<string, string>> {
+    const found = new Map<string, string>();
+    if (ids.length === 0) return found;
+    let out: string;
+    try {
+      out = await this.run("squeue", ["-h", "-t", "all", "-j", ids.join(","), "-o", "%i|%T"]);
+    } catch (error) {
+      // squeue fails the whole call when one id is no longer known: ask for each then.
+      if (ids.length === 1 || !/Invalid job id/i.test((error as Error).message)) {
+        if (/Invalid job id/i.test((error as Error).message)) return found;
+        throw error;
+      }
+      for (const id of ids) for (const [k, v] of await this.states([id])) found.set(k, v);
+      return found;
+    }
+    for (const line of out.split("\n")) {
+      const [id, state] = line.trim().split("|");
+      if (id && state) found.set(id, state.split(" ")[0]!);
+    }
+    return found;
+  }
+
+  /** `scontrol show job` (then `sacct`, where accounting exists); null when the cluster has forgotten the job. */
+  async show(id: string): Promise<SlurmJobState | null> {
+    try {
+      const out = await this.run("scontrol", ["show", "job", "-o", id]);
+      const field = (name: string): string | null => new RegExp(`(?:^|\\s)${name}=(\\S+)`).exec(out)?.[1] ?? null;
+      const [code, sig] = (field("ExitCode") ?? "").split(":");
+      return { state: field("JobState") ?? "UNKNOWN", exitCode: toInt(code), exitSignal: toInt(sig), reason: field("Reason") };
+    } catch {
+      try {
+        const out = (await this.run("sacct", ["-n", "-P", "-X", "-j", id, "-o", "State,ExitCode"])).trim();
+        if (out === "") return null;
+        const [state, exit] = out.split("\n")[0]!.split("|");
+        const [code, sig] = (exit ?? "").split(":");
+        return { state: (state ?? "UNKNOWN").split(" ")[0]!, exitCode: toInt(code), exitSignal: toInt(sig), reason: null };
+      } catch {
+        return null;
+      }
+    }
+  }
+}
+
+function toInt(text: string | undefined): number | null {
+  const n = Number.parseInt(text ?? "", 10);
+  return Number.isFinite(n) ? n : null;
+}
+
+/** The Slurm job name of an attempt: how recovery finds a job submitted just before a crash. */
+export function slurmJobName(jobId: string, taskKey: string, attempt: number): string {
+  return `belay.${jobId}.${taskKey}.${attempt}`;
+}
+
+/** The sbatch arguments of a task (the script, if any, goes to stdin). */
+export function sbatchArgs(spec: SlurmSpec, name: string, outputPath: string, workDir: string): string[] {
+  const args = ["--parsable", `--job-name=${name}`, `--output=${outputPath}`, `--chdir=${workDir}`, "--export=ALL"];
+  if (spec.partition !== undefined) args.push(`--partition=${spec.partition}`);
+  if (spec.time !== undefined) args.push(`--time=${spec.time}`);
+  if (spec.cpus !== undefined) args.push(`--cpus-per-task=${spec.cpus}`);
+  if (spec.memory !== undefined) args.push(`--mem=${spec.memory}`);
+  if (spec.gres !== undefined) args.push(`--gres=${spec.gres}`);
+  args.push(...(spec.sbatchArgs ?? []));
+  if (spec.command !== undefined) args.push(`--wrap=${spec.command}`);
+  return args;
+}
+
+export class SlurmRunner implements Runner {
+  readonly cli: SlurmCli;
+  readonly #options: Required<Omit<SlurmRunnerOptions, "env" | "onCancelFailure">> & { onCancelFailure: SlurmRunnerOptions["onCancelFailure"] | undefined };
+  readonly #env: NodeJS.ProcessEnv;
+  readonly #tracked = new Map<string, SlurmTask>();
+  #timer: NodeJS.Timeout | undefined;
+  #polling = false;
+  #closed = false;
+
+  constructor(options: SlurmRunnerOptions = {}) {
+    this.#env = options.env ?? process.env;
+    this.cli = new SlurmCli(this.#env);
+    this.#options = { pollIntervalMs: options.pollIntervalMs ?? 500, leaveTimeoutMs: options.leaveTimeoutMs ?? 30_000, onCancelFailure: options.onCancelFailure };
+  }
+
+  async start(ctx: RunContext): Promise<RunningTask> {
+    if (this.#closed) throw new Error("slurm runner is closed");
+    const spec = ctx.spec.slurm;
+    if (spec === undefined) throw new Error(`task ${ctx.taskKey} has no slurm spec`);
+    // Both on the path the cluster's nodes share with Belay (docs/slurm.md): the job writes its
+    // output into the one and its artifacts into the other.
+    mkdirSync(ctx.workDir, { recursive: true });
+    mkdirSync(ctx.artifactsDir, { recursive: true });
+    const outputPath = join(ctx.workDir, "slurm.out");
+    // Only what the job needs: the server's own environment (its tokens) stays out of the job.
+    const env: NodeJS.ProcessEnv = {
+      PATH: this.#env["PATH"] ?? "/usr/bin:/bin",
+      ...(this.#env["SLURM_CONF"] === undefined ? {} : { SLURM_CONF: this.#env["SLURM_CONF"] }),
+      ...(this.#env["HOME"] === undefined ? {} : { HOME: this.#env["HOME"] }),
+      LANG: this.#env["LANG"] ?? "C.UTF-8",
+      ...spec.env,
+      BELAY_JOB_ID: ctx.jobId,
+      BELAY_TASK_KEY: ctx.taskKey,
+      BELAY_ATTEMPT: String(ctx.attempt),
+      BELAY_WORK_DIR: ctx.workDir,
+      BELAY_ARTIFACTS: ctx.artifactsDir,
+    };
+    const name = slurmJobName(ctx.jobId, ctx.taskKey, ctx.attempt);
+    const out = await this.cli.run("sbatch", sbatchArgs(spec, name, outputPath, ctx.workDir), { env, ...(spec.script === undefined ? {} : { input: spec.script }) });
+    const slurmId = out.trim().split(";")[0] ?? "";
+    if (!/^\d+$/.test(slurmId)) throw new Error(`sbatch answered ${JSON.stringify(out.trim().slice(0, 200))}, not a job id`);
+    const task = new SlurmTask(this, slurmId, ctx, outputPath);
+    this.#tracked.set(slurmId, task);
+    void task.exited.then(() => this.#tracked.delete(slurmId));
+    this.#schedule();
+    return task;
+  }
+
+  get leaveTimeoutMs(): number {
+    return this.#options.leaveTimeoutMs;
+  }
+
+  cancelFailed(reason: SlurmCancelFailure): void {
+    slurmCancelFailures[reason] += 1;
+    try {
+      this.#options.onCancelFailure?.(reason);
+    } catch {
+      // A failing metric must not break the runner.
+    }
+  }
+
+  /**
+   * Cancel a job whose runner is gone (recovery): TERM to the batch shell and steps, up to
+   * `graceMs` for it to end, then `scancel`. Resolves with the job's final state, or throws
+   * if the cluster refuses or the job does not leave.
+   */
+  async cancelOrphan(slurmId: string, graceMs: number): Promise<SlurmJobState | null> {
+    const before = (await this.cli.states([slurmId])).get(slurmId);
+    if (before === undefined || terminalStates.has(before)) return this.cli.show(slurmId);
+    try {
+      await this.cli.run("scancel", before === "PENDING" ? [slurmId] : ["--signal=TERM", "--full", slurmId]);
+      if (before !== "PENDING" && !(await this.waitTerminal(slurmId, graceMs))) {
+        await this.cli.run("scancel", [slurmId]);
+      }
+    } catch (error) {
+      this.cancelFailed("scancel_failed");
+      throw error;
+    }
+    if (!(await this.waitTerminal(slurmId, this.#options.leaveTimeoutMs))) {
+      this.cancelFailed("job_did_not_leave");
+      throw new Error(`slurm job ${slurmId} did not leave within ${this.#options.leaveTimeoutMs} ms of scancel`);
+    }
+    return this.cli.show(slurmId);
+  }
+
+  /** Resolves true once the job is terminal (or forgotten), false after `timeoutMs`. */
+  async waitTerminal(slurmId: string, timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const state = (await this.cli.states([slurmId]).catch(() => new Map<string, string>([[slurmId, "UNKNOWN"]]))).get(slurmId);
+      if (state === undefined || terminalStates.has(state)) return true;
+      if (Date.now() >= deadline) return false;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(this.#options.pollIntervalMs, 250)));
+    }
+  }
+
+  #schedule(): void {
+    if (this.#timer !== undefined || this.#closed || this.#tracked.size === 0) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      void this.#poll().finally(() => this.#schedule());
+    }, this.#options.pollIntervalMs);
+  }
+
+  async #poll(): Promise<void> {
+    if (this.#polling) return;
+    this.#polling = true;
+    try {
+      const tasks = [...this.#tracked.values()];
+      let states: Map<string, string>;
+      try {
+        states = await this.cli.states(tasks.map((t) => t.slurmId));
+      } catch (error) {
+        for (const task of tasks) task.pollFailed(error as Error);
+        return;
+      }
+      await Promise.all(tasks.map((task) => task.observe(states.get(task.slurmId) ?? null)));
+    } finally {
+      this.#polling = false;
+    }
+  }
+
+  /** Stops tracking; the cluster's jobs keep running, and recovery reconciles them on the next start. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    for (const task of this.#tracked.values()) task.abandon("slurm runner closed");
+  }
+}
+
+export { terminalStates as slurmTerminalStates };
+
+class SlurmTask implements RunningTask {
+  readonly identity: RunnerIdentity;
+  readonly exited: Promise<RunnerExit>;
+  readonly slurmId: string;
+  remoteCancel?: RemoteCancelResult;
+  readonly #runner: SlurmRunner;
+  readonly #ctx: RunContext;
+  readonly #outputPath: string;
+  #offset = 0;
+  #partial = "";
+  #state = "PENDING";
+  #done = false;
+  #killRequested = false;
+  #finishedBeforeSignal = false;
+  #pollFailures = 0;
+  #resolveExited!: (exit: RunnerExit) => void;
+
+  constructor(runner: SlurmRunner, slurmId: string, ctx: RunContext, outputPath: string) {
+    this.#runner = runner;
+    this.slurmId = slurmId;
+    this.#ctx = ctx;
+    this.#outputPath = outputPath;
+    this.identity = { pid: null, pidStartTime: null, remoteId: slurmId };
+    this.exited = new Promise((resolve) => (this.#resolveExited = resolve));
+    this.#log(`slurm job ${slurmId} submitted`);
+  }
+
+  async signal(): Promise<boolean> {
+    if (this.#done) return false;
+    const state = (await this.#runner.cli.states([this.slurmId]).catch(() => new Map<string, string>())).get(this.slurmId) ?? this.#state;
+    if (terminalStates.has(state)) {
+      // It ended before the cancel reached it: it keeps its result (DESIGN §3).
+      this.#finishedBeforeSignal = true;
+      this.#log(`cancel: slurm job ${this.slurmId} had already ended (${state})`);
+      return false;
+    }
+    // On a busy host the query can outlast the grace: a force already sent supersedes the TERM.
+    if (this.#killRequested || this.#done) return false;
+    const args = state === "PENDING" ? [this.slurmId] : ["--signal=TERM", "--full", this.slurmId];
+    try {
+      await this.#runner.cli.run("scancel", args);
+      this.remoteCancel = { attempted: true, cancelled: true, error: null };
+      this.#log(`cancel: scancel ${args.join(" ")} accepted (job was ${state})`);
+      return true;
+    } catch (error) {
+      this.#runner.cancelFailed("scancel_failed");
+      this.remoteCancel = { attempted: true, cancelled: false, error: (error as Error).message };
+      this.#log(`cancel: scancel ${args.join(" ")} failed: ${(error as Error).message}`);
+      return false;
+    }
+  }
+
+  async kill(): Promise<void> {
+    if (this.#done || this.#killRequested) return this.exited.then(() => undefined);
+    this.#killRequested = true;
+    try {
+      await this.#runner.cli.run("scancel", [this.slurmId]);
+      this.#log(`force: scancel ${this.slurmId} accepted (Slurm sends SIGKILL after KillWait)`);
+    } catch (error) {
+      this.#runner.cancelFailed("scancel_failed");
+      this.remoteCancel = { attempted: true, cancelled: false, error: (error as Error).message };
+      this.#log(`force: scancel ${this.slurmId} failed: ${(error as Error).message}`);
+    }
+    // The runner's shared poll sees the job leave: one squeue for all jobs, not one per job.
+    let timer: NodeJS.Timeout | undefined;
+    const left = await Promise.race([this.exited.then(() => true), new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), this.#runner.leaveTimeoutMs)))]);
+    clearTimeout(timer);
+    if (left) return;
+    this.#runner.cancelFailed("job_did_not_leave");
+    const error = `slurm job ${this.slurmId} did not leave the cluster within ${this.#runner.leaveTimeoutMs} ms of scancel`;
+    this.remoteCancel = { attempted: true, cancelled: false, error };
+    this.#finish({ outcome: "failed", exitCode: null, signal: null, error, output: null, forced: true });
+  }
+
+  abandon(reason: string): void {
+    this.#finish({ outcome: "failed", exitCode: null, signal: null, error: reason, output: null, forced: this.#killRequested });
+  }
+
+  pollFailed(error: Error): void {
+    this.#pollFailures += 1;
+    this.#log(`squeue failed (${this.#pollFailures}/10): ${error.message}`);
+    if (this.#pollFailures >= 10) this.abandon(`slurm poll failed: ${error.message}`);
+  }
+
+  /** One poll's answer: `null` when squeue no longer knows the job. */
+  async observe(state: string | null): Promise<void> {
+    if (this.#done) return;
+    this.#pollFailures = 0;
+    this.#readOutput(false);
+    if (state !== null && !terminalStates.has(state)) {
+      this.#state = state;
+      return;
+    }
+    const shown = await this.#runner.cli.show(this.slurmId);
+    this.#readOutput(true);
+    const final = shown?.state ?? state ?? "UNKNOWN";
+    const output = { slurmJobId: this.slurmId, state: final, exitCode: shown?.exitCode ?? null };
+    if (final === "COMPLETED") {
+      this.#finish({ outcome: "succeeded", exitCode: shown?.exitCode ?? 0, signal: null, error: null, output, forced: this.#killRequested });
+    } else {
+      const why = shown === null ? `slurm job ${this.slurmId} is gone from the cluster` : `slurm job ${this.slurmId} ended ${final}${shown.reason !== null && shown.reason !== "None" ? ` (${shown.reason})` : ""}`;
+      this.#finish({ outcome: "failed", exitCode: shown?.exitCode ?? null, signal: shown?.exitSignal ? `signal ${shown.exitSignal}` : null, error: why, output, forced: this.#killRequested });
+    }
+  }
+
+  /** Forward the output file's new complete lines (all of it at the end). */
+  #readOutput(atEnd: boolean): void {
+    let fd: number;
+    try {
+      if (statSync(this.#outputPath).size <= this.#offset) {
+        if (atEnd) this.#flushPartial();
+        return;
+      }
+      fd = openSync(this.#outputPath, "r");
+    } catch {
+      return;
+    }
+    try {
+      const buffer = Buffer.alloc(64 * 1024);
+      for (;;) {
+        const n = readSync(fd, buffer, 0, buffer.length, this.#offset);
+        if (n <= 0) break;
+        this.#offset += n;
+        const lines = (this.#partial + buffer.subarray(0, n).toString("utf8")).split("\n");
+        this.#partial = lines.pop() ?? "";
+        for (const line of lines) this.#line(line);
+      }
+    } finally {
+      closeSync(fd);
+    }
+    if (atEnd) this.#flushPartial();
+  }
+
+  #progressWarned = false;
+
+  #flushPartial(): void {
+    if (this.#partial !== "") this.#line(this.#partial);
+    this.#partial = "";
+  }
+
+  #line(line: string): void {
+    try {
+      if (line.startsWith(PROGRESS_PREFIX)) {
+        const parsed = parseProgressLine(line.slice(PROGRESS_PREFIX.length));
+        if ("update" in parsed) this.#ctx.onProgress(parsed.update);
+        else if (!this.#progressWarned) {
+          // Once per attempt, as for a process task: the line stays in the log, one warning says why.
+          this.#progressWarned = true;
+          this.#ctx.onWarning?.(`a BELAY_PROGRESS line was not read as progress: ${parsed.error}; it is kept as a log line (later bad lines are not reported)`);
+        }
+      }
+      this.#ctx.onLog("stdout", line);
+    } catch {
+      // A failing callback must not break the runner.
+    }
+  }
+
+  #finish(exit: RunnerExit): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#resolveExited({ ...exit, ...(this.#finishedBeforeSignal ? { finishedBeforeSignal: true } : {}) });
+  }
+
+  #log(line: string): void {
+    try {
+      this.#ctx.onLog("log", line);
+    } catch {
+      // A failing callback must not break the runner.
+    }
+  }
+}

@@ -1,0 +1,69 @@
+/** Slurm tasks across a crash of Belay, and a bulk cancel of many Slurm jobs, on the real cluster. */
+import { spawn } from "node:child_process";
+import { createInterface } from "node:readline";
+import { describe, expect, it } from "vitest";
+import { openBelay } from "../../src/engine/open.ts";
+import { skippedIf } from "../optional.ts";
+import { openTestEngine, tempHome, until, untilJobStatus } from "../helpers.ts";
+import { noSlurm, slurmShow, slurmState } from "./cluster.ts";
+
+const child = new URL("../fixtures/slurm-crash-child.ts", import.meta.url).pathname;
+
+describe("slurm tasks: recovery and bulk", skippedIf(noSlurm), () => {
+  it("SIGKILL of Belay mid-cancel: on restart the Slurm job is ended and the record completes", { timeout: 90_000 }, async () => {
+    const home = tempHome();
+    const proc = spawn(process.execPath, [child, home], { stdio: ["ignore", "pipe", "inherit"], env: process.env });
+    const line = await new Promise<string>((resolve, reject) => {
+      createInterface({ input: proc.stdout }).once("line", resolve);
+      proc.once("exit", (code) => reject(new Error(`child exited early with ${code}`)));
+    });
+    const { jobId, cancellationId, slurmJobId } = JSON.parse(line) as { jobId: string; cancellationId: string; slurmJobId: string };
+    proc.kill("SIGKILL");
+    await new Promise((resolve) => proc.once("exit", resolve));
+    // Belay is dead; the job ignored the TERM and still runs on the cluster.
+    expect(slurmState(slurmJobId)).toBe("RUNNING");
+
+    const engine = await openTestEngine({ home, slurm: { pollIntervalMs: 100 } });
+    const job = await untilJobStatus(engine, jobId, "cancelled");
+    expect(job.tasks[0]?.status).toBe("cancelled");
+    expect(slurmShow(slurmJobId)["JobState"]).toBe("CANCELLED");
+    const record = await engine.getCancellation(cancellationId);
+    expect(record.status).toBe("completed");
+    expect(record.steps.every((s) => s.status !== "pending" && s.status !== "running")).toBe(true);
+    expect((await engine.store.liveRunners()).length).toBe(0);
+    await engine.close();
+  });
+
+  it("a finished Slurm job found on restart keeps its result", { timeout: 60_000 }, async () => {
+    const home = tempHome();
+    // Not registered for the tests' close: its store is closed under it, as by a crash.
+    const first = await openBelay({ home, pollIntervalMs: 20, slurm: { pollIntervalMs: 60_000 } });
+    const submitted = await first.submitJob({ tasks: [{ key: "main", kind: "slurm", command: "echo done" }] });
+    const runners = await until(() => first.store.jobRunners(submitted.id), (rs) => rs.some((r) => r.remoteId !== null));
+    const slurmJobId = runners[0]!.remoteId!;
+    await until(async () => slurmState(slurmJobId), (s) => s === "COMPLETED");
+    // Stop tracking without ending the attempt in the store, as a crash would.
+    await first.store.close();
+    void first.close().catch(() => undefined);
+    const engine = await openTestEngine({ home, slurm: { pollIntervalMs: 100 } });
+    const job = await untilJobStatus(engine, submitted.id, "succeeded");
+    expect(job.tasks[0]?.output).toMatchObject({ slurmJobId, state: "COMPLETED" });
+    await engine.close();
+  });
+
+  it("50 Slurm jobs cancelled in one bulk cancel all leave the cluster", async () => {
+    const engine = await openTestEngine({ concurrency: 60, slurm: { pollIntervalMs: 250 } });
+    const ids: string[] = [];
+    for (let i = 0; i < 50; i++) {
+      const job = await engine.submitJob({ labels: { batch: "bulk" }, graceMs: 2000, tasks: [{ key: "main", kind: "slurm", command: "trap 'exit 0' TERM; while true; do sleep 0.2; done" }] });
+      ids.push(job.id);
+    }
+    const slurmIds = await until(async () => (await Promise.all(ids.map((id) => engine.store.jobRunners(id)))).flat().map((r) => r.remoteId).filter((r): r is string => r !== null), (rs) => rs.length === 50, 90_000);
+    await engine.cancelJobs({ filter: { labels: { batch: "bulk" } } });
+    // One squeue per poll covers all 50; the wait is long only because the test host may be busy.
+    for (const id of ids) await until(() => engine.getJob(id), (j) => j.status === "cancelled", 90_000);
+    for (const slurmJobId of slurmIds) expect(["CANCELLED", "COMPLETED", "FAILED"]).toContain(slurmShow(slurmJobId)["JobState"]);
+    expect(slurmIds.filter((s) => ["RUNNING", "PENDING", "COMPLETING"].includes(slurmState(s) ?? ""))).toEqual([]);
+    await engine.close();
+  }, 180_000);
+});
