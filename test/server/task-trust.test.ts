@@ -174,16 +174,12 @@ describe("what a task sees", () => {
       const { stdout } = await h.runTemplate("fetch", { url: `${h.server.url}${path}` });
       expect(stdout.startsWith("401 ")).toBe(true);
     }
+    // The old loopback-trusting /ui/local-token is gone (sign-in links replaced it): a task on the
+    // server's own machine gets no token from it.
+    expect(h.server.app.hasRoute({ method: "GET", url: "/ui/local-token" })).toBe(false);
     const local = await h.runTemplate("fetch", { url: `${h.server.url}/ui/local-token` });
-    if (h.server.app.hasRoute({ method: "GET", url: "/ui/local-token" })) {
-      // KNOWN HOLE on this branch: /ui/local-token trusts loopback peers, so a task that can
-      // make HTTP requests gets the admin token. Issue 14's sign-in work removes the route;
-      // then the assertion below (404) applies. Pinned here so the hole cannot go unnoticed.
-      console.warn("task-trust: /ui/local-token still hands the admin token to loopback peers (removed by the sign-in work of issue 14)");
-      expect(local.stdout).toContain(h.adminToken);
-    } else {
-      expect(local.stdout).not.toContain(h.adminToken);
-    }
+    expect(local.stdout).not.toContain(h.adminToken);
+    expect(local.stdout.startsWith("404 ")).toBe(true);
   });
 });
 
