@@ -78,13 +78,17 @@ describe("example: VQE experiments (local and cloud backends, cancelled mid-run)
     expect(cancel).toMatchObject({ status: "cancelled", localCancelled: true, cloudCancelled: false, cloudCancelAttempted: true });
     expect(cancel.warnings).toEqual([expect.stringMatching(/^remote vqe: cancel failed: .*answered 500/)]);
     const cancellation = await record(result.stubbornCloud);
-    expect(cancellation).toMatchObject({ status: "completed", remote: { attempted: 1, cancelled: 0 } });
-    expect(cancellation.tasks).toEqual([expect.objectContaining({ key: "vqe", mode: "graceful", outcome: "mid_run" })]);
+    // DESIGN §3: a refused remote cancel leaves the record partial (retried, the remote job polled)
+    // until the remote job is seen to stop; the task's stop is remote_refused, not graceful.
+    expect(cancellation).toMatchObject({ status: "partial", remote: { attempted: 1, cancelled: 0, pending: 1 } });
+    expect(cancellation.tasks).toEqual([expect.objectContaining({ key: "vqe", mode: "remote_refused", outcome: "mid_run" })]);
 
     // The cloud job runs on: that is what the warning tells the operator.
     const job = cloudJob(result.stubbornCloud);
     expect(job.state).toBe("running");
-    expect(job.calls.filter((c) => c.op === "cancel").map((c) => c.status)).toEqual([500]);
+    const cancelAnswers = job.calls.filter((c) => c.op === "cancel").map((c) => c.status);
+    expect(cancelAnswers.length).toBeGreaterThanOrEqual(1);
+    expect(cancelAnswers.every((status) => status === 500)).toBe(true);
     expect(after.status).toBe("cancelled");
     expect(after.convergenceData.length).toBeGreaterThanOrEqual(5);
   });
