@@ -83,9 +83,16 @@ async function inTurn<T>(work: () => Promise<T>): Promise<T> {
 describe(`crash at a named point, restart, check every invariant (${onPostgres ? "postgres" : "sqlite"})`, skippedIf(onPostgres ? noPostgres : null), () => {
   for (const scenario of scenarios) {
     it.concurrent(describeScenario(scenario), { timeout: 600_000 }, async ({ expect }) => {
-      const result = await inTurn(() => runScenario(scenario, makeBackend));
+      // A random workload can end before it passes the crash point (more often on a busy
+      // machine, where timings shift); then the same point is tried with the next seeds, each
+      // run's invariants checked all the same. The point must be reached within the tries.
+      let result = await inTurn(() => runScenario(scenario, makeBackend));
+      for (let retry = 1; mustReach && !result.reached && retry < 3; retry += 1) {
+        expect(result.violations).toEqual([]);
+        result = await inTurn(() => runScenario({ ...scenario, seed: scenario.seed + retry * 1000 }, makeBackend));
+      }
       console.log(`${describeScenario(scenario)}: ${result.reached ? "crashed" : "not reached"}; before it the client saw ${result.seen.jobs} jobs, ${result.seen.cancels} accepted cancels, ${result.seen.events} events`);
-      if (mustReach) expect(result.reached, "the workload ended before the crash point").toBe(true);
+      if (mustReach) expect(result.reached, "the workload ended before the crash point (3 seeds)").toBe(true);
       if (result.reached) reached += 1;
       expect(result.violations).toEqual([]);
     });

@@ -136,7 +136,8 @@ export async function startServer(backend: ChaosBackend, options: ServerOptions 
   // `serve --json` prints one pretty-printed document once it listens.
   let stdout = "";
   const info = await new Promise<{ url: string }>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`belay serve did not start within 20 s; stderr: ${stderr}`)), 20_000);
+    // Generous: with the whole suite running, two chaos servers start beside the other test files on two cores.
+    const timer = setTimeout(() => reject(new Error(`belay serve did not start within 60 s; stderr: ${stderr}`)), 60_000);
     const lines = createInterface({ input: child.stdout! });
     lines.on("line", (line) => {
       stdout += `${line}\n`;
