@@ -55,6 +55,18 @@ export interface CancelExecutorDeps {
   closing: () => boolean;
 }
 
+/**
+ * Another node took the record over (this node was declared dead meanwhile, e.g. frozen past
+ * its lease): this node's execution must stop writing, whatever step it had reached.
+ */
+class TakenOver extends Error {
+  readonly byNodeId: string;
+  constructor(byNodeId: string) {
+    super(`the cancellation was taken over by node ${byNodeId}`);
+    this.byNodeId = byNodeId;
+  }
+}
+
 interface Execution {
   escalate: () => void;
   done: Promise<void>;
@@ -120,6 +132,10 @@ export class CancelExecutor {
         await this.run(current, escalated);
         return;
       } catch (error) {
+        if (error instanceof TakenOver) {
+          this.deps.logger.warn({ cancellationId: record.id, jobId: record.jobId, executorNodeId: error.byNodeId }, "another node took this cancellation over: this node stops executing it");
+          return;
+        }
         if (this.deps.closing() || isBelayError(error)) throw error;
         const waitMs = retryDelayMs(failures);
         this.deps.logger.warn({ err: error, cancellationId: record.id, jobId: record.jobId, retryInMs: waitMs }, "cancellation step failed: retrying");
@@ -236,7 +252,7 @@ export class CancelExecutor {
     }
     // Only a task with no runner here or on a live node needs resolving; most cancels skip this transaction.
     const lost = waiting.filter((r) => !local.has(r.key) && !remote.includes(r)).map((r) => r.key);
-    if (lost.length > 0) await this.resolveLostRunners(jobId, lost);
+    if (lost.length > 0) await this.resolveLostRunners(jobId, initial.id, lost);
 
     // cleanup
     let cleanupFailed = false;
@@ -274,7 +290,10 @@ export class CancelExecutor {
     }
 
     crashPoint("cancel.finalize");
-    const { value: record, job } = await this.deps.writer.mutate(jobId, (d) => finalizeCancellation(d, initial.id, { cleanupFailed }));
+    const { value: record, job } = await this.deps.writer.mutate(jobId, (d) => {
+      this.fence(d.cancellation(initial.id));
+      return finalizeCancellation(d, initial.id, { cleanupFailed });
+    });
     logStep(this.deps.logger, record, findStep(record, "finalize"));
     this.deps.onFinished(record, job);
   }
@@ -284,8 +303,9 @@ export class CancelExecutor {
    * stopped: its runner is gone (the engine restarted, or it never started). It is
    * resolved as cancelled, so the job can finish (invariant 3 holds: nothing runs it).
    */
-  private async resolveLostRunners(jobId: string, keys: string[]): Promise<void> {
+  private async resolveLostRunners(jobId: string, recordId: string, keys: string[]): Promise<void> {
     await this.deps.writer.mutate(jobId, (d) => {
+      this.fence(d.cancellation(recordId));
       for (const task of d.tasks) {
         if (!keys.includes(task.key) || isTerminalTask(task.status)) continue;
         const run = this.deps.runs.get(jobId, task.key);
@@ -308,6 +328,7 @@ export class CancelExecutor {
     const { value: keys } = await this.deps.writer.mutate(jobId, (d) => {
       const record = d.cancellation(recordId);
       if (record === undefined) return [];
+      this.fence(record);
       const comp = d.tasks.filter((t) => t.runOn === "cancel");
       // Too late: every task finished before the cancel took effect, the job keeps its
       // outcome, and there is nothing to undo — its compensation must not run.
@@ -323,7 +344,10 @@ export class CancelExecutor {
     });
     if (keys === null) return;
     for (const key of keys) {
-      const { value: claim, job } = await this.deps.writer.mutate(jobId, (d) => startCompensation(d, key, this.deps.nodeId));
+      const { value: claim, job } = await this.deps.writer.mutate(jobId, (d) => {
+        this.fence(d.cancellation(recordId));
+        return startCompensation(d, key, this.deps.nodeId);
+      });
       if (claim === null) continue;
       const run = this.deps.runs.start(job, claim.task, claim.lastCheckpoint);
       crashPoint("cancel.compensate");
@@ -332,6 +356,7 @@ export class CancelExecutor {
     await this.deps.writer.mutate(jobId, (d) => {
       const record = d.cancellation(recordId);
       if (record === undefined) return;
+      this.fence(record);
       record.compensation = d.tasks
         .filter((t) => t.runOn === "cancel")
         .map((t) => ({ key: t.key, status: t.status, error: t.error, output: t.output }));
@@ -348,6 +373,16 @@ export class CancelExecutor {
     });
   }
 
+  /**
+   * Fencing: every write of an execution first checks, in its transaction, that the record is
+   * still this node's to execute. Recovery on another node moves `executorNodeId` to itself
+   * when it declares this node dead; from then on this node's view of the steps is stale.
+   */
+  private fence(record: CancellationRecord | undefined): void {
+    if (record === undefined || record.executorNodeId === null || record.executorNodeId === this.deps.nodeId) return;
+    throw new TakenOver(record.executorNodeId);
+  }
+
   /** Write one finished step (and anything else `edit` changes on the record) in one transaction. */
   private async step(
     jobId: string,
@@ -361,6 +396,7 @@ export class CancelExecutor {
     await this.deps.writer.mutate(jobId, (d) => {
       const record = d.cancellation(recordId);
       if (record === undefined || record.status !== "in_progress") return;
+      this.fence(record);
       edit?.(record, d);
       const step = endStep(record, name, d.now, status, detail);
       step.startedAt = startedAt;
