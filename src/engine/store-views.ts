@@ -14,5 +14,9 @@ export type TokenStore = MethodsNamed<`${string}Token${string}`>;
 /** Webhooks and their deliveries, and the event log a new dispatcher catches up from. */
 export type WebhookStore = MethodsNamed<`${string}Webhook${string}` | `${string}Deliver${string}`> & Pick<Store, "eventsAfter">;
 
-/** The stored events in commit order: of every job (`eventsAfter`) or of one (`jobEvents`). */
-export type EventLog = Pick<Store, "eventsAfter" | "jobEvents">;
+/**
+ * The stored events in commit order: of every job (`eventsAfter`) or of one (`jobEvents`);
+ * the last seq so far; and whether other nodes write it too (`shared`: then this node's own
+ * events reach its bus before other nodes' earlier ones, not in seq order).
+ */
+export type EventLog = Pick<Store, "eventsAfter" | "jobEvents" | "maxEventSeq" | "shared">;

@@ -140,6 +140,13 @@ export function registerEventRoutes(api: FastifyInstance, deps: AppDeps): void {
       const fromHeader = typeof header === "string" && /^\d+$/.test(header) && Number.isSafeInteger(Number(header)) ? Number(header) : undefined;
       let last = fromHeader ?? request.query.after ?? null;
       if (jobId !== undefined) await engine.getJob(jobId);
+      // Several nodes on one store: this node's bus has its own events at once and the other
+      // nodes' (numbered before them, maybe) only when its feed reads them, so live events
+      // are not in seq order, and skipping by seq would drop those. There the bus only says
+      // "something new is stored" and the stream reads the store in commit order, from the
+      // last event it sent — each event once, none missed.
+      const fromStore = engine.events.shared;
+      if (fromStore && last === null) last = await engine.events.maxEventSeq();
 
       const raw = reply.raw;
       let closed = false;
@@ -164,7 +171,8 @@ export function registerEventRoutes(api: FastifyInstance, deps: AppDeps): void {
 
       const unsubscribe = engine.on("*", (e) => {
         if (closed) return;
-        if (queue.length >= maxQueued) {
+        if (fromStore) catchUp = true;
+        else if (queue.length >= maxQueued) {
           // Too far behind: forget the queue and read the rest from the store at the reader's pace.
           if (last === null) last = (queue[0]?.seq ?? e.seq) - 1;
           queue = [];
