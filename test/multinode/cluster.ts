@@ -3,7 +3,7 @@
  * and `belay worker` started as subprocesses of the CLI, stopped (or SIGKILLed) by the test.
  */
 import type { ChildProcess } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { BelayClient } from "../../src/client/client.ts";
 import { PostgresStore } from "../../src/store/postgres/postgres-store.ts";
@@ -24,7 +24,7 @@ export async function startNode(args: string[], env: Record<string, string> = {}
   let stderr = "";
   child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
   const info = await new Promise<Record<string, unknown>>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`belay ${args[0]} did not start within 20 s; stderr: ${stderr}`)), 20_000);
+    const timer = setTimeout(() => reject(new Error(`belay ${args[0]} did not start within 60 s; stderr: ${stderr}`)), 60_000);
     child.stdout?.on("data", (d: Buffer) => {
       stdout += d.toString();
       try {
@@ -64,14 +64,24 @@ export class Cluster {
   }
 
   private readonly pgUrl: string;
+  private adminToken: string | null = null;
 
   async startServer(): Promise<NodeProcess> {
-    const home = tempDir();
-    const node = await startNode(["serve", "--db", this.db, "--concurrency", "0", "--port", "0", "--home", home, "--node-id", "api"]);
-    this.nodes.push(node);
-    const token = readFileSync(join(home, "admin.token"), "utf8").trim();
-    this.client = new BelayClient({ url: node.info["url"] as string, token });
+    const { node, client } = await this.startServeNode("api", ["--concurrency", "0"]);
+    this.client = client;
     return node;
+  }
+
+  /** Another `belay serve` on the schema (with `--concurrency N` in `extra` it runs tasks too), and a client of its API. */
+  async startServeNode(nodeId: string, extra: string[] = []): Promise<{ node: NodeProcess; client: BelayClient }> {
+    const home = tempDir();
+    const node = await startNode(["serve", "--db", this.db, "--port", "0", "--home", home, "--node-id", nodeId, "--handlers", handlers, ...extra]);
+    this.nodes.push(node);
+    // The first server on the schema creates the admin token; the others share the store's tokens.
+    const tokenFile = join(home, "admin.token");
+    if (existsSync(tokenFile)) this.adminToken ??= readFileSync(tokenFile, "utf8").trim();
+    if (this.adminToken === null) throw new Error(`belay serve ${nodeId} wrote no admin token, and no server before it did`);
+    return { node, client: new BelayClient({ url: node.info["url"] as string, token: this.adminToken }) };
   }
 
   async startWorker(nodeId: string, extra: string[] = []): Promise<NodeProcess> {
