@@ -1,3 +1,4 @@
+import type { JobDraft } from "../core/draft.ts";
 /** One task attempt started on this node, from its claim to the stored end of the attempt. */
 import type { AttemptEndResult } from "../core/lifecycle.ts";
 import type { TaskKind } from "../core/model.ts";
@@ -24,6 +25,8 @@ export interface ActiveRun {
   done: Promise<AttemptEndResult | null>;
   /** Serialises this run's writes (progress, checkpoints, the end) in the order they happened. */
   chain: Promise<unknown>;
+  /** Writes queued behind the one in flight: the next transaction applies them all, in order. */
+  queuedWrites: Array<{ mutator: (draft: JobDraft) => unknown; resolve: (value: unknown) => void }>;
   workDir: string | null;
   /** Whether the runner has a row in the store (see `Runs.launch`). */
   recorded: boolean;

@@ -74,6 +74,7 @@ export class Runs {
       interrupted: false,
       done: new Promise((resolve) => (resolveDone = resolve)),
       chain: Promise.resolve(),
+      queuedWrites: [],
       workDir: null,
       recorded: false,
     };
@@ -196,12 +197,33 @@ export class Runs {
    * database could not take (it is restarting, the connection dropped) is retried with
    * backoff: the end of an attempt must not be lost (DESIGN invariant 6).
    */
+  /**
+   * A run's writes (progress, checkpoints, warnings, its end) are applied in order, one
+   * transaction at a time. The ones queued while a transaction is in flight go together into
+   * the next: a runner that reports faster than the database commits (a row lock held
+   * elsewhere, a busy server) makes bigger transactions, not an ever longer queue in front
+   * of its attempt's end. Every update is still applied, each event still emitted.
+   */
   private write<T>(run: ActiveRun, mutator: Mutator<T>): Promise<T | null> {
-    const next = run.chain.then(() =>
-      this.retrying(async () => (await this.deps.writer.mutate(run.jobId, mutator)).value, "could not record a task update", { jobId: run.jobId, taskKey: run.key }).catch(() => null),
-    );
-    run.chain = next;
-    return next;
+    return new Promise<T | null>((resolve) => {
+      run.queuedWrites.push({ mutator, resolve: resolve as (value: unknown) => void });
+      if (run.queuedWrites.length > 1) return; // the batch is already waiting for its turn
+      run.chain = run.chain.then(async () => {
+        const batch = run.queuedWrites.splice(0);
+        const apply = (writes: typeof batch): Promise<unknown[] | null> =>
+          this.retrying(async () => (await this.deps.writer.mutate(run.jobId, (d) => writes.map((w) => w.mutator(d)))).value, "could not record a task update", {
+            jobId: run.jobId,
+            taskKey: run.key,
+          }).catch(() => null);
+        const values = await apply(batch);
+        if (values !== null || batch.length === 1) {
+          batch.forEach((w, i) => w.resolve(values === null ? null : values[i]));
+          return;
+        }
+        // One of them was refused: each on its own, so the refusal costs only that one.
+        for (const w of batch) w.resolve(((await apply([w])) ?? [null])[0]);
+      });
+    });
   }
 
   /** Retry a write the database could not take, with backoff, unless it is refused (a BelayError) or the engine closes. */

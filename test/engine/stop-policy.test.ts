@@ -60,6 +60,7 @@ function activeRun(running: RunningTask | null, exited: Promise<RunnerExit> | nu
     interrupted: false,
     done: exited === null ? new Promise(() => undefined) : exited.then(() => null),
     chain: Promise.resolve(),
+    queuedWrites: [],
     workDir: null,
     recorded: false,
   };
