@@ -24,7 +24,7 @@ export async function startNode(args: string[], env: Record<string, string> = {}
   let stderr = "";
   child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
   const info = await new Promise<Record<string, unknown>>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`belay ${args[0]} did not start within 60 s; stderr: ${stderr}`)), 60_000);
+    const timer = setTimeout(() => reject(new Error(`belay ${args[0]} did not start within 120 s; stderr: ${stderr}`)), 120_000);
     child.stdout?.on("data", (d: Buffer) => {
       stdout += d.toString();
       try {

@@ -28,7 +28,7 @@ async function jobEvents(client: BelayClient, id: string): Promise<BelayEvent[]>
 }
 
 describe("a node frozen past its lease (SIGSTOP, then SIGCONT)", skippedIf(noPostgres), () => {
-  it("is fenced: another node takes its work over, and the thawed node stops its stale runners without overwriting anything", { timeout: 120_000 }, async () => {
+  it("is fenced: another node takes its work over, and the thawed node stops its stale runners without overwriting anything", { timeout: 240_000 }, async () => {
     const c = new Cluster(pgUrl as string, testSchema());
     cluster = c;
     await c.startServer();

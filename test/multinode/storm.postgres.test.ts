@@ -7,6 +7,7 @@
  * the number the store gave it.
  */
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import pg from "pg";
 import { afterEach, describe, expect, it } from "vitest";
 import type { BelayClient } from "../../src/client/client.ts";
@@ -42,6 +43,16 @@ function collect(client: BelayClient, stop: AbortSignal): { seen: Map<number, nu
     })();
   })();
   return { seen, ready };
+}
+
+function describeProcess(pid: number): string {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return `pid ${pid} state ${fields[0]} ppid ${fields[1]} pgid ${fields[2]}: ${readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ")}`;
+  } catch {
+    return `pid ${pid} (gone)`;
+  }
 }
 
 async function allJobs(client: BelayClient): Promise<Job[]> {
@@ -125,7 +136,8 @@ describe("1,000 cancels across two nodes on PostgreSQL", skippedIf(noPostgres), 
       for (const answer of answers) expect(answer.recordId).toBe(recordOf.get(answer.jobId));
 
       // No runner alive: no process, and no runner row left open.
-      await until(async () => processesWith(marker), (pids) => pids.length === 0, 30_000);
+      // (With each survivor's parent, group and command line, should one be left.)
+      await until(async () => processesWith(marker).map((pid) => describeProcess(pid)), (left) => left.length === 0, 30_000);
       const open = await db.query(`SELECT job_id FROM ${c.schema}.runners WHERE ended_at IS NULL`);
       expect(open.rows).toEqual([]);
 
