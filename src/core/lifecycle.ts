@@ -7,6 +7,7 @@ import { BelayError } from "./errors.ts";
 import type { JobDraft } from "./draft.ts";
 import type { Job, JobSpec, Json, Progress, RemoteStop, StopMode, StopOutcome, Task, TaskStopReport } from "./model.ts";
 import { countPendingRemote, emitRemoteCancel } from "./remote-stops.ts";
+import { finishDrainStops } from "./drain.ts";
 import { isTerminalTask, resumableJobStatuses } from "./states.ts";
 import type { JobStatus } from "./states.ts";
 
@@ -228,6 +229,8 @@ export function endAttempt(d: JobDraft, key: string, attempt: number, end: Attem
   } else if (end.interrupted === true && d.job.status === "running") {
     d.setTaskStatus(key, "pending", { interrupted: true });
     task.ready = true;
+    // A drained node's record of handing the attempt back (core/drain.ts) learns how it stopped.
+    reportStop(d, task, end, "mid_run", stopMode(end, true));
   } else if (end.outcome === "succeeded") {
     d.setTaskStatus(key, "succeeded", { exitCode: end.exitCode });
   } else if (task.retriesUsed < task.retries && d.job.status === "running") {
@@ -239,6 +242,9 @@ export function endAttempt(d: JobDraft, key: string, attempt: number, end: Attem
     d.setTaskStatus(key, "failed", { exitCode: end.exitCode, error: end.error });
     if (d.job.failFast && d.job.status === "running") toStop.push(...failFast(d, key));
   }
+  // An attempt a drain meant to hand back ended on its own first: its record says so.
+  reportStop(d, task, end, "finished_first", null);
+  finishDrainStops(d);
   settle(d);
   return { applied: true, toStop };
 }

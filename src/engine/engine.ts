@@ -19,7 +19,9 @@ import type { JobStatus } from "../core/states.ts";
 import type { CancellationFilter, JobFilter, JobPage, Mutator, Store } from "../store/store.ts";
 import type { BulkCancelResult, CancelRequests, CancelResult } from "./cancel-requests.ts";
 import { crashPoint } from "./crash-points.ts";
-import type { EventBus, EventListener } from "./event-bus.ts";
+import type { EventBus, EventListener, NodeEventListener } from "./event-bus.ts";
+import type { DrainReport } from "../core/drain.ts";
+import type { Drainer } from "./drain.ts";
 import { newId } from "./ids.ts";
 import type { JobWriter } from "./job-writer.ts";
 import { validateRunnable } from "./runnable.ts";
@@ -70,8 +72,12 @@ export interface EngineParts {
   /** Whether a secret of this name can be resolved here (checked at submit). */
   hasSecret: (name: string) => boolean;
   now: () => string;
+  drainer: Drainer;
   onClose: (graceMs: number) => Promise<void>;
 }
+
+/** The default of `drain`'s `timeoutMs` (and of `--drain-timeout`). */
+export const defaultDrainTimeoutMs = 30_000;
 
 export class Belay {
   readonly nodeId: string;
@@ -299,9 +305,42 @@ export class Belay {
 
   // ---- events and lifecycle ---------------------------------------------------------------
 
-  /** Subscribe to events of one type, or of every type with "*". Returns the unsubscribe function. */
-  on(type: EventType | "*", listener: EventListener): () => void {
-    return this.parts.bus.on(type, listener);
+  /**
+   * Subscribe to events of one type, or of every job event with "*"; `belay.node.drained` is
+   * this node's (not a job's) and only reaches its own subscribers. Returns the unsubscribe function.
+   */
+  on(type: "belay.node.drained", listener: NodeEventListener): () => void;
+  on(type: EventType | "*", listener: EventListener): () => void;
+  on(type: EventType | "*" | "belay.node.drained", listener: EventListener | NodeEventListener): () => void {
+    if (type === "belay.node.drained") return this.parts.bus.onNode(listener as NodeEventListener);
+    return this.parts.bus.on(type, listener as EventListener);
+  }
+
+  /**
+   * Drain this node (DESIGN §7): stop claiming at once, give the running tasks `timeoutMs`
+   * (default 30 s) to end on their own, then stop the rest and hand them back to the queue,
+   * each with a record (`requestedBy: "system:drain"`); their attempts go back to `pending`
+   * without using a retry, for another node (or this one's next start) to run from the last
+   * checkpoint. Resolves with the counts; a repeat joins the drain under way. Call `close()`
+   * after it; the engine keeps answering reads and cancels while it drains.
+   */
+  drain(options: { timeoutMs?: number } = {}): Promise<DrainReport> {
+    this.assertOpen();
+    const timeoutMs = options.timeoutMs ?? defaultDrainTimeoutMs;
+    if (!Number.isInteger(timeoutMs) || timeoutMs < 0) {
+      throw new BelayError("INVALID_REQUEST", "drain timeoutMs must be an integer ≥ 0", { details: { field: "timeoutMs" } });
+    }
+    return this.parts.drainer.drain(timeoutMs);
+  }
+
+  /** Cut a drain under way short: the tasks left are handed back now, killed (a second SIGTERM). */
+  hurryDrain(): void {
+    this.parts.drainer.hurry();
+  }
+
+  /** True from the moment a drain starts (readiness then fails). */
+  get draining(): boolean {
+    return this.parts.drainer.draining;
   }
 
   /**

@@ -25,6 +25,7 @@ import { goneNodes } from "./cluster/nodes.ts";
 import { Presence } from "./cluster/presence.ts";
 import { attemptWatcher } from "./cluster/task-watch.ts";
 import { Belay } from "./engine.ts";
+import { Drainer } from "./drain.ts";
 import { EventBus } from "./event-bus.ts";
 import { newId } from "./ids.ts";
 import { JobWriter } from "./job-writer.ts";
@@ -273,6 +274,7 @@ export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
     templates,
     hasSecret: (name) => secrets.has(name),
     now,
+    drainer: new Drainer({ store, writer, runs, policy, scheduler, bus, logger, nodeId, now }),
     onClose: async (graceMs) => {
       closing = true;
       scheduler.stop();

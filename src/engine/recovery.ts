@@ -14,6 +14,7 @@
 import type { Logger } from "pino";
 import { endAttempt } from "../core/lifecycle.ts";
 import type { CancellationRecord, Json } from "../core/model.ts";
+import { awaitsDrainStop, isDrainRecord } from "../core/drain.ts";
 import { killOrphanGroup, killTaskProcesses } from "../runners/proc.ts";
 import type { RemoteRunner } from "../runners/remote.ts";
 import type { SlurmRunner } from "../runners/slurm.ts";
@@ -196,6 +197,8 @@ export class Recovery {
           if (task === undefined || task.attempt !== ref.attempt || task.nodeId !== ref.nodeId) continue;
           if (task.status !== "running" && task.status !== "cancelling") continue;
           const cancelRequested = task.status === "cancelling" || d.job.status === "cancelling";
+          // A drained node that exited before its runner's end was stored: still handed back, not failed.
+          const handedBack = !cancelRequested && awaitsDrainStop(d, task.key, task.attempt);
           const clusterEnd = this.slurmEnds.get(`${jobId}/${task.key}/${task.attempt}`);
           if (clusterEnd !== undefined) {
             // The cluster finished it before any cancel reached it: its own end, result kept (DESIGN §3).
@@ -209,7 +212,8 @@ export class Recovery {
             error: `runner lost: node ${ref.nodeId ?? "unknown"} stopped while it ran`,
             output: null,
             signalDelivered: cancelRequested,
-            forced: cancelRequested,
+            forced: cancelRequested || handedBack,
+            interrupted: handedBack,
           });
           n += 1;
         }
@@ -225,6 +229,8 @@ export class Recovery {
     const nodeId = this.deps.node.id;
     for (const record of open) {
       if (record.scope === "bulk" || record.jobId === null || this.deps.executor.isExecuting(record.id)) continue;
+      // A drain's record has no executor: the end of its attempt (resolveLost, here) finishes it.
+      if (isDrainRecord(record)) continue;
       const previous = record.executorNodeId;
       // A record without an executor predates executors being recorded: only a start may take it.
       if (previous === null ? !atStart : previous !== nodeId && !isGone(previous)) continue;

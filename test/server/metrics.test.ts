@@ -177,18 +177,21 @@ describe("GET /metrics", () => {
 });
 
 describe("createMetrics, event by event", () => {
-  function fakeEngine(): { engine: Pick<Belay, "on" | "countJobs" | "listPools">; emit(type: BelayEvent["type"], data: Record<string, unknown>): void; listeners: number } {
+  function fakeEngine(): { engine: Pick<Belay, "on" | "countJobs" | "listPools" | "draining">; emit(type: BelayEvent["type"], data: Record<string, unknown>): void; listeners: number } {
     const listeners = new Set<(e: BelayEvent) => void>();
     let seq = 0;
     const counts = { queued: 4, running: 0, cancelling: 2, succeeded: 0, failed: 0, partial: 0, cancelled: 0 };
     const engine = {
-      on: (_type: string, listener: (e: BelayEvent) => void) => {
+      on: (type: string, listener: (e: BelayEvent) => void) => {
+        // Job events only: the node's drained event has no job and is tested with a real engine.
+        if (type === "belay.node.drained") return () => undefined;
         listeners.add(listener);
         return () => listeners.delete(listener);
       },
       countJobs: async () => counts,
       listPools: async () => [{ name: "gpu", capacity: 2, inUse: 1, holders: [{ jobId: "j", taskKey: "t", nodeId: "n", since: null }] }],
-    } as unknown as Pick<Belay, "on" | "countJobs" | "listPools">;
+      draining: false,
+    } as unknown as Pick<Belay, "on" | "countJobs" | "listPools" | "draining">;
     return {
       engine,
       emit(type, data) {

@@ -4,7 +4,7 @@ import { dirname, join, resolve } from "node:path";
 import type { Command } from "commander";
 import type { Logger } from "pino";
 import { maxGraceMs } from "../../core/spec.ts";
-import { integer, pool, remote } from "../options.ts";
+import { durationMs, integer, pool, remote } from "../options.ts";
 import { BelayError } from "../../core/errors.ts";
 import { resolveRunAs } from "../../engine/run-as.ts";
 import type { RunAs } from "../../engine/run-as.ts";
@@ -16,6 +16,7 @@ export interface NodeOptions {
   pool?: Record<string, number>;
   home?: string;
   grace: number;
+  drainTimeout: number;
   logLevel: string;
   lease?: number;
   nodeId?: string;
@@ -36,6 +37,7 @@ export function addNodeOptions(command: Command): Command {
     .option("--pool <name=N>", "a resource pool of N slots (repeatable)", pool)
     .option("--home <dir>", "Belay's directory (default $BELAY_HOME, else ./.belay)")
     .option("--grace <ms>", "on shutdown, how long running tasks get to stop before they are killed", integer(0, maxGraceMs), 10_000)
+    .option("--drain-timeout <duration>", "on SIGTERM, how long running tasks get to end on their own before they are handed back to the queue (1500, 30s, 5m)", durationMs, 30_000)
     .option("--log-level <level>", "pino level of the JSON log on stderr", process.env["BELAY_LOG_LEVEL"] ?? "info")
     .option("--lease <ms>", "PostgreSQL: how long this node's tasks stay its own without a heartbeat before other nodes recover them (default 10000)", integer(100, 86_400_000))
     .option("--node-id <id>", "this node's id in the store (default <hostname>:<pid>:<random>)")
@@ -139,25 +141,43 @@ export async function stderrLogger(level: string): Promise<Logger> {
   return pino({ level }, pino.destination({ dest: 2, sync: true }));
 }
 
+/** What the first signal asks of a node: drain it, then close it; a second signal hurries the drain. */
+export interface Stoppable {
+  drain(options: { timeoutMs: number }): Promise<unknown>;
+  hurryDrain(): void;
+  close(graceMs: number): Promise<void>;
+}
+
+/** How long a second signal waits for the hurried hand-back to be stored before the process exits anyway. */
+const secondSignalExitMs = 5_000;
+
 /**
- * Resolve once the node has stopped after SIGINT or SIGTERM: the first signal stops it
- * gracefully (running tasks get `graceMs`), a second one exits at once.
+ * Resolve once the node has stopped after SIGINT or SIGTERM (DESIGN §7 "Drain"). The first
+ * signal drains: claiming stops at once (`/readyz` fails), running tasks get `drainTimeoutMs`
+ * to end on their own, the rest are handed back to the queue (each getting its grace), then
+ * the node closes. A second signal stops at once: the tasks left are killed and handed back
+ * now, and the process exits (within a few seconds at most, whatever is still being written).
  */
-export function untilStopped(graceMs: number, stop: (graceMs: number) => Promise<void>): Promise<void> {
+export function untilStopped(options: { graceMs: number; drainTimeoutMs: number }, node: Stoppable): Promise<void> {
   return new Promise((resolveStopped, reject) => {
     let stopping = false;
     const onSignal = (signal: NodeJS.Signals): void => {
       if (stopping) {
-        process.stderr.write(`${signal} again: exiting now; runners left behind are stopped by the next start's recovery\n`);
-        process.exit(1);
+        process.stderr.write(`${signal} again: stopping at once; running tasks are killed and handed back to the queue\n`);
+        node.hurryDrain();
+        setTimeout(() => process.exit(1), secondSignalExitMs).unref();
+        return;
       }
       stopping = true;
-      process.stderr.write(`${signal}: stopping; running tasks get ${graceMs} ms (press Ctrl-C again to exit at once)\n`);
-      stop(graceMs).then(() => {
-        process.off("SIGINT", onSignal);
-        process.off("SIGTERM", onSignal);
-        resolveStopped();
-      }, reject);
+      process.stderr.write(`${signal}: draining; no new tasks are claimed, running tasks get ${options.drainTimeoutMs} ms to end, then are handed back to the queue (send ${signal} again to stop at once)\n`);
+      node
+        .drain({ timeoutMs: options.drainTimeoutMs })
+        .then(() => node.close(options.graceMs))
+        .then(() => {
+          process.off("SIGINT", onSignal);
+          process.off("SIGTERM", onSignal);
+          resolveStopped();
+        }, reject);
     };
     process.on("SIGINT", onSignal);
     process.on("SIGTERM", onSignal);
