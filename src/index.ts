@@ -2,7 +2,10 @@
 export { openBelay } from "./engine/open.ts";
 export type { BelayOptions } from "./engine/open.ts";
 export { Belay } from "./engine/engine.ts";
-export type { BulkCancelResult, CancelResult, SubmitOptions } from "./engine/engine.ts";
+export { defaultDrainTimeoutMs } from "./engine/engine.ts";
+export type { BulkCancelResult, CancelPreviewResult, CancelResult, SubmitOptions } from "./engine/engine.ts";
+export type { CancelPreview, PreviewRunner } from "./core/preview.ts";
+export type { DrainReport, NodeDrainedEvent } from "./core/drain.ts";
 export { BelayError, errorCodes, isBelayError } from "./core/errors.ts";
 export type { ErrorCode } from "./core/errors.ts";
 export type * from "./core/model.ts";

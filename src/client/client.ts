@@ -17,6 +17,7 @@ import type {
   CancellationPage,
   CancellationResponse,
   CancellationsQuery,
+  CancelPreviewResponse,
   CancelResponse,
   CancelTaskRequest,
   CreatedToken,
@@ -139,12 +140,21 @@ export class BelayClient {
 
   // ---- cancellation ----------------------------------------------------------------------
 
-  /** 200 when the job is cancelled (at once, or already: `alreadyCancelled`), 202 while the cancellation runs. */
-  cancelJob(id: string, request: CancelJobRequest = {}, call: CallOptions = {}): Promise<CancelResponse> {
+  /**
+   * 200 when the job is cancelled (at once, or already: `alreadyCancelled`), 202 while the
+   * cancellation runs. `dryRun: true`: 200 with `preview`, what the cancel would do; nothing changes.
+   */
+  cancelJob(id: string, request: CancelJobRequest & { dryRun: true }, call?: CallOptions): Promise<CancelPreviewResponse>;
+  cancelJob(id: string, request?: CancelJobRequest & { dryRun?: false | undefined }, call?: CallOptions): Promise<CancelResponse>;
+  cancelJob(id: string, request?: CancelJobRequest, call?: CallOptions): Promise<CancelResponse | CancelPreviewResponse>;
+  cancelJob(id: string, request: CancelJobRequest = {}, call: CallOptions = {}): Promise<CancelResponse | CancelPreviewResponse> {
     return this.request("POST", `/jobs/${enc(id)}/cancel`, { body: request, ...signalOf(call) });
   }
 
-  cancelTask(id: string, key: string, request: CancelTaskRequest = {}, call: CallOptions = {}): Promise<CancelResponse> {
+  cancelTask(id: string, key: string, request: CancelTaskRequest & { dryRun: true }, call?: CallOptions): Promise<CancelPreviewResponse>;
+  cancelTask(id: string, key: string, request?: CancelTaskRequest & { dryRun?: false | undefined }, call?: CallOptions): Promise<CancelResponse>;
+  cancelTask(id: string, key: string, request?: CancelTaskRequest, call?: CallOptions): Promise<CancelResponse | CancelPreviewResponse>;
+  cancelTask(id: string, key: string, request: CancelTaskRequest = {}, call: CallOptions = {}): Promise<CancelResponse | CancelPreviewResponse> {
     return this.request("POST", `/jobs/${enc(id)}/tasks/${enc(key)}/cancel`, { body: request, ...signalOf(call) });
   }
 

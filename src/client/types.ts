@@ -18,7 +18,7 @@ export type {
   CancelTaskRequest,
   LogsQuery,
 } from "../core/requests.ts";
-export type { BulkCancelResponse, CancellationPage, CancellationResponse, CancelResponse, EventPage, JobPage, JobResponse, LogPage } from "../core/responses.ts";
+export type { BulkCancelResponse, CancellationPage, CancellationResponse, CancelPreviewResponse, CancelResponse, EventPage, JobPage, JobResponse, LogPage } from "../core/responses.ts";
 
 export type Role = "viewer" | "user" | "operator" | "admin";
 

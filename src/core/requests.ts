@@ -85,6 +85,10 @@ const cascade = {
   type: ["boolean", "null"],
   description: "Cancel the task's dependents too (true), or let them run as if it were skipped (false). Default: each edge's onCancel (cascade unless the job said otherwise).",
 } as const satisfies JsonSchema;
+const dryRun = {
+  type: "boolean",
+  description: "Preview: answer what the cancel would do (tasks and runners to stop, compensations to run, descendants) and change nothing. Needs the same role as the cancel. Default false.",
+} as const satisfies JsonSchema;
 const requestedBy = { type: "string", minLength: 1, maxLength: requestLimits.requestedByChars, description: "Who asks (the library's callers; the HTTP API sets it from the token)." } as const satisfies JsonSchema;
 
 // ---- cancel a job, a task ---------------------------------------------------------------
@@ -93,14 +97,14 @@ export const cancelJobBody = {
   type: "object",
   additionalProperties: false,
   description: "Every field is optional; no body at all means every default.",
-  properties: { reason, force, graceMs, onlyIfPending, wait, waitMs },
+  properties: { reason, force, graceMs, onlyIfPending, wait, waitMs, dryRun },
 } as const satisfies JsonSchema;
 
 export const cancelTaskBody = {
   type: "object",
   additionalProperties: false,
   description: "Every field is optional; no body at all means every default.",
-  properties: { reason, force, graceMs, cascade, wait, waitMs },
+  properties: { reason, force, graceMs, cascade, wait, waitMs, dryRun },
 } as const satisfies JsonSchema;
 
 /** The body of `POST /jobs/{id}/cancel`. */
@@ -117,6 +121,8 @@ export interface CancelJobRequest {
   wait?: boolean | undefined;
   /** Upper bound of `wait`, in ms. Default 60 000, at most 600 000. */
   waitMs?: number | undefined;
+  /** Preview: answer what the cancel would do and change nothing (`preview` in the answer). Default false. */
+  dryRun?: boolean | undefined;
 }
 
 /** The body of `POST /jobs/{id}/tasks/{key}/cancel`. */
@@ -144,6 +150,7 @@ export interface ParsedCancel {
   waitMs: number;
   requestedBy: string;
   cascade: boolean | null;
+  dryRun: boolean;
 }
 
 const withRequestedBy = <S extends { properties: object }>(schema: S) => ({ ...schema, properties: { ...schema.properties, requestedBy } }) as const;
@@ -168,6 +175,7 @@ export function parseCancelOptions(input: unknown, scope: "job" | "task" | "eith
     waitMs: o.waitMs ?? requestLimits.defaultWaitMs,
     requestedBy: o.requestedBy ?? "library",
     cascade: o.cascade ?? null,
+    dryRun: o.dryRun ?? false,
   };
 }
 

@@ -7,6 +7,7 @@
 import { errorCodes } from "./errors.ts";
 import { eventTypes } from "./model.ts";
 import type { BelayEvent, CancellationRecord, Job, LogLine } from "./model.ts";
+import type { CancelPreview } from "./preview.ts";
 import { cancellationStatuses } from "./requests.ts";
 import { jobStatuses, taskStatuses } from "./states.ts";
 
@@ -139,13 +140,44 @@ export const sharedSchemas = [errorSchema, taskSchema, jobSchema, cancellationSc
 
 export const jobResponse = { type: "object", required: ["job"], properties: { job: { $ref: "Job#" } } } as const;
 
+const taskStatusNames = { type: "string" } as const;
+
+/** A cancel's dry run (`dryRun: true`): what the cancel would do (core/preview.ts). */
+const cancelPreviewSchema = {
+  type: "object",
+  description: "What the cancel would do; nothing was changed",
+  required: ["jobId", "taskKey", "scope", "outcome", "jobStatus", "completesAtOnce", "tasks", "runners", "compensations", "steps", "descendants"],
+  properties: {
+    jobId: { type: "string" },
+    taskKey: { type: ["string", "null"] },
+    scope: { type: "string", enum: ["job", "task"] },
+    outcome: { type: "string", enum: ["cancel", "repeat", "escalate"], description: "A new cancellation, a repeat answered with the record under way, or a forced repeat that escalates it" },
+    jobStatus: { type: "object", properties: { from: { type: "string" }, to: { type: "string" } } },
+    completesAtOnce: { type: "boolean", description: "The cancel would end within the request (200) rather than run on (202)" },
+    tasks: { type: "array", items: { type: "object", properties: { key: { type: "string" }, from: taskStatusNames, to: taskStatusNames } }, description: "Tasks the request would move" },
+    runners: {
+      type: "array",
+      description: "Runners it would stop: `signal` (then a kill after graceMs) or `kill` at once",
+      items: {
+        type: "object",
+        properties: { key: { type: "string" }, kind: { type: "string" }, attempt: { type: "integer" }, nodeId: { type: ["string", "null"] }, stop: { type: "string", enum: ["signal", "kill"] }, graceMs: { type: "integer" } },
+      },
+    },
+    compensations: { type: "array", items: { type: "object", properties: { key: { type: "string" }, kind: { type: "string" } } }, description: "Compensation tasks that would run" },
+    steps: { type: "array", items: { type: "string" } },
+    descendants: { type: "array", items: { type: "object", additionalProperties: true }, description: "Child jobs the cancel would reach (empty until child jobs exist)" },
+  },
+} as const;
+
 export const cancelResponse = {
   type: "object",
   required: ["job", "cancellation"],
   properties: {
     job: { $ref: "Job#" },
-    cancellation: { $ref: "Cancellation#" },
+    cancellation: { anyOf: [{ type: "null" }, { $ref: "Cancellation#" }], description: "The record; null for a dry run" },
     alreadyCancelled: { type: "boolean" },
+    dryRun: { type: "boolean", description: "Present (true) on a dry run's answer" },
+    preview: { ...cancelPreviewSchema, description: "Dry run: what the cancel would do" },
   },
 } as const;
 
@@ -174,6 +206,14 @@ export interface CancelResponse {
   job: Job;
   cancellation: CancellationRecord;
   alreadyCancelled?: boolean | undefined;
+}
+
+/** The answer of a cancel with `dryRun: true`: nothing was changed, `preview` says what the cancel would do. */
+export interface CancelPreviewResponse {
+  job: Job;
+  cancellation: null;
+  dryRun: true;
+  preview: CancelPreview;
 }
 
 export interface BulkCancelResponse {

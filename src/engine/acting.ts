@@ -9,7 +9,7 @@ import type { Principal } from "../core/policy.ts";
 import type { BelayEvent, CancellationRecord, Job, LogLine } from "../core/model.ts";
 import type { BulkCancelOptions, CancelJobOptions, CancelTaskOptions } from "../core/requests.ts";
 import type { CancellationFilter, JobFilter, JobPage } from "../store/store.ts";
-import type { Belay, BulkCancelResult, CancelResult, PoolView } from "./engine.ts";
+import type { Belay, BulkCancelResult, CancelPreviewResult, CancelResult, PoolView } from "./engine.ts";
 
 export class ActingBelay {
   readonly principal: Principal;
@@ -60,13 +60,20 @@ export class ActingBelay {
     return this.#engine.getLogs(jobId, options);
   }
 
-  async cancelJob(jobId: string, options: CancelJobOptions = {}): Promise<CancelResult> {
+  /** A dry run (`dryRun: true`) needs the same role and ownership as the cancel itself. */
+  cancelJob(jobId: string, options: CancelJobOptions & { dryRun: true }): Promise<CancelPreviewResult>;
+  cancelJob(jobId: string, options?: CancelJobOptions & { dryRun?: false | undefined }): Promise<CancelResult>;
+  cancelJob(jobId: string, options?: CancelJobOptions): Promise<CancelResult | CancelPreviewResult>;
+  async cancelJob(jobId: string, options: CancelJobOptions = {}): Promise<CancelResult | CancelPreviewResult> {
     await this.#authorizeOn(jobId, "job.cancel");
     const result = await this.#engine.cancelJob(jobId, { ...options, requestedBy: this.principal.name });
     return { ...result, job: this.#visible(result.job) };
   }
 
-  async cancelTask(jobId: string, taskKey: string, options: CancelTaskOptions = {}): Promise<CancelResult> {
+  cancelTask(jobId: string, taskKey: string, options: CancelTaskOptions & { dryRun: true }): Promise<CancelPreviewResult>;
+  cancelTask(jobId: string, taskKey: string, options?: CancelTaskOptions & { dryRun?: false | undefined }): Promise<CancelResult>;
+  cancelTask(jobId: string, taskKey: string, options?: CancelTaskOptions): Promise<CancelResult | CancelPreviewResult>;
+  async cancelTask(jobId: string, taskKey: string, options: CancelTaskOptions = {}): Promise<CancelResult | CancelPreviewResult> {
     await this.#authorizeOn(jobId, "job.cancel");
     const result = await this.#engine.cancelTask(jobId, taskKey, { ...options, requestedBy: this.principal.name });
     return { ...result, job: this.#visible(result.job) };

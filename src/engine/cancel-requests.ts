@@ -7,6 +7,10 @@
 import type { Logger } from "pino";
 import { newRecord, requestJobCancel, requestTaskCancel } from "../core/cancellation.ts";
 import type { CancelOutcome } from "../core/cancellation.ts";
+import type { JobDraft, JobSnapshot } from "../core/draft.ts";
+import { previewCancel } from "../core/preview.ts";
+import type { CancelPreview } from "../core/preview.ts";
+import type { ParsedCancel } from "../core/requests.ts";
 import { BelayError } from "../core/errors.ts";
 import type { CancellationRecord, Job } from "../core/model.ts";
 import { parseBulkCancelOptions, parseCancelOptions } from "../core/requests.ts";
@@ -23,6 +27,15 @@ export interface CancelResult {
   cancellation: CancellationRecord;
   /** The job (or task) was already cancelled: this is the existing record. */
   alreadyCancelled: boolean;
+}
+
+/** A cancel's dry run (`dryRun: true`): the job as it is, and what the cancel would do. Nothing changed. */
+export interface CancelPreviewResult {
+  job: Job;
+  /** No record: nothing was cancelled. */
+  cancellation: null;
+  dryRun: true;
+  preview: CancelPreview;
 }
 
 export interface BulkCancelResult {
@@ -68,8 +81,37 @@ export class CancelRequests implements JobCanceller {
   /** Cancel a job (DESIGN §3). */
   async cancelJob(jobId: string, options: CancelJobOptions = {}): Promise<CancelResult> {
     const opts = parseCancelOptions(options, "job");
-    const { value: outcome, job } = await this.deps.writer.mutate(jobId, (d) =>
-      requestJobCancel(d, newId(), {
+    const { value: outcome, job } = await this.deps.writer.mutate(jobId, (d) => this.jobPlan(opts)(d, newId()));
+    return this.afterCancel(job, outcome, opts.wait ? opts.waitMs : null);
+  }
+
+  /** Cancel one task, with its dependents unless `cascade` is false (DESIGN §3). */
+  async cancelTask(jobId: string, taskKey: string, options: CancelTaskOptions = {}): Promise<CancelResult> {
+    const opts = parseCancelOptions(options, "task");
+    const { value: outcome, job } = await this.deps.writer.mutate(jobId, (d) => this.taskPlan(taskKey, opts)(d, newId()));
+    // Dependents of a task cancelled without cascade may be ready now.
+    this.deps.wake();
+    return this.afterCancel(job, outcome, opts.wait ? opts.waitMs : null);
+  }
+
+  /** What `cancelJob` with these options would do, from the same planner; nothing is written. */
+  async previewJob(jobId: string, options: CancelJobOptions = {}): Promise<CancelPreviewResult> {
+    const opts = parseCancelOptions(options, "job");
+    const snapshot = await this.snapshot(jobId);
+    return { job: snapshot.job, cancellation: null, dryRun: true, preview: previewCancel(snapshot, this.deps.now(), "job", null, this.jobPlan(opts)) };
+  }
+
+  /** What `cancelTask` with these options would do, from the same planner; nothing is written. */
+  async previewTask(jobId: string, taskKey: string, options: CancelTaskOptions = {}): Promise<CancelPreviewResult> {
+    const opts = parseCancelOptions(options, "task");
+    const snapshot = await this.snapshot(jobId);
+    return { job: snapshot.job, cancellation: null, dryRun: true, preview: previewCancel(snapshot, this.deps.now(), "task", taskKey, this.taskPlan(taskKey, opts)) };
+  }
+
+  /** The one planner of a job cancel: a real cancel applies it in its transaction, a preview on a copy. */
+  private jobPlan(opts: ParsedCancel): (d: JobDraft, id: string) => CancelOutcome {
+    return (d, id) =>
+      requestJobCancel(d, id, {
         reason: opts.reason,
         requestedBy: opts.requestedBy,
         force: opts.force,
@@ -77,27 +119,32 @@ export class CancelRequests implements JobCanceller {
         onlyIfPending: opts.onlyIfPending,
         parentId: null,
         nodeId: this.deps.nodeId,
-      }),
-    );
-    return this.afterCancel(job, outcome, opts.wait ? opts.waitMs : null);
+      });
   }
 
-  /** Cancel one task, with its dependents unless `cascade` is false (DESIGN §3). */
-  async cancelTask(jobId: string, taskKey: string, options: CancelTaskOptions = {}): Promise<CancelResult> {
-    const opts = parseCancelOptions(options, "task");
-    const { value: outcome, job } = await this.deps.writer.mutate(jobId, (d) =>
-      requestTaskCancel(d, newId(), taskKey, {
+  private taskPlan(taskKey: string, opts: ParsedCancel): (d: JobDraft, id: string) => CancelOutcome {
+    return (d, id) =>
+      requestTaskCancel(d, id, taskKey, {
         reason: opts.reason,
         requestedBy: opts.requestedBy,
         force: opts.force,
         graceMs: opts.graceMs,
         cascade: opts.cascade,
         nodeId: this.deps.nodeId,
-      }),
-    );
-    // Dependents of a task cancelled without cascade may be ready now.
-    this.deps.wake();
-    return this.afterCancel(job, outcome, opts.wait ? opts.waitMs : null);
+      });
+  }
+
+  /**
+   * The job as a mutation would load it (its open records and its latest job record, oldest
+   * first), read without a transaction: a preview is a moment's view, not a promise.
+   */
+  private async snapshot(jobId: string): Promise<JobSnapshot> {
+    const job = await this.deps.store.getJob(jobId);
+    if (job === null) throw new BelayError("JOB_NOT_FOUND", `job ${jobId} not found`, { details: { jobId } });
+    const records = (await this.deps.store.listCancellations({ jobId }, { limit: 1000, offset: 0 })).items;
+    const oldestFirst = [...records].sort((a, b) => (a.requestedAt < b.requestedAt ? -1 : a.requestedAt > b.requestedAt ? 1 : a.id < b.id ? -1 : 1));
+    const latestJobRecord = oldestFirst.filter((r) => r.scope === "job").at(-1);
+    return { job, cancellations: oldestFirst.filter((r) => r.status === "in_progress" || r === latestJobRecord) };
   }
 
   private async afterCancel(job: Job, outcome: CancelOutcome, waitMs: number | null): Promise<CancelResult> {

@@ -17,7 +17,7 @@ import { ActingBelay } from "./acting.ts";
 import { isTerminalJob } from "../core/states.ts";
 import type { JobStatus } from "../core/states.ts";
 import type { CancellationFilter, JobFilter, JobPage, Mutator, Store } from "../store/store.ts";
-import type { BulkCancelResult, CancelRequests, CancelResult } from "./cancel-requests.ts";
+import type { BulkCancelResult, CancelPreviewResult, CancelRequests, CancelResult } from "./cancel-requests.ts";
 import { crashPoint } from "./crash-points.ts";
 import type { EventBus, EventListener, NodeEventListener } from "./event-bus.ts";
 import type { DrainReport } from "../core/drain.ts";
@@ -29,7 +29,7 @@ import type { NodeRunners } from "./runnable.ts";
 import type { Scheduler } from "./scheduler.ts";
 import type { EventLog, TokenStore, WebhookStore } from "./store-views.ts";
 
-export type { BulkCancelResult, CancelResult } from "./cancel-requests.ts";
+export type { BulkCancelResult, CancelPreviewResult, CancelResult } from "./cancel-requests.ts";
 
 /** One resource pool as `GET /pools` shows it. */
 export interface PoolView {
@@ -264,15 +264,27 @@ export class Belay {
 
   // ---- cancellation -------------------------------------------------------------------
 
-  /** Cancel a job (DESIGN §3). */
-  async cancelJob(jobId: string, options: CancelJobOptions = {}): Promise<CancelResult> {
+  /**
+   * Cancel a job (DESIGN §3). With `dryRun: true`, only answer what the cancel would do
+   * (`preview`: tasks and runners to stop, compensations, descendants), planned by the same
+   * rule as the cancel, and change nothing (DESIGN §7 "Preview").
+   */
+  cancelJob(jobId: string, options: CancelJobOptions & { dryRun: true }): Promise<CancelPreviewResult>;
+  cancelJob(jobId: string, options?: CancelJobOptions & { dryRun?: false | undefined }): Promise<CancelResult>;
+  cancelJob(jobId: string, options?: CancelJobOptions): Promise<CancelResult | CancelPreviewResult>;
+  async cancelJob(jobId: string, options: CancelJobOptions = {}): Promise<CancelResult | CancelPreviewResult> {
     this.assertOpen();
+    if (options.dryRun === true) return this.parts.requests.previewJob(jobId, options);
     return this.parts.requests.cancelJob(jobId, options);
   }
 
-  /** Cancel one task, with its dependents unless `cascade` is false (DESIGN §3). */
-  async cancelTask(jobId: string, taskKey: string, options: CancelTaskOptions = {}): Promise<CancelResult> {
+  /** Cancel one task, with its dependents unless `cascade` is false (DESIGN §3); `dryRun` previews it. */
+  cancelTask(jobId: string, taskKey: string, options: CancelTaskOptions & { dryRun: true }): Promise<CancelPreviewResult>;
+  cancelTask(jobId: string, taskKey: string, options?: CancelTaskOptions & { dryRun?: false | undefined }): Promise<CancelResult>;
+  cancelTask(jobId: string, taskKey: string, options?: CancelTaskOptions): Promise<CancelResult | CancelPreviewResult>;
+  async cancelTask(jobId: string, taskKey: string, options: CancelTaskOptions = {}): Promise<CancelResult | CancelPreviewResult> {
     this.assertOpen();
+    if (options.dryRun === true) return this.parts.requests.previewTask(jobId, taskKey, options);
     return this.parts.requests.cancelTask(jobId, taskKey, options);
   }
 

@@ -48,6 +48,7 @@ const descriptions = {
     "keep calling get_job_status until terminal is true (normally with status cancelled; succeeded, failed or partial if the work finished before the cancel took effect). " +
     "Repeating the call is safe: it returns the same cancellation (alreadyCancelled: true once done); force: true on a cancelling job skips the rest of its grace period. " +
     "get_cancellation_status shows what the cancellation did, step by step. " +
+    "dryRun: true cancels nothing: it answers {dryRun, preview} with the tasks and runners the cancel would stop (signal or kill, grace), the compensation tasks it would run and whether it would end at once. " +
     "Needs the operator role, or the user role for the token's own jobs. " +
     `${errors}: JOB_NOT_FOUND (no such job), JOB_ALREADY_FINISHED (it had already ended; nothing to cancel), ` +
     "JOB_NOT_PENDING (onlyIfPending was set and the job has started or finished; details.status says which), FORBIDDEN (the token's role may not cancel this job).",
@@ -55,7 +56,7 @@ const descriptions = {
     "Cancel one task of a job (by its key) while the rest of the job goes on. A pending task is cancelled at once; a running one is stopped " +
     "asynchronously like a job (signal, grace period, force-kill): poll get_job_status until the task's status is final. " +
     "By default the tasks that depend on it are cancelled too (cascade); cascade: false lets them run as if it had been skipped. " +
-    "Returns the job's status, the task's status and the tasks the cancel affected. " +
+    "Returns the job's status, the task's status and the tasks the cancel affected. dryRun: true previews the cancel ({dryRun, preview}) and changes nothing. " +
     "Needs the operator role, or the user role for the token's own jobs. " +
     `${errors}: JOB_NOT_FOUND, TASK_NOT_FOUND (no task with that key), TASK_ALREADY_FINISHED (it had already ended), JOB_ALREADY_FINISHED, FORBIDDEN.`,
   get_cancellation_status:
@@ -104,7 +105,10 @@ export function registerBelayTools(server: McpServer, client: BelayClient): void
     { title: "Cancel a job", description: descriptions.cancel_job, inputSchema: cancelJobInput, annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false } },
     ({ jobId, ...request }) =>
       runTool(async () => {
-        const { job, cancellation, alreadyCancelled } = await client.cancelJob(jobId, request as CancelJobRequest);
+        const answer = await client.cancelJob(jobId, request as CancelJobRequest);
+        if (answer.cancellation === null) return { ...jobState(answer.job), dryRun: true, preview: answer.preview };
+        const { job, cancellation } = answer;
+        const alreadyCancelled = "alreadyCancelled" in answer ? answer.alreadyCancelled : undefined;
         const state = jobState(job);
         return {
           ...state,
@@ -120,7 +124,9 @@ export function registerBelayTools(server: McpServer, client: BelayClient): void
     { title: "Cancel one task", description: descriptions.cancel_task, inputSchema: cancelTaskInput, annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false } },
     ({ jobId, taskKey, ...request }) =>
       runTool(async () => {
-        const { job, cancellation } = await client.cancelTask(jobId, taskKey, request as CancelTaskRequest);
+        const answer = await client.cancelTask(jobId, taskKey, request as CancelTaskRequest);
+        if (answer.cancellation === null) return { ...jobState(answer.job), taskKey, dryRun: true, preview: answer.preview };
+        const { job, cancellation } = answer;
         const task = job.tasks.find((t) => t.key === taskKey);
         const taskTerminal = task !== undefined && isTerminalTask(task.status);
         return {
