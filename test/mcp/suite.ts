@@ -129,6 +129,18 @@ export function describeMcpTools(transport: string, connect: Connect, extra?: (g
       expect(again).toMatchObject({ jobId, status: "cancelled", alreadyCancelled: true, cancellation: { id: record.cancellation.id } });
     });
 
+    it("previews a cancel with dryRun: the runners it would stop, and nothing changes", async () => {
+      const { jobId } = await ok(user, "submit_job", sleepJob("mcp-preview"));
+      await pollJob(user, jobId, (s) => s.status === "running" && s.job.tasks[0].status === "running");
+      const preview = await ok(user, "cancel_job", { jobId, dryRun: true });
+      expect(preview).toMatchObject({ jobId, status: "running", dryRun: true, preview: { outcome: "cancel", descendants: [], runners: [{ key: "main", stop: "signal", graceMs: 5000 }] } });
+      const task = await ok(user, "cancel_task", { jobId, taskKey: "main", dryRun: true, force: true });
+      expect(task.preview.runners).toEqual([expect.objectContaining({ key: "main", stop: "kill" })]);
+      const state = await ok(user, "get_job_status", { jobId });
+      expect([state.status, state.job.tasks[0].status, state.job.cancellation]).toEqual(["running", "running", null]);
+      await ok(user, "cancel_job", { jobId, force: true });
+    });
+
     it("cancels one task of a job, with its dependents, while the job's other branch goes on", async () => {
       const { jobId } = await ok(user, "submit_job", {
         name: "mcp-graph",
