@@ -18,6 +18,7 @@ export type {
   CancelTaskRequest,
   LogsQuery,
 } from "../core/requests.ts";
+export type { CancelPreview, PreviewRunner } from "../core/preview.ts";
 export type { BulkCancelResponse, CancellationPage, CancellationResponse, CancelPreviewResponse, CancelResponse, EventPage, JobPage, JobResponse, LogPage } from "../core/responses.ts";
 
 export type Role = "viewer" | "user" | "operator" | "admin";

@@ -251,6 +251,11 @@ export const belay = {
     call((c) => c.cancelJob(id, cancelBody(options)), { context: { action: "stop", what: "job" } }).then((body) => ({ status: cancelAnswerStatus(body), body })),
   cancelTask: (id: string, key: string, options: CancelOptions & { cascade: boolean }) =>
     call((c) => c.cancelTask(id, key, { ...cancelBody(options), cascade: options.cascade }), { context: { action: "stop", what: "task" } }).then((body) => ({ status: cancelAnswerStatus(body), body })),
+  /** What stopping the job would do (a dry run of the same cancel: nothing changes). */
+  previewJobCancel: (id: string, options: CancelOptions, signal?: AbortSignal) =>
+    call((c) => c.cancelJob(id, { ...cancelBody(options), dryRun: true }, withSignal(signal)), withSignal(signal)).then((r) => r.preview),
+  previewTaskCancel: (id: string, key: string, options: CancelOptions & { cascade: boolean }, signal?: AbortSignal) =>
+    call((c) => c.cancelTask(id, key, { ...cancelBody(options), cascade: options.cascade, dryRun: true }, withSignal(signal)), withSignal(signal)).then((r) => r.preview),
   cancelJobs: (ids: string[], options: CancelOptions & { dryRun?: boolean }) =>
     call((c) => c.cancelJobs({ filter: { ids }, ...(options.dryRun === true ? { dryRun: true, sampleSize: 0 } : cancelBody(options)) }), {
       context: { action: "stopping several jobs at once", what: "jobs" },
