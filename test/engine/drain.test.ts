@@ -3,6 +3,8 @@
  * drain timeout finishes normally; one that does not is stopped and handed back to the queue
  * with a `system:drain` record, its attempt not counted, and runs again from its checkpoint.
  */
+import { spawn } from "node:child_process";
+import { createInterface } from "node:readline";
 import { describe, expect, it } from "vitest";
 import type { NodeDrainedEvent } from "../../src/core/drain.ts";
 import { openTestEngine, tempHome, until, untilJobStatus, untilTaskStatus } from "../helpers.ts";
@@ -87,5 +89,26 @@ describe("drain", () => {
     expect(record.runnersTerminated).toEqual({ graceful: 0, forced: 1 });
     expect(record.steps.find((s) => s.name === "force_kill")?.status).toBe("completed");
     expect((await engine.getJob(job.id)).tasks[0]).toMatchObject({ status: "pending", retriesUsed: 0 });
+  });
+
+  it("a node killed in the middle of handing a task back: the next start still hands it back (not failed) and finishes the record", async () => {
+    const home = tempHome();
+    const child = new URL("../fixtures/drain-crash-child.ts", import.meta.url).pathname;
+    const proc = spawn(process.execPath, [child, home], { stdio: ["ignore", "pipe", "inherit"] });
+    const line = await new Promise<string>((resolve, reject) => {
+      createInterface({ input: proc.stdout }).once("line", resolve);
+      proc.once("exit", (code) => reject(new Error(`child exited early with ${code}`)));
+    });
+    const { jobId, cancellationId } = JSON.parse(line) as { jobId: string; cancellationId: string };
+    proc.kill("SIGKILL");
+    await new Promise((resolve) => proc.once("exit", resolve));
+
+    const engine = await openTestEngine({ home });
+    const done = await untilJobStatus(engine, jobId, "succeeded");
+    expect(done.tasks[0]).toMatchObject({ attempt: 2, retriesUsed: 0 });
+    const record = await engine.getCancellation(cancellationId);
+    expect(record).toMatchObject({ requestedBy: "system:drain", status: "completed", affectedTasks: [{ key: "stubborn", from: "running", to: "pending" }] });
+    expect(record.tasks[0]).toMatchObject({ outcome: "mid_run", mode: "forced" });
+    expect(record.steps.every((s) => s.status !== "pending" && s.status !== "running")).toBe(true);
   });
 });
