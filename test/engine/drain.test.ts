@@ -7,6 +7,7 @@ import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { describe, expect, it } from "vitest";
 import type { NodeDrainedEvent } from "../../src/core/drain.ts";
+import { createMetrics } from "../../src/server/metrics.ts";
 import { openTestEngine, tempHome, until, untilJobStatus, untilTaskStatus } from "../helpers.ts";
 
 describe("drain", () => {
@@ -110,5 +111,26 @@ describe("drain", () => {
     expect(record).toMatchObject({ requestedBy: "system:drain", status: "completed", affectedTasks: [{ key: "stubborn", from: "running", to: "pending" }] });
     expect(record.tasks[0]).toMatchObject({ outcome: "mid_run", mode: "forced" });
     expect(record.steps.every((s) => s.status !== "pending" && s.status !== "running")).toBe(true);
+  });
+
+  it("says in its metrics how many tasks a drain let finish and how many it handed back", async () => {
+    const engine = await openTestEngine();
+    const metrics = createMetrics(engine, { defaultMetrics: false });
+    const sample = async (name: string): Promise<string[]> => (await metrics.registry.metrics()).split("\n").filter((l) => l.startsWith(name));
+    expect(await sample("belay_node_draining")).toEqual(["belay_node_draining 0"]);
+    const short = await engine.submitJob({ handler: "sleepy", input: { ms: 100 } });
+    const long = await engine.submitJob({ tasks: [{ key: "main", kind: "handler", handler: "converge" }] });
+    await untilTaskStatus(engine, short.id, "main", "running");
+    await untilTaskStatus(engine, long.id, "main", "running");
+    // Generous: the short task must end within it whatever the load; the long one never ends on its own.
+    const report = await engine.drain({ timeoutMs: 10_000 });
+    expect(report).toMatchObject({ running: 2, finished: 1, handedBack: 1 });
+    expect(await sample("belay_drain_tasks_total")).toEqual([
+      'belay_drain_tasks_total{outcome="finished"} 1',
+      'belay_drain_tasks_total{outcome="handed_back"} 1',
+      'belay_drain_tasks_total{outcome="stopped_otherwise"} 0',
+    ]);
+    expect(await sample("belay_node_draining")).toEqual(["belay_node_draining 1"]);
+    metrics.stop();
   });
 });
