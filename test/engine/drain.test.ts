@@ -4,6 +4,8 @@
  * with a `system:drain` record, its attempt not counted, and runs again from its checkpoint.
  */
 import { spawn } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { describe, expect, it } from "vitest";
 import type { NodeDrainedEvent } from "../../src/core/drain.ts";
@@ -13,7 +15,9 @@ import { openTestEngine, tempHome, until, untilJobStatus, untilTaskStatus } from
 describe("drain", () => {
   it("lets a task that ends within the drain timeout finish, and claims nothing more from the first moment", async () => {
     const engine = await openTestEngine();
-    const job = await engine.submitJob({ handler: "sleepy", input: { ms: 800 } });
+    // The task ends when the test says so: after the drain began, well within its timeout.
+    const flag = join(tempHome(), "go");
+    const job = await engine.submitJob({ command: ["sh", "-c", `while [ ! -f ${flag} ]; do sleep 0.05; done`] });
     await untilTaskStatus(engine, job.id, "main", "running");
     const drained: NodeDrainedEvent[] = [];
     engine.on("belay.node.drained", (event) => drained.push(event));
@@ -21,6 +25,7 @@ describe("drain", () => {
     const draining = engine.drain({ timeoutMs: 60_000 });
     expect(engine.draining).toBe(true);
     const late = await engine.submitJob({ handler: "noop" });
+    writeFileSync(flag, "");
     const report = await draining;
 
     expect(report).toMatchObject({ running: 1, finished: 1, handedBack: 0, stoppedOtherwise: 0, cancellationIds: [] });
@@ -118,12 +123,15 @@ describe("drain", () => {
     const metrics = createMetrics(engine, { defaultMetrics: false });
     const sample = async (name: string): Promise<string[]> => (await metrics.registry.metrics()).split("\n").filter((l) => l.startsWith(name));
     expect(await sample("belay_node_draining")).toEqual(["belay_node_draining 0"]);
-    const short = await engine.submitJob({ handler: "sleepy", input: { ms: 100 } });
+    // The short task ends when the test says so (after the drain began), the long one never on its own.
+    const flag = join(tempHome(), "go");
+    const short = await engine.submitJob({ command: ["sh", "-c", `while [ ! -f ${flag} ]; do sleep 0.05; done`] });
     const long = await engine.submitJob({ tasks: [{ key: "main", kind: "handler", handler: "converge" }] });
     await untilTaskStatus(engine, short.id, "main", "running");
     await untilTaskStatus(engine, long.id, "main", "running");
-    // Generous: the short task must end within it whatever the load; the long one never ends on its own.
-    const report = await engine.drain({ timeoutMs: 10_000 });
+    const draining = engine.drain({ timeoutMs: 10_000 });
+    writeFileSync(flag, "");
+    const report = await draining;
     expect(report).toMatchObject({ running: 2, finished: 1, handedBack: 1 });
     expect(await sample("belay_drain_tasks_total")).toEqual([
       'belay_drain_tasks_total{outcome="finished"} 1',
