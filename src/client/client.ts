@@ -114,7 +114,7 @@ export class BelayClient {
     const status = Array.isArray(query.status) ? query.status.join(",") : query.status;
     const label = query.labels === undefined ? undefined : Object.entries(query.labels).map(([k, v]) => `${k}=${v}`);
     return this.request("GET", "/jobs", {
-      query: { status, queue: query.queue, label, owner: query.owner, idPrefix: query.idPrefix, name: query.name, createdAfter: query.createdAfter, createdBefore: query.createdBefore, limit: query.limit, cursor: query.cursor },
+      query: { status, queue: query.queue, label, owner: query.owner, idPrefix: query.idPrefix, name: query.name, scheduleId: query.scheduleId, createdAfter: query.createdAfter, createdBefore: query.createdBefore, limit: query.limit, cursor: query.cursor },
       ...signalOf(call),
     });
   }

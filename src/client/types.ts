@@ -38,6 +38,8 @@ export interface ListJobsQuery {
   idPrefix?: string | undefined;
   /** Case-insensitive substring of the job name. */
   name?: string | undefined;
+  /** Only jobs made by this schedule. */
+  scheduleId?: string | undefined;
   /** ISO 8601 times: created at or after / strictly before. */
   createdAfter?: string | undefined;
   createdBefore?: string | undefined;

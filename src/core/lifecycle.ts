@@ -10,7 +10,7 @@ import { countPendingRemote, emitRemoteCancel } from "./remote-stops.ts";
 import { isTerminalTask, resumableJobStatuses } from "./states.ts";
 import type { JobStatus } from "./states.ts";
 
-export function newJob(spec: JobSpec, ids: { id: string; owner: string; now: string }): Job {
+export function newJob(spec: JobSpec, ids: { id: string; owner: string; now: string; scheduleId?: string | null }): Job {
   const tasks: Task[] = spec.tasks.map((t) => ({
     key: t.key,
     kind: t.kind,
@@ -48,6 +48,7 @@ export function newJob(spec: JobSpec, ids: { id: string; owner: string; now: str
     failFast: spec.failFast,
     attempt: 1,
     idempotencyKey: spec.idempotencyKey,
+    scheduleId: ids.scheduleId ?? null,
     createdAt: ids.now,
     startedAt: null,
     finishedAt: null,

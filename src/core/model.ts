@@ -170,6 +170,8 @@ export interface Job {
   failFast: boolean;
   attempt: number;
   idempotencyKey: string | null;
+  /** The schedule that made the job (DESIGN §7); null for a job submitted directly. */
+  scheduleId?: string | null;
   createdAt: string;
   startedAt: string | null;
   finishedAt: string | null;
@@ -187,6 +189,7 @@ export type StepName =
   | "cleanup"
   | "compensate"
   | "finalize"
+  | "quiesce"
   | "cancel_jobs";
 export type StepStatus = "pending" | "running" | "completed" | "skipped" | "failed";
 

@@ -43,6 +43,17 @@ export const policyActions = [
   "job.resume.any",
   /** See the plain `env` values of another principal's job (the owner always sees its own). */
   "job.env.any",
+  /** Read schedules (DESIGN §7). */
+  "schedule.read",
+  /** Create a schedule; its job spec is also checked as a submit (job.submit.*), once at creation. */
+  "schedule.create",
+  /** Pause, resume or delete one's own schedule / any schedule. */
+  "schedule.manage.own",
+  "schedule.manage.any",
+  /** Read the queues and whether each is paused. */
+  "queue.read",
+  /** Pause or resume a queue: it stops (or restarts) dispatch for every user of it. */
+  "queue.pause",
 ] as const;
 export type PolicyAction = (typeof policyActions)[number];
 
@@ -61,6 +72,12 @@ export const defaultPolicy: Policy = Object.freeze({
   "job.resume.own": "user",
   "job.resume.any": "operator",
   "job.env.any": "operator",
+  "schedule.read": "viewer",
+  "schedule.create": "user",
+  "schedule.manage.own": "user",
+  "schedule.manage.any": "operator",
+  "queue.read": "viewer",
+  "queue.pause": "operator",
 });
 
 /**
@@ -106,13 +123,13 @@ export function parsePolicy(input: unknown): Policy {
 }
 
 /** Actions that come as a pair: on one's own job, and on any job. */
-export type OwnedAction = "job.cancel" | "job.resume" | "job.env";
+export type OwnedAction = "job.cancel" | "job.resume" | "job.env" | "schedule.manage";
 
 export type Decision = { allowed: true } | { allowed: false; needed: Role; rule: PolicyAction };
 
 /** May `principal` do `action`? For an owned action, `owner` is the job's owner. */
 export function decide(policy: Policy, principal: Principal, action: PolicyAction | OwnedAction, owner?: string): Decision {
-  if (action === "job.cancel" || action === "job.resume" || action === "job.env") {
+  if (action === "job.cancel" || action === "job.resume" || action === "job.env" || action === "schedule.manage") {
     const own = `${action}.own` as PolicyAction;
     const any = `${action}.any` as PolicyAction;
     if (owner === principal.name && (action === "job.env" || roleAtLeast(principal.role, policy[own]))) return { allowed: true };
@@ -137,6 +154,12 @@ const describe: Readonly<Record<PolicyAction, string>> = {
   "job.resume.own": "resuming one's own job",
   "job.resume.any": "resuming another principal's job",
   "job.env.any": "reading the env values of another principal's job",
+  "schedule.read": "reading schedules",
+  "schedule.create": "creating a schedule",
+  "schedule.manage.own": "pausing, resuming or deleting one's own schedule",
+  "schedule.manage.any": "pausing, resuming or deleting another principal's schedule",
+  "queue.read": "reading queues",
+  "queue.pause": "pausing or resuming a queue",
 };
 
 /** `decide`, throwing FORBIDDEN naming the role needed and the policy rule. */

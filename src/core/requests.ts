@@ -184,6 +184,7 @@ export const bulkFilterSchema = {
     labels: { type: "object", additionalProperties: { type: "string" }, description: "Every label must match" },
     owner: { type: "string" },
     createdBefore: { type: "string", format: "date-time", description: "ISO-8601 date-time" },
+    scheduleId: { type: "string", minLength: 1, maxLength: 200, description: "Jobs made by this schedule" },
   },
 } as const satisfies JsonSchema;
 
@@ -204,6 +205,11 @@ export const bulkCancelBody = {
     force,
     graceMs,
     sampleSize: { type: "integer", minimum: 0, maximum: requestLimits.sampleSize, description: `Ids in a dry run's sample. Default ${requestLimits.defaultSampleSize}.` },
+    quiesce: {
+      type: "boolean",
+      description:
+        "First pause what produces the matching jobs (DESIGN §7): the queue the filter names, and each schedule whose jobs it matches (filter.scheduleId, or the queue, labels and owner of the schedule's spec); then cancel. The record's quiesce step lists what was paused. Default false.",
+    },
   },
 } as const satisfies JsonSchema;
 
@@ -215,6 +221,8 @@ export interface BulkFilter {
   owner?: string | undefined;
   /** ISO-8601 date-time. */
   createdBefore?: string | undefined;
+  /** Jobs made by this schedule. */
+  scheduleId?: string | undefined;
 }
 
 /** The body of `POST /jobs/cancel`. */
@@ -228,6 +236,8 @@ export interface BulkCancelRequest {
   graceMs?: number | null | undefined;
   /** Ids in a dry run's sample. Default 10. */
   sampleSize?: number | undefined;
+  /** Pause the schedules and queue the filter names before cancelling. Default false. */
+  quiesce?: boolean | undefined;
 }
 
 export interface BulkCancelOptions extends BulkCancelRequest {
@@ -241,11 +251,13 @@ export interface ParsedBulkFilter {
   labels?: Record<string, string>;
   owner?: string;
   createdBefore?: string;
+  scheduleId?: string;
 }
 
 export interface ParsedBulkCancel {
   filter: ParsedBulkFilter;
   dryRun: boolean;
+  quiesce: boolean;
   idempotencyKey: string | null;
   sampleSize: number;
   cancel: ParsedCancel;
@@ -263,6 +275,7 @@ export function parseBulkCancelOptions(input: unknown): ParsedBulkCancel {
   return {
     filter: parseBulkFilter(o.filter),
     dryRun: o.dryRun ?? false,
+    quiesce: o.quiesce ?? false,
     idempotencyKey: o.idempotencyKey ?? null,
     sampleSize: o.sampleSize ?? requestLimits.defaultSampleSize,
     cancel: parseCancelOptions({ reason: o.reason, force: o.force, graceMs: o.graceMs, requestedBy: o.requestedBy }, "job"),
@@ -277,6 +290,7 @@ export function parseBulkFilter(input: unknown): ParsedBulkFilter {
   if (f.status !== undefined) out.status = Array.isArray(f.status) ? f.status : [f.status];
   if (f.queue !== undefined) out.queue = f.queue;
   if (f.owner !== undefined) out.owner = f.owner;
+  if (f.scheduleId !== undefined) out.scheduleId = f.scheduleId;
   if (f.labels !== undefined) out.labels = { ...f.labels };
   if (f.createdBefore !== undefined) out.createdBefore = new Date(f.createdBefore).toISOString();
   if (Object.keys(out).length === 0) {
@@ -309,6 +323,7 @@ export const listJobsQuery = {
     owner: { type: "string" },
     idPrefix: { type: "string", pattern: "^[0-9a-fA-F-]{1,36}$", description: "Only jobs whose id starts with this (as the CLI resolves a short id)" },
     name: { type: "string", maxLength: 200, description: "Case-insensitive substring of the job name" },
+    scheduleId: { type: "string", minLength: 1, maxLength: 200, description: "Only jobs made by this schedule" },
     createdAfter: { type: "string", description: "ISO 8601 time: jobs created at or after it" },
     createdBefore: { type: "string", description: "ISO 8601 time: jobs created before it" },
     limit: pageSize(requestLimits.pageSize, requestLimits.defaultPageSize),

@@ -10,12 +10,13 @@ import type { CancelOutcome } from "../core/cancellation.ts";
 import { BelayError } from "../core/errors.ts";
 import type { CancellationRecord, Job } from "../core/model.ts";
 import { parseBulkCancelOptions, parseCancelOptions } from "../core/requests.ts";
-import type { BulkCancelOptions, CancelJobOptions, CancelTaskOptions } from "../core/requests.ts";
+import type { BulkCancelOptions, CancelJobOptions, CancelTaskOptions, ParsedBulkFilter } from "../core/requests.ts";
 import type { Store } from "../store/store.ts";
 import type { CancelExecutor } from "./cancel-executor.ts";
 import { crashPoint } from "./crash-points.ts";
 import { newId } from "./ids.ts";
 import type { JobWriter } from "./job-writer.ts";
+import type { Quiesced } from "./schedules.ts";
 import { logStep } from "./step-log.ts";
 
 export interface CancelResult {
@@ -44,6 +45,8 @@ export interface CancelRequestsDeps {
   now: () => string;
   /** Ask the scheduler for a claim round (a task cancel may make dependents ready). */
   wake: () => void;
+  /** Pause the schedules and queue a bulk filter names (`quiesce: true`, DESIGN §7). */
+  quiesce: (filter: ParsedBulkFilter, by: string, reason: string) => Promise<Quiesced>;
 }
 
 /** Cancelling a job or a task: what the scheduler's timeout sweep needs, and nothing else. */
@@ -123,7 +126,7 @@ export class CancelRequests implements JobCanceller {
 
   /** Cancel every non-terminal job matching a filter; `dryRun` only counts (DESIGN §3 "Bulk cancel"). */
   async cancelJobs(options: BulkCancelOptions): Promise<BulkCancelResult> {
-    const { filter, cancel: opts, idempotencyKey: key, dryRun, sampleSize } = parseBulkCancelOptions(options);
+    const { filter, cancel: opts, idempotencyKey: key, dryRun, sampleSize, quiesce } = parseBulkCancelOptions(options);
     if (dryRun) {
       const { ids, total } = await this.deps.store.findJobIds(filter, sampleSize);
       return { matched: total, cancelled: 0, sample: ids, cancellation: null };
@@ -132,9 +135,13 @@ export class CancelRequests implements JobCanceller {
       const existing = await this.deps.store.getCancellationByIdempotencyKey(key);
       if (existing !== null) {
         const detail = existing.steps[0]?.detail;
-        return { matched: Number(detail?.["matched"] ?? existing.progress?.total ?? 0), cancelled: Number(detail?.["cancelled"] ?? 0), cancellation: existing };
+        const counts = existing.steps.find((s) => s.name === "cancel_jobs")?.detail ?? detail;
+        return { matched: Number(counts?.["matched"] ?? existing.progress?.total ?? 0), cancelled: Number(counts?.["cancelled"] ?? 0), cancellation: existing };
       }
     }
+    // Quiesce first: once the producers are paused, the selection below is the last of their work.
+    const quiesceStartedAt = this.deps.now();
+    const quiesced = quiesce ? await this.deps.quiesce(filter, opts.requestedBy, opts.reason ?? "bulk cancel with quiesce") : null;
     const { ids, total } = await this.deps.store.findJobIds(filter, 10_000_000);
     const bulk = newRecord({
       id: newId(),
@@ -148,11 +155,15 @@ export class CancelRequests implements JobCanceller {
       cascade: true,
       graceMs: opts.graceMs ?? 0,
       now: this.deps.now(),
-      steps: ["cancel_jobs", "finalize"],
+      steps: quiesced === null ? ["cancel_jobs", "finalize"] : ["quiesce", "cancel_jobs", "finalize"],
       idempotencyKey: key,
     });
     bulk.progress = { total, done: 0 };
-    const cancelStep = bulk.steps[0];
+    if (quiesced !== null) {
+      const step = bulk.steps[0];
+      if (step !== undefined) Object.assign(step, { status: "completed", startedAt: quiesceStartedAt, finishedAt: this.deps.now(), detail: quiesced });
+    }
+    const cancelStep = bulk.steps.find((s) => s.name === "cancel_jobs");
     if (cancelStep !== undefined) {
       cancelStep.status = "running";
       cancelStep.startedAt = bulk.requestedAt;
@@ -210,11 +221,12 @@ export class CancelRequests implements JobCanceller {
     const bad = children.items.filter((c) => c.status === "partial" || c.status === "failed");
     const now = this.deps.now();
     for (const step of bulk.steps) {
+      if (step.name === "quiesce") continue; // finished, with its own times, before the cancels began
       step.startedAt ??= bulk.requestedAt;
       step.finishedAt = now;
       step.status = "completed";
     }
-    const cancelStep = bulk.steps[0];
+    const cancelStep = bulk.steps.find((s) => s.name === "cancel_jobs");
     if (cancelStep !== undefined) cancelStep.detail = { ...cancelStep.detail, jobs: children.items.length, partial: bad.length };
     bulk.status = bad.length > 0 || bulk.errors.length > 0 ? "partial" : "completed";
     bulk.progress = { total, done: total };

@@ -25,9 +25,12 @@ import type { JobWriter } from "./job-writer.ts";
 import { validateRunnable } from "./runnable.ts";
 import type { NodeRunners } from "./runnable.ts";
 import type { Scheduler } from "./scheduler.ts";
+import type { QueueView, Schedules } from "./schedules.ts";
+import type { Schedule } from "../core/schedules.ts";
 import type { EventLog, TokenStore, WebhookStore } from "./store-views.ts";
 
 export type { BulkCancelResult, CancelResult } from "./cancel-requests.ts";
+export type { QueueView, Quiesced } from "./schedules.ts";
 
 /** One resource pool as `GET /pools` shows it. */
 export interface PoolView {
@@ -50,7 +53,9 @@ export interface SubmitOptions {
   /** The principal that owns the job. Default "library" (or the acting principal's name). */
   owner?: string;
   /** Who submits: each task is checked against the policy (`belay.as(principal)` sets it). */
-  principal?: Principal;
+  principal?: Principal | undefined;
+  /** The schedule making the job (its firings set it). */
+  scheduleId?: string;
 }
 
 export interface EngineParts {
@@ -59,6 +64,7 @@ export interface EngineParts {
   writer: JobWriter;
   scheduler: Scheduler;
   requests: CancelRequests;
+  schedules: Schedules;
   runners: NodeRunners;
   logger: Logger;
   nodeId: string;
@@ -136,7 +142,7 @@ export class Belay {
   /** `submitJob`, also telling whether the job was created or found by its idempotency key. */
   async submit(input: unknown, options: SubmitOptions = {}): Promise<{ job: Job; created: boolean }> {
     this.assertOpen();
-    const job = await this.prepare(input, options, this.parts.now());
+    const job = await this.prepareJob(input, options, this.parts.now());
     const result = await this.parts.writer.insert(job, (d) => created(d, job));
     crashPoint("submit");
     this.parts.writer.publish(result.events);
@@ -149,7 +155,7 @@ export class Belay {
    * expanded), checked against the policy for the submitting principal (DESIGN §6), its
    * secret names known here, runnable on this cluster.
    */
-  private async prepare(input: unknown, options: SubmitOptions, now: string): Promise<Job> {
+  async prepareJob(input: unknown, options: SubmitOptions, now: string): Promise<Job> {
     const spec = parseJobSpec(input, { templates: this.parts.templates });
     if (options.principal !== undefined) authorizeSubmit(this.parts.policy, options.principal, spec);
     spec.tasks.forEach((task, i) => {
@@ -162,7 +168,7 @@ export class Belay {
       }
     });
     await validateRunnable(spec, this.parts.runners, this.parts.pools, this.parts.store.shared);
-    return newJob(spec, { id: newId(), owner: options.owner ?? options.principal?.name ?? "library", now });
+    return newJob(spec, { id: newId(), owner: options.owner ?? options.principal?.name ?? "library", now, scheduleId: options.scheduleId ?? null });
   }
 
   /**
@@ -181,7 +187,7 @@ export class Belay {
     const items: Array<{ job: Job; build: (d: JobDraft) => void }> = [];
     for (const [index, input] of inputs.entries()) {
       try {
-        const job = await this.prepare(input, options, now);
+        const job = await this.prepareJob(input, options, now);
         items.push({ job, build: (d) => created(d, job) });
       } catch (error) {
         if (!isBelayError(error)) throw error;
@@ -295,6 +301,57 @@ export class Belay {
     if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new BelayError("INVALID_REQUEST", "limit must be an integer from 1 to 1000", { details: { field: "limit" } });
     if (!Number.isInteger(offset) || offset < 0) throw new BelayError("INVALID_REQUEST", "offset must be a non-negative integer", { details: { field: "offset" } });
     return this.parts.store.listCancellations(filter, { limit, offset });
+  }
+
+  // ---- schedules and queues (DESIGN §7) ----------------------------------------------------
+
+  /**
+   * Create a schedule: `{name, cron, timeZone, job, overlap, catchUp}`. Its job spec is checked
+   * now as a submit by `principal` would be (a free-command process task needs the role that
+   * submitting one needs); each firing submits it as `owner`.
+   */
+  async createSchedule(input: unknown, options: { owner?: string; principal?: Principal } = {}): Promise<Schedule> {
+    this.assertOpen();
+    return this.parts.schedules.create(input, { owner: options.owner ?? options.principal?.name ?? "library", principal: options.principal });
+  }
+
+  /** A schedule by id, or by name among `owner`'s schedules. */
+  getSchedule(idOrName: string, options: { owner?: string } = {}): Promise<Schedule> {
+    return this.parts.schedules.get(idOrName, options.owner);
+  }
+
+  /** Every schedule, with its next firing (`nextRunAt`, null while paused). */
+  listSchedules(): Promise<Schedule[]> {
+    return this.parts.schedules.list();
+  }
+
+  pauseSchedule(idOrName: string, options: { by?: string; owner?: string } = {}): Promise<Schedule> {
+    return this.parts.schedules.pause(idOrName, { by: options.by ?? "library", owner: options.owner });
+  }
+
+  /** Fire again, from the next time after now: the paused time is not caught up. */
+  resumeSchedule(idOrName: string, options: { owner?: string } = {}): Promise<Schedule> {
+    return this.parts.schedules.resume(idOrName, options);
+  }
+
+  deleteSchedule(idOrName: string, options: { owner?: string } = {}): Promise<Schedule> {
+    return this.parts.schedules.delete(idOrName, options);
+  }
+
+  /** Queues with tasks or a pause, and whether each is paused. */
+  listQueues(): Promise<QueueView[]> {
+    return this.parts.schedules.listQueues();
+  }
+
+  /** Pause a queue: no node claims its tasks until it is resumed (they can still be cancelled). */
+  pauseQueue(name: string, options: { by?: string; reason?: string | null } = {}): Promise<QueueView> {
+    return this.parts.schedules.pauseQueue(name, { by: options.by ?? "library", reason: options.reason });
+  }
+
+  async resumeQueue(name: string): Promise<QueueView> {
+    const queue = await this.parts.schedules.resumeQueue(name);
+    this.parts.scheduler.wake();
+    return queue;
   }
 
   // ---- events and lifecycle ---------------------------------------------------------------

@@ -35,6 +35,7 @@ import { RemoteFollowUp } from "./remote-follow-up.ts";
 import type { NodeRunners } from "./runnable.ts";
 import { Runs } from "./runs.ts";
 import { Scheduler } from "./scheduler.ts";
+import { Schedules } from "./schedules.ts";
 import { StopPolicy } from "./stop-policy.ts";
 import { TimeoutSweep } from "./timeouts.ts";
 import { Workspace } from "./workspace.ts";
@@ -68,6 +69,10 @@ export interface BelayOptions {
   nodeId?: string;
   /** How often to look for work submitted elsewhere and for timed-out jobs, in ms. Default 100. */
   pollIntervalMs?: number;
+  /** How often to look for due schedules, in ms. Default 1000. */
+  schedulePollMs?: number;
+  /** Fire due schedules on this node. Default true (any number of nodes may: one firing makes one job). */
+  fireSchedules?: boolean;
   /** pino logger. Default: silent. */
   logger?: Logger;
   /** SQLite durability: `normal` (default) or `strict` (fsync on every commit). See docs/durability.md. */
@@ -246,7 +251,27 @@ export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
     closing: () => closing,
   });
   const agent = new CancelAgent({ store, runs, policy, writer, logger, nodeId, executor });
-  const requests = new CancelRequests({ writer, store, executor, logger, nodeId, now, wake: () => scheduler.wake() });
+  // The engine is built below; schedules reach its submit (policy, secrets, runnable checks) through it.
+  let engine!: Belay;
+  const schedules: Schedules = new Schedules({
+    store,
+    logger,
+    now,
+    pollMs: positiveInt(options.schedulePollMs, 1000, "schedulePollMs"),
+    prepare: (input, owner, principal) => engine.prepareJob(input, { owner, principal }, now()),
+    submit: (input, submitOptions) => engine.submit(input, submitOptions),
+    canceller: () => requests,
+  });
+  const requests: CancelRequests = new CancelRequests({
+    writer,
+    store,
+    executor,
+    logger,
+    nodeId,
+    now,
+    wake: () => scheduler.wake(),
+    quiesce: (filter, by, reason) => schedules.quiesce(filter, by, reason),
+  });
   scheduler = new Scheduler({
     writer,
     runs,
@@ -259,12 +284,13 @@ export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
     timeouts: new TimeoutSweep({ store, canceller: requests, logger }),
     onPoll: () => cluster.poll(),
   });
-  const engine = new Belay({
+  engine = new Belay({
     store,
     bus,
     writer,
     scheduler,
     requests,
+    schedules,
     runners,
     logger,
     nodeId,
@@ -275,6 +301,7 @@ export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
     now,
     onClose: async (graceMs) => {
       closing = true;
+      await schedules.stop();
       scheduler.stop();
       await scheduler.settled();
       await policy.interrupt(runs.all(), graceMs);
@@ -334,5 +361,6 @@ export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
   }
   presence.start();
   scheduler.start();
+  if (options.fireSchedules !== false) schedules.start();
   return engine;
 }

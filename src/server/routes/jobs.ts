@@ -121,7 +121,7 @@ export function registerJobRoutes(api: FastifyInstance, deps: AppDeps): void {
     },
   );
 
-  api.get<{ Querystring: { status?: string; queue?: string; label?: string | string[]; owner?: string; idPrefix?: string; name?: string; createdAfter?: string; createdBefore?: string; limit?: number; cursor?: string } }>(
+  api.get<{ Querystring: { status?: string; queue?: string; label?: string | string[]; owner?: string; idPrefix?: string; name?: string; scheduleId?: string; createdAfter?: string; createdBefore?: string; limit?: number; cursor?: string } }>(
     "/jobs",
     {
       config: { ...roleOf.read },
@@ -143,6 +143,7 @@ export function registerJobRoutes(api: FastifyInstance, deps: AppDeps): void {
       const labels = parseLabels(q.label);
       if (labels !== undefined) filter.labels = labels;
       if (q.name !== undefined && q.name !== "") filter.nameContains = q.name;
+      if (q.scheduleId !== undefined) filter.scheduleId = q.scheduleId;
       const createdAfter = parseTimeParam(q.createdAfter, "createdAfter");
       if (createdAfter !== undefined) filter.createdAfter = createdAfter;
       const createdBefore = parseTimeParam(q.createdBefore, "createdBefore");

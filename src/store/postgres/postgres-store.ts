@@ -20,6 +20,9 @@ import type { BelayEvent, CancellationRecord, Job, LogLine, NewEvent } from "../
 import type { JobStatus } from "../../core/states.ts";
 import { applyMutator } from "../store.ts";
 import type {
+  QueuePause,
+  ScheduleRun,
+  StoredSchedule,
   ActiveTask,
   CancellationFilter,
   ClaimOptions,
@@ -53,6 +56,7 @@ import * as runners from "./queries/runners.ts";
 import * as sweeps from "./queries/sweeps.ts";
 import * as tasks from "./queries/tasks.ts";
 import * as tokens from "./queries/tokens.ts";
+import * as schedules from "./queries/schedules.ts";
 import * as webhooks from "./queries/webhooks.ts";
 import { PgNotifier } from "./notifier.ts";
 
@@ -443,6 +447,56 @@ export class PostgresStore implements Store {
 
   async markNodeStopped(nodeId: string, at: string): Promise<void> {
     await nodes.markNodeStopped(this.pool, nodeId, at);
+  }
+
+  // ---- schedules and queues (DESIGN §7; queries/schedules.ts) ----
+
+  async insertSchedule(schedule: StoredSchedule): Promise<void> {
+    await schedules.insertSchedule(this.pool, schedule);
+  }
+
+  async getSchedule(idOrName: string, owner?: string): Promise<StoredSchedule | null> {
+    return schedules.getSchedule(this.pool, idOrName, owner);
+  }
+
+  async listSchedules(): Promise<StoredSchedule[]> {
+    return schedules.listSchedules(this.pool);
+  }
+
+  async setSchedulePaused(id: string, paused: { by: string; at: string } | null, nextRunMs: number | null, now: string): Promise<boolean> {
+    return schedules.setSchedulePaused(this.pool, id, paused, nextRunMs, now);
+  }
+
+  async deleteSchedule(id: string): Promise<boolean> {
+    return schedules.deleteSchedule(this.pool, id);
+  }
+
+  async dueSchedules(nowMs: number, limit: number): Promise<StoredSchedule[]> {
+    return schedules.dueSchedules(this.pool, nowMs, limit);
+  }
+
+  async claimScheduleFiring(id: string, expectedMs: number, nextRunMs: number | null, now: string): Promise<boolean> {
+    return schedules.claimFiring(this.pool, id, expectedMs, nextRunMs, now);
+  }
+
+  async recordScheduleRun(id: string, run: ScheduleRun): Promise<void> {
+    await schedules.recordRun(this.pool, id, run);
+  }
+
+  async pauseQueue(pause: QueuePause): Promise<boolean> {
+    return schedules.pauseQueue(this.pool, pause);
+  }
+
+  async resumeQueue(queue: string): Promise<boolean> {
+    return schedules.resumeQueue(this.pool, queue);
+  }
+
+  async listQueuePauses(): Promise<QueuePause[]> {
+    return schedules.queuePauses(this.pool);
+  }
+
+  async queueCounts(): Promise<Record<string, { pending: number; running: number }>> {
+    return schedules.queueCounts(this.pool);
   }
 
   async countJobs(): Promise<Record<JobStatus, number>> {

@@ -72,6 +72,7 @@ export function rowToJob(row: Row, tasks: Task[]): Job {
     failFast: row["fail_fast"] === true,
     attempt: num(row["attempt"]),
     idempotencyKey: strOrNull(row["idempotency_key"]),
+    scheduleId: strOrNull(row["schedule_id"]),
     createdAt: iso(row["created_at"]),
     startedAt: isoOrNull(row["started_at"]),
     finishedAt: isoOrNull(row["finished_at"]),

@@ -59,6 +59,7 @@ export function rowToJob(row: Row, tasks: Task[]): Job {
     failFast: num(row["fail_fast"]) === 1,
     attempt: num(row["attempt"]),
     idempotencyKey: strOrNull(row["idempotency_key"]),
+    scheduleId: strOrNull(row["schedule_id"]),
     createdAt: str(row["created_at"]),
     startedAt: strOrNull(row["started_at"]),
     finishedAt: strOrNull(row["finished_at"]),

@@ -19,7 +19,11 @@ import type { JobStatus } from "../../core/states.ts";
 import { toBelayEvent } from "../../core/events.ts";
 import { jobDeadlines } from "../../core/lifecycle.ts";
 import { applyMutator } from "../store.ts";
+import { SqliteSchedules } from "./schedules.ts";
 import type {
+  QueuePause,
+  ScheduleRun,
+  StoredSchedule,
   ActiveTask,
   CancellationFilter,
   ClaimOptions,
@@ -185,8 +189,8 @@ export class SqliteStore implements Store {
     const { queueDeadlineMs, runDeadlineMs } = jobDeadlines(job);
     const result = this.sql(
       `INSERT INTO jobs (id, name, queue, priority, owner, status, labels, params, progress, timeout_ms, queue_timeout_ms,
-        grace_ms, fail_fast, attempt, idempotency_key, created_at, started_at, finished_at, cancellation, queue_deadline_ms, run_deadline_ms)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        grace_ms, fail_fast, attempt, idempotency_key, created_at, started_at, finished_at, cancellation, queue_deadline_ms, run_deadline_ms, schedule_id)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ).run(
       job.id,
       job.name,
@@ -209,6 +213,7 @@ export class SqliteStore implements Store {
       job.cancellation === null ? null : JSON.stringify(job.cancellation),
       queueDeadlineMs,
       runDeadlineMs,
+      job.scheduleId ?? null,
     );
     const jobSeq = Number(result.lastInsertRowid);
     const insertTask = this.sql(
@@ -421,7 +426,9 @@ export class SqliteStore implements Store {
         : "";
       // Read more candidates than needed: some may wait for a full pool.
       const candidates = this.sql(
+        // A paused queue's tasks are passed over here, in the claim's own transaction (DESIGN §7).
         `SELECT job_id, key, spec FROM tasks WHERE status = 'pending' AND ready = 1 ${queueFilter}
+           AND NOT EXISTS (SELECT 1 FROM paused_queues p WHERE p.queue = tasks.queue)
          ORDER BY priority DESC, job_seq, idx LIMIT ?`,
       ).all(...(options.queues ?? []), options.max * 4 + 16) as Row[];
       const claimed: Array<ClaimedTask<T>> = [];
@@ -645,6 +652,58 @@ export class SqliteStore implements Store {
     this.sql("UPDATE nodes SET stopped_at = ? WHERE id = ? AND dead_at IS NULL").run(at, nodeId);
   }
 
+  // ---- schedules and queues (DESIGN §7; src/store/sqlite/schedules.ts) ----
+
+  private readonly schedules = new SqliteSchedules((text) => this.sql(text));
+
+  async insertSchedule(schedule: StoredSchedule): Promise<void> {
+    this.transaction(() => this.schedules.insert(schedule));
+  }
+
+  async getSchedule(idOrName: string, owner?: string): Promise<StoredSchedule | null> {
+    return this.schedules.get(idOrName, owner);
+  }
+
+  async listSchedules(): Promise<StoredSchedule[]> {
+    return this.schedules.list();
+  }
+
+  async setSchedulePaused(id: string, paused: { by: string; at: string } | null, nextRunMs: number | null, now: string): Promise<boolean> {
+    return this.schedules.setPaused(id, paused, nextRunMs, now);
+  }
+
+  async deleteSchedule(id: string): Promise<boolean> {
+    return this.schedules.delete(id);
+  }
+
+  async dueSchedules(nowMs: number, limit: number): Promise<StoredSchedule[]> {
+    return this.schedules.due(nowMs, limit);
+  }
+
+  async claimScheduleFiring(id: string, expectedMs: number, nextRunMs: number | null, now: string): Promise<boolean> {
+    return this.schedules.claimFiring(id, expectedMs, nextRunMs, now);
+  }
+
+  async recordScheduleRun(id: string, run: ScheduleRun): Promise<void> {
+    this.schedules.recordRun(id, run);
+  }
+
+  async pauseQueue(pause: QueuePause): Promise<boolean> {
+    return this.schedules.pauseQueue(pause);
+  }
+
+  async resumeQueue(queue: string): Promise<boolean> {
+    return this.schedules.resumeQueue(queue);
+  }
+
+  async listQueuePauses(): Promise<QueuePause[]> {
+    return this.schedules.queuePauses();
+  }
+
+  async queueCounts(): Promise<Record<string, { pending: number; running: number }>> {
+    return this.schedules.queueCounts();
+  }
+
   async countJobs(): Promise<Record<JobStatus, number>> {
     const counts = Object.fromEntries(jobStatuses.map((s) => [s, 0])) as Record<JobStatus, number>;
     for (const row of this.sql("SELECT status, count(*) AS n FROM jobs GROUP BY status").all() as Row[]) {
@@ -767,6 +826,7 @@ function jobWhere(filter: JobFilter): { where: string[]; params: Array<string | 
   const equal = equalities([
     ["queue", filter.queue],
     ["owner", filter.owner],
+    ["schedule_id", filter.scheduleId],
   ]);
   where.push(...equal.where);
   params.push(...equal.params);

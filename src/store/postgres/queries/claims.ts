@@ -31,6 +31,8 @@ const claimCandidatesQuery =
   `SELECT t.job_id, t.key, t.spec -> 'uses' AS uses
    FROM tasks t JOIN jobs j ON j.id = t.job_id
    WHERE t.status = 'pending' AND t.ready AND ($1::text[] IS NULL OR t.queue = ANY($1::text[]))
+     -- A paused queue dispatches nothing (DESIGN §7): decided here, in the claim's transaction.
+     AND NOT EXISTS (SELECT 1 FROM paused_queues p WHERE p.queue = t.queue)
    ORDER BY t.priority DESC, t.job_seq, t.idx
    LIMIT $2
    FOR UPDATE OF j SKIP LOCKED`;

@@ -15,7 +15,7 @@ import { taskStateColumns } from "./tasks.ts";
 
 const jobColumns = [
   "seq", "id", "name", "queue", "priority", "owner", "status", "labels", "params", "progress", "timeout_ms", "queue_timeout_ms",
-  "grace_ms", "fail_fast", "attempt", "idempotency_key", "created_at", "started_at", "finished_at", "cancellation",
+  "grace_ms", "fail_fast", "attempt", "idempotency_key", "created_at", "started_at", "finished_at", "cancellation", "schedule_id",
 ].map((c) => `j.${c}`).join(", ");
 
 /** The job's tasks in submission order, as one `json` column. */
@@ -36,14 +36,16 @@ const insertJobsQuery = named(
   `WITH input AS (
      SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::text[], $7::jsonb[], $8::json[], $9::json[],
        $10::bigint[], $11::bigint[], $12::int[], $13::boolean[], $14::int[], $15::text[], $16::timestamptz[], $17::timestamptz[],
-       $18::timestamptz[], $19::json[], $20::bigint[], $21::bigint[]) WITH ORDINALITY
+       $18::timestamptz[], $19::json[], $20::bigint[], $21::bigint[], $39::text[]) WITH ORDINALITY
        AS u(id, name, queue, priority, owner, status, labels, params, progress, timeout_ms, queue_timeout_ms, grace_ms, fail_fast,
-         attempt, idempotency_key, created_at, started_at, finished_at, cancellation, queue_deadline_ms, run_deadline_ms, n)
+         attempt, idempotency_key, created_at, started_at, finished_at, cancellation, queue_deadline_ms, run_deadline_ms, schedule_id, n)
    ), inserted AS (
      INSERT INTO jobs (id, name, queue, priority, owner, status, labels, params, progress, timeout_ms, queue_timeout_ms,
-       grace_ms, fail_fast, attempt, idempotency_key, created_at, started_at, finished_at, cancellation, queue_deadline_ms, run_deadline_ms)
+       grace_ms, fail_fast, attempt, idempotency_key, created_at, started_at, finished_at, cancellation, queue_deadline_ms, run_deadline_ms,
+       schedule_id)
      SELECT id, name, queue, priority, owner, status, labels, params, progress, timeout_ms, queue_timeout_ms,
-       grace_ms, fail_fast, attempt, idempotency_key, created_at, started_at, finished_at, cancellation, queue_deadline_ms, run_deadline_ms
+       grace_ms, fail_fast, attempt, idempotency_key, created_at, started_at, finished_at, cancellation, queue_deadline_ms, run_deadline_ms,
+       schedule_id
      FROM input ORDER BY n
      ON CONFLICT (owner, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
      RETURNING id, seq, priority, queue
@@ -95,6 +97,8 @@ export function insertJobsStatement(jobs: Job[]): Statement {
     tasks.map((t) => t.task.runOn),
     tasks.map((t) => JSON.stringify(t.task.spec)),
     ...taskStateColumns(tasks.map((t) => t.task)),
+    // $39, after the tasks' columns: the schedule that made each job.
+    jobs.map((j) => j.scheduleId ?? null),
   ]);
 }
 
@@ -199,6 +203,7 @@ function jobWhere(filter: JobFilter, params: unknown[]): string[] {
   if (filter.status !== undefined && filter.status.length > 0) where.push(`j.status = ANY(${param(filter.status)}::text[])`);
   if (filter.queue !== undefined) where.push(`j.queue = ${param(filter.queue)}`);
   if (filter.owner !== undefined) where.push(`j.owner = ${param(filter.owner)}`);
+  if (filter.scheduleId !== undefined) where.push(`j.schedule_id = ${param(filter.scheduleId)}`);
   if (filter.createdBefore !== undefined) where.push(`j.created_at < ${param(filter.createdBefore)}::timestamptz`);
   if (filter.idPrefix !== undefined) where.push(`left(j.id, ${param(filter.idPrefix.length)}::int) = ${param(filter.idPrefix)}`);
   if (filter.createdAfter !== undefined) where.push(`j.created_at >= ${param(filter.createdAfter)}::timestamptz`);
