@@ -11,6 +11,11 @@ import { EventStream } from "./events.ts";
 import { wake } from "./wake.ts";
 import type { EventsOptions } from "./events.ts";
 import type {
+  CreateScheduleRequest,
+  QueuePage,
+  QueueResponse,
+  SchedulePage,
+  ScheduleResponse,
   BulkCancelRequest,
   BulkCancelResponse,
   CancelJobRequest,
@@ -92,6 +97,48 @@ export class BelayClient {
   /** GET /pools: each resource pool's capacity and the tasks holding its slots. */
   listPools(call: CallOptions = {}): Promise<{ items: Pool[] }> {
     return this.request("GET", "/pools", signalOf(call));
+  }
+
+  // ---- schedules and queues (DESIGN §7) ----------------------------------------------------
+
+  /** POST /schedules: 201 with the schedule (400 naming `cron` or `timeZone` when one is bad). */
+  createSchedule(request: CreateScheduleRequest, call: CallOptions = {}): Promise<ScheduleResponse> {
+    return this.request("POST", "/schedules", { body: request, ...signalOf(call) });
+  }
+
+  /** Every schedule, with its next run (`nextRunAt`, null while paused). */
+  listSchedules(call: CallOptions = {}): Promise<SchedulePage> {
+    return this.request("GET", "/schedules", signalOf(call));
+  }
+
+  /** By id, or by the name of one of the caller's schedules. */
+  getSchedule(idOrName: string, call: CallOptions = {}): Promise<ScheduleResponse> {
+    return this.request("GET", `/schedules/${enc(idOrName)}`, signalOf(call));
+  }
+
+  pauseSchedule(idOrName: string, call: CallOptions = {}): Promise<ScheduleResponse> {
+    return this.request("POST", `/schedules/${enc(idOrName)}/pause`, signalOf(call));
+  }
+
+  resumeSchedule(idOrName: string, call: CallOptions = {}): Promise<ScheduleResponse> {
+    return this.request("POST", `/schedules/${enc(idOrName)}/resume`, signalOf(call));
+  }
+
+  deleteSchedule(idOrName: string, call: CallOptions = {}): Promise<ScheduleResponse> {
+    return this.request("DELETE", `/schedules/${enc(idOrName)}`, signalOf(call));
+  }
+
+  listQueues(call: CallOptions = {}): Promise<QueuePage> {
+    return this.request("GET", "/queues", signalOf(call));
+  }
+
+  /** A paused queue's tasks are not claimed (they can still be cancelled). */
+  pauseQueue(name: string, options: { reason?: string | null } = {}, call: CallOptions = {}): Promise<QueueResponse> {
+    return this.request("POST", `/queues/${enc(name)}/pause`, { body: options, ...signalOf(call) });
+  }
+
+  resumeQueue(name: string, call: CallOptions = {}): Promise<QueueResponse> {
+    return this.request("POST", `/queues/${enc(name)}/resume`, signalOf(call));
   }
 
   // ---- jobs ----------------------------------------------------------------------------

@@ -19,6 +19,8 @@ export type {
   LogsQuery,
 } from "../core/requests.ts";
 export type { BulkCancelResponse, CancellationPage, CancellationResponse, CancelResponse, EventPage, JobPage, JobResponse, LogPage } from "../core/responses.ts";
+export type { Queue, QueuePage, QueueResponse, SchedulePage, ScheduleResponse } from "../core/responses.ts";
+export type { CatchUpPolicy, CreateScheduleRequest, OverlapPolicy, Schedule, ScheduleOutcome } from "../core/schedules.ts";
 
 export type Role = "viewer" | "user" | "operator" | "admin";
 

@@ -13,6 +13,7 @@ import { invalid } from "./errors.ts";
 import { validate } from "./json-schema.ts";
 import type { JsonSchema } from "./json-schema.ts";
 import type { CancellationStatus } from "./model.ts";
+import { createScheduleBody, scheduleIdParams } from "./schedules.ts";
 import { maxGraceMs } from "./spec.ts";
 import { jobStatuses } from "./states.ts";
 import type { JobStatus } from "./states.ts";
@@ -397,6 +398,25 @@ export function parseJobStatusList(text: string | undefined): JobStatus[] | unde
   return statuses as JobStatus[];
 }
 
+// ---- queues (DESIGN §7) -------------------------------------------------------------------------
+
+export const queueParams = {
+  type: "object",
+  required: ["name"],
+  additionalProperties: false,
+  properties: { name: { type: "string", minLength: 1, maxLength: 200, description: "The queue's name" } },
+} as const satisfies JsonSchema;
+
+export const pauseQueueBody = {
+  type: "object",
+  additionalProperties: false,
+  description: "Optional: why (kept with the pause, shown by GET /queues).",
+  properties: { reason },
+} as const satisfies JsonSchema;
+
+/** `POST /schedules/{id}/pause|resume` and `POST /queues/{name}/resume` take no option. */
+export const noOptionsBody = resumeBody;
+
 // ---- one schema per surface: what the HTTP layer validates and what it hands through ---------
 
 /** Every request schema of the contract: the HTTP layer validates them with `validate`, not Ajv, so each mistake has one wording. */
@@ -413,10 +433,14 @@ export const contractSchemas: ReadonlySet<JsonSchema> = new Set<JsonSchema>([
   logsQuery,
   eventsQuery,
   cancellationsQuery,
+  createScheduleBody,
+  scheduleIdParams,
+  queueParams,
+  pauseQueueBody,
 ]);
 
 /** Bodies the library's methods check themselves (`parseCancelOptions`, …): the HTTP layer hands them through unchecked, so they are checked once. */
-export const bodiesCheckedByTheLibrary: ReadonlySet<JsonSchema> = new Set<JsonSchema>([cancelJobBody, cancelTaskBody, bulkCancelBody]);
+export const bodiesCheckedByTheLibrary: ReadonlySet<JsonSchema> = new Set<JsonSchema>([cancelJobBody, cancelTaskBody, bulkCancelBody, createScheduleBody]);
 
 // ---- the types above and the schemas name the same fields (a compile-time check) ----------
 

@@ -8,6 +8,7 @@ import { errorCodes } from "./errors.ts";
 import { eventTypes } from "./model.ts";
 import type { BelayEvent, CancellationRecord, Job, LogLine } from "./model.ts";
 import { cancellationStatuses } from "./requests.ts";
+import type { Schedule } from "./schedules.ts";
 import { jobStatuses, taskStatuses } from "./states.ts";
 
 const nullableString = { type: ["string", "null"] } as const;
@@ -215,4 +216,84 @@ export interface CancellationPage {
  */
 export function cancelAnswerStatus(answer: { cancellation: Pick<CancellationRecord, "status"> | null }): 200 | 202 {
   return answer.cancellation !== null && answer.cancellation.status === "in_progress" ? 202 : 200;
+}
+
+// ---- schedules and queues (DESIGN §7) --------------------------------------------------------
+
+const scheduleProperties = {
+  id: { type: "string" },
+  name: { type: "string" },
+  owner: { type: "string", description: "Its jobs are owned by this principal" },
+  cron: { type: "string" },
+  timeZone: { type: "string" },
+  job: { type: "object", additionalProperties: true, description: "The job spec each firing submits" },
+  queue: { type: "string" },
+  labels: { type: "object", additionalProperties: { type: "string" } },
+  overlap: { type: "string", enum: ["skip", "allow", "cancel_previous"] },
+  catchUp: { type: "string", enum: ["none", "latest"] },
+  paused: { type: "boolean" },
+  pausedBy: nullableString,
+  pausedAt: nullableString,
+  nextRunAt: { type: ["string", "null"], description: "The next firing; null while paused" },
+  lastRunAt: nullableString,
+  lastJobId: nullableString,
+  lastOutcome: { type: ["string", "null"], enum: ["submitted", "skipped_overlap", "skipped_missed", "failed", null] },
+  lastError: nullableString,
+  createdAt: { type: "string" },
+  updatedAt: { type: "string" },
+} as const;
+
+export const scheduleResponse = {
+  type: "object",
+  required: ["schedule"],
+  properties: { schedule: { type: "object", required: Object.keys(scheduleProperties), properties: scheduleProperties } },
+} as const;
+export const schedulePageResponse = {
+  type: "object",
+  required: ["items"],
+  properties: { items: { type: "array", items: { type: "object", required: Object.keys(scheduleProperties), properties: scheduleProperties } } },
+} as const;
+
+const queueProperties = {
+  name: { type: "string" },
+  paused: { type: "boolean" },
+  pausedBy: nullableString,
+  pausedAt: nullableString,
+  reason: nullableString,
+  pending: { type: "integer", description: "Tasks waiting in it" },
+  running: { type: "integer", description: "Tasks running from it (or being cancelled)" },
+} as const;
+
+export const queueResponse = { type: "object", required: ["queue"], properties: { queue: { type: "object", required: Object.keys(queueProperties), properties: queueProperties } } } as const;
+export const queuePageResponse = {
+  type: "object",
+  required: ["items"],
+  properties: { items: { type: "array", items: { type: "object", required: Object.keys(queueProperties), properties: queueProperties } } },
+} as const;
+
+export interface ScheduleResponse {
+  schedule: Schedule;
+}
+
+export interface SchedulePage {
+  items: Schedule[];
+}
+
+/** A queue, known from its tasks or its pause. */
+export interface Queue {
+  name: string;
+  paused: boolean;
+  pausedBy: string | null;
+  pausedAt: string | null;
+  reason: string | null;
+  pending: number;
+  running: number;
+}
+
+export interface QueueResponse {
+  queue: Queue;
+}
+
+export interface QueuePage {
+  items: Queue[];
 }

@@ -1,15 +1,9 @@
 /**
  * Schedules (DESIGN §7): a job spec made into a job at each time of a cron expression, read in
- * a time zone. This file owns the request contract of a schedule and the pure rules of when it
- * fires: the next run after a moment, and what a firing found late (after downtime) does.
- *
- * Cron expressions are parsed by croner (a maintained library with time-zone support and no
- * dependencies), never by hand. Five fields (minute hour day-of-month month day-of-week), or
- * six with seconds first; `@daily`-style nicknames too.
+ * a time zone. This file is the contract, as data (the request, the model); the rules of when a
+ * schedule fires are in schedule-rules.ts, kept apart so that the client and the web UI, which
+ * import the contract, do not bundle the cron parser.
  */
-import { Cron } from "croner";
-import { invalid } from "./errors.ts";
-import { validate } from "./json-schema.ts";
 import type { JsonSchema } from "./json-schema.ts";
 import type { Json } from "./model.ts";
 
@@ -118,72 +112,6 @@ export const scheduleIdParams = {
   additionalProperties: false,
   properties: { id: { type: "string", minLength: 1, maxLength: scheduleLimits.nameChars, description: "Schedule id, or the caller's schedule name" } },
 } as const satisfies JsonSchema;
-
-/** A time zone the runtime knows (IANA names), or an INVALID_REQUEST naming the field. */
-export function checkTimeZone(timeZone: string): void {
-  try {
-    new Intl.DateTimeFormat("en-US", { timeZone });
-  } catch {
-    throw invalid(`timeZone: "${timeZone}" is not a known IANA time zone (e.g. "UTC", "Europe/Oslo", "America/New_York")`, { field: "timeZone" });
-  }
-}
-
-function cronOf(cron: string, timeZone: string): Cron {
-  try {
-    return new Cron(cron, { timezone: timeZone, paused: true });
-  } catch (error) {
-    throw invalid(`cron: "${cron}" is not a cron expression: ${(error as Error).message} (expected "minute hour day-of-month month day-of-week", e.g. "0 2 * * *")`, {
-      field: "cron",
-    });
-  }
-}
-
-/** A schedule request checked against the contract, its cron expression and time zone parsed. */
-export function parseScheduleRequest(input: unknown): ParsedSchedule {
-  const o = validate(createScheduleBody, input ?? {}) as CreateScheduleRequest;
-  const timeZone = o.timeZone ?? "UTC";
-  checkTimeZone(timeZone);
-  const cron = o.cron.trim();
-  if (nextRunAfter(cron, timeZone, Date.now()) === null) throw invalid(`cron: "${cron}" never fires`, { field: "cron" });
-  return { name: o.name, cron, timeZone, job: o.job, overlap: o.overlap ?? "skip", catchUp: o.catchUp ?? "none", paused: o.paused ?? false };
-}
-
-/** The first firing strictly after `afterMs` (epoch ms), or null if the expression never fires again. */
-export function nextRunAfter(cron: string, timeZone: string, afterMs: number): number | null {
-  const next = cronOf(cron, timeZone).nextRun(new Date(afterMs));
-  return next === null ? null : next.getTime();
-}
-
-/** The next `count` firings after `afterMs`, as ISO times (previews: the CLI and the UI show them). */
-export function nextRunsAfter(cron: string, timeZone: string, afterMs: number, count: number): string[] {
-  return cronOf(cron, timeZone)
-    .nextRuns(count, new Date(afterMs))
-    .map((d) => d.toISOString());
-}
-
-/** What a node does with a due schedule: fire it or not, and where its next firing moves. */
-export interface FiringPlan {
-  /** Make a job now. */
-  fire: boolean;
-  /** The firing was found more than `missedAfterMs` late. */
-  missed: boolean;
-  /** The next firing after now: every missed one is passed over (at most one catch-up run). */
-  nextRunMs: number | null;
-}
-
-/**
- * The rule for a schedule whose next firing (`dueMs`) is at or before `nowMs`: a firing on
- * time runs; a late one (downtime) runs only with `catchUp: "latest"`, once however many were
- * missed. The next firing is the first after now, so a restart never replays a backlog.
- */
-export function planFiring(schedule: Pick<Schedule, "cron" | "timeZone" | "catchUp">, dueMs: number, nowMs: number): FiringPlan {
-  const missed = nowMs - dueMs > missedAfterMs;
-  return {
-    fire: !missed || schedule.catchUp === "latest",
-    missed,
-    nextRunMs: nextRunAfter(schedule.cron, schedule.timeZone, nowMs),
-  };
-}
 
 type Keys<S> = S extends { properties: infer P } ? keyof P : never;
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;

@@ -15,7 +15,8 @@ import { BelayError, isBelayError } from "../core/errors.ts";
 import type { Job } from "../core/model.ts";
 import type { Principal } from "../core/policy.ts";
 import type { ParsedBulkFilter } from "../core/requests.ts";
-import { nextRunAfter, parseScheduleRequest, planFiring, scheduleRequester } from "../core/schedules.ts";
+import { nextRunAfter, parseScheduleRequest, planFiring } from "../core/schedule-rules.ts";
+import { scheduleRequester } from "../core/schedules.ts";
 import type { Schedule, ScheduleOutcome } from "../core/schedules.ts";
 import { jobStatuses, terminalJobStatuses } from "../core/states.ts";
 import type { QueuePause, Store, StoredSchedule } from "../store/store.ts";
@@ -185,9 +186,8 @@ export class Schedules {
   }
 
   private async queue(name: string): Promise<QueueView> {
-    const found = (await this.listQueues()).find((q) => q.name === name);
-    if (found === undefined) throw new BelayError("INTERNAL", `queue ${name} vanished`);
-    return found;
+    // A resumed queue with no task is known to nobody: it is listed as it is, not paused and empty.
+    return (await this.listQueues()).find((q) => q.name === name) ?? { name, paused: false, pausedBy: null, pausedAt: null, reason: null, pending: 0, running: 0 };
   }
 
   // ---- quiesce (bulk cancel) ------------------------------------------------------------

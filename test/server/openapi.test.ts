@@ -48,6 +48,16 @@ const designRoutes = [
   "DELETE /tokens/{id}",
   // DESIGN §7: pools with their holders.
   "GET /pools",
+  // DESIGN §7: schedules (with next run times) and queue pause / resume.
+  "POST /schedules",
+  "GET /schedules",
+  "GET /schedules/{id}",
+  "POST /schedules/{id}/pause",
+  "POST /schedules/{id}/resume",
+  "DELETE /schedules/{id}",
+  "GET /queues",
+  "POST /queues/{name}/pause",
+  "POST /queues/{name}/resume",
   // `/whoami`: the caller's principal and role (the web UI offers only what the role may do; issue 15).
   "GET /whoami",
 ];
