@@ -2,7 +2,9 @@
 export { openBelay } from "./engine/open.ts";
 export type { BelayOptions } from "./engine/open.ts";
 export { Belay } from "./engine/engine.ts";
-export type { BulkCancelResult, CancelResult, SubmitOptions } from "./engine/engine.ts";
+export type { BulkCancelResult, CancelResult, QueueView, Quiesced, SubmitOptions } from "./engine/engine.ts";
+export type { CatchUpPolicy, CreateScheduleRequest, OverlapPolicy, Schedule, ScheduleOutcome } from "./core/schedules.ts";
+export { missedAfterMs as scheduleMissedAfterMs } from "./core/schedules.ts";
 export { BelayError, errorCodes, isBelayError } from "./core/errors.ts";
 export type { ErrorCode } from "./core/errors.ts";
 export type * from "./core/model.ts";

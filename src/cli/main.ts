@@ -17,6 +17,8 @@ import { registerJobSubmit } from "./commands/job-submit.ts";
 import { registerJobWatch } from "./commands/job-watch.ts";
 import { registerMcp } from "./commands/mcp.ts";
 import { registerPool } from "./commands/pool.ts";
+import { registerQueue } from "./commands/queue.ts";
+import { registerSchedule } from "./commands/schedule.ts";
 import { registerServe } from "./commands/serve.ts";
 import { registerToken } from "./commands/token.ts";
 import { registerUi } from "./commands/ui.ts";
@@ -53,6 +55,8 @@ export function buildProgram(): Command {
   registerJobResume(job);
   registerToken(program);
   registerPool(program);
+  registerSchedule(program);
+  registerQueue(program);
   registerUi(program);
   registerMcp(program);
   registerFakeRemote(program);

@@ -128,3 +128,14 @@ export const cancelTaskInput = {
     "true: also cancel every task that depends on it, directly or not. false: its dependents run as if it had been skipped. Default: each dependency's own onCancel policy (cascade unless the job said otherwise).",
   ),
 };
+
+// ---- schedules and queues (DESIGN §7) ----------------------------------------------------------
+
+export const scheduleIdInput = {
+  schedule: z.string().min(1).max(200).describe("The schedule's id (as list_schedules shows it), or the name of one of the token's own schedules."),
+};
+
+export const pauseQueueInput = {
+  queue: z.string().min(1).max(200).describe('The queue\'s name, e.g. "default" or a job spec\'s queue.'),
+  reason: z.string().max(requestLimits.reasonChars).optional().describe(`Why it is paused, in a few words (at most ${requestLimits.reasonChars} characters); shown with the queue.`),
+};
