@@ -242,6 +242,12 @@ export const belay = {
   },
   whoami: () => call((c) => c.whoami()),
   listPools: (signal?: AbortSignal) => call((c) => c.listPools(withSignal(signal)), withSignal(signal)).then((r) => r.items),
+  listSchedules: (signal?: AbortSignal) => call((c) => c.listSchedules(withSignal(signal)), withSignal(signal)).then((r) => r.items),
+  pauseSchedule: (id: string) => call((c) => c.pauseSchedule(id), { context: { action: "pause the schedule" } }).then((r) => r.schedule),
+  resumeSchedule: (id: string) => call((c) => c.resumeSchedule(id), { context: { action: "resume the schedule" } }).then((r) => r.schedule),
+  listQueues: (signal?: AbortSignal) => call((c) => c.listQueues(withSignal(signal)), withSignal(signal)).then((r) => r.items),
+  pauseQueue: (name: string) => call((c) => c.pauseQueue(name), { context: { action: "pause the queue" } }).then((r) => r.queue),
+  resumeQueue: (name: string) => call((c) => c.resumeQueue(name), { context: { action: "resume the queue" } }).then((r) => r.queue),
   getJob: (id: string, signal?: AbortSignal) => call((c) => c.getJob(id, withSignal(signal)), withSignal(signal)).then((r) => r.job),
   jobEvents: (id: string, after: number, signal?: AbortSignal) => call((c) => c.getJobEvents(id, { after, limit: 1000 }, withSignal(signal)), withSignal(signal)),
   logs: (id: string, params: { task?: string; tail?: number; after?: number }, signal?: AbortSignal) =>
