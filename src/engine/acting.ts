@@ -76,7 +76,8 @@ export class ActingBelay {
   async cancelJobs(options: BulkCancelOptions): Promise<BulkCancelResult> {
     authorize(this.#engine.policy, this.principal, "job.cancel.bulk");
     // A quiesce pauses queues and other principals' schedules: it needs what doing so needs.
-    if (options.quiesce === true) {
+    // The body may be absent (the library then says a filter is needed): read it loosely here.
+    if ((options as BulkCancelOptions | null | undefined)?.quiesce === true) {
       authorize(this.#engine.policy, this.principal, "queue.pause");
       authorize(this.#engine.policy, this.principal, "schedule.manage.any");
     }
