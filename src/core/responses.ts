@@ -78,6 +78,7 @@ export const jobSchema = {
     queueTimeoutMs: nullableInteger,
     graceMs: { type: "integer" },
     attempt: { type: "integer" },
+    scheduleId: { type: ["string", "null"], description: "The schedule that made the job (DESIGN §7); null for a job submitted directly" },
     createdAt: { type: "string" },
     startedAt: nullableString,
     finishedAt: nullableString,
