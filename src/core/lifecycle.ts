@@ -10,7 +10,10 @@ import { countPendingRemote, emitRemoteCancel } from "./remote-stops.ts";
 import { isTerminalTask, resumableJobStatuses } from "./states.ts";
 import type { JobStatus } from "./states.ts";
 
-export function newJob(spec: JobSpec, ids: { id: string; owner: string; now: string }): Job {
+export function newJob(
+  spec: JobSpec,
+  ids: { id: string; owner: string; now: string; parent?: { jobId: string; taskKey: string | null; depth: number } | null; submitterRole?: string | null },
+): Job {
   const tasks: Task[] = spec.tasks.map((t) => ({
     key: t.key,
     kind: t.kind,
@@ -52,6 +55,11 @@ export function newJob(spec: JobSpec, ids: { id: string; owner: string; now: str
     startedAt: null,
     finishedAt: null,
     cancellation: null,
+    parentJobId: ids.parent?.jobId ?? null,
+    parentTaskKey: ids.parent?.taskKey ?? null,
+    onParentCancel: spec.onParentCancel ?? "cancel",
+    depth: ids.parent === null || ids.parent === undefined ? 0 : ids.parent.depth + 1,
+    submitterRole: ids.submitterRole ?? null,
   };
 }
 
@@ -186,7 +194,8 @@ export function claimTask(d: JobDraft, key: string, nodeId: string): ClaimResult
 
 /** How an attempt ended, as its runner saw it. */
 export interface AttemptEnd {
-  outcome: "succeeded" | "failed";
+  /** `cancelled`: the task ended cancelled without a cancel of its own (a `job` task whose child job was cancelled). */
+  outcome: "succeeded" | "failed" | "cancelled";
   exitCode: number | null;
   error: string | null;
   output: Json | null;
@@ -221,7 +230,7 @@ export function endAttempt(d: JobDraft, key: string, attempt: number, end: Attem
   const toStop: AttemptEndResult["toStop"] = [];
   if (task.status === "cancelling") {
     const stopped = end.signalDelivered || end.forced;
-    const status = stopped ? "cancelled" : end.outcome;
+    const status = stopped || end.outcome === "cancelled" ? "cancelled" : end.outcome;
     const mode = stopMode(end, stopped);
     d.setTaskStatus(key, status, { exitCode: end.exitCode, error: end.error, stopMode: mode });
     reportStop(d, task, end, stopped ? "mid_run" : "finished_first", mode);
@@ -230,6 +239,10 @@ export function endAttempt(d: JobDraft, key: string, attempt: number, end: Attem
     task.ready = true;
   } else if (end.outcome === "succeeded") {
     d.setTaskStatus(key, "succeeded", { exitCode: end.exitCode });
+  } else if (end.outcome === "cancelled") {
+    // Its child job was cancelled on its own: the task ends with it (DESIGN §7), through `cancelling` as every cancelled run does.
+    d.setTaskStatus(key, "cancelling", { reason: end.error });
+    d.setTaskStatus(key, "cancelled", { reason: end.error });
   } else if (task.retriesUsed < task.retries && d.job.status === "running") {
     task.retriesUsed += 1;
     d.setTaskStatus(key, "pending");

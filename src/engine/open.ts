@@ -19,6 +19,10 @@ import { SqliteStore } from "../store/sqlite/sqlite-store.ts";
 import type { NodeRecord, Store } from "../store/store.ts";
 import { CancelExecutor } from "./cancel-executor.ts";
 import { CancelRequests } from "./cancel-requests.ts";
+import { cancelTree } from "./cancel-tree.ts";
+import { childJobsOf } from "./child-jobs.ts";
+import { defaultMaxChildDepth } from "../core/children.ts";
+import { JobTaskRunner } from "../runners/job-task.ts";
 import { CancelAgent } from "./cluster/cancel-agent.ts";
 import { ClusterNode } from "./cluster/cluster-node.ts";
 import { goneNodes } from "./cluster/nodes.ts";
@@ -112,6 +116,8 @@ export interface BelayOptions {
   secrets?: Record<string, string>;
   /** Run process tasks under this uid/gid (the node must run as root); see `resolveRunAs`. */
   runAs?: RunAs;
+  /** The deepest a tree of child jobs may grow: a root is depth 0, so 8 allows 8 levels below it (DESIGN §7). Default 8. */
+  maxChildDepth?: number;
 }
 
 function positiveInt(value: number | undefined, fallback: number, field: string, min = 1): number {
@@ -157,6 +163,7 @@ export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
   const templates = parseTemplates(options.templates);
   const secrets = secretSource(options.secrets ?? {});
   const leaseMs = positiveInt(options.leaseMs, 10_000, "leaseMs");
+  const maxChildDepth = positiveInt(options.maxChildDepth, defaultMaxChildDepth, "maxChildDepth");
   const heartbeatMs = positiveInt(options.heartbeatMs, Math.max(50, Math.floor(leaseMs / 4)), "heartbeatMs");
   const { store, lockPath } = openStore(db, home, options, nodeId);
   let lock: EngineLock | null = null;
@@ -171,6 +178,7 @@ export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
   }
 
   const runners: NodeRunners = {
+    job: new JobTaskRunner(),
     process: new ProcessRunner({ secret: (name) => secrets.get(name), ...(options.runAs === undefined ? {} : { runAs: options.runAs }) }),
     remote: new RemoteRunner({
       adapters,
@@ -194,9 +202,13 @@ export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
   // scheduler starts runs: the scheduler is bound late.
   let scheduler!: Scheduler;
   let closing = false;
+  // A task's child jobs go through the engine and the cancel requests, built below.
+  let engine!: Belay;
+  let requests!: CancelRequests;
+  const treePollMs = Math.max(pollIntervalMs, 200);
   const runs = new Runs({
     store,
-    runners: { ...(runners.process ? { process: runners.process } : {}), ...(runners.handler ? { handler: runners.handler } : {}), ...(runners.remote ? { remote: runners.remote } : {}), ...(runners.slurm ? { slurm: runners.slurm } : {}) },
+    runners: { ...(runners.job ? { job: runners.job } : {}), ...(runners.process ? { process: runners.process } : {}), ...(runners.handler ? { handler: runners.handler } : {}), ...(runners.remote ? { remote: runners.remote } : {}), ...(runners.slurm ? { slurm: runners.slurm } : {}) },
     workspace,
     logs,
     writer,
@@ -205,6 +217,7 @@ export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
     logger,
     now,
     closing: () => closing,
+    children: (jobId, taskKey) => childJobsOf({ engine: () => engine, requests: () => requests, store, bus, pollIntervalMs: treePollMs }, jobId, taskKey),
     onEnded: (run, result) => {
       // failFast: stop the independent branches core moved to `cancelling`, like a cancel does.
       const targets = (result?.toStop ?? []).flatMap(({ key, graceMs }) => {
@@ -244,9 +257,11 @@ export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
     goneNodes: async (ids) => (ids.length === 0 ? new Set() : new Set(ids.filter((await goneNodes(store, nodeId)).isGone))),
     reload: (recordId) => store.getCancellation(recordId),
     closing: () => closing,
+    cancelTree: (record, escalated) =>
+      cancelTree({ store, bus, logger, pollIntervalMs: treePollMs, cancelInTree: (jobId, root, force) => requests.cancelInTree(jobId, root, force) }, record, escalated),
   });
   const agent = new CancelAgent({ store, runs, policy, writer, logger, nodeId, executor });
-  const requests = new CancelRequests({ writer, store, executor, logger, nodeId, now, wake: () => scheduler.wake() });
+  requests = new CancelRequests({ writer, store, executor, logger, nodeId, now, wake: () => scheduler.wake() });
   scheduler = new Scheduler({
     writer,
     runs,
@@ -259,7 +274,7 @@ export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
     timeouts: new TimeoutSweep({ store, canceller: requests, logger }),
     onPoll: () => cluster.poll(),
   });
-  const engine = new Belay({
+  engine = new Belay({
     store,
     bus,
     writer,
@@ -272,6 +287,7 @@ export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
     policy: accessPolicy,
     templates,
     hasSecret: (name) => secrets.has(name),
+    maxChildDepth,
     now,
     onClose: async (graceMs) => {
       closing = true;
@@ -279,7 +295,7 @@ export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
       await scheduler.settled();
       await policy.interrupt(runs.all(), graceMs);
       await logs.flush();
-      await Promise.all([runners.process?.close(), runners.handler?.close(), runners.remote?.close(), runners.slurm?.close()]);
+      await Promise.all([runners.job?.close(), runners.process?.close(), runners.handler?.close(), runners.remote?.close(), runners.slurm?.close()]);
       await presence.stop(now());
       await cluster.close();
       await store.close();

@@ -8,7 +8,7 @@ import { isBelayError } from "../core/errors.ts";
 import { endAttempt, recordProgress, recordWarning, saveCheckpoint, stallTimeoutFor } from "../core/lifecycle.ts";
 import type { AttemptEnd, AttemptEndResult } from "../core/lifecycle.ts";
 import type { Job, Json, Task, TaskKind } from "../core/model.ts";
-import type { RunContext, Runner, RunnerExit } from "../runners/types.ts";
+import type { ChildJobs, RunContext, Runner, RunnerExit } from "../runners/types.ts";
 import type { Mutator, Store } from "../store/store.ts";
 import type { ActiveRun } from "./active-run.ts";
 import type { JobWriter } from "./job-writer.ts";
@@ -35,6 +35,8 @@ export interface RunsDeps {
   onEnded: (run: ActiveRun, result: AttemptEndResult | null) => void;
   /** Whether the engine is closing: a failed write is then given up rather than retried. */
   closing: () => boolean;
+  /** Child jobs of a task (DESIGN §7): `ctx.submitChild` of handlers and the `job` task's runner. */
+  children?: (jobId: string, taskKey: string) => ChildJobs;
 }
 
 export class Runs {
@@ -125,6 +127,7 @@ export class Runs {
           return this.write(run, (d) => saveCheckpoint(d, run.key, run.attempt, data));
         },
         onWarning: (message) => this.write(run, (d) => recordWarning(d, run.key, run.attempt, message)),
+        ...(this.deps.children === undefined ? {} : { children: this.deps.children(job.id, task.key) }),
         onLog: (stream, line) => {
           stall?.touch();
           logs.push({ jobId: run.jobId, taskKey: run.key, attempt: run.attempt, stream, line, time: this.deps.now() });

@@ -29,6 +29,8 @@ export interface JobFilter {
   createdAfter?: string;
   /** Case-insensitive substring of the job's name. */
   nameContains?: string;
+  /** Only the children of this job (DESIGN §7 `GET /jobs?parent=ID`). */
+  parentJobId?: string;
 }
 
 export interface Page {

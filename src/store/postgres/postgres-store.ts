@@ -13,6 +13,7 @@
  * Queries live in `queries/`, one function per statement; this class only composes them
  * into transactions.
  */
+import { assertParentAccepts } from "../../core/children.ts";
 import { BelayError } from "../../core/errors.ts";
 import type { JobChanges, JobSnapshot } from "../../core/draft.ts";
 import { JobDraft } from "../../core/draft.ts";
@@ -178,6 +179,11 @@ export class PostgresStore implements Store {
     await inTransaction(
       this.pool,
       async (tx) => {
+        // A child is refused when its tree's cancel was accepted: decided here, under the
+        // ancestors' row locks, not by a read before the transaction (DESIGN §7).
+        for (const job of jobsIn) {
+          if (job.parentJobId !== null) assertParentAccepts(job, await jobs.lockAncestors(tx.client, job.parentJobId));
+        }
         for (const item of items) {
           const draft = new JobDraft({ job: item.job, cancellations: [] }, item.job.createdAt);
           item.build(draft);

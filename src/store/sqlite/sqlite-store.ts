@@ -42,7 +42,9 @@ import type {
 } from "../store.ts";
 import { WalCheckpointer } from "./checkpointer.ts";
 import { migrate } from "./migrate.ts";
-import { jsonText, rowToActiveTask, rowToCancellation, rowToEvent, rowToJob, rowToLog, rowToNode, rowToRunner, rowToTask } from "./rows.ts";
+import { jsonText, rowToActiveTask, rowToAncestor, rowToCancellation, rowToChildRef, rowToEvent, rowToJob, rowToLog, rowToNode, rowToRunner, rowToTask } from "./rows.ts";
+import { assertParentAccepts } from "../../core/children.ts";
+import type { AncestorRow } from "../../core/children.ts";
 import type { Row } from "./rows.ts";
 
 /** A prepared statement whose executions are counted (positional parameters only, as every query here uses). */
@@ -172,6 +174,9 @@ export class SqliteStore implements Store {
   }
 
   private insertOne(build: (draft: JobDraft) => void, job: Job): { job: Job; created: boolean; events: BelayEvent[] } {
+    // In the insert's transaction (BEGIN IMMEDIATE: the cancel's too), so a cancel accepted
+    // before it is seen, and one after it sees the child (DESIGN §7).
+    if (job.parentJobId !== null) assertParentAccepts(job, this.ancestors(job.parentJobId));
     if (job.idempotencyKey !== null) {
       const row = this.sql("SELECT id FROM jobs WHERE owner = ? AND idempotency_key = ?").get(job.owner, job.idempotencyKey) as Row | undefined;
       if (row !== undefined) {
@@ -185,8 +190,9 @@ export class SqliteStore implements Store {
     const { queueDeadlineMs, runDeadlineMs } = jobDeadlines(job);
     const result = this.sql(
       `INSERT INTO jobs (id, name, queue, priority, owner, status, labels, params, progress, timeout_ms, queue_timeout_ms,
-        grace_ms, fail_fast, attempt, idempotency_key, created_at, started_at, finished_at, cancellation, queue_deadline_ms, run_deadline_ms)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        grace_ms, fail_fast, attempt, idempotency_key, created_at, started_at, finished_at, cancellation, queue_deadline_ms, run_deadline_ms,
+        parent_job_id, parent_task_key, on_parent_cancel, depth, submitter_role)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ).run(
       job.id,
       job.name,
@@ -209,6 +215,11 @@ export class SqliteStore implements Store {
       job.cancellation === null ? null : JSON.stringify(job.cancellation),
       queueDeadlineMs,
       runDeadlineMs,
+      job.parentJobId,
+      job.parentTaskKey,
+      job.onParentCancel,
+      job.depth,
+      job.submitterRole,
     );
     const jobSeq = Number(result.lastInsertRowid);
     const insertTask = this.sql(
@@ -264,7 +275,22 @@ export class SqliteStore implements Store {
     const cancellations = (this.sql("SELECT record FROM cancellations WHERE job_id = ? ORDER BY seq").all(jobId) as Row[]).map(
       rowToCancellation,
     );
-    return { job, cancellations };
+    const children = (this.sql("SELECT id, status, on_parent_cancel, parent_task_key FROM jobs WHERE parent_job_id = ? ORDER BY seq").all(jobId) as Row[]).map(rowToChildRef);
+    return { job, cancellations, children };
+  }
+
+  /** The job and its ancestors, nearest first (a parent's row is never deleted; a tree is at most a few deep). */
+  private ancestors(jobId: string): AncestorRow[] {
+    const chain: AncestorRow[] = [];
+    let id: string | null = jobId;
+    while (id !== null && chain.length <= 64) {
+      const row = this.sql("SELECT id, status, on_parent_cancel, parent_job_id, depth FROM jobs WHERE id = ?").get(id) as Row | undefined;
+      if (row === undefined) break;
+      const ancestor = rowToAncestor(row);
+      chain.push(ancestor);
+      id = ancestor.parentJobId;
+    }
+    return chain;
   }
 
   async listJobs(filter: JobFilter, page: Page): Promise<JobPage> {
@@ -770,6 +796,10 @@ function jobWhere(filter: JobFilter): { where: string[]; params: Array<string | 
   ]);
   where.push(...equal.where);
   params.push(...equal.params);
+  if (filter.parentJobId !== undefined) {
+    where.push("parent_job_id = ?");
+    params.push(filter.parentJobId);
+  }
   if (filter.createdBefore !== undefined) {
     where.push("created_at < ?");
     params.push(filter.createdBefore);
