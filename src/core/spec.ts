@@ -166,8 +166,19 @@ export interface SlurmTaskInput extends TaskInputBase {
   sbatchArgs?: string[] | undefined;
 }
 
+/**
+ * A task that runs a child job and ends with it: succeeded, failed or cancelled with it
+ * (DESIGN §7). The child is validated and checked against the policy with its parent.
+ * `kind` may be omitted: `job` implies it. `job` tasks nest at most 8 deep in one spec.
+ */
+export interface JobTaskInput extends TaskInputBase {
+  kind?: "job" | undefined;
+  /** The child job's spec; its `onParentCancel` ("cancel", the default, or "detach") says what the parent's cancel does to it. */
+  job: JobSpecInput;
+}
+
 /** A task as submitted: flat, its kind's fields beside the common ones. */
-export type TaskSpecInput = ProcessTaskInput | HandlerTaskInput | RemoteTaskInput | TemplateTaskInput | SlurmTaskInput;
+export type TaskSpecInput = ProcessTaskInput | HandlerTaskInput | RemoteTaskInput | TemplateTaskInput | SlurmTaskInput | JobTaskInput;
 
 /**
  * A job spec as submitted (`POST /jobs`, `submitJob`). Unknown fields are refused. A field
@@ -214,6 +225,12 @@ export interface JobSpecInput {
   failFast?: boolean | undefined;
   /** Submitting twice with the same key returns the first job; 1..200 characters or null. Default null. */
   idempotencyKey?: string | null | undefined;
+  /**
+   * For a child job (a handler's `ctx.submitChild`, or a `job` task's child): `"cancel"` (the
+   * default) cancels it with its parent; `"detach"` leaves it (and its own children) running.
+   * Ignored on a root job.
+   */
+  onParentCancel?: "cancel" | "detach" | undefined;
   /** Shorthand: the command of a one-process-task job (see `ProcessFieldsInput.command`). */
   command?: string[] | string | undefined;
   /** Shorthand, with `command` only: see `ProcessFieldsInput.shell`. */

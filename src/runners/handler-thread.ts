@@ -81,8 +81,12 @@ export interface ChildJobInfo {
   id: string;
   name: string;
   status: string;
+  /** Its parent's cancel does not reach it (`onParentCancel: "detach"`). */
+  detached: boolean;
   /** Task key → output, for the tasks that have one. */
   outputs: { [key: string]: Json };
+  /** The first failed task's error, if any. */
+  error: string | null;
 }
 
 export type HandlerFunction = (input: Json, ctx: HandlerContext) => unknown;

@@ -23,7 +23,7 @@ import type { Json } from "../core/model.ts";
 import type { FromThread, ThreadData, ToThread } from "./handler-thread.ts";
 import type { ProgressUpdate, RunContext, Runner, RunnerExit, RunnerIdentity, RunningTask } from "./types.ts";
 
-export type { HandlerContext, HandlerFunction } from "./handler-thread.ts";
+export type { ChildJobInfo, HandlerContext, HandlerFunction } from "./handler-thread.ts";
 
 export interface HandlerRunnerOptions {
   /** The handlers module: an absolute path, a path relative to the process's cwd, or a `file:` URL. */
