@@ -236,7 +236,9 @@ export class PostgresStore implements Store {
     return this.transaction(async (tx) => {
       const snapshot = (await this.lockAndLoad(tx, [jobId])).get(jobId);
       if (snapshot === undefined) throw new BelayError("JOB_NOT_FOUND", `job ${jobId} not found`, { details: { jobId } });
-      const { value, changes } = applyMutator(snapshot, now, mutate);
+      // The time of the change is when it holds the lock, not when it asked for it: a cancel
+      // that waited for a child's insert (DESIGN §7) is accepted after that child was created.
+      const { value, changes } = applyMutator(snapshot, laterOf(now, new Date().toISOString()), mutate);
       return { value, job: changes.job, events: this.queueChanges(tx, changes) };
     });
   }
@@ -529,3 +531,8 @@ function poolsHaveRoom(uses: string[], capacities: Record<string, number>, poolU
   return true;
 }
 
+
+/** The later of two ISO times (both UTC, same format, so they compare as strings). */
+function laterOf(a: string, b: string): string {
+  return a > b ? a : b;
+}
