@@ -33,8 +33,8 @@ describe("web UI: job tree", skippedIf(noBrowser), () => {
       tasks: [{ key: "sub", kind: "job", job: { name: "child-sleeper", command: ["sleep", "300"] } }],
     });
     const parentId = json.job.id as string;
-    const children = await until(async () => (await ui.api("GET", `/jobs?parent=${parentId}`)).json.items, (items: Array<{ status: string }>) => items[0]?.status === "running");
-    const childId = children[0].id as string;
+    const children = await until(async () => (await ui.api("GET", `/jobs?parent=${parentId}`)).json.items, (items: Array<{ id: string; status: string }>) => items[0]?.status === "running");
+    const childId = children[0]!.id;
 
     await signIn(page, ui, ui.adminToken, `/jobs/${parentId}`);
     await page.getByRole("heading", { name: "Child jobs" }).waitFor();
