@@ -11,6 +11,8 @@ import type { ChildJobInfo, ChildJobs } from "../runners/types.ts";
 import type { Store } from "../store/store.ts";
 import type { CancelRequests } from "./cancel-requests.ts";
 import { waitEnded } from "./cancel-tree.ts";
+import { childrenOf } from "./job-tree.ts";
+import { isTerminalJob } from "../core/states.ts";
 import type { Belay } from "./engine.ts";
 import type { EventBus } from "./event-bus.ts";
 
@@ -40,7 +42,16 @@ export function childJobsOf(deps: ChildJobsDeps, jobId: string, taskKey: string)
     submit: async (spec, options = {}) => childInfo((await deps.engine().submitChild({ jobId, taskKey }, spec, options)).job),
     submitParsed: async (spec, options) => childInfo((await deps.engine().submitChild({ jobId, taskKey }, null, { ...options, parsed: spec })).job),
     cancel: async (childId, options) => {
+      // Only a task being cancelled cancels its child: a shutdown signals runs too, and a
+      // node going away must not cancel work another node will pick up (DESIGN §7, §3).
+      const parent = await deps.store.getJob(jobId);
+      if (parent?.tasks.find((t) => t.key === taskKey)?.status !== "cancelling") return false;
       await deps.requests().cancelChildOfTask(jobId, childId, options);
+      return true;
+    },
+    live: async () => {
+      const children = await childrenOf(deps.store, jobId);
+      return children.filter((c) => c.parentTaskKey === taskKey && !isTerminalJob(c.status)).map(childInfo);
     },
     ended: async (childId) => {
       const child = await deps.store.getJob(childId);

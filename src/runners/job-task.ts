@@ -19,6 +19,12 @@ export class JobTaskRunner implements Runner {
     if (child === undefined) throw new Error(`task ${ctx.taskKey} has no child job spec`);
     const children = ctx.children;
     if (children === undefined) throw new Error("child jobs are not available on this node");
+    // An attempt interrupted by its node's shutdown left its child running: this one follows it.
+    const left = (await children.live())[0];
+    if (left !== undefined) {
+      ctx.onLog("log", `following child job ${left.id} (${left.name}), started by an earlier attempt`);
+      return new ChildJobRun(ctx, left);
+    }
     const info = await children.submitParsed(child, { idempotencyKey: `belay:child:${ctx.jobId}:${ctx.taskKey}:${ctx.attempt}` });
     ctx.onLog("log", `child job ${info.id} (${info.name}) submitted${info.detached ? ", detached" : ""}`);
     return new ChildJobRun(ctx, info);
@@ -68,14 +74,24 @@ class ChildJobRun implements RunningTask {
       this.#end({ outcome: "failed", exitCode: null, signal: null, error: `detached from child job ${this.#child.id}, which keeps running`, output: { jobId: this.#child.id, detached: true }, forced: false });
       return true;
     }
-    await this.#ctx.children!.cancel(this.#child.id, { force: false, reason: null }).catch(() => undefined);
+    const cancelled = await this.#ctx.children!.cancel(this.#child.id, { force: false, reason: null }).catch(() => true);
+    if (!cancelled) this.#leave();
     return true;
   }
 
   async kill(): Promise<void> {
     if (this.#done) return;
-    if (!this.#child.detached) await this.#ctx.children!.cancel(this.#child.id, { force: true, reason: null }).catch(() => undefined);
+    const cancelled = this.#child.detached ? false : await this.#ctx.children!.cancel(this.#child.id, { force: true, reason: null }).catch(() => true);
+    if (!cancelled) {
+      this.#leave();
+      return;
+    }
     this.#end({ outcome: "failed", exitCode: null, signal: null, error: `child job ${this.#child.id} force-cancelled`, output: { jobId: this.#child.id }, forced: true });
+  }
+
+  /** An interruption (the node shuts down): stop following; the child runs on, for the next attempt. */
+  #leave(): void {
+    this.#end({ outcome: "failed", exitCode: null, signal: null, error: `interrupted; child job ${this.#child.id} keeps running`, output: { jobId: this.#child.id }, forced: false });
   }
 }
 

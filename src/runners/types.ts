@@ -56,8 +56,14 @@ export interface ChildJobs {
   submit(spec: Json, options?: { idempotencyKey?: string }): Promise<ChildJobInfo>;
   /** Submit a `job` task's child, its spec parsed (and checked) when the parent was submitted. */
   submitParsed(spec: JobSpec, options: { idempotencyKey: string }): Promise<ChildJobInfo>;
-  /** Cancel a child (the task was signalled): as part of its parent's cancel when there is one. */
-  cancel(childId: string, options: { force: boolean; reason: string | null }): Promise<void>;
+  /**
+   * Cancel a child because the task was signalled: as part of its parent's cancel when there
+   * is one. False when the task is not being cancelled (its node is shutting down: an
+   * interruption, not a cancel): the child is left running for the task's next attempt.
+   */
+  cancel(childId: string, options: { force: boolean; reason: string | null }): Promise<boolean>;
+  /** This task's children that have not ended (a new attempt takes over the one its interrupted attempt left). */
+  live(): Promise<ChildJobInfo[]>;
   /** Resolves with the child once it has ended. */
   ended(childId: string): Promise<ChildJobInfo>;
 }

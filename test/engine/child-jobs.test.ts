@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import type { Belay } from "../../src/engine/engine.ts";
 import type { BelayEvent, Job } from "../../src/core/model.ts";
 import { isTerminalJob } from "../../src/core/states.ts";
-import { openTestEngine, until, untilJobStatus, untilTaskStatus } from "../helpers.ts";
+import { openTestEngine, tempHome, until, untilJobStatus, untilTaskStatus } from "../helpers.ts";
 
 const treeHandlers = new URL("../fixtures/tree-handlers.ts", import.meta.url).pathname;
 
@@ -121,6 +121,25 @@ describe("job tasks", () => {
     expect(cancellation.descendants).toEqual([expect.objectContaining({ jobId: child.id, outcome: "cancelled", status: "cancelled" })]);
     expect((await engine.getJob(job.id)).status).toBe("cancelled");
   }, 60_000);
+});
+
+describe("job tasks across a restart", () => {
+  it("a shutdown is an interruption, not a cancel: the child is not cancelled, and the next attempt follows the same child", async () => {
+    const home = tempHome();
+    const first = await openTestEngine({ home, handlers: treeHandlers });
+    const job = await first.submitJob({ tasks: [{ key: "sub", kind: "job", job: { name: "inner", command: ["sh", "-c", "sleep 2"] } }] });
+    const child = await until(() => first.listJobs({ parentJobId: job.id }), (page) => page.items[0]?.status === "running").then((p) => p.items[0]!);
+    await first.close({ graceMs: 200 });
+
+    const second = await openTestEngine({ home, handlers: treeHandlers });
+    const done = await until(() => second.getJob(job.id), (j) => isTerminalJob(j.status), 60_000);
+    expect(done.status).toBe("succeeded");
+    expect(done.tasks[0]!.attempt).toBeGreaterThan(1);
+    expect((done.tasks[0]!.output as { jobId: string }).jobId).toBe(child.id);
+    const children = await second.listJobs({ parentJobId: job.id });
+    expect(children.items.map((c) => c.id)).toEqual([child.id]);
+    expect(children.items[0]!.cancellation).toBeNull();
+  }, 90_000);
 });
 
 describe("depth limit", () => {
