@@ -6,7 +6,7 @@
  * workers can run), so only what this node is configured with is checked: the handler names
  * if it loads a handlers module, the adapters if it has any.
  */
-import { invalid } from "../core/errors.ts";
+import { invalid, isBelayError } from "../core/errors.ts";
 import type { JobSpec, TaskKind } from "../core/model.ts";
 import type { HandlerRunner } from "../runners/handler.ts";
 import type { RemoteRunner } from "../runners/remote.ts";
@@ -42,7 +42,16 @@ export async function validateRunnable(spec: JobSpec, runners: NodeRunners, pool
       throw invalid(`tasks[${i}].adapter: unknown remote adapter "${task.remote.adapter}"`, { field: `tasks[${i}].adapter` });
     }
     // A `job` task's child runs here or elsewhere in the cluster like any job: its tasks are checked the same way.
-    if (task.job !== undefined) childChecks.push(validateRunnable(task.job, runners, pools, shared));
+    if (task.job !== undefined) {
+      childChecks.push(
+        validateRunnable(task.job, runners, pools, shared).catch((error: unknown) => {
+          if (!isBelayError(error)) throw error;
+          const inner = typeof error.details?.["field"] === "string" ? (error.details["field"] as string) : "";
+          const field = `tasks[${i}].job${inner === "" ? "" : `.${inner}`}`;
+          throw invalid(`tasks[${i}].job.${error.message}`, { ...error.details, field });
+        }),
+      );
+    }
     task.uses.forEach((pool, j) => {
       if (pools[pool] === undefined && !shared) {
         throw invalid(`tasks[${i}].uses[${j}]: unknown resource pool "${pool}"; configured: ${Object.keys(pools).join(", ") || "none"}`, {
