@@ -7,7 +7,7 @@
  */
 import type { JobDraft } from "../core/draft.ts";
 import type { BelayEvent, Job } from "../core/model.ts";
-import type { ClaimedTask, ClaimOptions, MutationResult, Mutator, Store } from "../store/store.ts";
+import type { BulkMutationOptions, BulkResult, ClaimedTask, ClaimOptions, Mutator, Store } from "../store/store.ts";
 import type { EventBus } from "./event-bus.ts";
 
 export class JobWriter {
@@ -28,11 +28,19 @@ export class JobWriter {
     return { value: result.value, job: result.job };
   };
 
-  /** `mutate` for many jobs (bulk cancel); a job whose change threw gives its error, the others commit. */
-  async mutateMany<T>(jobIds: string[], mutator: Mutator<T>): Promise<Array<MutationResult<T> | { error: unknown; jobId: string }>> {
-    const results = await this.store.mutateJobs(jobIds, this.now(), mutator);
-    for (const result of results) if (!("error" in result)) this.bus.emit(result.events);
-    return results;
+  /**
+   * `mutate` for many jobs (bulk cancel); a job whose change threw gives its error, the others
+   * commit. Each chunk's events are published as soon as it has committed, before the
+   * caller's `afterChunk`.
+   */
+  async mutateMany<T>(jobIds: string[], mutator: Mutator<T>, options: BulkMutationOptions<T> = {}): Promise<Array<BulkResult<T>>> {
+    return this.store.mutateJobs(jobIds, this.now(), mutator, {
+      ...options,
+      afterChunk: (chunk) => {
+        for (const result of chunk) if (!("error" in result)) this.bus.emit(result.events);
+        options.afterChunk?.(chunk);
+      },
+    });
   }
 
   /**

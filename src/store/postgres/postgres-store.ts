@@ -16,11 +16,13 @@
 import { BelayError } from "../../core/errors.ts";
 import type { JobChanges, JobSnapshot } from "../../core/draft.ts";
 import { JobDraft } from "../../core/draft.ts";
-import type { BelayEvent, CancellationRecord, Job, LogLine, NewEvent } from "../../core/model.ts";
+import type { BelayEvent, CancellationRecord, Job, LogLine, NewEvent, Task } from "../../core/model.ts";
 import type { JobStatus } from "../../core/states.ts";
-import { applyMutator } from "../store.ts";
+import { applyMutator, nextSnapshot } from "../store.ts";
 import type {
   ActiveTask,
+  BulkMutationOptions,
+  BulkResult,
   CancellationFilter,
   ClaimOptions,
   ClaimedTask,
@@ -245,15 +247,17 @@ export class PostgresStore implements Store {
     return jobs.snapshotsOf(loaded?.rows ?? []);
   }
 
-  async mutateJobs<T>(jobIds: string[], now: string, mutate: Mutator<T>): Promise<Array<MutationResult<T> | { error: unknown; jobId: string }>> {
-    const results: Array<MutationResult<T> | { error: unknown; jobId: string }> = [];
+  async mutateJobs<T>(jobIds: string[], now: string, mutate: Mutator<T>, options: BulkMutationOptions<T> = {}): Promise<Array<BulkResult<T>>> {
+    const results: Array<BulkResult<T>> = [];
     for (let i = 0; i < jobIds.length; i += bulkChunk) {
       const chunk = jobIds.slice(i, i + bulkChunk);
       const chunkResults = await this.transaction(async (tx) => {
         // The whole chunk is locked first, in id order: a bulk mutation then never holds one
         // job row while it waits for another in an order a second bulk mutation could reverse.
         const snapshots = await this.lockAndLoad(tx, chunk);
-        const out: Array<MutationResult<T> | { error: unknown; jobId: string }> = [];
+        const out: Array<BulkResult<T>> = [];
+        const changeSet: JobChanges[] = [];
+        const outcomes: Array<{ value: T; job: Job; at: number }> = [];
         for (const jobId of chunk) {
           // Only the refusal of one job is that job's result. A database error aborts the
           // whole transaction, so it propagates from the commit: the chunk is then reported as
@@ -272,23 +276,57 @@ export class PostgresStore implements Store {
           }
           // A job named twice in the chunk is mutated twice: the second time from the first's result.
           snapshots.set(jobId, nextSnapshot(snapshot, applied.changes));
-          out.push({ value: applied.value, job: applied.changes.job, events: this.queueChanges(tx, applied.changes) });
+          changeSet.push(applied.changes);
+          outcomes.push({ value: applied.value, job: applied.changes.job, at: out.length });
+          out.push({ error: null, jobId });
         }
+        // The chunk's writes: one statement per table (queueChangeSet), with the COMMIT.
+        const written = this.queueChangeSet(tx, changeSet);
+        outcomes.forEach((o, k) => {
+          out[o.at] = { value: o.value, job: o.job, events: written[k] ?? [] };
+        });
+        const record = options.progress?.(out);
+        if (record !== undefined && record !== null) tx.queue(cancellations.upsertCancellationStatement(record));
         return out;
       });
       results.push(...chunkResults);
+      options.afterChunk?.(chunkResults);
     }
     return results;
   }
 
   /** Queue a draft's writes for the commit; its events are numbered then (the returned array is filled at commit). */
   private queueChanges(tx: Transaction, changes: JobChanges): BelayEvent[] {
-    const job = changes.job;
-    if (changes.jobChanged) tx.queue(jobs.updateJobStatement(job));
-    if (changes.changedTasks.length > 0) tx.queue(tasks.updateTasksStatement(job.id, changes.changedTasks));
-    if (changes.releasedTasks.length > 0) tx.queue(claims.deletePoolLeasesStatement(job.id, changes.releasedTasks));
-    for (const record of changes.cancellations) tx.queue(cancellations.upsertCancellationStatement(record));
-    return tx.deferEvents(changes.events);
+    return this.queueChangeSet(tx, [changes])[0] ?? [];
+  }
+
+  /**
+   * Queue the writes of many drafts for the commit, set-based: one statement per table
+   * whatever the number of jobs (jobs, tasks, pool releases, records; the events go with every
+   * other event of the transaction). A job changed twice (named twice in a bulk, two tasks of
+   * it claimed) is written once, as the last draft left it: each draft started from the
+   * previous one's result. Returns each draft's events, numbered at commit.
+   */
+  private queueChangeSet(tx: Transaction, changeSet: JobChanges[]): BelayEvent[][] {
+    const jobsById = new Map<string, Job>();
+    const tasksByKey = new Map<string, { jobId: string; task: Task }>();
+    const released = new Map<string, { jobId: string; taskKey: string }>();
+    const records = new Map<string, CancellationRecord>();
+    for (const changes of changeSet) {
+      const jobId = changes.job.id;
+      if (changes.jobChanged) jobsById.set(jobId, changes.job);
+      for (const task of changes.changedTasks) tasksByKey.set(`${jobId}\u0000${task.key}`, { jobId, task });
+      for (const taskKey of changes.releasedTasks) released.set(`${jobId}\u0000${taskKey}`, { jobId, taskKey });
+      for (const record of changes.cancellations) {
+        // A Map keeps the order of first writes: new records are numbered (`seq`) in that order.
+        records.set(record.id, record);
+      }
+    }
+    if (jobsById.size > 0) tx.queue(jobs.updateJobsStatement([...jobsById.values()]));
+    if (tasksByKey.size > 0) tx.queue(tasks.updateTasksStatement([...tasksByKey.values()]));
+    if (released.size > 0) tx.queue(claims.deletePoolLeasesStatement([...released.values()]));
+    if (records.size > 0) tx.queue(cancellations.upsertCancellationsStatement([...records.values()]));
+    return changeSet.map((changes) => tx.deferEvents(changes.events));
   }
 
   // ---- claims and pools ---------------------------------------------------------------------
@@ -504,13 +542,6 @@ export class PostgresStore implements Store {
   async listDeliveries(webhookId: string, limit: number): Promise<WebhookDelivery[]> {
     return webhooks.listDeliveries(this.pool, webhookId, limit);
   }
-}
-
-/** The snapshot a job has after `changes` (its records replaced or added by id). */
-function nextSnapshot(before: JobSnapshot, changes: JobChanges): JobSnapshot {
-  const records = new Map(before.cancellations.map((r) => [r.id, r]));
-  for (const record of changes.cancellations) records.set(record.id, record);
-  return { job: changes.job, cancellations: [...records.values()] };
 }
 
 /** Room in every pool `uses` names; an unknown pool has no slots (the task waits until the server is configured with it). */

@@ -81,11 +81,14 @@ export function insertPoolLeasesStatement(pools: string[], jobId: string, taskKe
   return statement(insertLeasesQuery, [pools, jobId, taskKey]);
 }
 
-/** $1 job id, $2 task keys: give back every slot those tasks hold. */
-const deleteLeasesQuery = named("delete_pool_leases", "DELETE FROM pool_leases WHERE job_id = $1 AND task_key = ANY($2::text[])");
+/** $1 job ids, $2 task keys (one element per task): give back every slot those tasks hold. */
+const deleteLeasesQuery = named(
+  "delete_pool_leases_of_tasks",
+  "DELETE FROM pool_leases l USING unnest($1::text[], $2::text[]) AS u(job_id, task_key) WHERE l.job_id = u.job_id AND l.task_key = u.task_key",
+);
 
-export function deletePoolLeasesStatement(jobId: string, taskKeys: string[]): Statement {
-  return statement(deleteLeasesQuery, [jobId, taskKeys]);
+export function deletePoolLeasesStatement(released: Array<{ jobId: string; taskKey: string }>): Statement {
+  return statement(deleteLeasesQuery, [released.map((r) => r.jobId), released.map((r) => r.taskKey)]);
 }
 
 const poolHoldersQuery = named("pool_holders", "SELECT pool, job_id, task_key FROM pool_leases ORDER BY pool, job_id, task_key");
