@@ -331,25 +331,34 @@ export class PostgresStore implements Store {
 
   // ---- claims and pools ---------------------------------------------------------------------
 
+  /**
+   * Two round trips. The first sends BEGIN, the candidates (their job rows locked, SKIP
+   * LOCKED), the locks and lease counts of the pools they use, and their jobs' load, in one
+   * pipeline: each statement starts after the one before it has finished, and reads what the
+   * candidates statement locked from a transaction-local setting (queries/claims.ts). The
+   * second sends the writes with the COMMIT.
+   */
   async claimTasks<T>(options: ClaimOptions, claim: (draft: JobDraft, taskKey: string) => T | null): Promise<Array<ClaimedTask<T>>> {
     if (options.max <= 0) return [];
     return this.transaction(async (tx) => {
       const queues = options.queues !== undefined && options.queues.length > 0 ? options.queues : null;
+      // A task that uses a pool this node does not know is never claimed: no pool to lock then.
+      const knownPools = Object.keys(options.pools);
       // Read more candidates than needed: some may wait for a full pool. Their job rows are
-      // now locked (SKIP LOCKED: see queries/claims.ts).
-      const candidates = await claims.claimCandidates(tx.client, queues, options.max * 4 + 16);
-      if (candidates.length === 0) return [];
-      // Pool slots are counted under the pools' locks, taken in name order after the job rows;
-      // the candidates' jobs are loaded in the same pipeline (their rows are locked already).
-      const pools = [...new Set(candidates.flatMap((c) => c.uses))].filter((p) => options.pools[p] !== undefined).sort();
-      const jobIds = [...new Set(candidates.map((c) => c.jobId))];
+      // then locked (SKIP LOCKED: see queries/claims.ts); the pools' locks are taken after them.
       const answers = await pipeline(tx.client, [
-        ...(pools.length > 0 ? [claims.lockPoolsStatement(pools.map((p) => this.locks.pool(p))), claims.countPoolLeasesStatement(pools)] : []),
-        jobs.loadJobsStatement(jobIds),
+        claims.claimCandidatesStatement(queues, options.max * 4 + 16),
+        ...(knownPools.length > 0 ? [claims.lockPoolsStatement(knownPools, this.locks.pool("")), claims.countPoolLeasesStatement(knownPools)] : []),
+        jobs.loadClaimedJobsStatement(),
       ]);
-      const poolUse = claims.poolUseOf(pools, pools.length > 0 ? (answers[1]?.rows ?? []) : []);
+      const candidates = claims.candidatesOf(answers[0]?.rows ?? []);
+      if (candidates.length === 0) return [];
+      const pools = [...new Set(candidates.flatMap((c) => c.uses))].filter((p) => options.pools[p] !== undefined);
+      const poolUse = claims.poolUseOf(pools, knownPools.length > 0 ? (answers[2]?.rows ?? []) : []);
       const snapshots = jobs.snapshotsOf(answers.at(-1)?.rows ?? []);
-      const claimed: Array<ClaimedTask<T>> = [];
+      const claimed: Array<Omit<ClaimedTask<T>, "events">> = [];
+      const changeSet: JobChanges[] = [];
+      const leases: Array<{ pool: string; jobId: string; taskKey: string }> = [];
       for (const candidate of candidates) {
         if (claimed.length >= options.max) break;
         if (!poolsHaveRoom(candidate.uses, options.pools, poolUse)) continue;
@@ -360,12 +369,17 @@ export class PostgresStore implements Store {
         if (value === null) continue;
         // A second task of the same job is claimed from the first claim's result.
         snapshots.set(jobId, nextSnapshot(snapshot, changes));
-        const written = this.queueChanges(tx, changes);
-        if (candidate.uses.length > 0) tx.queue(claims.insertPoolLeasesStatement(candidate.uses, jobId, taskKey));
-        for (const pool of candidate.uses) poolUse.set(pool, (poolUse.get(pool) ?? 0) + 1);
-        claimed.push({ jobId, taskKey, value, job: changes.job, events: written });
+        changeSet.push(changes);
+        for (const pool of candidate.uses) {
+          leases.push({ pool, jobId, taskKey });
+          poolUse.set(pool, (poolUse.get(pool) ?? 0) + 1);
+        }
+        claimed.push({ jobId, taskKey, value, job: changes.job });
       }
-      return claimed;
+      // Every claim's writes in one statement per table, with the COMMIT.
+      const written = this.queueChangeSet(tx, changeSet);
+      if (leases.length > 0) tx.queue(claims.insertPoolLeasesStatement(leases));
+      return claimed.map((c, i) => ({ ...c, events: written[i] ?? [] }));
     });
   }
 

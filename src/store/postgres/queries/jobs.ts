@@ -11,6 +11,7 @@ import { firstRow, named, rows, statement } from "../db.ts";
 import type { Db, Row, Statement } from "../db.ts";
 import { jobDeadlines } from "../../../core/lifecycle.ts";
 import { rowToCancellation, rowToJobWithTasks } from "../rows.ts";
+import { claimedJobIds } from "./claims.ts";
 import { taskStateColumns } from "./tasks.ts";
 
 const jobColumns = [
@@ -153,6 +154,18 @@ const loadJobsQuery = named(
 
 export function loadJobsStatement(ids: string[]): Statement {
   return statement(loadJobsQuery, [ids]);
+}
+
+/** `loadJobs` of the jobs a claim's candidates statement locked (their ids are in a transaction-local setting: claims.ts). */
+const loadClaimedJobsQuery = named(
+  "load_claimed_jobs",
+  `SELECT ${jobColumns}, ${tasksColumn},
+     (SELECT coalesce(json_agg(c.record ORDER BY c.seq), '[]'::json) FROM cancellations c WHERE c.job_id = j.id) AS records
+   FROM jobs j WHERE j.id = ANY(${claimedJobIds()})`,
+);
+
+export function loadClaimedJobsStatement(): Statement {
+  return statement(loadClaimedJobsQuery);
 }
 
 /** The snapshots in a `loadJobs` answer, by job id. */
