@@ -192,13 +192,14 @@ export class Runs {
   }
 
   /**
-   * Apply one pure change to the run's job, after the run's earlier writes. A write the
+   * Apply one pure change to the run's job, after the run's earlier writes, grouped with the
+   * writes of other runs that arrive while one is in flight (group commit). A write the
    * database could not take (it is restarting, the connection dropped) is retried with
    * backoff: the end of an attempt must not be lost (DESIGN invariant 6).
    */
   private write<T>(run: ActiveRun, mutator: Mutator<T>): Promise<T | null> {
     const next = run.chain.then(() =>
-      this.retrying(async () => (await this.deps.writer.mutate(run.jobId, mutator)).value, "could not record a task update", { jobId: run.jobId, taskKey: run.key }).catch(() => null),
+      this.retrying(async () => (await this.deps.writer.mutateGrouped(run.jobId, mutator)).value, "could not record a task update", { jobId: run.jobId, taskKey: run.key }).catch(() => null),
     );
     run.chain = next;
     return next;
