@@ -31,7 +31,7 @@ import { JobWriter } from "./job-writer.ts";
 import { EngineLock } from "./lock.ts";
 import { LogSink } from "./log-sink.ts";
 import { Recovery } from "./recovery.ts";
-import { RemoteFollowUp } from "./remote-follow-up.ts";
+import { RemoteFollowUp, remoteJobs, slurmJobs } from "./remote-follow-up.ts";
 import type { NodeRunners } from "./runnable.ts";
 import { Runs } from "./runs.ts";
 import { Scheduler } from "./scheduler.ts";
@@ -218,7 +218,7 @@ export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
   const remoteFollowUp = new RemoteFollowUp({
     store,
     writer,
-    remote: runners.remote,
+    jobs: { ...(runners.remote ? { remote: remoteJobs(runners.remote) } : {}), ...(runners.slurm ? { slurm: slurmJobs(runners.slurm) } : {}) },
     logger,
     retryDelaysMs: options.remoteCancelRetryDelaysMs ?? [1000, 2000, 5000, 10_000, 30_000],
     pollIntervalMs: options.remotePollIntervalMs ?? 500,
@@ -308,6 +308,8 @@ export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
     remote: runners.remote,
     executor,
     slurm: runners.slurm,
+    runs,
+    policy,
   });
   const presence = new Presence({
     store,
