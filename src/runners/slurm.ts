@@ -408,6 +408,9 @@ class SlurmTask implements RunningTask {
     this.#pollFailures = 0;
     this.#readOutput(false);
     if (state !== null && !terminalStates.has(state)) {
+      // Requeued (a node failed, preemption, `scontrol requeue`): the same job id queues and
+      // runs again; the task stays running, and its output restarts (#readOutput).
+      if (this.#state === "RUNNING" && (state === "PENDING" || state.startsWith("REQUEUE"))) this.#log(`slurm job ${this.slurmId} was requeued by the cluster (${state}): it will run again`);
       this.#state = state;
       return;
     }
@@ -429,7 +432,15 @@ class SlurmTask implements RunningTask {
   #readOutput(atEnd: boolean): void {
     let fd: number;
     try {
-      if (statSync(this.#outputPath).size <= this.#offset) {
+      const size = statSync(this.#outputPath).size;
+      if (size < this.#offset) {
+        // A requeued job's new run truncates the output file: read it from its start again.
+        this.#log(`slurm job ${this.slurmId}: its output file restarted (a new run after a requeue)`);
+        this.#offset = 0;
+        this.#partial = "";
+        this.#skipLines = 0;
+      }
+      if (size <= this.#offset) {
         if (atEnd) this.#flushPartial();
         return;
       }
