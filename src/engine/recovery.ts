@@ -18,7 +18,7 @@ import { findStep } from "../core/cancellation.ts";
 import type { CancellationRecord, Json } from "../core/model.ts";
 import { killOrphanGroup, killTaskProcesses } from "../runners/proc.ts";
 import type { RemoteRunner } from "../runners/remote.ts";
-import { slurmTerminalStates } from "../runners/slurm.ts";
+import { slurmJobName, slurmTerminalStates } from "../runners/slurm.ts";
 import type { SlurmRunner } from "../runners/slurm.ts";
 import type { ActiveRun } from "./active-run.ts";
 import type { Runs } from "./runs.ts";
@@ -86,7 +86,9 @@ export class Recovery {
     for (const runner of await store.liveRunners()) {
       if (goneAtStart(runner.nodeId)) await this.endOrphan(runner, nodeOf(runner.nodeId), report);
     }
-    const tasks = (await store.activeTasks()).filter((t) => goneAtStart(t.nodeId) && !this.adopted.has(`${t.jobId}/${t.taskKey}/${t.attempt}`));
+    let tasks = (await store.activeTasks()).filter((t) => goneAtStart(t.nodeId) && !this.adopted.has(`${t.jobId}/${t.taskKey}/${t.attempt}`));
+    await this.findUnrecordedSlurm(tasks, self.id, report);
+    tasks = tasks.filter((t) => !this.adopted.has(`${t.jobId}/${t.taskKey}/${t.attempt}`));
     this.killUnrecorded(tasks.filter((t) => !store.shared || (t.nodeId !== null && nodeOf(t.nodeId)?.hostname === self.hostname)), report);
     report.tasksResolved += await this.resolveLost(tasks);
     await this.adoptRecords(await store.openCancellations(), gone.isGone, true, report);
@@ -193,6 +195,32 @@ export class Recovery {
     }
     logger.info({ ...context, state: final?.state ?? "gone" }, "reconciled the finished slurm job of a lost runner");
     return false;
+  }
+
+  /**
+   * A node can die between `sbatch`'s answer and the write of the runner row: no row names the
+   * Slurm job then. It is found by its name (`belay.<job>.<task>.<attempt>`, slurmJobName) and
+   * reconciled as if the row had been written.
+   */
+  private async findUnrecordedSlurm(tasks: ActiveTask[], nodeId: string, report: RecoveryReport): Promise<void> {
+    const { slurm, store, logger } = this.deps;
+    if (slurm === undefined) return;
+    for (const t of tasks) {
+      const job = await store.getJob(t.jobId);
+      if (job?.tasks.find((x) => x.key === t.taskKey)?.kind !== "slurm") continue;
+      if ((await store.jobRunners(t.jobId)).some((r) => r.taskKey === t.taskKey && r.attempt === t.attempt)) continue;
+      const found = await slurm.cli.byName(slurmJobName(t.jobId, t.taskKey, t.attempt)).catch((error: unknown) => {
+        logger.warn({ err: error, jobId: t.jobId, taskKey: t.taskKey }, "could not look a slurm job up by its name");
+        return null;
+      });
+      if (found === null) continue;
+      logger.warn({ jobId: t.jobId, taskKey: t.taskKey, slurmJobId: found.id, state: found.state }, "found by its name a slurm job whose runner row was never written");
+      const runner: RunnerRecord = {
+        jobId: t.jobId, taskKey: t.taskKey, attempt: t.attempt, kind: "slurm", nodeId: t.nodeId ?? nodeId, pid: null, pidStartTime: null,
+        remoteId: found.id, workDir: null, startedAt: this.deps.now(), endedAt: null, exitCode: null, outcome: null,
+      };
+      if (await this.reconcileSlurm(runner)) report.slurmJobsFollowed += 1;
+    }
   }
 
   /** Take the Slurm job's attempt over as a run of this node; false if the attempt has ended meanwhile. */

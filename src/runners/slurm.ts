@@ -99,6 +99,14 @@ export class SlurmCli {
     return found;
   }
 
+  /** The newest job of this name and its state (squeue `-t all`), or null when squeue knows none. */
+  async byName(name: string): Promise<{ id: string; state: string } | null> {
+    const out = await this.run("squeue", ["-h", "-t", "all", "-n", name, "-o", "%i|%T"]);
+    const jobs = out.split("\n").map((l) => l.trim().split("|")).filter((f) => /^\d+$/.test(f[0] ?? "") && f[1] !== undefined);
+    jobs.sort((a, b) => Number(b[0]) - Number(a[0]));
+    return jobs[0] === undefined ? null : { id: jobs[0][0]!, state: jobs[0][1]!.split(" ")[0]! };
+  }
+
   /** `scontrol show job` (then `sacct`, where accounting exists); null when the cluster has forgotten the job. */
   async show(id: string): Promise<SlurmJobState | null> {
     try {

@@ -89,6 +89,25 @@ describe("slurm tasks: recovery and bulk", skippedIf(noSlurm), () => {
     await engine.close();
   });
 
+  it("Belay killed between sbatch's answer and the runner row: on restart the Slurm job is found by its name and followed to its end", { timeout: 90_000 }, async () => {
+    const home = tempHome();
+    // The child dies at the crash point right after sbatch answered, before the row is written.
+    const proc = spawn(process.execPath, [followChild, home, "echo ready; sleep 8; echo finished"], { stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, BELAY_CRASH_AT: "run.spawned" } });
+    const [, signal] = await new Promise<[number | null, string | null]>((resolve) => proc.once("exit", (code, sig) => resolve([code, sig])));
+    expect(signal).toBe("SIGKILL");
+    const engine = await openTestEngine({ home, slurm: { pollIntervalMs: 100 } });
+    const [submitted] = (await engine.listJobs()).items;
+    expect(submitted).toBeDefined();
+    const job = await untilJobStatus(engine, submitted!.id, "succeeded");
+    const runners = await engine.store.jobRunners(job.id);
+    expect(runners).toHaveLength(1);
+    const slurmJobId = runners[0]!.remoteId!;
+    expect(slurmShow(slurmJobId)["JobName"]).toBe(`belay.${job.id}.main.1`);
+    expect(job.tasks[0]).toMatchObject({ status: "succeeded", attempt: 1, output: { slurmJobId, state: "COMPLETED" } });
+    expect((await engine.getLogs(job.id)).filter((l) => l.stream === "stdout").map((l) => l.line)).toEqual(["ready", "finished"]);
+    await engine.close();
+  });
+
   it("a finished Slurm job found on restart keeps its result", { timeout: 60_000 }, async () => {
     const home = tempHome();
     // Not registered for the tests' close: its store is closed under it, as by a crash.
