@@ -225,7 +225,7 @@ export class Recovery {
 
   /** Take the Slurm job's attempt over as a run of this node; false if the attempt has ended meanwhile. */
   private async followSlurm(runner: RunnerRecord, slurmJobId: string, state: string): Promise<boolean> {
-    const { store, writer, node, logger } = this.deps;
+    const { writer, node, logger } = this.deps;
     const { value: claimed, job } = await writer.mutate(runner.jobId, (d) => {
       const task = d.tasks.find((t) => t.key === runner.taskKey);
       if (task === undefined || task.attempt !== runner.attempt || (task.status !== "running" && task.status !== "cancelling")) return false;
