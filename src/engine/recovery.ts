@@ -121,7 +121,10 @@ export class Recovery {
 
   private async recoverNode(node: NodeRecord, report: RecoveryReport): Promise<void> {
     for (const runner of await this.deps.store.liveRunners(node.id)) await this.endOrphan(runner, node, report);
-    const tasks = (await this.deps.store.activeTasks(node.id)).filter((t) => !this.adopted.has(`${t.jobId}/${t.taskKey}/${t.attempt}`));
+    const notAdopted = (t: ActiveTask): boolean => !this.adopted.has(`${t.jobId}/${t.taskKey}/${t.attempt}`);
+    let tasks = (await this.deps.store.activeTasks(node.id)).filter(notAdopted);
+    await this.findUnrecordedSlurm(tasks, node.id, report);
+    tasks = tasks.filter(notAdopted);
     if (node.hostname === this.deps.node.hostname) this.killUnrecorded(tasks, report);
     report.tasksResolved += await this.resolveLost(tasks);
   }

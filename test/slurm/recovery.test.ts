@@ -1,5 +1,8 @@
 /** Slurm tasks across a crash of Belay, and a bulk cancel of many Slurm jobs, on the real cluster. */
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { describe, expect, it } from "vitest";
 import { openBelay } from "../../src/engine/open.ts";
@@ -44,6 +47,37 @@ describe("slurm tasks: recovery and bulk", skippedIf(noSlurm), () => {
     expect(record.status).toBe("completed");
     expect(record.steps.every((s) => s.status !== "pending" && s.status !== "running")).toBe(true);
     expect((await engine.store.liveRunners()).length).toBe(0);
+    await engine.close();
+  });
+
+  it("SIGKILL of Belay mid-cancel, and the cluster refuses scancel after the restart: the record is partial, then completed once the retried scancel has ended the job", { timeout: 120_000 }, async () => {
+    const home = tempHome();
+    const proc = spawn(process.execPath, [child, home], { stdio: ["ignore", "pipe", "inherit"], env: process.env });
+    const line = await new Promise<string>((resolve, reject) => {
+      createInterface({ input: proc.stdout }).once("line", resolve);
+      proc.once("exit", (code) => reject(new Error(`child exited early with ${code}`)));
+    });
+    const { jobId, cancellationId, slurmJobId } = JSON.parse(line) as { jobId: string; cancellationId: string; slurmJobId: string };
+    proc.kill("SIGKILL");
+    await new Promise((resolve) => proc.once("exit", resolve));
+    // After the restart the controller refuses the next two scancels (the TERM again, the kill), then answers.
+    const bin = mkdtempSync(join(tmpdir(), "belay-scancel-"));
+    const realScancel = execFileSync("sh", ["-c", "command -v scancel"], { encoding: "utf8" }).trim();
+    writeFileSync(join(bin, "scancel"), [
+      "#!/bin/sh",
+      `n=$(cat "${bin}/calls" 2>/dev/null || echo 0); n=$((n + 1)); echo "$n" > "${bin}/calls"`,
+      `if [ "$n" -le 2 ]; then echo 'scancel: error: Unable to contact slurm controller (connect failure)' >&2; exit 1; fi`,
+      `exec ${realScancel} "$@"`,
+      "",
+    ].join("\n"), { mode: 0o755 });
+    const engine = await openTestEngine({ home, slurm: { pollIntervalMs: 100, env: { ...process.env, PATH: `${bin}:${process.env["PATH"] ?? ""}` } }, remoteCancelRetryDelaysMs: [1000], remotePollIntervalMs: 200 });
+    await untilJobStatus(engine, jobId, "cancelled");
+    const partial = await engine.getCancellation(cancellationId);
+    expect(partial.tasks[0]).toMatchObject({ mode: "remote_refused", remote: { runner: "slurm", remoteId: slurmJobId, stopped: false } });
+    expect(partial.status).toBe("partial");
+    const completed = await until(() => engine.getCancellation(cancellationId), (r) => r.status === "completed", 60_000);
+    expect(completed.tasks[0]?.remote).toMatchObject({ cancelled: true, stopped: true, finalState: "CANCELLED" });
+    expect(slurmShow(slurmJobId)["JobState"]).toBe("CANCELLED");
     await engine.close();
   });
 
