@@ -9,6 +9,7 @@
  * | `belay_cancellation_failures_total{step}` | counter | a cancellation step that ended `failed` |
  * | `belay_runners_terminated_total{mode}` | counter | `belay.task.cancelled` with a `stopMode` (graceful, forced, remote; not `remote_refused`: that remote job was not stopped) |
  * | `belay_remote_cancel_failures_total{adapter}` | counter | `belay.cancellation.remote` with outcome `refused`: each refused (or unanswered) remote cancel, retries included |
+ * | `belay_slurm_cancel_failures_total{reason}` | counter | the Slurm runner: each `scancel` that failed (`scancel_failed`, retries included) or job still on the cluster after the final one (`job_did_not_leave`) |
  * | `belay_tasks_stalled_total` | counter | a task cancel's `finalize` step whose reason is `stalled` (the stall watchdog, DESIGN §7) |
  * | `belay_jobs_total{status}` | counter | terminal job events (succeeded, failed, partial, cancelled) |
  * | `belay_task_duration_seconds{status}` | histogram | terminal task events that carry `durationMs` (the task ran) |
