@@ -45,6 +45,11 @@ export interface SlurmRunnerOptions {
   pollIntervalMs?: number;
   /** How long to wait for a job to leave after the final `scancel`. Default 30 000 ms (above Slurm's KillWait). */
   leaveTimeoutMs?: number;
+  /**
+   * How long squeue may fail in a row before a job's task is given up as failed. Default
+   * 300 000 ms: a controller restarting or a network blip must not fail tasks whose jobs run on.
+   */
+  unreachableGiveUpMs?: number;
   /** Environment of the Slurm commands (PATH, SLURM_CONF). Default: this process's. */
   env?: NodeJS.ProcessEnv;
   /** Counts each `scancel` that failed or job that would not leave (`belay_slurm_cancel_failures_total`). */
@@ -163,7 +168,12 @@ export class SlurmRunner implements Runner {
   constructor(options: SlurmRunnerOptions = {}) {
     this.#env = options.env ?? process.env;
     this.cli = new SlurmCli(this.#env);
-    this.#options = { pollIntervalMs: options.pollIntervalMs ?? 500, leaveTimeoutMs: options.leaveTimeoutMs ?? 30_000, onCancelFailure: options.onCancelFailure };
+    this.#options = {
+      pollIntervalMs: options.pollIntervalMs ?? 500,
+      leaveTimeoutMs: options.leaveTimeoutMs ?? 30_000,
+      unreachableGiveUpMs: options.unreachableGiveUpMs ?? 300_000,
+      onCancelFailure: options.onCancelFailure,
+    };
   }
 
   async start(ctx: RunContext): Promise<RunningTask> {
@@ -233,6 +243,10 @@ export class SlurmRunner implements Runner {
 
   get leaveTimeoutMs(): number {
     return this.#options.leaveTimeoutMs;
+  }
+
+  get unreachableGiveUpMs(): number {
+    return this.#options.unreachableGiveUpMs;
   }
 
   cancelFailed(reason: SlurmCancelFailure): void {
@@ -330,6 +344,7 @@ class SlurmTask implements RunningTask {
   #killRequested = false;
   #finishedBeforeSignal = false;
   #pollFailures = 0;
+  #pollFailingSinceMs: number | null = null;
   /** Lines of the output file already in the task log (a job followed again after a restart). */
   #skipLines: number;
   #resolveExited!: (exit: RunnerExit) => void;
@@ -406,14 +421,18 @@ class SlurmTask implements RunningTask {
 
   pollFailed(error: Error): void {
     this.#pollFailures += 1;
-    this.#log(`squeue failed (${this.#pollFailures}/10): ${error.message}`);
-    if (this.#pollFailures >= 10) this.abandon(`slurm poll failed: ${error.message}`);
+    this.#pollFailingSinceMs ??= Date.now();
+    const failingMs = Date.now() - this.#pollFailingSinceMs;
+    // One line for the first failure and then about one in ten: the log is not flooded.
+    if (this.#pollFailures % 10 === 1) this.#log(`squeue failed (${this.#pollFailures} time(s) in a row, for ${failingMs} ms): ${error.message}`);
+    if (failingMs >= this.#runner.unreachableGiveUpMs) this.abandon(`slurm poll failed for ${failingMs} ms: ${error.message}`);
   }
 
   /** One poll's answer: `null` when squeue no longer knows the job. */
   async observe(state: string | null): Promise<void> {
     if (this.#done) return;
     this.#pollFailures = 0;
+    this.#pollFailingSinceMs = null;
     this.#readOutput(false);
     if (state !== null && !terminalStates.has(state)) {
       // Requeued (a node failed, preemption, `scontrol requeue`): the same job id queues and

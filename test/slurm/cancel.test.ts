@@ -203,6 +203,29 @@ describe("slurm tasks", skippedIf(noSlurm), () => {
     await engine.close();
   });
 
+  it("squeue failing for a while (controller unreachable) does not fail the task: its job runs on and its result is kept", { timeout: 60_000 }, async () => {
+    // squeue fails 20 times in a row once the job is up (2 s at this poll interval), then answers again.
+    const bin = mkdtempSync(join(tmpdir(), "belay-squeue-"));
+    const realSqueue = execFileSync("sh", ["-c", "command -v squeue"], { encoding: "utf8" }).trim();
+    writeFileSync(join(bin, "squeue"), [
+      "#!/bin/sh",
+      `if [ -f "${bin}/down" ]; then n=$(cat "${bin}/calls" 2>/dev/null || echo 0); n=$((n + 1)); echo "$n" > "${bin}/calls"`,
+      `  if [ "$n" -le 20 ]; then echo 'squeue: error: Unable to contact slurm controller (connect failure)' >&2; exit 1; fi; fi`,
+      `exec ${realSqueue} "$@"`,
+      "",
+    ].join("\n"), { mode: 0o755 });
+    const engine = await openTestEngine({ slurm: { pollIntervalMs: 100, env: { ...process.env, PATH: `${bin}:${process.env["PATH"] ?? ""}` } } });
+    const job = await engine.submitJob({ tasks: [{ key: "main", kind: "slurm", command: "echo up; sleep 4; echo done" }] });
+    await until(() => logLines(engine, job.id), (lines) => lines.includes("up"));
+    writeFileSync(join(bin, "down"), "");
+    const done = await untilJobStatus(engine, job.id, "succeeded");
+    expect(Number(readFileSync(join(bin, "calls"), "utf8"))).toBeGreaterThan(20);
+    expect(done.tasks[0]).toMatchObject({ status: "succeeded", output: { state: "COMPLETED" } });
+    expect(await logLines(engine, job.id)).toContain("done");
+    expect((await engine.getLogs(job.id)).some((l) => l.line.includes("squeue failed (1 time(s) in a row"))).toBe(true);
+    await engine.close();
+  });
+
   it("a slurm task is refused by a server started without --slurm", async () => {
     const engine = await openTestEngine();
     await expect(engine.submitJob({ tasks: [{ key: "main", kind: "slurm", command: "true" }] })).rejects.toMatchObject({ code: "INVALID_REQUEST", message: expect.stringContaining("--slurm") });
