@@ -195,7 +195,7 @@ export interface AttemptEnd {
   /** `kill()` ended it. */
   forced: boolean;
   /** Remote tasks: what the adapter's cancel did, if it was called, and the remote job's id. */
-  remoteCancel?: { attempted: boolean; cancelled: boolean; error: string | null; remoteId?: string | null; stopped?: boolean } | null;
+  remoteCancel?: { attempted: boolean; cancelled: boolean; error: string | null; remoteId?: string | null; stopped?: boolean; finalState?: string } | null;
   /** When this node sent the cancel signal, and when the runner acknowledged it. */
   signalledAt?: string | null;
   acknowledgedAt?: string | null;
@@ -284,7 +284,7 @@ function remoteStop(task: Task, end: AttemptEnd, now: string): RemoteStop | null
     attempts: 1,
     error: cancel.error,
     stoppedAt: stopped ? now : null,
-    finalState: stopped ? "cancelled" : null,
+    finalState: stopped ? (cancel.finalState ?? "cancelled") : null,
   };
 }
 

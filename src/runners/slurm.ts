@@ -443,9 +443,9 @@ class SlurmTask implements RunningTask {
     }
     const shown = await this.#runner.cli.show(this.slurmId);
     this.#readOutput(true);
-    // A cancel's job seen to end: it has stopped for sure, whether TERM or the final scancel ended it.
-    if (this.remoteCancel !== undefined) this.remoteCancel = { ...this.remoteCancel, stopped: true };
     const final = shown?.state ?? state ?? "UNKNOWN";
+    // A cancel's job seen to end: it has stopped for sure, whether TERM or the final scancel ended it.
+    if (this.remoteCancel !== undefined) this.remoteCancel = { ...this.remoteCancel, stopped: true, finalState: final };
     const output = { slurmJobId: this.slurmId, state: final, exitCode: shown?.exitCode ?? null };
     if (final === "COMPLETED") {
       this.#finish({ outcome: "succeeded", exitCode: shown?.exitCode ?? 0, signal: null, error: null, output, forced: this.#killRequested });

@@ -65,6 +65,8 @@ export interface RemoteCancelResult {
   remoteId?: string;
   /** The runner saw the job end after the cancel (a Slurm job that left the cluster); absent: accepted and not forced. */
   stopped?: boolean;
+  /** The job's final state as its cluster reported it (`CANCELLED`, `COMPLETED`…), when the runner saw it end. */
+  finalState?: string;
 }
 
 export interface RunningTask {

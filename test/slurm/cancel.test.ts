@@ -104,6 +104,9 @@ describe("slurm tasks", skippedIf(noSlurm), () => {
     expect(record.tasks[0]).toMatchObject({ outcome: "mid_run", mode: "forced" });
     expect(record.steps.find((s) => s.name === "force_kill")?.status).toBe("completed");
     expect(slurmShow(slurmId)["JobState"]).toBe("CANCELLED");
+    // Slurm's own answer on how the job ended, in the record.
+    expect(record.tasks[0]?.remote).toMatchObject({ runner: "slurm", remoteId: slurmId, cancelled: true, stopped: true, finalState: "CANCELLED" });
+    expect(record.status).toBe("completed");
     await engine.close();
   });
 

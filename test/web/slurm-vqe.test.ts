@@ -49,7 +49,7 @@ describe("web UI: the Slurm VQE example stopped from the board", skippedIf(noBro
     expect(job.tasks[0].status).toBe("cancelled");
     const record = (await ui.api("GET", `/jobs/${id}/cancellation`)).json.cancellation;
     expect(record).toMatchObject({ status: "completed", reason: "enough iterations" });
-    expect(record.tasks[0]).toMatchObject({ outcome: "mid_run", mode: "remote", remote: { runner: "slurm", stopped: true } });
+    expect(record.tasks[0]).toMatchObject({ outcome: "mid_run", mode: "remote", remote: { runner: "slurm", stopped: true, finalState: expect.stringMatching(/^(COMPLETED|CANCELLED)$/) } });
 
     const finished = page.locator(`.recent-list li[data-job="${id}"]`);
     await finished.waitFor({ timeout: 15_000 });
