@@ -161,7 +161,7 @@ describe("--run-as-uids", skippedIf(noRoot()), () => {
     // gid = uid, and none of the node's (root's) supplementary groups.
     expect(readFileSync(`/proc/${a.pid}/status`, "utf8")).toMatch(new RegExp(`^Gid:\\s+${a.uid}\\s+${a.uid}\\s+${a.uid}\\s+${a.uid}$`, "m"));
     expect(readFileSync(`/proc/${a.pid}/status`, "utf8")).toMatch(/^Groups:\s*$/m);
-    // Both killed (the victim ignores nothing, but a cancel's kill path is the point): both uids come back.
+    // Force-cancelled (SIGKILL to each group): both uids come back.
     await h.server.engine.cancelJob(first, { force: true });
     await h.server.engine.cancelJob(second, { force: true });
     await h.ended(first);
