@@ -121,6 +121,8 @@ export interface BelayOptions {
    * at least `concurrency` uids.
    */
   runAsUids?: RunAsUids;
+  /** Where nodes on this machine record their `runAsUids` ranges, to refuse overlaps. Default `/run/belay-uid-ranges`. */
+  runAsUidsDir?: string;
 }
 
 function positiveInt(value: number | undefined, fallback: number, field: string, min = 1): number {
@@ -189,7 +191,9 @@ export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
     if (lockPath !== null) lock = EngineLock.acquire(lockPath);
     await store.migrate();
     if (taskUsers !== undefined) hardenHome(home, parseDbUrl(db, home));
+    if (taskUsers instanceof TaskUidRange) taskUsers.claimOnMachine(options.runAsUidsDir);
   } catch (error) {
+    taskUsers?.close?.();
     lock?.release();
     await store.close();
     throw error;

@@ -198,7 +198,8 @@ export class ProcessRunner implements Runner {
 
   /** Does not stop running tasks: stopping is the engine's decision (signal, then kill). */
   async close(): Promise<void> {
-    // Nothing pooled to release.
+    // Nothing pooled to release; a uid range's machine-wide record goes.
+    this.#taskUsers?.close?.();
   }
 }
 

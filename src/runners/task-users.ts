@@ -13,6 +13,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
+import { UidRangeClaim } from "./uid-range-claim.ts";
 
 export interface TaskUser {
   uid: number;
@@ -26,6 +27,8 @@ export interface TaskUsers {
   reap(user: TaskUser): void;
   /** The attempt is over and its files are taken back: `user` may be handed out again. */
   release(user: TaskUser): void;
+  /** The node is stopping: give up what it holds on the machine. */
+  close?(): void;
 }
 
 /** `--run-as USER`: one user for every task; nothing to hand out or reap (other tasks share it). */
@@ -47,11 +50,22 @@ export class TaskUidRange implements TaskUsers {
   readonly #end: number;
   readonly #gid: number | null;
   readonly #held = new Set<number>();
+  #claim: UidRangeClaim | null = null;
 
   constructor(range: { start: number; end: number; gid: number | null }) {
     this.#start = range.start;
     this.#end = range.end;
     this.#gid = range.gid;
+  }
+
+  /** Record the range machine-wide for as long as the node runs; throws if a live node's range overlaps it (`UidRangeClaim`). */
+  claimOnMachine(dir?: string): void {
+    this.#claim ??= UidRangeClaim.take({ start: this.#start, end: this.#end }, dir);
+  }
+
+  close(): void {
+    this.#claim?.release();
+    this.#claim = null;
   }
 
   /** How many uids the range holds. */

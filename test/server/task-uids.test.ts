@@ -203,6 +203,24 @@ describe("--run-as-uids", skippedIf(noRoot()), () => {
     expect((await h.ended(running)).status).toBe("cancelled");
   });
 
+  it("a second node on the machine whose range overlaps a live node's is refused; once that node stops, it starts", async () => {
+    const first = await openBelay({ home: tempHome(), concurrency: 2, runAsUids: resolveRunAsUids("61600-61603") });
+    const second = (): Promise<string> =>
+      openBelay({ home: tempHome(), concurrency: 2, runAsUids: resolveRunAsUids("61602-61610") }).then(
+        async (b) => (await b.close(), "started"),
+        (e: Error) => e.message,
+      );
+    try {
+      expect(await second()).toMatch(/--run-as-uids 61602-61610 overlaps 61600-61603, the range of the Belay node with pid \d+ on this machine/);
+      // A range beside it is fine.
+      const beside = await openBelay({ home: tempHome(), concurrency: 2, runAsUids: resolveRunAsUids("61604-61605") });
+      await beside.close();
+    } finally {
+      await first.close();
+    }
+    expect(await second()).toBe("started");
+  });
+
   it("a task cannot read the store nor the admin token, nor list the home or the work dirs", async () => {
     const h = await harness({ concurrency: 2, runAsUids: resolveRunAsUids("61400-61401") });
     for (const file of ["admin.token", "belay.db", "belay.db-wal", "belay.db.lock"]) {
