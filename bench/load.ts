@@ -12,7 +12,9 @@
  * p99 and max (from the first response after the warm-up), answers by status. The server's
  * memory is sampled — VmRSS of /proc/PID/status every second, the V8 heap in use (GET
  * /metrics) every 5 s — and reported idle, after the warm-up and at the end, with its slope
- * after the warm-up and over the last half (target: flat). Exits 1 when there were errors
+ * after the warm-up and over the last half (target: flat). The heap retained after major GCs
+ * (`belay_heap_used_after_major_gc_bytes`) is judged: the run fails when it grows more than
+ * 5 MB/min over the last half (a leak). Exits 1 then, and when there were errors
  * (network errors, timeouts, or a non-2xx other than a too-late cancel).
  *
  *   node bench/load.ts [--duration S] [--warmup S] [--job noop|true] [--concurrency N]
@@ -130,11 +132,13 @@ async function createTokens(url: string, adminToken: string, count: number): Pro
   return tokens;
 }
 
-async function heapUsedKb(url: string, token: string): Promise<number | null> {
+/** The V8 heap in use now, and as it was right after the latest major GC (what the server retains). */
+async function heapKb(url: string, token: string): Promise<{ used: number; retained: number } | null> {
   try {
     const text = await (await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${token}` } })).text();
-    const bytes = /^nodejs_heap_size_used_bytes (\S+)$/m.exec(text)?.[1];
-    return bytes === undefined ? null : Number(bytes) / 1024;
+    const used = /^nodejs_heap_size_used_bytes (\S+)$/m.exec(text)?.[1];
+    const retained = /^belay_heap_used_after_major_gc_bytes (\S+)$/m.exec(text)?.[1];
+    return used === undefined || retained === undefined ? null : { used: Number(used) / 1024, retained: Number(retained) / 1024 };
   } catch {
     return null;
   }
@@ -172,6 +176,17 @@ const stats: Record<Kind, KindStats> = { submit: new KindStats(), cancel: new Ki
 let measuring = false;
 /** A memory slope (over the last half of the run) within ± this is "flat". */
 const flatMbPerMin = 5;
+/**
+ * The run fails when the heap retained after major GCs grows faster than this over the last
+ * half. Why 5 MB/min: at the ~800 requests/s this load reaches, keeping one 100-byte object
+ * per request is 4.8 MB/min, so a per-request leak of any size shows; the working set
+ * (JIT code, statement caches, pools) is built during the warm-up, and the retained heap of
+ * a healthy 300 s run moved by less than ±2 MB/min after it (docs/load.md).
+ * Shorter windows than `leakWindowMinS` are reported, not judged: two or three major GCs
+ * make a slope out of noise.
+ */
+const leakMbPerMin = 5;
+const leakWindowMinS = 20;
 
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
@@ -230,6 +245,7 @@ async function main(): Promise<number> {
     // tell a leak from a heap that grew to the load's working set.
     const memory: Array<{ t: number; kb: number }> = [];
     const heap: Array<{ t: number; kb: number }> = [];
+    const retained: Array<{ t: number; kb: number }> = [];
     let afterWarmupKb: number | null = null;
     let tick = 0;
     // Every 10 s: memory beside the submit rate, which moves on a shared machine and moves the memory with it.
@@ -239,7 +255,13 @@ async function main(): Promise<number> {
       const kb = rssKb(server.pid);
       const t = (Date.now() - startedAt) / 1000;
       if (kb !== null) memory.push({ t, kb });
-      if (++tick % 5 === 0) void heapUsedKb(server.url, server.adminToken).then((used) => used !== null && heap.push({ t, kb: used }));
+      if (++tick % 5 === 0) {
+        void heapKb(server.url, server.adminToken).then((h) => {
+          if (h === null) return;
+          heap.push({ t, kb: h.used });
+          retained.push({ t, kb: h.retained });
+        });
+      }
       if (!measuring && t >= warmupS) {
         measuring = true;
         afterWarmupKb = kb;
@@ -355,6 +377,10 @@ async function main(): Promise<number> {
     });
     const rssSlopes = slopes(memory);
     const heapSlopes = slopes(heap);
+    const retainedSlopes = slopes(retained);
+    const judgedWindowS = durationS - (warmupS + durationS) / 2;
+    const leak =
+      judgedWindowS < leakWindowMinS ? `not judged (the last half is ${judgedWindowS} s, under ${leakWindowMinS} s)` : Number(retainedSlopes.lastHalf) > leakMbPerMin ? "LEAK" : "none";
     const flatness = (slope: string): string => (Math.abs(Number(slope)) <= flatMbPerMin ? "flat" : Number(slope) > 0 ? "GROWING" : "shrinking");
     const report = {
       machine: { cpus: cpus().length, model: cpus()[0]?.model ?? "?", loadavg: loadavg().map((l) => l.toFixed(1)) },
@@ -375,7 +401,12 @@ async function main(): Promise<number> {
           endMb: mb(heap.at(-1)?.kb),
           slopeMbPerMin: heapSlopes,
         },
-        verdict: { rss: flatness(rssSlopes.lastHalf), heapUsed: flatness(heapSlopes.lastHalf) },
+        heapRetainedAfterMajorGc: {
+          afterWarmupMb: mb(retained.find((h) => h.t >= warmupS)?.kb),
+          endMb: mb(retained.at(-1)?.kb),
+          slopeMbPerMin: retainedSlopes,
+        },
+        verdict: { rss: flatness(rssSlopes.lastHalf), heapUsed: flatness(heapSlopes.lastHalf), heapRetained: flatness(retainedSlopes.lastHalf), leak },
         series,
       },
       recancels,
@@ -391,20 +422,24 @@ async function main(): Promise<number> {
     const widths = table[0]!.map((_, c) => Math.max(...table.map((row) => row[c]!.length)));
     const out = table.map((row) => row.map((cell, c) => (c === row.length - 1 ? cell : cell.padEnd(widths[c]!))).join("  ")).join("\n");
     process.stdout.write(`\n${out}\n\n`);
-    const { rss, heapUsed } = report.memory;
+    const { rss, heapUsed, heapRetainedAfterMajorGc: kept } = report.memory;
     process.stdout.write(
       `server RSS: idle ${rss.idleMb} MB, after warm-up ${rss.afterWarmupMb} MB, end ${rss.endMb} MB, max ${rss.maxMb} MB; ` +
         `slope ${rss.slopeMbPerMin.afterWarmup} MB/min after warm-up, ${rss.slopeMbPerMin.lastHalf} MB/min over the last half\n` +
         `server V8 heap used: after warm-up ${heapUsed.afterWarmupMb} MB, end ${heapUsed.endMb} MB; ` +
         `slope ${heapUsed.slopeMbPerMin.afterWarmup} MB/min after warm-up, ${heapUsed.slopeMbPerMin.lastHalf} MB/min over the last half\n` +
-        `memory over the last half: RSS ${report.memory.verdict.rss}, heap ${report.memory.verdict.heapUsed} (flat: within ±${flatMbPerMin} MB/min)\n` +
+        `server V8 heap retained after major GC: after warm-up ${kept.afterWarmupMb} MB, end ${kept.endMb} MB; ` +
+        `slope ${kept.slopeMbPerMin.afterWarmup} MB/min after warm-up, ${kept.slopeMbPerMin.lastHalf} MB/min over the last half\n` +
+        `memory over the last half: RSS ${report.memory.verdict.rss}, heap ${report.memory.verdict.heapUsed}, retained heap ${report.memory.verdict.heapRetained} (flat: within ±${flatMbPerMin} MB/min)\n` +
+        `leak check (retained heap slope over the last half ≤ ${leakMbPerMin} MB/min): ${leak}\n` +
         `every 10 s (t: submits/s, RSS MB, heap MB): ${series.map((p) => `${p.t}: ${p.submitsPerS}, ${p.rssMb ?? "?"}, ${p.heapMb ?? "?"}`).join("; ")}\n`,
     );
     process.stdout.write(`cancels with no fresh job left (re-cancels of recent ones): ${recancels}; jobs still queued at the end: ${queued}\n`);
     process.stdout.write(`machine: ${report.machine.cpus} × ${report.machine.model}, load average ${report.machine.loadavg.join(" ")}\n`);
     process.stdout.write(errors === 0 ? "errors: 0\n" : `errors: ${errors} (target 0)\n`);
     if (args.json) process.stdout.write(`${JSON.stringify(report)}\n`);
-    return errors === 0 ? 0 : 1;
+    if (leak === "LEAK") process.stdout.write(`FAIL: the retained heap grew ${retainedSlopes.lastHalf} MB/min over the last half (limit ${leakMbPerMin})\n`);
+    return errors === 0 && leak !== "LEAK" ? 0 : 1;
   } finally {
     process.off("SIGINT", interrupt);
     await server.stop();
