@@ -19,5 +19,5 @@ export type { Policy, PolicyAction, Principal, Role } from "./core/policy.ts";
 export { parseTemplates } from "./core/templates.ts";
 export type { TaskTemplate, TemplateSet } from "./core/templates.ts";
 export type { ActingBelay } from "./engine/acting.ts";
-export { resolveRunAs } from "./engine/run-as.ts";
-export type { RunAs } from "./engine/run-as.ts";
+export { resolveRunAs, resolveRunAsUids } from "./engine/run-as.ts";
+export type { RunAs, RunAsUids } from "./engine/run-as.ts";

@@ -204,7 +204,7 @@ export interface AttemptEnd {
   /** `kill()` ended it. */
   forced: boolean;
   /** Remote tasks: what the adapter's cancel did, if it was called, and the remote job's id. */
-  remoteCancel?: { attempted: boolean; cancelled: boolean; error: string | null; remoteId?: string | null } | null;
+  remoteCancel?: { attempted: boolean; cancelled: boolean; error: string | null; remoteId?: string | null; stopped?: boolean; finalState?: string } | null;
   /** When this node sent the cancel signal, and when the runner acknowledged it. */
   signalledAt?: string | null;
   acknowledgedAt?: string | null;
@@ -279,23 +279,25 @@ function stopMode(end: AttemptEnd, stopped: boolean): StopMode | null {
 }
 
 /**
- * A remote task's side of its stop. Its remote job is known to have stopped only when the
- * service accepted the cancel and the runner then saw the job end (not when the grace ran
- * out and the task was force-stopped while the job still ran).
+ * A remote or Slurm task's side of its stop. Its job is known to have stopped only when the
+ * cancel was accepted and the runner then saw the job end (not when the grace ran out and
+ * the task was force-stopped while the job still ran). A Slurm runner's kill waits for the
+ * job to leave the cluster, so it says itself whether the job was seen to end (`stopped`).
  */
 function remoteStop(task: Task, end: AttemptEnd, now: string): RemoteStop | null {
   const cancel = end.remoteCancel;
-  if (task.kind !== "remote" || cancel === null || cancel === undefined || !cancel.attempted) return null;
-  const stopped = cancel.cancelled && !end.forced;
+  if ((task.kind !== "remote" && task.kind !== "slurm") || cancel === null || cancel === undefined || !cancel.attempted) return null;
+  const stopped = cancel.stopped ?? (cancel.cancelled && !end.forced);
   return {
-    adapter: task.spec.remote?.adapter ?? "",
+    adapter: task.kind === "slurm" ? "slurm" : (task.spec.remote?.adapter ?? ""),
+    ...(task.kind === "slurm" ? { runner: "slurm" as const } : {}),
     remoteId: cancel.remoteId ?? null,
     cancelled: cancel.cancelled,
     stopped,
     attempts: 1,
     error: cancel.error,
     stoppedAt: stopped ? now : null,
-    finalState: stopped ? "cancelled" : null,
+    finalState: stopped ? (cancel.finalState ?? "cancelled") : null,
   };
 }
 

@@ -255,7 +255,10 @@ export type StopMode = "graceful" | "forced" | "remote" | "remote_refused";
 
 /** A remote task's side of a cancellation: whether its remote job is known to have stopped. */
 export interface RemoteStop {
+  /** The remote adapter's name; `slurm` for a Slurm job (then `runner` is `slurm`). */
   adapter: string;
+  /** Which runner follows the job up: absent for a remote adapter's job, `slurm` for a Slurm job. */
+  runner?: "slurm";
   remoteId: string | null;
   /** The service accepted a cancel. */
   cancelled: boolean;

@@ -254,6 +254,10 @@ export class CancelExecutor {
           ...(outcome === "timeout" ? { error: `runners still alive ${this.deps.killTimeoutMs} ms after the kill` } : {}),
         });
       }
+    } else if (finished.size < local.size) {
+      // Killed before a restart, taken over since (a Slurm job recovery follows again, killed
+      // on adoption): it must have ended before the record can be finalized.
+      await Promise.race([allDone, delay(this.deps.killTimeoutMs)]);
     }
     // Only a task with no runner here or on a live node needs resolving; most cancels skip this transaction.
     const lost = waiting.filter((r) => !local.has(r.key) && !remote.includes(r)).map((r) => r.key);

@@ -199,32 +199,50 @@ export class CancelRequests implements JobCanceller {
     }
     await this.deps.store.insertCancellation(bulk);
 
-    const results = await this.deps.writer.mutateMany(ids, (d) =>
-      requestJobCancel(d, newId(), {
-        reason: opts.reason,
-        requestedBy: opts.requestedBy,
-        force: opts.force,
-        graceMs: opts.graceMs,
-        onlyIfPending: false,
-        parentId: bulk.id,
-        nodeId: this.deps.nodeId,
-      }),
-    );
     let cancelled = 0;
+    let done = 0;
     const running: Array<Promise<void>> = [];
     const errors: string[] = [];
-    for (const result of results) {
-      if ("error" in result) {
-        // A job that finished between the selection and its cancel is not an error of the bulk cancel.
-        if (!(result.error instanceof BelayError && result.error.code === "JOB_ALREADY_FINISHED")) {
-          errors.push(`${result.jobId}: ${(result.error as Error).message}`);
-        }
-        continue;
-      }
-      const outcome = result.value;
-      if (!outcome.alreadyCancelled) cancelled += 1;
-      if (outcome.needsExecution) running.push(this.deps.executor.execute(outcome.record));
-    }
+    await this.deps.writer.mutateMany(
+      ids,
+      (d) =>
+        requestJobCancel(d, newId(), {
+          reason: opts.reason,
+          requestedBy: opts.requestedBy,
+          force: opts.force,
+          graceMs: opts.graceMs,
+          onlyIfPending: false,
+          parentId: bulk.id,
+          nodeId: this.deps.nodeId,
+        }),
+      {
+        // Written in each chunk's transaction: the record shows what has committed, chunk by chunk.
+        progress: (chunk) => {
+          const chunkDone = chunk.filter((r) => "error" in r || !r.value.needsExecution).length;
+          const record = structuredClone(bulk);
+          record.progress = { total, done: done + chunkDone };
+          return record;
+        },
+        // A job whose cancel needs I/O (it has a running task) starts executing as soon as its chunk has committed.
+        afterChunk: (chunk) => {
+          for (const result of chunk) {
+            if ("error" in result) {
+              // A job that finished between the selection and its cancel is not an error of the bulk cancel.
+              if (!(result.error instanceof BelayError && result.error.code === "JOB_ALREADY_FINISHED")) {
+                errors.push(`${result.jobId}: ${(result.error as Error).message}`);
+              }
+              done += 1;
+              continue;
+            }
+            const outcome = result.value;
+            if (!outcome.alreadyCancelled) cancelled += 1;
+            if (outcome.needsExecution) running.push(this.deps.executor.execute(outcome.record));
+            else done += 1;
+          }
+          bulk.progress = { total, done };
+        },
+      },
+    );
     bulk.errors.push(...errors);
     bulk.progress = { total, done: total - running.length };
     if (cancelStep !== undefined) cancelStep.detail = { matched: total, cancelled };

@@ -35,7 +35,7 @@ import { JobWriter } from "./job-writer.ts";
 import { EngineLock } from "./lock.ts";
 import { LogSink } from "./log-sink.ts";
 import { Recovery } from "./recovery.ts";
-import { RemoteFollowUp } from "./remote-follow-up.ts";
+import { RemoteFollowUp, remoteJobs, slurmJobs } from "./remote-follow-up.ts";
 import type { NodeRunners } from "./runnable.ts";
 import { Runs } from "./runs.ts";
 import { Scheduler } from "./scheduler.ts";
@@ -44,9 +44,12 @@ import { TimeoutSweep } from "./timeouts.ts";
 import { Workspace } from "./workspace.ts";
 import { parsePolicy } from "../core/policy.ts";
 import { parseTemplates } from "../core/templates.ts";
-import type { RunAs } from "./run-as.ts";
+import type { RunAs, RunAsUids } from "./run-as.ts";
+import { checkRunAsUids } from "./run-as.ts";
 import { secretSource } from "./secrets.ts";
 import { hardenHome } from "./harden.ts";
+import { OneTaskUser, TaskUidRange } from "../runners/task-users.ts";
+import type { TaskUsers } from "../runners/task-users.ts";
 
 export interface BelayOptions {
   /**
@@ -118,6 +121,14 @@ export interface BelayOptions {
   runAs?: RunAs;
   /** The deepest a tree of child jobs may grow: a root is depth 0, so 8 allows 8 levels below it (DESIGN §7). Default 8. */
   maxChildDepth?: number;
+  /**
+   * Run each process task attempt under its own uid of this range, held while it runs (the
+   * node must run as root); see `resolveRunAsUids`. Not with `runAs`. The range must hold
+   * at least `concurrency` uids.
+   */
+  runAsUids?: RunAsUids;
+  /** Where nodes on this machine record their `runAsUids` ranges, to refuse overlaps. Default `/run/belay-uid-ranges`. */
+  runAsUidsDir?: string;
 }
 
 function positiveInt(value: number | undefined, fallback: number, field: string, min = 1): number {
@@ -142,6 +153,21 @@ function openStore(db: string, home: string, options: BelayOptions, nodeId: stri
   return { store, lockPath: location.path === ":memory:" ? null : `${location.path}.lock` };
 }
 
+/** Where process tasks' uids come from: `runAs` (one uid) or `runAsUids` (one per running attempt), checked. */
+function taskUsersOf(options: BelayOptions, concurrency: number): TaskUsers | undefined {
+  if (options.runAsUids === undefined) return options.runAs === undefined ? undefined : new OneTaskUser(options.runAs);
+  const fail = (message: string): never => {
+    throw new BelayError("INVALID_REQUEST", message, { details: { field: "runAsUids" } });
+  };
+  if (options.runAs !== undefined) fail("--run-as and --run-as-uids cannot be used together: one uid for every task, or one per running task");
+  const range = new TaskUidRange(checkRunAsUids(options.runAsUids));
+  // A range smaller than the node's concurrency would fail tasks the node claimed; the
+  // node's own tasks must never exhaust it.
+  if (range.size < concurrency) fail(`--run-as-uids ${options.runAsUids.start}-${options.runAsUids.end} holds ${range.size} uids but --concurrency is ${concurrency}: each process task running at once needs its own uid; give a larger range or a lower --concurrency`);
+  if (process.getuid?.() !== 0) fail("--run-as-uids needs the node to run as root (to give each task its uid and its directories)");
+  return range;
+}
+
 export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
   const home = resolve(options.home ?? process.env["BELAY_HOME"] ?? "./.belay");
   const db = dbUrlOrDefault(options.db, home);
@@ -162,6 +188,7 @@ export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
   const accessPolicy = parsePolicy(options.policy);
   const templates = parseTemplates(options.templates);
   const secrets = secretSource(options.secrets ?? {});
+  const taskUsers = taskUsersOf(options, concurrency);
   const leaseMs = positiveInt(options.leaseMs, 10_000, "leaseMs");
   const maxChildDepth = positiveInt(options.maxChildDepth, defaultMaxChildDepth, "maxChildDepth");
   const heartbeatMs = positiveInt(options.heartbeatMs, Math.max(50, Math.floor(leaseMs / 4)), "heartbeatMs");
@@ -170,8 +197,10 @@ export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
   try {
     if (lockPath !== null) lock = EngineLock.acquire(lockPath);
     await store.migrate();
-    if (options.runAs !== undefined) hardenHome(home, parseDbUrl(db, home));
+    if (taskUsers !== undefined) hardenHome(home, parseDbUrl(db, home));
+    if (taskUsers instanceof TaskUidRange) taskUsers.claimOnMachine(options.runAsUidsDir);
   } catch (error) {
+    taskUsers?.close?.();
     lock?.release();
     await store.close();
     throw error;
@@ -179,7 +208,7 @@ export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
 
   const runners: NodeRunners = {
     job: new JobTaskRunner(),
-    process: new ProcessRunner({ secret: (name) => secrets.get(name), ...(options.runAs === undefined ? {} : { runAs: options.runAs }) }),
+    process: new ProcessRunner({ secret: (name) => secrets.get(name), ...(taskUsers === undefined ? {} : { taskUsers }) }),
     remote: new RemoteRunner({
       adapters,
       ...(options.remotePollIntervalMs === undefined ? {} : { pollIntervalMs: options.remotePollIntervalMs }),
@@ -231,7 +260,7 @@ export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
   const remoteFollowUp = new RemoteFollowUp({
     store,
     writer,
-    remote: runners.remote,
+    jobs: { ...(runners.remote ? { remote: remoteJobs(runners.remote) } : {}), ...(runners.slurm ? { slurm: slurmJobs(runners.slurm) } : {}) },
     logger,
     retryDelaysMs: options.remoteCancelRetryDelaysMs ?? [1000, 2000, 5000, 10_000, 30_000],
     pollIntervalMs: options.remotePollIntervalMs ?? 500,
@@ -324,6 +353,8 @@ export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
     remote: runners.remote,
     executor,
     slurm: runners.slurm,
+    runs,
+    policy,
   });
   const presence = new Presence({
     store,

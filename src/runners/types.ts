@@ -98,6 +98,10 @@ export interface RemoteCancelResult {
   error: string | null;
   /** The remote job the cancel was for. */
   remoteId?: string;
+  /** The runner saw the job end after the cancel (a Slurm job that left the cluster); absent: accepted and not forced. */
+  stopped?: boolean;
+  /** The job's final state as its cluster reported it (`CANCELLED`, `COMPLETED`…), when the runner saw it end. */
+  finalState?: string;
 }
 
 export interface RunningTask {
@@ -119,5 +123,10 @@ export interface RunningTask {
 export interface Runner {
   /** Start one attempt. Rejects only if nothing was started (e.g. the command does not exist). */
   start(ctx: RunContext): Promise<RunningTask>;
+  /**
+   * Follow again a job that outlives Belay (a Slurm job) after a restart: its status and its
+   * output after the `skipLines` lines already in the task log. Only such runners have it.
+   */
+  reattach?(ctx: RunContext, remoteId: string, skipLines: number): RunningTask;
   close(): Promise<void>;
 }

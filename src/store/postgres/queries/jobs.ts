@@ -12,6 +12,7 @@ import type { Db, Row, Statement } from "../db.ts";
 import { jobDeadlines } from "../../../core/lifecycle.ts";
 import { rowToAncestor, rowToCancellation, rowToChildRef, rowToJobWithTasks } from "../rows.ts";
 import type { AncestorRow } from "../../../core/children.ts";
+import { claimedJobIds } from "./claims.ts";
 import { taskStateColumns } from "./tasks.ts";
 
 const jobColumns = [
@@ -199,6 +200,18 @@ export function loadJobsStatement(ids: string[]): Statement {
   return statement(loadJobsQuery, [ids]);
 }
 
+/** `loadJobs` of the jobs a claim's candidates statement locked (their ids are in a transaction-local setting: claims.ts). */
+const loadClaimedJobsQuery = named(
+  "load_claimed_jobs",
+  `SELECT ${jobColumns}, ${tasksColumn},
+     (SELECT coalesce(json_agg(c.record ORDER BY c.seq), '[]'::json) FROM cancellations c WHERE c.job_id = j.id) AS records
+   FROM jobs j WHERE j.id = ANY(${claimedJobIds()})`,
+);
+
+export function loadClaimedJobsStatement(): Statement {
+  return statement(loadClaimedJobsQuery);
+}
+
 /** The snapshots in a `loadJobs` answer, by job id. */
 export function snapshotsOf(found: Row[]): Map<string, JobSnapshot> {
   const out = new Map<string, JobSnapshot>();
@@ -213,26 +226,33 @@ export function snapshotsOf(found: Row[]): Map<string, JobSnapshot> {
   return out;
 }
 
-/** $1 id, $2…$9 the columns a mutation may change. */
-const updateJobQuery = named(
-  "update_job",
-  `UPDATE jobs SET status = $2, progress = $3, attempt = $4, started_at = $5, finished_at = $6, cancellation = $7,
-     queue_deadline_ms = $8, run_deadline_ms = $9
-   WHERE id = $1`,
+/**
+ * One element per job in $1 id[], then $2…$9 the columns a mutation may change (status,
+ * progress, attempt, started_at, finished_at, cancellation, queue_deadline_ms,
+ * run_deadline_ms), as arrays: every changed job of a transaction in one statement.
+ */
+const updateJobsQuery = named(
+  "update_jobs",
+  `UPDATE jobs AS j SET status = u.status, progress = u.progress, attempt = u.attempt, started_at = u.started_at,
+     finished_at = u.finished_at, cancellation = u.cancellation, queue_deadline_ms = u.queue_deadline_ms, run_deadline_ms = u.run_deadline_ms
+   FROM unnest($1::text[], $2::text[], $3::json[], $4::int[], $5::timestamptz[], $6::timestamptz[], $7::json[], $8::bigint[], $9::bigint[])
+     AS u(id, status, progress, attempt, started_at, finished_at, cancellation, queue_deadline_ms, run_deadline_ms)
+   WHERE j.id = u.id`,
 );
 
-export function updateJobStatement(job: Job): Statement {
-  const { queueDeadlineMs, runDeadlineMs } = jobDeadlines(job);
-  return statement(updateJobQuery, [
-    job.id,
-    job.status,
-    JSON.stringify(job.progress),
-    job.attempt,
-    job.startedAt,
-    job.finishedAt,
-    job.cancellation === null ? null : JSON.stringify(job.cancellation),
-    queueDeadlineMs,
-    runDeadlineMs,
+/** The jobs must be distinct (an UPDATE changes a row once, whichever input row it picks). */
+export function updateJobsStatement(changed: Job[]): Statement {
+  const deadlines = changed.map(jobDeadlines);
+  return statement(updateJobsQuery, [
+    changed.map((j) => j.id),
+    changed.map((j) => j.status),
+    changed.map((j) => JSON.stringify(j.progress)),
+    changed.map((j) => j.attempt),
+    changed.map((j) => j.startedAt),
+    changed.map((j) => j.finishedAt),
+    changed.map((j) => (j.cancellation === null ? null : JSON.stringify(j.cancellation))),
+    deadlines.map((d) => d.queueDeadlineMs),
+    deadlines.map((d) => d.runDeadlineMs),
   ]);
 }
 
