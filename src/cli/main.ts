@@ -14,6 +14,7 @@ import { registerJobLogs } from "./commands/job-logs.ts";
 import { registerJobResume } from "./commands/job-resume.ts";
 import { registerJobShow } from "./commands/job-show.ts";
 import { registerJobSubmit } from "./commands/job-submit.ts";
+import { registerJobTree } from "./commands/job-tree.ts";
 import { registerJobWatch } from "./commands/job-watch.ts";
 import { registerMcp } from "./commands/mcp.ts";
 import { registerPool } from "./commands/pool.ts";
@@ -48,6 +49,7 @@ export function buildProgram(): Command {
   registerJobSubmit(job);
   registerJobList(job);
   registerJobShow(job);
+  registerJobTree(job);
   registerJobLogs(job);
   registerJobWatch(job);
   registerJobCancel(job);

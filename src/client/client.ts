@@ -28,6 +28,7 @@ import type {
   CreateTokenRequest,
   EventPage,
   JobPage,
+  JobTreeResponse,
   JobResponse,
   BatchSubmitResponse,
   JobSpecInput,
@@ -161,13 +162,18 @@ export class BelayClient {
     const status = Array.isArray(query.status) ? query.status.join(",") : query.status;
     const label = query.labels === undefined ? undefined : Object.entries(query.labels).map(([k, v]) => `${k}=${v}`);
     return this.request("GET", "/jobs", {
-      query: { status, queue: query.queue, label, owner: query.owner, idPrefix: query.idPrefix, name: query.name, scheduleId: query.scheduleId, createdAfter: query.createdAfter, createdBefore: query.createdBefore, limit: query.limit, cursor: query.cursor },
+      query: { status, queue: query.queue, label, owner: query.owner, idPrefix: query.idPrefix, name: query.name, scheduleId: query.scheduleId, createdAfter: query.createdAfter, createdBefore: query.createdBefore, parent: query.parent, limit: query.limit, cursor: query.cursor },
       ...signalOf(call),
     });
   }
 
   getJob(id: string, call: CallOptions = {}): Promise<JobResponse> {
     return this.request("GET", `/jobs/${enc(id)}`, signalOf(call));
+  }
+
+  /** GET /jobs/{id}/tree: the job and its descendants, each node `{job, children}` (DESIGN §7). */
+  getJobTree(id: string, call: CallOptions = {}): Promise<JobTreeResponse> {
+    return this.request("GET", `/jobs/${enc(id)}/tree`, signalOf(call));
   }
 
   /** The job's stored events after the event seq `after`. */

@@ -45,6 +45,8 @@ export interface ListJobsQuery {
   /** ISO 8601 times: created at or after / strictly before. */
   createdAfter?: string | undefined;
   createdBefore?: string | undefined;
+  /** Only the children of this job (DESIGN §7). */
+  parent?: string | undefined;
   /** 1..1000, default 50. */
   limit?: number | undefined;
   cursor?: string | undefined;
@@ -114,4 +116,18 @@ export interface SignInCode {
 
 export interface TokenList {
   items: TokenInfo[];
+}
+
+/** One node of `GET /jobs/{id}/tree`: a job and its children (DESIGN §7). */
+export interface JobTreeNode {
+  job: Job;
+  children: JobTreeNode[];
+}
+
+export interface JobTreeResponse {
+  tree: JobTreeNode;
+  /** Jobs in the tree, the root included. */
+  count: number;
+  /** The tree has more jobs than the answer holds (at most 1000). */
+  truncated: boolean;
 }

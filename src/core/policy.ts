@@ -174,6 +174,8 @@ export function authorize(policy: Policy, principal: Principal, action: PolicyAc
 /** The action submitting a task is: a template task is not a free-command process task. */
 export function submitAction(task: TaskSpec): PolicyAction {
   if (task.template !== undefined) return "job.submit.template";
+  // A `job` task is as allowed as a handler (it runs nothing itself); its child's tasks are checked one by one (`authorizeSubmit`).
+  if (task.kind === "job") return "job.submit.handler";
   // A slurm task runs a script of the caller's on the cluster: free code, as a free command is.
   if (task.kind === "process" || task.kind === "slurm") return "job.submit.process";
   return task.kind === "handler" ? "job.submit.handler" : "job.submit.remote";
@@ -184,6 +186,8 @@ export function authorizeSubmit(policy: Policy, principal: Principal, spec: JobS
   for (const task of spec.tasks) {
     try {
       authorize(policy, principal, submitAction(task));
+      // The child job of a `job` task runs as the same principal: each of its tasks must be allowed too (DESIGN §6, §7).
+      if (task.job !== undefined) authorizeSubmit(policy, principal, task.job);
     } catch (error) {
       if (error instanceof BelayError) {
         throw new BelayError("FORBIDDEN", `task "${task.key}": ${error.message}`, { details: { ...error.details, taskKey: task.key } });

@@ -327,6 +327,7 @@ export const listJobsQuery = {
     scheduleId: { type: "string", minLength: 1, maxLength: 200, description: "Only jobs made by this schedule" },
     createdAfter: { type: "string", description: "ISO 8601 time: jobs created at or after it" },
     createdBefore: { type: "string", description: "ISO 8601 time: jobs created before it" },
+    parent: { type: "string", minLength: 1, maxLength: 100, description: "Only the children of this job (DESIGN §7)" },
     limit: pageSize(requestLimits.pageSize, requestLimits.defaultPageSize),
     cursor: { type: "string", description: "The nextCursor of the previous page" },
   },

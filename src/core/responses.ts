@@ -84,6 +84,10 @@ export const jobSchema = {
     finishedAt: nullableString,
     tasks: { type: "array", items: { $ref: "Task#" } },
     cancellation: { anyOf: [{ type: "null" }, { type: "object", additionalProperties: true }] },
+    parentJobId: { ...nullableString, description: "The job that started this one (DESIGN §7); null for a root job" },
+    parentTaskKey: { ...nullableString, description: "The parent's task that started it" },
+    onParentCancel: { type: "string", enum: ["cancel", "detach"], description: "What the parent's cancel does to this job" },
+    depth: { type: "integer", description: "0 for a root job, the parent's depth + 1 for a child" },
   },
 } as const;
 
@@ -118,6 +122,22 @@ export const cancellationSchema = {
     requestedAt: { type: "string" },
     completedAt: nullableString,
     durationMs: nullableInteger,
+    descendants: {
+      type: "array",
+      description: "A job record whose job had children (DESIGN §7): every descendant and what the cancel did to it",
+      items: {
+        type: "object",
+        additionalProperties: true,
+        properties: {
+          jobId: { type: "string" },
+          parentJobId: { type: "string" },
+          depth: { type: "integer" },
+          outcome: { type: "string", enum: ["cancelled", "already_ended", "detached"] },
+          cancellationId: nullableString,
+          status: { type: "string", enum: [...jobStatuses] },
+        },
+      },
+    },
   },
 } as const;
 
@@ -140,6 +160,22 @@ export const sharedSchemas = [errorSchema, taskSchema, jobSchema, cancellationSc
 
 
 export const jobResponse = { type: "object", required: ["job"], properties: { job: { $ref: "Job#" } } } as const;
+
+/** `GET /jobs/{id}/tree`: the job and its descendants, each node `{job, children}` (DESIGN §7). */
+export const jobTreeResponse = {
+  type: "object",
+  required: ["tree", "count", "truncated"],
+  properties: {
+    tree: {
+      type: "object",
+      additionalProperties: true,
+      description: "`{job, children: [{job, children}, …]}`, children in creation order",
+      properties: { job: { $ref: "Job#" }, children: { type: "array", items: { type: "object", additionalProperties: true } } },
+    },
+    count: { type: "integer", description: "Jobs in the tree, the root included" },
+    truncated: { type: "boolean", description: "The tree has more jobs than the answer holds" },
+  },
+} as const;
 
 export const cancelResponse = {
   type: "object",

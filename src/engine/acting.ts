@@ -10,7 +10,7 @@ import type { BelayEvent, CancellationRecord, Job, LogLine } from "../core/model
 import type { BulkCancelOptions, CancelJobOptions, CancelTaskOptions } from "../core/requests.ts";
 import type { CancellationFilter, JobFilter, JobPage } from "../store/store.ts";
 import type { Schedule } from "../core/schedules.ts";
-import type { Belay, BulkCancelResult, CancelResult, PoolView, QueueView } from "./engine.ts";
+import type { Belay, BulkCancelResult, CancelResult, JobTree, JobTreeNode, PoolView, QueueView } from "./engine.ts";
 
 export class ActingBelay {
   readonly principal: Principal;
@@ -37,6 +37,14 @@ export class ActingBelay {
   async getJob(id: string): Promise<Job> {
     authorize(this.#engine.policy, this.principal, "job.read");
     return this.#visible(await this.#engine.getJob(id));
+  }
+
+  /** A job and its descendants (DESIGN §7), each job as this principal may see it. */
+  async getJobTree(id: string): Promise<JobTree> {
+    authorize(this.#engine.policy, this.principal, "job.read");
+    const tree = await this.#engine.getJobTree(id);
+    const visible = (node: JobTreeNode): JobTreeNode => ({ job: this.#visible(node.job), children: node.children.map(visible) });
+    return { ...tree, root: visible(tree.root) };
   }
 
   /** The pools and the tasks holding their slots: the holders name jobs, so it is job.read. */

@@ -85,6 +85,46 @@ export class CancelRequests implements JobCanceller {
     return this.afterCancel(job, outcome, opts.wait ? opts.waitMs : null);
   }
 
+  /**
+   * Cancel a descendant as part of the tree cancel `root` (DESIGN §7): the same request as a
+   * job cancel, with the root's reason, requester and force, its record's parent the root's
+   * record, and no tree walk of its own (the root's walks the whole tree). A repeat with
+   * `force` escalates the descendant's cancel in progress.
+   */
+  async cancelInTree(jobId: string, root: CancellationRecord, force: boolean): Promise<CancelResult> {
+    const { value: outcome, job } = await this.deps.writer.mutate(jobId, (d) =>
+      requestJobCancel(d, newId(), {
+        reason: root.reason,
+        requestedBy: root.requestedBy,
+        force,
+        graceMs: null,
+        onlyIfPending: false,
+        parentId: root.id,
+        nodeId: this.deps.nodeId,
+        treeMember: true,
+      }),
+    );
+    return this.afterCancel(job, outcome, null);
+  }
+
+  /**
+   * A `job` task was signalled: cancel its child. When the parent job itself is being
+   * cancelled, the child is cancelled as part of that tree (its record's parent is the
+   * parent's); otherwise (a cancel of the task alone) it is a cancel of its own, which walks
+   * the child's own tree.
+   */
+  async cancelChildOfTask(parentJobId: string, childId: string, options: { force: boolean; reason: string | null }): Promise<CancelResult> {
+    const parent = await this.deps.store.getJob(parentJobId);
+    const summary = parent?.cancellation ?? null;
+    const record = summary === null ? null : await this.deps.store.getCancellation(summary.id);
+    if (record !== null && record.scope === "job" && record.status === "in_progress") return this.cancelInTree(childId, record, options.force || record.force);
+    return this.cancelJob(childId, {
+      reason: options.reason ?? record?.reason ?? `parent task cancelled (job ${parentJobId})`,
+      requestedBy: record?.requestedBy ?? "system",
+      force: options.force,
+    });
+  }
+
   /** Cancel one task, with its dependents unless `cascade` is false (DESIGN §3). */
   async cancelTask(jobId: string, taskKey: string, options: CancelTaskOptions = {}): Promise<CancelResult> {
     const opts = parseCancelOptions(options, "task");
@@ -170,32 +210,50 @@ export class CancelRequests implements JobCanceller {
     }
     await this.deps.store.insertCancellation(bulk);
 
-    const results = await this.deps.writer.mutateMany(ids, (d) =>
-      requestJobCancel(d, newId(), {
-        reason: opts.reason,
-        requestedBy: opts.requestedBy,
-        force: opts.force,
-        graceMs: opts.graceMs,
-        onlyIfPending: false,
-        parentId: bulk.id,
-        nodeId: this.deps.nodeId,
-      }),
-    );
     let cancelled = 0;
+    let done = 0;
     const running: Array<Promise<void>> = [];
     const errors: string[] = [];
-    for (const result of results) {
-      if ("error" in result) {
-        // A job that finished between the selection and its cancel is not an error of the bulk cancel.
-        if (!(result.error instanceof BelayError && result.error.code === "JOB_ALREADY_FINISHED")) {
-          errors.push(`${result.jobId}: ${(result.error as Error).message}`);
-        }
-        continue;
-      }
-      const outcome = result.value;
-      if (!outcome.alreadyCancelled) cancelled += 1;
-      if (outcome.needsExecution) running.push(this.deps.executor.execute(outcome.record));
-    }
+    await this.deps.writer.mutateMany(
+      ids,
+      (d) =>
+        requestJobCancel(d, newId(), {
+          reason: opts.reason,
+          requestedBy: opts.requestedBy,
+          force: opts.force,
+          graceMs: opts.graceMs,
+          onlyIfPending: false,
+          parentId: bulk.id,
+          nodeId: this.deps.nodeId,
+        }),
+      {
+        // Written in each chunk's transaction: the record shows what has committed, chunk by chunk.
+        progress: (chunk) => {
+          const chunkDone = chunk.filter((r) => "error" in r || !r.value.needsExecution).length;
+          const record = structuredClone(bulk);
+          record.progress = { total, done: done + chunkDone };
+          return record;
+        },
+        // A job whose cancel needs I/O (it has a running task) starts executing as soon as its chunk has committed.
+        afterChunk: (chunk) => {
+          for (const result of chunk) {
+            if ("error" in result) {
+              // A job that finished between the selection and its cancel is not an error of the bulk cancel.
+              if (!(result.error instanceof BelayError && result.error.code === "JOB_ALREADY_FINISHED")) {
+                errors.push(`${result.jobId}: ${(result.error as Error).message}`);
+              }
+              done += 1;
+              continue;
+            }
+            const outcome = result.value;
+            if (!outcome.alreadyCancelled) cancelled += 1;
+            if (outcome.needsExecution) running.push(this.deps.executor.execute(outcome.record));
+            else done += 1;
+          }
+          bulk.progress = { total, done };
+        },
+      },
+    );
     bulk.errors.push(...errors);
     bulk.progress = { total, done: total - running.length };
     if (cancelStep !== undefined) cancelStep.detail = { matched: total, cancelled };

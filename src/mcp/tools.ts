@@ -1,5 +1,5 @@
 /**
- * The Belay tools of DESIGN §5 (MCP), and three of §7 (schedules and queues). Each is one call of the typed HTTP client, so a
+ * The Belay tools of DESIGN §5 (MCP), `get_job_tree` and three of §7 (schedules and queues). Each is one call of the typed HTTP client, so a
  * tool does exactly what the HTTP API does for the same token: same roles, same
  * validation, same error codes. The descriptions are written for the agent that reads
  * them in `tools/list`.
@@ -9,6 +9,7 @@ import type { BelayClient } from "../client/client.ts";
 import type { CancellationRecord, Job } from "../core/model.ts";
 import type { CancelJobRequest, CancelTaskRequest } from "../core/requests.ts";
 import type { JobSpecInput } from "../core/spec.ts";
+import type { JobTreeNode } from "../client/types.ts";
 import { isTerminalJob, isTerminalTask } from "../core/states.ts";
 import { runTool } from "./results.ts";
 import { cancelJobInput, cancelTaskInput, jobIdInput, listJobsInput, pauseQueueInput, scheduleIdInput, submitJobInput } from "./schemas.ts";
@@ -20,6 +21,7 @@ export const toolNames = [
   "cancel_job",
   "cancel_task",
   "get_cancellation_status",
+  "get_job_tree",
   "list_schedules",
   "pause_schedule",
   "pause_queue",
@@ -75,6 +77,11 @@ const descriptions = {
     "Cancellation statuses: in_progress (still running: call again later), completed, partial (stopped, but cleanup failed), failed, " +
     "too_late (every task had already finished). The answer's done field is false while in_progress. " +
     `${errors}: JOB_NOT_FOUND, NOT_FOUND (the job was never cancelled).`,
+  get_job_tree:
+    "Read a job's tree of child jobs: jobs started by the job's handlers (ctx.submitChild) or by its tasks of kind job, their children, and so on. " +
+    "Returns {jobId, status, terminal, count, truncated, tree}: tree is {jobId, name, status, terminal, parentTaskKey, onParentCancel, children: [...]}, children in creation order. " +
+    "Cancelling a job (cancel_job) cancels its whole tree except children with onParentCancel detach; the tree is over when every node is terminal. " +
+    `${jobStatuses} ${errors} (JOB_NOT_FOUND: no such job).`,
   list_schedules:
     "List the schedules: each submits a job spec at every time of its cron expression (read in its time zone). " +
     "For each: scheduleId, name, owner, cron, timeZone, overlap (skip | allow | cancel_previous: what a firing does while an earlier run has not ended), " +
@@ -169,7 +176,36 @@ export function registerBelayTools(server: McpServer, client: BelayClient): void
       }),
   );
 
+  server.registerTool(
+    "get_job_tree",
+    { title: "Get a job's tree of child jobs", description: descriptions.get_job_tree, inputSchema: jobIdInput, annotations: { readOnlyHint: true, openWorldHint: false } },
+    ({ jobId }) =>
+      runTool(async () => {
+        const { tree, count, truncated } = await client.getJobTree(jobId);
+        return { ...jobState(tree.job), count, truncated, tree: treeSummary(tree) };
+      }),
+  );
   registerScheduleTools(server, client);
+}
+
+interface TreeNodeSummary {
+  jobId: string;
+  name: string;
+  status: Job["status"];
+  terminal: boolean;
+  parentTaskKey: string | null;
+  onParentCancel: Job["onParentCancel"];
+  children: TreeNodeSummary[];
+}
+
+function treeSummary(node: JobTreeNode): TreeNodeSummary {
+  return {
+    ...jobState(node.job),
+    name: node.job.name,
+    parentTaskKey: node.job.parentTaskKey,
+    onParentCancel: node.job.onParentCancel,
+    children: node.children.map(treeSummary),
+  };
 }
 
 /** Register the schedule and queue tools (DESIGN §7). */

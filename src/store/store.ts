@@ -32,6 +32,8 @@ export interface JobFilter {
   nameContains?: string;
   /** Only jobs made by this schedule. */
   scheduleId?: string;
+  /** Only the children of this job (DESIGN §7 `GET /jobs?parent=ID`). */
+  parentJobId?: string;
 }
 
 export interface Page {
@@ -59,6 +61,21 @@ export interface MutationResult<T> {
 }
 
 export type Mutator<T> = (draft: JobDraft) => T;
+
+/** One job's result in a bulk mutation: its mutation, or why it was refused. */
+export type BulkResult<T> = MutationResult<T> | { error: unknown; jobId: string };
+
+export interface BulkMutationOptions<T> {
+  /**
+   * Called inside each chunk's transaction once its jobs are mutated, with the chunk's
+   * results: a record it returns (the bulk record with its progress) is written with the
+   * chunk, so progress is visible as each chunk commits and never ahead of it. Pure and
+   * synchronous, like a mutator.
+   */
+  progress?: (chunk: ReadonlyArray<BulkResult<T>>) => CancellationRecord | null;
+  /** Called once each chunk has committed, with its results (publish its events, start its work). */
+  afterChunk?: (chunk: ReadonlyArray<BulkResult<T>>) => void;
+}
 
 export interface ClaimOptions {
   nodeId: string;
@@ -272,10 +289,12 @@ export interface Store {
   mutateJob<T>(jobId: string, now: string, mutate: Mutator<T>): Promise<MutationResult<T>>;
 
   /**
-   * `mutateJob` for many jobs in as few transactions as is efficient (bulk cancel). The
-   * result for a job whose mutation threw is that error; the others still commit.
+   * `mutateJob` for many jobs in as few transactions as is efficient (bulk cancel): chunks,
+   * each locked and loaded at once, decided job by job by `mutate` in memory, and written
+   * set-based (one statement per table per chunk). The result for a job whose mutation threw
+   * is that error; the others still commit.
    */
-  mutateJobs<T>(jobIds: string[], now: string, mutate: Mutator<T>): Promise<Array<MutationResult<T> | { error: unknown; jobId: string }>>;
+  mutateJobs<T>(jobIds: string[], now: string, mutate: Mutator<T>, options?: BulkMutationOptions<T>): Promise<Array<BulkResult<T>>>;
 
   /**
    * Claim up to `max` ready tasks, by job priority (higher first) then age, each claimed by
@@ -434,4 +453,15 @@ export function applyMutator<T>(snapshot: JobSnapshot, now: string, mutate: Muta
   const draft = new JobDraft(snapshot, now);
   const value = mutate(draft);
   return { value, changes: draft.changes() };
+}
+
+/**
+ * The snapshot a job has after `changes` (its records replaced or added by id): where a second
+ * mutation of the same job in one transaction starts (a job named twice in a bulk, a second
+ * task of one job claimed).
+ */
+export function nextSnapshot(before: JobSnapshot, changes: JobChanges): JobSnapshot {
+  const records = new Map(before.cancellations.map((r) => [r.id, r]));
+  for (const record of changes.cancellations) records.set(record.id, record);
+  return { job: changes.job, cancellations: [...records.values()] };
 }

@@ -83,10 +83,10 @@ export function describeMcpTools(transport: string, connect: Connect, extra?: (g
       await context?.server.close();
     });
 
-    it("lists the nine tools, each with a description and an input schema", async () => {
+    it("lists the ten tools, each with a description and an input schema", async () => {
       const { tools } = await operator.listTools();
       const byName = new Map(tools.map((t) => [t.name, t]));
-      expect([...byName.keys()].sort()).toEqual(["cancel_job", "cancel_task", "get_cancellation_status", "get_job_status", "list_jobs", "list_schedules", "pause_queue", "pause_schedule", "submit_job"]);
+      expect([...byName.keys()].sort()).toEqual(["cancel_job", "cancel_task", "get_cancellation_status", "get_job_status", "get_job_tree", "list_jobs", "list_schedules", "pause_queue", "pause_schedule", "submit_job"]);
       for (const tool of tools) {
         expect(tool.inputSchema.type).toBe("object");
         expect(tool.description?.length ?? 0).toBeGreaterThan(100);

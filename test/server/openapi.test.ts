@@ -28,6 +28,8 @@ const designRoutes = [
   "GET /jobs",
   "GET /jobs/{id}",
   "GET /jobs/{id}/events",
+  // DESIGN §7: a job's tree of child jobs.
+  "GET /jobs/{id}/tree",
   "GET /jobs/{id}/logs",
   "POST /jobs/{id}/cancel",
   "POST /jobs/{id}/tasks/{key}/cancel",

@@ -54,6 +54,7 @@ const rules: Record<string, Rule> = {
   "GET /api/v1/jobs": { access: "viewer", request: () => ({ url: "/api/v1/jobs" }) },
   "GET /api/v1/jobs/:id": { access: "viewer", request: (f) => ({ url: `/api/v1/jobs/${f.jobId}` }) },
   "GET /api/v1/jobs/:id/events": { access: "viewer", request: (f) => ({ url: `/api/v1/jobs/${f.jobId}/events` }) },
+  "GET /api/v1/jobs/:id/tree": { access: "viewer", request: (f) => ({ url: `/api/v1/jobs/${f.jobId}/tree` }) },
   "GET /api/v1/jobs/:id/logs": { access: "viewer", request: (f) => ({ url: `/api/v1/jobs/${f.jobId}/logs` }) },
   "GET /api/v1/jobs/:id/cancellation": { access: "viewer", request: (f) => ({ url: `/api/v1/jobs/${f.jobId}/cancellation` }) },
   "POST /api/v1/jobs/:id/cancel": { access: "owner", request: (f) => ({ url: `/api/v1/jobs/${f.jobId}/cancel`, body: {} }) },

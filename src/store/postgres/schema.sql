@@ -64,11 +64,17 @@ TABLE jobs (
   cancellation json,
   queue_deadline_ms bigint,
   run_deadline_ms bigint,
+  parent_job_id text,
+  parent_task_key text,
+  on_parent_cancel text NOT NULL,
+  depth integer NOT NULL,
+  submitter_role text,
   schedule_id text
 );
 INDEX jobs_id_key: CREATE UNIQUE INDEX jobs_id_key ON jobs USING btree (id)
 INDEX jobs_idempotency: CREATE UNIQUE INDEX jobs_idempotency ON jobs USING btree (owner, idempotency_key) WHERE (idempotency_key IS NOT NULL)
 INDEX jobs_labels: CREATE INDEX jobs_labels ON jobs USING gin (labels jsonb_path_ops)
+INDEX jobs_parent: CREATE INDEX jobs_parent ON jobs USING btree (parent_job_id, seq) WHERE (parent_job_id IS NOT NULL)
 INDEX jobs_pkey: CREATE UNIQUE INDEX jobs_pkey ON jobs USING btree (seq)
 INDEX jobs_queue_deadline: CREATE INDEX jobs_queue_deadline ON jobs USING btree (queue_deadline_ms) WHERE ((status = 'queued'::text) AND (queue_deadline_ms IS NOT NULL))
 INDEX jobs_run_deadline: CREATE INDEX jobs_run_deadline ON jobs USING btree (run_deadline_ms) WHERE ((status = 'running'::text) AND (run_deadline_ms IS NOT NULL))

@@ -61,9 +61,15 @@ TABLE jobs (
   cancellation TEXT,
   queue_deadline_ms INTEGER,
   run_deadline_ms INTEGER,
+  parent_job_id TEXT,
+  parent_task_key TEXT,
+  on_parent_cancel TEXT NOT NULL,
+  depth INTEGER NOT NULL,
+  submitter_role TEXT,
   schedule_id TEXT
 );
 INDEX jobs_idempotency: CREATE UNIQUE INDEX jobs_idempotency ON jobs (owner, idempotency_key) WHERE idempotency_key IS NOT NULL
+INDEX jobs_parent: CREATE INDEX jobs_parent ON jobs (parent_job_id, seq) WHERE parent_job_id IS NOT NULL
 INDEX jobs_queue_deadline: CREATE INDEX jobs_queue_deadline ON jobs (queue_deadline_ms) WHERE status = 'queued' AND queue_deadline_ms IS NOT NULL
 INDEX jobs_run_deadline: CREATE INDEX jobs_run_deadline ON jobs (run_deadline_ms) WHERE status = 'running' AND run_deadline_ms IS NOT NULL
 INDEX jobs_schedule: CREATE INDEX jobs_schedule ON jobs (schedule_id, seq) WHERE schedule_id IS NOT NULL
