@@ -9,6 +9,7 @@ import { eventTypes } from "./model.ts";
 import type { BelayEvent, CancellationRecord, Job, LogLine } from "./model.ts";
 import type { CancelPreview } from "./preview.ts";
 import { cancellationStatuses } from "./requests.ts";
+import type { Schedule } from "./schedules.ts";
 import { jobStatuses, taskStatuses } from "./states.ts";
 
 const nullableString = { type: ["string", "null"] } as const;
@@ -78,11 +79,16 @@ export const jobSchema = {
     queueTimeoutMs: nullableInteger,
     graceMs: { type: "integer" },
     attempt: { type: "integer" },
+    scheduleId: { type: ["string", "null"], description: "The schedule that made the job (DESIGN §7); null for a job submitted directly" },
     createdAt: { type: "string" },
     startedAt: nullableString,
     finishedAt: nullableString,
     tasks: { type: "array", items: { $ref: "Task#" } },
     cancellation: { anyOf: [{ type: "null" }, { type: "object", additionalProperties: true }] },
+    parentJobId: { ...nullableString, description: "The job that started this one (DESIGN §7); null for a root job" },
+    parentTaskKey: { ...nullableString, description: "The parent's task that started it" },
+    onParentCancel: { type: "string", enum: ["cancel", "detach"], description: "What the parent's cancel does to this job" },
+    depth: { type: "integer", description: "0 for a root job, the parent's depth + 1 for a child" },
   },
 } as const;
 
@@ -117,6 +123,22 @@ export const cancellationSchema = {
     requestedAt: { type: "string" },
     completedAt: nullableString,
     durationMs: nullableInteger,
+    descendants: {
+      type: "array",
+      description: "A job record whose job had children (DESIGN §7): every descendant and what the cancel did to it",
+      items: {
+        type: "object",
+        additionalProperties: true,
+        properties: {
+          jobId: { type: "string" },
+          parentJobId: { type: "string" },
+          depth: { type: "integer" },
+          outcome: { type: "string", enum: ["cancelled", "already_ended", "detached"] },
+          cancellationId: nullableString,
+          status: { type: "string", enum: [...jobStatuses] },
+        },
+      },
+    },
   },
 } as const;
 
@@ -166,6 +188,22 @@ const cancelPreviewSchema = {
     compensations: { type: "array", items: { type: "object", properties: { key: { type: "string" }, kind: { type: "string" } } }, description: "Compensation tasks that would run" },
     steps: { type: "array", items: { type: "string" } },
     descendants: { type: "array", items: { type: "object", additionalProperties: true }, description: "Child jobs the cancel would reach (empty until child jobs exist)" },
+  },
+} as const;
+
+/** `GET /jobs/{id}/tree`: the job and its descendants, each node `{job, children}` (DESIGN §7). */
+export const jobTreeResponse = {
+  type: "object",
+  required: ["tree", "count", "truncated"],
+  properties: {
+    tree: {
+      type: "object",
+      additionalProperties: true,
+      description: "`{job, children: [{job, children}, …]}`, children in creation order",
+      properties: { job: { $ref: "Job#" }, children: { type: "array", items: { type: "object", additionalProperties: true } } },
+    },
+    count: { type: "integer", description: "Jobs in the tree, the root included" },
+    truncated: { type: "boolean", description: "The tree has more jobs than the answer holds" },
   },
 } as const;
 
@@ -255,4 +293,84 @@ export interface CancellationPage {
  */
 export function cancelAnswerStatus(answer: { cancellation: Pick<CancellationRecord, "status"> | null }): 200 | 202 {
   return answer.cancellation !== null && answer.cancellation.status === "in_progress" ? 202 : 200;
+}
+
+// ---- schedules and queues (DESIGN §7) --------------------------------------------------------
+
+const scheduleProperties = {
+  id: { type: "string" },
+  name: { type: "string" },
+  owner: { type: "string", description: "Its jobs are owned by this principal" },
+  cron: { type: "string" },
+  timeZone: { type: "string" },
+  job: { type: "object", additionalProperties: true, description: "The job spec each firing submits" },
+  queue: { type: "string" },
+  labels: { type: "object", additionalProperties: { type: "string" } },
+  overlap: { type: "string", enum: ["skip", "allow", "cancel_previous"] },
+  catchUp: { type: "string", enum: ["none", "latest"] },
+  paused: { type: "boolean" },
+  pausedBy: nullableString,
+  pausedAt: nullableString,
+  nextRunAt: { type: ["string", "null"], description: "The next firing; null while paused" },
+  lastRunAt: nullableString,
+  lastJobId: nullableString,
+  lastOutcome: { type: ["string", "null"], enum: ["submitted", "skipped_overlap", "skipped_missed", "failed", null] },
+  lastError: nullableString,
+  createdAt: { type: "string" },
+  updatedAt: { type: "string" },
+} as const;
+
+export const scheduleResponse = {
+  type: "object",
+  required: ["schedule"],
+  properties: { schedule: { type: "object", required: Object.keys(scheduleProperties), properties: scheduleProperties } },
+} as const;
+export const schedulePageResponse = {
+  type: "object",
+  required: ["items"],
+  properties: { items: { type: "array", items: { type: "object", required: Object.keys(scheduleProperties), properties: scheduleProperties } } },
+} as const;
+
+const queueProperties = {
+  name: { type: "string" },
+  paused: { type: "boolean" },
+  pausedBy: nullableString,
+  pausedAt: nullableString,
+  reason: nullableString,
+  pending: { type: "integer", description: "Tasks waiting in it" },
+  running: { type: "integer", description: "Tasks running from it (or being cancelled)" },
+} as const;
+
+export const queueResponse = { type: "object", required: ["queue"], properties: { queue: { type: "object", required: Object.keys(queueProperties), properties: queueProperties } } } as const;
+export const queuePageResponse = {
+  type: "object",
+  required: ["items"],
+  properties: { items: { type: "array", items: { type: "object", required: Object.keys(queueProperties), properties: queueProperties } } },
+} as const;
+
+export interface ScheduleResponse {
+  schedule: Schedule;
+}
+
+export interface SchedulePage {
+  items: Schedule[];
+}
+
+/** A queue, known from its tasks or its pause. */
+export interface Queue {
+  name: string;
+  paused: boolean;
+  pausedBy: string | null;
+  pausedAt: string | null;
+  reason: string | null;
+  pending: number;
+  running: number;
+}
+
+export interface QueueResponse {
+  queue: Queue;
+}
+
+export interface QueuePage {
+  items: Queue[];
 }

@@ -131,3 +131,14 @@ export const cancelTaskInput = {
   ),
   dryRun: contractField(cancelTaskBody.properties.dryRun, dryRunWords),
 };
+
+// ---- schedules and queues (DESIGN §7) ----------------------------------------------------------
+
+export const scheduleIdInput = {
+  schedule: z.string().min(1).max(200).describe("The schedule's id (as list_schedules shows it), or the name of one of the token's own schedules."),
+};
+
+export const pauseQueueInput = {
+  queue: z.string().min(1).max(200).describe('The queue\'s name, e.g. "default" or a job spec\'s queue.'),
+  reason: z.string().max(requestLimits.reasonChars).optional().describe(`Why it is paused, in a few words (at most ${requestLimits.reasonChars} characters); shown with the queue.`),
+};

@@ -9,6 +9,7 @@
  * | `belay_cancellation_failures_total{step}` | counter | a cancellation step that ended `failed` |
  * | `belay_runners_terminated_total{mode}` | counter | `belay.task.cancelled` with a `stopMode` (graceful, forced, remote; not `remote_refused`: that remote job was not stopped) |
  * | `belay_remote_cancel_failures_total{adapter}` | counter | `belay.cancellation.remote` with outcome `refused`: each refused (or unanswered) remote cancel, retries included |
+ * | `belay_slurm_cancel_failures_total{reason}` | counter | the Slurm runner: each `scancel` that failed (`scancel_failed`, retries included) or job still on the cluster after the final one (`job_did_not_leave`) |
  * | `belay_tasks_stalled_total` | counter | a task cancel's `finalize` step whose reason is `stalled` (the stall watchdog, DESIGN §7) |
  * | `belay_drain_tasks_total{outcome}` | counter | `belay.node.drained`: the tasks a drain of this node let finish (`finished`), handed back to the queue (`handed_back`) or saw end otherwise (`stopped_otherwise`) |
  * | `belay_node_draining` | gauge | 1 from the first SIGTERM (a drain under way or done), else 0 |
@@ -23,6 +24,8 @@
  * Bulk records have no job and emit no step events: their per-job child records are counted.
  */
 import { slurmCancelFailures } from "../runners/slurm.ts";
+import { constants as perfConstants, PerformanceObserver } from "node:perf_hooks";
+import { getHeapStatistics } from "node:v8";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { FastifyInstance } from "fastify";
 import type { BelayEvent } from "../core/model.ts";
@@ -72,6 +75,7 @@ export function createMetrics(engine: Pick<Belay, "on" | "countJobs" | "listPool
     for (const name of ["nodejs_active_handles_total", "nodejs_active_requests_total", "nodejs_active_resources_total"]) registry.removeSingleMetric(name);
   }
   const registers = [registry];
+  const stopGcWatch = options.defaultMetrics === false ? () => {} : watchHeapAfterMajorGc(registers);
 
   const cancellationRequests = new Counter({
     name: "belay_cancellation_requests_total",
@@ -259,6 +263,28 @@ export function createMetrics(engine: Pick<Belay, "on" | "countJobs" | "listPool
     },
     stop() {
       unsubscribe();
+      stopGcWatch();
     },
   };
+}
+
+/**
+ * The V8 heap in use just after each major (mark-compact) collection: what the process
+ * really retains. `nodejs_heap_size_used_bytes` is sampled anywhere in the collection cycle
+ * and swings with the garbage of the moment; this one rises only when something is kept.
+ * `npm run load` fails on its slope (a leak), and operators can alert on it the same way.
+ */
+function watchHeapAfterMajorGc(registers: Registry[]): () => void {
+  const gauge = new Gauge({
+    name: "belay_heap_used_after_major_gc_bytes",
+    help: "V8 heap in use right after the latest major (mark-compact) garbage collection: the memory the server retains.",
+    registers,
+  });
+  gauge.set(getHeapStatistics().used_heap_size);
+  const observer = new PerformanceObserver((list) => {
+    const major = list.getEntries().some((entry) => (entry as { detail?: { kind?: number } }).detail?.kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR);
+    if (major) gauge.set(getHeapStatistics().used_heap_size);
+  });
+  observer.observe({ entryTypes: ["gc"] });
+  return () => observer.disconnect();
 }

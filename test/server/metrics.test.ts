@@ -168,6 +168,24 @@ describe("GET /metrics", () => {
     expect(value(m, "belay_task_duration_seconds_count", { status: "cancelled" })).toBe(0);
   });
 
+  it("reports the heap retained after the latest major GC, which a forced major GC moves", async () => {
+    const s = await serverWithMetrics({});
+    const before = value(await scrape(s), "belay_heap_used_after_major_gc_bytes");
+    expect(before).toBeGreaterThan(0);
+    // Keep some 25 MB of objects reachable across a major GC: the gauge must rise by about that much.
+    const bigHeap = Array.from({ length: 400_000 }, (_, i) => ({ i, text: `item ${i}` }));
+    const { setFlagsFromString } = await import("node:v8");
+    const { runInNewContext } = await import("node:vm");
+    setFlagsFromString("--expose-gc");
+    (runInNewContext("gc") as () => void)();
+    const after = await until(
+      () => scrape(s),
+      (m) => value(m, "belay_heap_used_after_major_gc_bytes") > before + 10 * 1024 * 1024,
+    );
+    expect(value(after, "belay_heap_used_after_major_gc_bytes")).toBeGreaterThan(before + 10 * 1024 * 1024);
+    expect(bigHeap.length).toBe(400_000);
+  });
+
   it("is public and not in the OpenAPI document", async () => {
     const s = await serverWithMetrics({ concurrency: 0 });
     expect((await s.call(null, "GET", "/metrics")).statusCode).toBe(200);

@@ -37,6 +37,8 @@ export function registerJobCancel(job: Command): void {
     .option("--queue <queue>", "with --all: only this queue")
     .option("--label <key=value>", "with --all: only jobs with this label (repeatable)", label)
     .option("--dry-run", "cancel nothing: show what the cancel would do (tasks and runners it would stop, compensations); with --all, count the matching jobs")
+    .option("--schedule <id>", "with --all: only jobs made by this schedule")
+    .option("--quiesce", "with --all: first pause the queue (--queue) and the schedules the filter names, so no new work arrives; the record lists what was paused")
     .action(async (jobId: string | undefined, options: CancelOptions, command: Command) => {
       const ctx = context(command);
       if (options.all === true) {
@@ -48,7 +50,7 @@ export function registerJobCancel(job: Command): void {
         return;
       }
       if (jobId === undefined) throw new UsageError("give the id of the job to cancel, or --all --status S");
-      for (const flag of ["status", "queue", "label"] as const) {
+      for (const flag of ["status", "queue", "label", "quiesce", "schedule"] as const) {
         if (options[flag] !== undefined) throw new UsageError(`--${flag} needs --all`);
       }
       if (options.task === undefined && command.getOptionValueSource("cascade") === "cli") throw new UsageError("--no-cascade needs --task");

@@ -6,8 +6,8 @@ import type { Logger } from "pino";
 import { maxGraceMs } from "../../core/spec.ts";
 import { durationMs, integer, pool, remote } from "../options.ts";
 import { BelayError } from "../../core/errors.ts";
-import { resolveRunAs } from "../../engine/run-as.ts";
-import type { RunAs } from "../../engine/run-as.ts";
+import { resolveRunAs, resolveRunAsUids } from "../../engine/run-as.ts";
+import type { RunAs, RunAsUids } from "../../engine/run-as.ts";
 
 export interface NodeOptions {
   db?: string;
@@ -24,6 +24,7 @@ export interface NodeOptions {
   slurm?: boolean;
   secretsFile?: string;
   runAs?: string;
+  runAsUids?: string;
   runAsGroup?: string;
   policy?: string;
   templates?: string;
@@ -45,7 +46,8 @@ export function addNodeOptions(command: Command): Command {
     .option("--secrets-file <file>", 'YAML or JSON map of secret name → value, for {"secret": NAME} env values (BELAY_SECRET_<NAME> works too)')
     .option("--run-as <user>", "run process tasks as this user (the node must run as root); see docs/security.md")
     .option("--slurm", "run slurm tasks on the Slurm cluster whose CLI (sbatch, squeue, scontrol, scancel) is on PATH; SLURM_CONF is honoured (docs/slurm.md)")
-    .option("--run-as-group <group>", "with --run-as: the group tasks run as (default: the user's group)");
+    .option("--run-as-uids <start-end>", "run each process task under its own uid of this range, e.g. 61000-61999 (the node must run as root); see docs/security.md")
+    .option("--run-as-group <group>", "with --run-as: the group tasks run as (default: the user's group); with --run-as-uids: the one group of all tasks (default: each uid's gid is the uid)");
 }
 
 /** `belay serve` only: what the API lets callers do. */
@@ -87,9 +89,11 @@ export async function readTemplatesFile(path: string): Promise<unknown> {
   return raw;
 }
 
-/** The engine options of --policy, --templates, --secrets-file and --run-as, read and checked. */
-export async function trustOptions(options: NodeOptions): Promise<{ policy?: unknown; templates?: unknown; secrets?: Record<string, string>; runAs?: RunAs }> {
-  const result: { policy?: unknown; templates?: unknown; secrets?: Record<string, string>; runAs?: RunAs } = {};
+type TrustOptions = { policy?: unknown; templates?: unknown; secrets?: Record<string, string>; runAs?: RunAs; runAsUids?: RunAsUids };
+
+/** The engine options of --policy, --templates, --secrets-file, --run-as and --run-as-uids, read and checked. */
+export async function trustOptions(options: NodeOptions): Promise<TrustOptions> {
+  const result: TrustOptions = {};
   if (options.policy !== undefined) result.policy = await readStructuredFile(options.policy, "--policy");
   if (options.templates !== undefined) result.templates = await readTemplatesFile(options.templates);
   if (options.secretsFile !== undefined) {
@@ -99,10 +103,14 @@ export async function trustOptions(options: NodeOptions): Promise<{ policy?: unk
     }
     result.secrets = secrets as Record<string, string>;
   }
-  if (options.runAsGroup !== undefined && options.runAs === undefined) {
-    throw new BelayError("INVALID_REQUEST", "--run-as-group needs --run-as", { details: { field: "--run-as-group" } });
+  if (options.runAsGroup !== undefined && options.runAs === undefined && options.runAsUids === undefined) {
+    throw new BelayError("INVALID_REQUEST", "--run-as-group needs --run-as or --run-as-uids", { details: { field: "--run-as-group" } });
+  }
+  if (options.runAs !== undefined && options.runAsUids !== undefined) {
+    throw new BelayError("INVALID_REQUEST", "--run-as and --run-as-uids cannot be used together: one uid for every task, or one per running task", { details: { field: "--run-as-uids" } });
   }
   if (options.runAs !== undefined) result.runAs = resolveRunAs(options.runAs, options.runAsGroup);
+  if (options.runAsUids !== undefined) result.runAsUids = resolveRunAsUids(options.runAsUids, options.runAsGroup);
   return result;
 }
 
