@@ -46,10 +46,12 @@ export interface CancelPreview {
   /** The record's steps, in order. */
   steps: StepName[];
   /**
-   * Child jobs the cancel would reach. Always empty for now: child jobs (DESIGN §7 "Child
-   * jobs") are being built separately; their cancel tree fills this in.
+   * Child jobs a job cancel would reach (DESIGN §7 cancel trees): every unfinished descendant
+   * it would cancel, and the children it would leave running (`onParentCancel: "detach"`,
+   * whose own subtrees it does not reach). Filled by the engine, which reads the tree; empty
+   * for a task cancel and for a repeat.
    */
-  descendants: Array<{ jobId: string; onParentCancel: string }>;
+  descendants: Array<{ jobId: string; onParentCancel: string; status: string }>;
 }
 
 /**

@@ -187,7 +187,7 @@ const cancelPreviewSchema = {
     },
     compensations: { type: "array", items: { type: "object", properties: { key: { type: "string" }, kind: { type: "string" } } }, description: "Compensation tasks that would run" },
     steps: { type: "array", items: { type: "string" } },
-    descendants: { type: "array", items: { type: "object", additionalProperties: true }, description: "Child jobs the cancel would reach (empty until child jobs exist)" },
+    descendants: { type: "array", items: { type: "object", additionalProperties: true }, description: "Child jobs a job cancel would reach: unfinished descendants it would cancel, and detached children (onParentCancel detach) it would leave running" },
   },
 } as const;
 

@@ -12,6 +12,7 @@ import { previewCancel } from "../core/preview.ts";
 import type { CancelPreview } from "../core/preview.ts";
 import type { ParsedCancel } from "../core/requests.ts";
 import { BelayError } from "../core/errors.ts";
+import { isTerminalJob } from "../core/states.ts";
 import type { CancellationRecord, Job } from "../core/model.ts";
 import { parseBulkCancelOptions, parseCancelOptions } from "../core/requests.ts";
 import type { BulkCancelOptions, CancelJobOptions, CancelTaskOptions, ParsedBulkFilter } from "../core/requests.ts";
@@ -20,6 +21,8 @@ import type { CancelExecutor } from "./cancel-executor.ts";
 import { crashPoint } from "./crash-points.ts";
 import { newId } from "./ids.ts";
 import type { JobWriter } from "./job-writer.ts";
+import { readJobTree } from "./job-tree.ts";
+import type { JobTreeNode } from "./job-tree.ts";
 import type { Quiesced } from "./schedules.ts";
 import { logStep } from "./step-log.ts";
 
@@ -101,7 +104,27 @@ export class CancelRequests implements JobCanceller {
   async previewJob(jobId: string, options: CancelJobOptions = {}): Promise<CancelPreviewResult> {
     const opts = parseCancelOptions(options, "job");
     const snapshot = await this.snapshot(jobId);
-    return { job: snapshot.job, cancellation: null, dryRun: true, preview: previewCancel(snapshot, this.deps.now(), "job", null, this.jobPlan(opts)) };
+    const preview = previewCancel(snapshot, this.deps.now(), "job", null, this.jobPlan(opts));
+    if (preview.outcome !== "repeat") preview.descendants = await this.descendantsReached(snapshot.job);
+    return { job: snapshot.job, cancellation: null, dryRun: true, preview };
+  }
+
+  /** What a job cancel's tree walk (cancel-tree.ts) would reach: unfinished descendants, and detached children it leaves. */
+  private async descendantsReached(root: Job): Promise<CancelPreview["descendants"]> {
+    const reached: CancelPreview["descendants"] = [];
+    const { root: tree } = await readJobTree(this.deps.store, root, 1000);
+    const walk = (node: JobTreeNode): void => {
+      for (const child of node.children) {
+        if (child.job.onParentCancel === "detach") {
+          reached.push({ jobId: child.job.id, onParentCancel: "detach", status: child.job.status });
+          continue;
+        }
+        if (!isTerminalJob(child.job.status)) reached.push({ jobId: child.job.id, onParentCancel: "cancel", status: child.job.status });
+        walk(child);
+      }
+    };
+    walk(tree);
+    return reached;
   }
 
   /** What `cancelTask` with these options would do, from the same planner; nothing is written. */

@@ -104,4 +104,31 @@ describe("cancel preview (dryRun)", () => {
     const repeat = (await queued.cancelJob(waiting.id, { dryRun: true })).preview;
     expect(repeat).toMatchObject({ outcome: "repeat", tasks: [], runners: [] });
   });
+  it("lists the child jobs a job cancel would reach, and a detached child it would leave running", async () => {
+    const engine = await openTestEngine();
+    const job = await engine.submitJob({
+      tasks: [
+        { key: "sub", kind: "job", job: { name: "child", command: ["sleep", "300"] } },
+        { key: "free", kind: "job", job: { name: "free", command: ["sleep", "300"], onParentCancel: "detach" } },
+      ],
+    });
+    const tree = await until(() => engine.getJobTree(job.id), (t) => t.count === 3 && t.root.children.every((c) => c.job.status === "running"));
+    const child = tree.root.children.find((c) => c.job.name === "child")!.job;
+    const free = tree.root.children.find((c) => c.job.name === "free")!.job;
+    const before = await storeState(engine, child.id);
+    const answer = await engine.cancelJob(job.id, { dryRun: true });
+    expect(answer.preview.descendants).toEqual(
+      expect.arrayContaining([
+        { jobId: child.id, onParentCancel: "cancel", status: "running" },
+        { jobId: free.id, onParentCancel: "detach", status: "running" },
+      ]),
+    );
+    expect(answer.preview.descendants).toHaveLength(2);
+    expect(await storeState(engine, child.id)).toEqual(before);
+    // A task cancel reaches no descendant through the tree walk.
+    expect((await engine.cancelTask(job.id, "sub", { dryRun: true })).preview.descendants).toEqual([]);
+    await engine.cancelJob(job.id, { force: true });
+    await engine.cancelJob(free.id, { force: true });
+    await untilJobStatus(engine, child.id, "cancelled");
+  });
 });
