@@ -18,15 +18,18 @@ export function noop(): Json {
 
 /**
  * A cooperative handler (W3): announces that it runs, then checks its signal every ~1 ms
- * (`while (!signal.aborted) await setTimeout(1)`) and returns when it sees the abort.
+ * (`while (!signal.aborted) await setTimeout(1)`), or every `input.pollMs` ms when given (the
+ * peer benchmark's W3 burst: 10 ms), and returns when it sees the abort.
  * Output: `sawAbortAt` (when the loop saw the abort) and `abortEventAt` (when the signal's
  * `abort` event fired in the thread, i.e. when the engine's abort was delivered).
  */
-export async function cooperative(_input: Json, ctx: HandlerContext): Promise<Json> {
+export async function cooperative(input: Json, ctx: HandlerContext): Promise<Json> {
+  const requested = typeof input === "object" && input !== null && !Array.isArray(input) ? input["pollMs"] : undefined;
+  const pollMs = typeof requested === "number" && requested > 0 ? requested : 1;
   let abortEventAt: number | null = null;
   ctx.signal.addEventListener("abort", () => (abortEventAt = nowMs()), { once: true });
   ctx.progress({ message: "started", startedAt: nowMs() });
-  while (!ctx.signal.aborted) await sleep(1);
+  while (!ctx.signal.aborted) await sleep(pollMs);
   const sawAbortAt = nowMs();
   return { sawAbortAt, abortEventAt };
 }

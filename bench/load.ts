@@ -12,23 +12,32 @@
  * p99 and max (from the first response after the warm-up), answers by status. The server's
  * memory is sampled — VmRSS of /proc/PID/status every second, the V8 heap in use (GET
  * /metrics) every 5 s — and reported idle, after the warm-up and at the end, with its slope
- * after the warm-up and over the last half (target: flat). Exits 1 when there were errors
+ * after the warm-up and over the last half (target: flat). The heap retained after major GCs
+ * (`belay_heap_used_after_major_gc_bytes`) is judged: the run fails when it grows more than
+ * 5 MB/min over the last half (a leak). Exits 1 then, and when there were errors
  * (network errors, timeouts, or a non-2xx other than a too-late cancel).
  *
  *   node bench/load.ts [--duration S] [--warmup S] [--job noop|true] [--concurrency N]
  *                      [--submit-connections N] [--cancel-connections N] [--list-connections N] [--json]
+ *                      [--db postgres://… [--nodes N]] [--chart FILE.svg]
+ *
+ * `--db` puts the store on PostgreSQL (a fresh schema, dropped at the end); `--nodes N` starts
+ * N − 1 more `belay serve` nodes on it that take a share of the tasks (the load goes to the
+ * first); every node's memory is sampled and judged. `--chart` draws each node's RSS and
+ * retained heap over the run as SVG (the soak chart of docs/load.md).
  *
  * The server allows 6,000 requests per minute per token; the load rotates over 64 operator
  * tokens, as that many clients would.
  */
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
+import pg from "pg";
 import type { Instance, Request, RequestSpec } from "autocannon";
 
 const { values: args } = parseArgs({
@@ -41,6 +50,9 @@ const { values: args } = parseArgs({
     "cancel-connections": { type: "string", default: "2" },
     "list-connections": { type: "string", default: "2" },
     json: { type: "boolean", default: false },
+    db: { type: "string" },
+    nodes: { type: "string", default: "1" },
+    chart: { type: "string" },
   },
 });
 
@@ -70,6 +82,13 @@ const connections = {
   list: positive("list-connections", args["list-connections"]),
 };
 const log = (message: string): void => void process.stderr.write(`${message}\n`);
+const nodeCount = positive("nodes", args.nodes);
+if (nodeCount > 1 && args.db === undefined) {
+  process.stderr.write("--nodes above 1 needs --db postgres://… (nodes share one PostgreSQL store)\n");
+  process.exit(2);
+}
+const schema = `belay_load_${process.pid}_${Date.now().toString(36)}`;
+const dbArgs = args.db === undefined ? [] : ["--db", `${args.db}${args.db.includes("?") ? "&" : "?"}schema=${schema}`];
 
 // ---- the server -------------------------------------------------------------------------
 
@@ -86,7 +105,7 @@ interface Server {
 async function startServer(home: string): Promise<Server> {
   const child = spawn(
     process.execPath,
-    [cliMain, "serve", "--json", "--port", "0", "--home", home, "--log-level", "warn", "--concurrency", String(positive("concurrency", args.concurrency)), "--handlers", handlers],
+    [cliMain, "serve", "--json", "--port", "0", "--home", home, "--log-level", "warn", "--concurrency", String(positive("concurrency", args.concurrency)), "--handlers", handlers, ...dbArgs],
     { stdio: ["ignore", "pipe", "inherit"] },
   );
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
@@ -106,7 +125,8 @@ async function startServer(home: string): Promise<Server> {
   return {
     url,
     pid: child.pid ?? 0,
-    adminToken: readFileSync(join(home, "admin.token"), "utf8").trim(),
+    // Only the node that created the store writes the admin token; /metrics needs none.
+    adminToken: existsSync(join(home, "admin.token")) ? readFileSync(join(home, "admin.token"), "utf8").trim() : "",
     async stop() {
       child.kill("SIGINT");
       const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
@@ -130,11 +150,13 @@ async function createTokens(url: string, adminToken: string, count: number): Pro
   return tokens;
 }
 
-async function heapUsedKb(url: string, token: string): Promise<number | null> {
+/** The V8 heap in use now, and as it was right after the latest major GC (what the server retains). */
+async function heapKb(url: string, token: string): Promise<{ used: number; retained: number } | null> {
   try {
     const text = await (await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${token}` } })).text();
-    const bytes = /^nodejs_heap_size_used_bytes (\S+)$/m.exec(text)?.[1];
-    return bytes === undefined ? null : Number(bytes) / 1024;
+    const used = /^nodejs_heap_size_used_bytes (\S+)$/m.exec(text)?.[1];
+    const retained = /^belay_heap_used_after_major_gc_bytes (\S+)$/m.exec(text)?.[1];
+    return used === undefined || retained === undefined ? null : { used: Number(used) / 1024, retained: Number(retained) / 1024 };
   } catch {
     return null;
   }
@@ -152,6 +174,7 @@ function rssKb(pid: number): number | null {
 // ---- measuring --------------------------------------------------------------------------
 
 type Kind = "submit" | "cancel" | "list";
+type Sample = { t: number; kb: number };
 
 class KindStats {
   readonly latencies: number[] = [];
@@ -172,6 +195,17 @@ const stats: Record<Kind, KindStats> = { submit: new KindStats(), cancel: new Ki
 let measuring = false;
 /** A memory slope (over the last half of the run) within ± this is "flat". */
 const flatMbPerMin = 5;
+/**
+ * The run fails when the heap retained after major GCs grows faster than this over the last
+ * half. Why 5 MB/min: at the ~800 requests/s this load reaches, keeping one 100-byte object
+ * per request is 4.8 MB/min, so a per-request leak of any size shows; the working set
+ * (JIT code, statement caches, pools) is built during the warm-up, and the retained heap of
+ * a healthy 300 s run moved by less than ±2 MB/min after it (docs/load.md).
+ * Shorter windows than `leakWindowMinS` are reported, not judged: two or three major GCs
+ * make a slope out of noise.
+ */
+const leakMbPerMin = 5;
+const leakWindowMinS = 20;
 
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
@@ -194,11 +228,17 @@ function slopeMbPerMin(samples: Array<{ t: number; kb: number }>): number {
 async function main(): Promise<number> {
   const home = mkdtempSync(join(tmpdir(), "belay-load-"));
   const server = await startServer(home);
+  // More nodes on the same PostgreSQL schema, started once the first has migrated it.
+  const others: Array<{ server: Server; home: string; memory: Sample[]; retained: Sample[] }> = [];
   const idleKb = rssKb(server.pid);
   let instances: Instance[] = [];
   const interrupt = (): void => instances.forEach((i) => i.stop());
   process.once("SIGINT", interrupt);
   try {
+    for (let i = 1; i < nodeCount; i++) {
+      const otherHome = mkdtempSync(join(tmpdir(), "belay-load-"));
+      others.push({ server: await startServer(otherHome), home: otherHome, memory: [], retained: [] });
+    }
     const tokens = await createTokens(server.url, server.adminToken, 64);
     let nextToken = 0;
     const auth = (): string => `Bearer ${tokens[nextToken++ % tokens.length]}`;
@@ -228,8 +268,9 @@ async function main(): Promise<number> {
     const startedAt = Date.now();
     // VmRSS every second; the V8 heap in use (from GET /metrics) every 5 s: RSS alone cannot
     // tell a leak from a heap that grew to the load's working set.
-    const memory: Array<{ t: number; kb: number }> = [];
-    const heap: Array<{ t: number; kb: number }> = [];
+    const memory: Sample[] = [];
+    const heap: Sample[] = [];
+    const retained: Sample[] = [];
     let afterWarmupKb: number | null = null;
     let tick = 0;
     // Every 10 s: memory beside the submit rate, which moves on a shared machine and moves the memory with it.
@@ -239,7 +280,18 @@ async function main(): Promise<number> {
       const kb = rssKb(server.pid);
       const t = (Date.now() - startedAt) / 1000;
       if (kb !== null) memory.push({ t, kb });
-      if (++tick % 5 === 0) void heapUsedKb(server.url, server.adminToken).then((used) => used !== null && heap.push({ t, kb: used }));
+      for (const other of others) {
+        const otherKb = rssKb(other.server.pid);
+        if (otherKb !== null) other.memory.push({ t, kb: otherKb });
+      }
+      if (++tick % 5 === 0) {
+        void heapKb(server.url, server.adminToken).then((h) => {
+          if (h === null) return;
+          heap.push({ t, kb: h.used });
+          retained.push({ t, kb: h.retained });
+        });
+        for (const other of others) void heapKb(other.server.url, other.server.adminToken).then((h) => h !== null && other.retained.push({ t, kb: h.retained }));
+      }
       if (!measuring && t >= warmupS) {
         measuring = true;
         afterWarmupKb = kb;
@@ -355,6 +407,20 @@ async function main(): Promise<number> {
     });
     const rssSlopes = slopes(memory);
     const heapSlopes = slopes(heap);
+    const retainedSlopes = slopes(retained);
+    const judgedWindowS = durationS - (warmupS + durationS) / 2;
+    const leakOf = (slope: string): string =>
+      judgedWindowS < leakWindowMinS ? `not judged (the last half is ${judgedWindowS} s, under ${leakWindowMinS} s)` : Number(slope) > leakMbPerMin ? "LEAK" : "none";
+    const otherNodes = others.map((o, i) => {
+      const slope = slopes(o.retained);
+      return {
+        node: i + 2,
+        rss: { afterWarmupMb: mb(o.memory.find((m) => m.t >= warmupS)?.kb), endMb: mb(o.memory.at(-1)?.kb), slopeMbPerMin: slopes(o.memory) },
+        heapRetainedAfterMajorGc: { afterWarmupMb: mb(o.retained.find((m) => m.t >= warmupS)?.kb), endMb: mb(o.retained.at(-1)?.kb), slopeMbPerMin: slope },
+        leak: leakOf(slope.lastHalf),
+      };
+    });
+    const leak = [leakOf(retainedSlopes.lastHalf), ...otherNodes.map((o) => o.leak)].includes("LEAK") ? "LEAK" : leakOf(retainedSlopes.lastHalf);
     const flatness = (slope: string): string => (Math.abs(Number(slope)) <= flatMbPerMin ? "flat" : Number(slope) > 0 ? "GROWING" : "shrinking");
     const report = {
       machine: { cpus: cpus().length, model: cpus()[0]?.model ?? "?", loadavg: loadavg().map((l) => l.toFixed(1)) },
@@ -375,9 +441,16 @@ async function main(): Promise<number> {
           endMb: mb(heap.at(-1)?.kb),
           slopeMbPerMin: heapSlopes,
         },
-        verdict: { rss: flatness(rssSlopes.lastHalf), heapUsed: flatness(heapSlopes.lastHalf) },
+        heapRetainedAfterMajorGc: {
+          afterWarmupMb: mb(retained.find((h) => h.t >= warmupS)?.kb),
+          endMb: mb(retained.at(-1)?.kb),
+          slopeMbPerMin: retainedSlopes,
+        },
+        verdict: { rss: flatness(rssSlopes.lastHalf), heapUsed: flatness(heapSlopes.lastHalf), heapRetained: flatness(retainedSlopes.lastHalf), leak },
         series,
+        otherNodes,
       },
+      store: args.db === undefined ? "sqlite" : `postgres, ${nodeCount} node(s)`,
       recancels,
       queuedAtEnd: queued,
       errors,
@@ -391,25 +464,91 @@ async function main(): Promise<number> {
     const widths = table[0]!.map((_, c) => Math.max(...table.map((row) => row[c]!.length)));
     const out = table.map((row) => row.map((cell, c) => (c === row.length - 1 ? cell : cell.padEnd(widths[c]!))).join("  ")).join("\n");
     process.stdout.write(`\n${out}\n\n`);
-    const { rss, heapUsed } = report.memory;
+    const { rss, heapUsed, heapRetainedAfterMajorGc: kept } = report.memory;
     process.stdout.write(
       `server RSS: idle ${rss.idleMb} MB, after warm-up ${rss.afterWarmupMb} MB, end ${rss.endMb} MB, max ${rss.maxMb} MB; ` +
         `slope ${rss.slopeMbPerMin.afterWarmup} MB/min after warm-up, ${rss.slopeMbPerMin.lastHalf} MB/min over the last half\n` +
         `server V8 heap used: after warm-up ${heapUsed.afterWarmupMb} MB, end ${heapUsed.endMb} MB; ` +
         `slope ${heapUsed.slopeMbPerMin.afterWarmup} MB/min after warm-up, ${heapUsed.slopeMbPerMin.lastHalf} MB/min over the last half\n` +
-        `memory over the last half: RSS ${report.memory.verdict.rss}, heap ${report.memory.verdict.heapUsed} (flat: within ±${flatMbPerMin} MB/min)\n` +
+        `server V8 heap retained after major GC: after warm-up ${kept.afterWarmupMb} MB, end ${kept.endMb} MB; ` +
+        `slope ${kept.slopeMbPerMin.afterWarmup} MB/min after warm-up, ${kept.slopeMbPerMin.lastHalf} MB/min over the last half\n` +
+        `memory over the last half: RSS ${report.memory.verdict.rss}, heap ${report.memory.verdict.heapUsed}, retained heap ${report.memory.verdict.heapRetained} (flat: within ±${flatMbPerMin} MB/min)\n` +
+        `leak check (retained heap slope over the last half ≤ ${leakMbPerMin} MB/min): ${leak}\n` +
         `every 10 s (t: submits/s, RSS MB, heap MB): ${series.map((p) => `${p.t}: ${p.submitsPerS}, ${p.rssMb ?? "?"}, ${p.heapMb ?? "?"}`).join("; ")}\n`,
     );
+    for (const o of otherNodes) {
+      process.stdout.write(
+        `node ${o.node} (runs tasks, no load): RSS after warm-up ${o.rss.afterWarmupMb} MB, end ${o.rss.endMb} MB, slope ${o.rss.slopeMbPerMin.lastHalf} MB/min over the last half; ` +
+          `retained heap after warm-up ${o.heapRetainedAfterMajorGc.afterWarmupMb} MB, end ${o.heapRetainedAfterMajorGc.endMb} MB, slope ${o.heapRetainedAfterMajorGc.slopeMbPerMin.lastHalf} MB/min; leak check: ${o.leak}\n`,
+      );
+    }
+    if (args.chart !== undefined) {
+      const nodesSeries = [{ memory, retained }, ...others.map((o) => ({ memory: o.memory, retained: o.retained }))];
+      writeFileSync(args.chart, memoryChart(nodesSeries, `npm run load -- --duration ${durationS}${args.db === undefined ? "" : ` --db … --nodes ${nodeCount}`}: ${args.job} jobs, load average ${report.machine.loadavg.join(" ")}`, warmupS));
+      process.stdout.write(`memory chart: ${args.chart}\n`);
+    }
     process.stdout.write(`cancels with no fresh job left (re-cancels of recent ones): ${recancels}; jobs still queued at the end: ${queued}\n`);
     process.stdout.write(`machine: ${report.machine.cpus} × ${report.machine.model}, load average ${report.machine.loadavg.join(" ")}\n`);
     process.stdout.write(errors === 0 ? "errors: 0\n" : `errors: ${errors} (target 0)\n`);
     if (args.json) process.stdout.write(`${JSON.stringify(report)}\n`);
-    return errors === 0 ? 0 : 1;
+    if (leak === "LEAK") process.stdout.write(`FAIL: the retained heap grew ${retainedSlopes.lastHalf} MB/min over the last half (limit ${leakMbPerMin})\n`);
+    return errors === 0 && leak !== "LEAK" ? 0 : 1;
   } finally {
     process.off("SIGINT", interrupt);
     await server.stop();
+    for (const other of others) {
+      await other.server.stop();
+      rmSync(other.home, { recursive: true, force: true });
+    }
     rmSync(home, { recursive: true, force: true });
+    if (args.db !== undefined) await dropSchema(args.db);
   }
+}
+
+async function dropSchema(url: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Each node's RSS (solid) and retained heap after major GC (dashed), in MB over seconds, as SVG text. */
+function memoryChart(nodes: Array<{ memory: Sample[]; retained: Sample[] }>, caption: string, warmup: number): string {
+  const width = 900;
+  const height = 420;
+  const left = 60;
+  const right = 20;
+  const top = 40;
+  const bottom = 60;
+  const all = nodes.flatMap((n) => [...n.memory, ...n.retained]);
+  const maxT = Math.max(1, ...all.map((p) => p.t));
+  const maxMb = Math.max(1, ...all.map((p) => p.kb / 1024)) * 1.1;
+  const x = (t: number): number => left + (t / maxT) * (width - left - right);
+  const y = (mbValue: number): number => top + (1 - mbValue / maxMb) * (height - top - bottom);
+  const colors = ["#1f4e9c", "#c0392b", "#27ae60", "#8e44ad"];
+  const path = (points: Sample[]): string => points.map((p, i) => `${i === 0 ? "M" : "L"}${x(p.t).toFixed(1)},${y(p.kb / 1024).toFixed(1)}`).join(" ");
+  const lines = nodes.flatMap((n, i) => [
+    `<path d="${path(n.memory)}" fill="none" stroke="${colors[i % colors.length]}" stroke-width="1.5"/>`,
+    `<path d="${path(n.retained)}" fill="none" stroke="${colors[i % colors.length]}" stroke-width="1.5" stroke-dasharray="5,3"/>`,
+    `<text x="${left + 10 + i * 260}" y="${height - 15}" font-size="12" fill="${colors[i % colors.length]}">node ${i + 1}: RSS (solid), retained heap (dashed)</text>`,
+  ]);
+  const ticksY = Array.from({ length: 6 }, (_, i) => (maxMb / 5) * i).map((v) => `<text x="${left - 8}" y="${y(v) + 4}" font-size="11" text-anchor="end">${v.toFixed(0)}</text><line x1="${left}" x2="${width - right}" y1="${y(v)}" y2="${y(v)}" stroke="#ddd"/>`);
+  const ticksX = Array.from({ length: 6 }, (_, i) => (maxT / 5) * i).map((v) => `<text x="${x(v)}" y="${height - bottom + 16}" font-size="11" text-anchor="middle">${v.toFixed(0)} s</text>`);
+  const escapeXml = (text: string): string => text.replace(/&/g, "&amp;").replace(/</g, "&lt;");
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif">`,
+    `<rect width="100%" height="100%" fill="white"/>`,
+    `<text x="${left}" y="22" font-size="14">Server memory (MB) over the run — ${escapeXml(caption)}</text>`,
+    ...ticksY,
+    ...ticksX,
+    `<line x1="${x(warmup)}" x2="${x(warmup)}" y1="${top}" y2="${height - bottom}" stroke="#999" stroke-dasharray="2,2"/><text x="${x(warmup) + 4}" y="${top + 12}" font-size="11" fill="#666">warm-up ends</text>`,
+    ...lines,
+    `</svg>`,
+    "",
+  ].join("\n");
 }
 
 process.exitCode = await main();

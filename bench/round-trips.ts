@@ -18,7 +18,9 @@ import { claimTask, endAttempt, newJob, settle } from "../src/core/lifecycle.ts"
 import type { AttemptEnd } from "../src/core/lifecycle.ts";
 import type { Job } from "../src/core/model.ts";
 import { parseJobSpec } from "../src/core/spec.ts";
+import { EventBus } from "../src/engine/event-bus.ts";
 import { newId } from "../src/engine/ids.ts";
+import { JobWriter } from "../src/engine/job-writer.ts";
 import { PostgresStore } from "../src/store/postgres/postgres-store.ts";
 import { SqliteStore } from "../src/store/sqlite/sqlite-store.ts";
 import type { Mutator, Store } from "../src/store/store.ts";
@@ -39,6 +41,7 @@ export const operations = [
   "claim 1 task",
   "claim 10 tasks",
   "complete a task",
+  "complete 10 tasks at once (group commit)",
   "cancel a queued job",
   "cancel a running job: request",
   "cancel step: signal written",
@@ -108,6 +111,16 @@ export async function measure(store: CountingStore): Promise<Map<Operation, Coun
   for (let i = 0; i < 10; i += 1) await submit(store);
   await counted("claim 10 tasks", () => claimAll(store, 10));
   await counted("complete a task", () => store.mutateJob(one.id, now(), (d) => endAttempt(d, "t", 1, success)));
+
+  // Ten runs ending at once, written as the engine's runs write them: the first alone, the
+  // nine that arrive while it is in flight in one transaction.
+  const ending: Job[] = [];
+  for (let i = 0; i < 10; i += 1) ending.push(await submit(store));
+  await claimAll(store, 10);
+  const writer = new JobWriter({ store, bus: new EventBus(), now });
+  await counted("complete 10 tasks at once (group commit)", () =>
+    Promise.all(ending.map((job) => writer.mutateGrouped(job.id, (d) => endAttempt(d, "t", 1, success)))),
+  );
 
   const queued = await submit(store);
   await counted("cancel a queued job", () => store.mutateJob(queued.id, now(), cancel));

@@ -1,10 +1,12 @@
 /**
  * Belay benchmark (`npm run bench`). Prints figures; it is not a test and asserts nothing.
  *
- *   node bench/run.ts [W1 W2 W3 W4 W1S W2S H0 H1 H2 H3 PW1 PW1x3 PW2 PW3 PW4] [--quick] [--markdown] [--cpu-prof[=DIR]]
+ *   node bench/run.ts [RT BC W1 W2 W3 W4 W1S W2S H0 H1 H2 H3 PW1 PW1x3 PW2 PW3 PW4 PBC] [--quick] [--markdown] [--cpu-prof[=DIR]]
  *
  * RT   round trips to the database per store operation, on SQLite and PostgreSQL (deterministic
  *      counts, printed as their own table; bench/round-trips.ts).
+ * BC   bulk cancel of 10,000 queued jobs on SQLite with the statement count (bench/bulk-cancel.ts);
+ *      PBC the same on PostgreSQL, with statements and round trips (they include the node's polling).
  * W1   throughput: one-task noop jobs, concurrency 10, first submit → last completion.
  * W2   cancel queued jobs one by one (µs per cancelJob) and in bulk (cancelJobs by status).
  * W3   cancel 50 running cooperative handlers: cancel call → handler sees abort, → job cancelled;
@@ -42,6 +44,7 @@ import type { HttpBenchOptions } from "./http.ts";
 import { pgReachable, pw1, pw2, pw3, pw4, settlePgTargets, shownPgUrl } from "./postgres.ts";
 import type { PgBenchOptions } from "./postgres.ts";
 import { roundTripReport } from "./round-trips.ts";
+import { bulkCancelPostgres, bulkCancelSqlite } from "./bulk-cancel.ts";
 import { fmt, markdownTable, median, percentile, table } from "./stats.ts";
 import type { Row } from "./stats.ts";
 
@@ -52,8 +55,8 @@ const quick = args.includes("--quick") || process.env["BELAY_BENCH_QUICK"] === "
 const markdown = args.includes("--markdown");
 const cpuProfArg = args.find((a) => a === "--cpu-prof" || a.startsWith("--cpu-prof="));
 const cpuProfDir = cpuProfArg === undefined ? null : cpuProfArg.includes("=") ? cpuProfArg.slice("--cpu-prof=".length) : defaultCpuProfDir;
-const allWorkloads = ["RT", "W1", "W2", "W3", "W4", "W1S", "W2S", "H0", "H1", "H2", "H3", "PW1", "PW1X3", "PW2", "PW3", "PW4"] as const;
-const pgWorkloads: readonly Workload[] = ["PW1", "PW1X3", "PW2", "PW3", "PW4"];
+const allWorkloads = ["RT", "BC", "W1", "W2", "W3", "W4", "W1S", "W2S", "H0", "H1", "H2", "H3", "PW1", "PW1X3", "PW2", "PW3", "PW4", "PBC"] as const;
+const pgWorkloads: readonly Workload[] = ["PW1", "PW1X3", "PW2", "PW3", "PW4", "PBC"];
 type Workload = (typeof allWorkloads)[number];
 const named = args.filter((a) => !a.startsWith("--")).map((a) => a.toUpperCase());
 for (const name of named) {
@@ -400,6 +403,7 @@ const runners: Record<Workload, () => Promise<void>> = {
   RT: async () => {
     roundTripTable = await roundTripReport(log);
   },
+  BC: () => bulkCancelSqlite({ jobs: counts.w2Jobs, rows, log }),
   W1: () => w1("normal"),
   W2: () => w2("normal"),
   W3: () => w3(),
@@ -415,6 +419,7 @@ const runners: Record<Workload, () => Promise<void>> = {
   PW2: () => pw2(pgOptions),
   PW3: () => pw3(pgOptions),
   PW4: () => pw4(pgOptions),
+  PBC: () => bulkCancelPostgres({ jobs: counts.pw2Jobs, rows, log }),
 };
 
 if (selected.some((w) => pgWorkloads.includes(w))) {

@@ -195,7 +195,7 @@ missing=0
 for family in \
   belay_cancellation_requests_total belay_cancellation_duration_seconds belay_cancellation_failures_total \
   belay_runners_terminated_total belay_tasks_stalled_total belay_jobs_total belay_jobs_queued belay_jobs_cancelling belay_task_duration_seconds \
-  belay_remote_cancel_failures_total \
+  belay_remote_cancel_failures_total belay_heap_used_after_major_gc_bytes \
   process_cpu_seconds_total; do
   if ! grep -q "^# TYPE ${family%_total}\(_total\)\? " "$tmp/metrics.txt"; then
     echo "check-prometheus: /metrics has no ${family}" >&2

@@ -4,7 +4,9 @@
 #   scripts/slurm-cluster.sh start   writes slurm.conf into a temp dir, starts munged (as the
 #                                    munge user), slurmctld and slurmd (as root), waits until the
 #                                    node is idle, prints `export SLURM_CONF=…` for the caller
-#   scripts/slurm-cluster.sh stop    stops the three daemons by the pids it recorded
+#   scripts/slurm-cluster.sh stop    cancels the cluster's jobs (their slurmstepd and processes
+#                                    end with them), then stops the three daemons by the pids
+#                                    it recorded (munged only if this script started it)
 #   scripts/slurm-cluster.sh status  exit 0 if the cluster answers
 #
 # The state lives in $BELAY_SLURM_DIR (default /tmp/belay-slurm). KillWait=5 keeps the gap
@@ -17,6 +19,19 @@ conf="$dir/slurm.conf"
 say() { echo "slurm-cluster: $*" >&2; }
 
 stop() {
+  # Jobs first, while slurmctld and slurmd still run: a job's slurmstepd and processes outlive
+  # a killed slurmd otherwise.
+  if [ -f "$conf" ] && [ -f "$dir/slurmctld.pid" ] && kill -0 "$(cat "$dir/slurmctld.pid")" 2>/dev/null; then
+    ids="$(SLURM_CONF="$conf" squeue -h -o %i 2>/dev/null | tr '\n' ' ' || true)"
+    if [ -n "${ids// /}" ]; then
+      # shellcheck disable=SC2086 # one argument per job id
+      SLURM_CONF="$conf" scancel $ids 2>/dev/null || true
+      for _ in $(seq 1 80); do
+        [ -z "$(SLURM_CONF="$conf" squeue -h -o %i 2>/dev/null)" ] && break
+        sleep 0.25
+      done
+    fi
+  fi
   for name in slurmd slurmctld munged; do
     pidfile="$dir/$name.pid"
     [ -f "$pidfile" ] || continue
@@ -80,9 +95,12 @@ CONF
   mkdir -p /run/munge && chown munge:munge /run/munge /var/lib/munge /var/log/munge 2>/dev/null || true
   # A munged already running is someone else's: used, never stopped by this script.
   if ! munge -n </dev/null >/dev/null 2>&1; then
-    su -s /bin/sh munge -c "munged --force" || { say "munged did not start"; exit 1; }
-    sleep 0.3
-    pgrep -u munge -x munged | head -n1 >"$dir/munged.pid" || true
+    # Its own pid file names the daemon (a pgrep right after the start can find the parent of
+    # its fork, which then exits: the script would record a pid that stop cannot find).
+    rm -f /run/munge/munged.pid
+    su -s /bin/sh munge -c "munged --force --pid-file=/run/munge/munged.pid" || { say "munged did not start"; exit 1; }
+    for _ in $(seq 1 50); do [ -s /run/munge/munged.pid ] && break; sleep 0.1; done
+    cp /run/munge/munged.pid "$dir/munged.pid" || { say "munged wrote no pid file"; exit 1; }
   fi
   slurmctld -f "$conf" || { say "slurmctld did not start: $(tail -n 5 "$dir/log/slurmctld.log" 2>/dev/null)"; stop; exit 1; }
   slurmd -f "$conf" || { say "slurmd did not start: $(tail -n 5 "$dir/log/slurmd.log" 2>/dev/null)"; stop; exit 1; }

@@ -20,15 +20,18 @@ import { openBelay } from "../../src/engine/open.ts";
 import type { BelayOptions } from "../../src/engine/open.ts";
 import { fillQueued, handlersModule } from "../engine.ts";
 import { log, nowMs, pgUrl, runDriver, uniqueName } from "./harness.ts";
-import type { Driver, NoopSession, QueuedSession, RunningHooks, RunningSession } from "./harness.ts";
+import type { DrainHooks, DrainSession, Driver, NoopSession, QueuedSession, RunningHooks, RunningSession } from "./harness.ts";
 
 const workerNode = process.argv.includes("--worker-node");
 const backend = process.argv[2] === "postgres" ? "postgres" : "sqlite";
 const schemaBase = uniqueName("belaybench_belay");
 let schemaCount = 0;
 
-/** A fresh engine: a temporary home, and a SQLite file in it or a fresh PostgreSQL schema. */
-async function open(options: BelayOptions, db?: string): Promise<{ engine: Belay; db: string; close: () => Promise<void> }> {
+/**
+ * A fresh engine: a temporary home, and a SQLite file in it or a fresh PostgreSQL schema.
+ * `close` closes the engine and removes both; `dispose` only removes them (the engine is closed already).
+ */
+async function open(options: BelayOptions, db?: string): Promise<{ engine: Belay; db: string; home: string; close: () => Promise<void>; dispose: () => Promise<void> }> {
   const home = mkdtempSync(join(tmpdir(), `belay-bench-peers-${process.pid}-`));
   let schema: string | null = null;
   if (db === undefined) {
@@ -39,13 +42,18 @@ async function open(options: BelayOptions, db?: string): Promise<{ engine: Belay
     } else db = `sqlite:${join(home, "belay.db")}`;
   }
   const engine = await openBelay({ home, db, handlers: handlersModule, ...options });
+  const dispose = async (): Promise<void> => {
+    rmSync(home, { recursive: true, force: true });
+    if (schema !== null) await dropSchema(schema);
+  };
   return {
     engine,
     db,
+    home,
+    dispose,
     close: async () => {
       await engine.close().catch((error: unknown) => log(`  (close failed: ${(error as Error).message})`));
-      rmSync(home, { recursive: true, force: true });
-      if (schema !== null) await dropSchema(schema);
+      await dispose();
     },
   };
 }
@@ -65,6 +73,31 @@ async function noop(concurrency: number, ended: (ok: boolean) => void): Promise<
   engine.on("belay.job.succeeded", () => ended(true));
   engine.on("belay.job.failed", () => ended(false));
   return { submit: async () => void (await engine.submitJob({ handler: "noop" })), close };
+}
+
+/**
+ * W1 drain: an API-only node (concurrency 0) puts the jobs in with `submitJobs` (bulk submit,
+ * one transaction per call) and closes; then a node with workers opens on the same database
+ * (SQLite file or PostgreSQL schema) and drains it, as a worker node started after the fill.
+ */
+async function drain(concurrency: number, hooks: DrainHooks): Promise<DrainSession> {
+  const filler = await open({ concurrency: 0 });
+  let worker: Belay | null = null;
+  return {
+    insert: async (count) => void (await filler.engine.submitJobs(Array.from({ length: count }, () => ({ handler: "noop" })))),
+    start: async () => {
+      await filler.engine.close();
+      worker = await openBelay({ home: filler.home, db: filler.db, handlers: handlersModule, concurrency });
+      worker.on("belay.task.started", () => hooks.began());
+      worker.on("belay.job.succeeded", () => hooks.ended(true));
+      worker.on("belay.job.failed", () => hooks.ended(false));
+    },
+    close: async () => {
+      if (worker === null) await filler.engine.close().catch(() => undefined);
+      else await worker.close().catch((error: unknown) => log(`  (close failed: ${(error as Error).message})`));
+      await filler.dispose();
+    },
+  };
 }
 
 async function queued(): Promise<QueuedSession> {
@@ -133,8 +166,8 @@ async function running(concurrency: number, hooks: RunningHooks): Promise<Runnin
   engine.on("belay.task.progress", (event) => hooks.started(event.subject));
   engine.on("belay.job.cancelled", (event) => reader.ended(event.subject, nowMs()));
   return {
-    submit: async () => {
-      const id = (await engine.submitJob({ handler: "cooperative" })).id;
+    submit: async (pollMs) => {
+      const id = (await engine.submitJob({ handler: "cooperative", input: { pollMs } })).id;
       reader.submitted(id);
       return id;
     },
@@ -165,8 +198,8 @@ async function runningAcrossNodes(concurrency: number, hooks: RunningHooks): Pro
   // Whichever node's bus reports the cancelled job first.
   engine.on("belay.job.cancelled", (event) => reader.ended(event.subject, nowMs()));
   return {
-    submit: async () => {
-      const id = (await engine.submitJob({ handler: "cooperative" })).id;
+    submit: async (pollMs) => {
+      const id = (await engine.submitJob({ handler: "cooperative", input: { pollMs } })).id;
       reader.submitted(id);
       return id;
     },
@@ -235,7 +268,9 @@ else
     const base = {
       version: belayVersion(),
       cancelQueued: "`engine.cancelJob(id)`; bulk `engine.cancelJobs({ filter: { status: [\"queued\"] } })`",
+      bulkInsert: "`engine.submitJobs(specs)` (bulk submit: all or none, one transaction per call)",
       noop,
+      drain,
       queued,
       running,
     };

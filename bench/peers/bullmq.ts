@@ -15,7 +15,7 @@ import type { Job } from "bullmq";
 import { Redis } from "ioredis";
 import pg from "pg";
 import { log, nowMs, packageVersion, pgUrl, redisUrl, runDriver, uniqueName } from "./harness.ts";
-import type { Driver, NoopSession, QueuedSession, RunningHooks, RunningSession } from "./harness.ts";
+import type { DrainHooks, DrainSession, Driver, NoopSession, QueuedSession, RunningHooks, RunningSession } from "./harness.ts";
 
 const backend = process.argv[2] === "postgres" ? "postgres" : "redis";
 const prefix = uniqueName("belaybench_bullmq");
@@ -67,6 +67,33 @@ async function noop(concurrency: number, ended: (ok: boolean) => void): Promise<
   };
 }
 
+/** W1 drain: `queue.addBulk` with nobody consuming, then a Worker at `concurrency`. */
+async function drain(concurrency: number, hooks: DrainHooks): Promise<DrainSession> {
+  const queue = makeQueue();
+  await queue.waitUntilReady();
+  let worker: Worker | null = null;
+  return {
+    insert: async (count) => void (await queue.addBulk(Array.from({ length: count }, () => ({ name: "noop", data: {} })))),
+    start: async () => {
+      worker = makeWorker(
+        queue.name,
+        async () => {
+          hooks.began();
+          return null;
+        },
+        concurrency,
+      );
+      worker.on("completed", () => hooks.ended(true));
+      worker.on("failed", () => hooks.ended(false));
+      await worker.waitUntilReady();
+    },
+    close: async () => {
+      await worker?.close();
+      await queue.close();
+    },
+  };
+}
+
 async function queued(): Promise<QueuedSession> {
   const queue = makeQueue();
   await queue.waitUntilReady();
@@ -90,7 +117,8 @@ async function running(concurrency: number, hooks: RunningHooks): Promise<Runnin
   const processor = async (job: Job, _token?: string, signal?: AbortSignal): Promise<unknown> => {
     if (signal === undefined) throw new Error("no AbortSignal passed to the processor");
     hooks.started(job.id as string);
-    while (!signal.aborted) await sleep(1);
+    const pollMs = (job.data as { pollMs: number }).pollMs;
+    while (!signal.aborted) await sleep(pollMs);
     hooks.sawAbort(job.id as string, nowMs());
     throw new Error("cancelled");
   };
@@ -100,7 +128,7 @@ async function running(concurrency: number, hooks: RunningHooks): Promise<Runnin
   });
   await worker.waitUntilReady();
   return {
-    submit: async () => (await queue.add("cooperative", {})).id as string,
+    submit: async (pollMs) => (await queue.add("cooperative", { pollMs })).id as string,
     cancel: async (id) => {
       if (!worker.cancelJob(id, "cancelled by the benchmark")) log(`  worker.cancelJob(${id}) found no such active job`);
     },
@@ -140,7 +168,9 @@ await runDriver(
     version: `bullmq ${packageVersion("bullmq")}`,
     cancelQueued: "`queue.remove(id)` (the backend call of `job.remove()`); bulk `queue.drain()`",
     cancelRunning: "`worker.cancelJob(id)` aborts the processor's AbortSignal; only on the Worker object running the job, i.e. in its own process; the job ends failed",
+    bulkInsert: "`queue.addBulk(jobs)`",
     noop,
+    drain,
     queued,
     running,
     // `worker.cancelJob` exists only in the worker's process, and `job.remove()` refuses a locked (active) job.

@@ -19,10 +19,13 @@ const w3num = (outcome: Outcome<W3Result>, field: (t: W3Result) => number): numb
   isNa(outcome) || outcome.measured === 0 ? null : field(outcome);
 
 const panels: Panel[] = [
-  { title: "W1 throughput", better: "higher", unit: "jobs/s", value: (r) => num(r.w1, (t) => t.jobsPerSec) },
+  { title: "W1 throughput (one by one)", better: "higher", unit: "jobs/s", value: (r) => num(r.w1, (t) => t.jobsPerSec) },
+  { title: "W1 drain (pre-queued)", better: "higher", unit: "jobs/s", value: (r) => (r.w1d === undefined ? null : num(r.w1d, (t) => t.jobsPerSec)) },
+  { title: "Bulk insert of W1 drain's jobs", better: "higher", unit: "jobs/s", value: (r) => (r.w1d === undefined ? null : num(r.w1d, (t) => t.insertPerSec)) },
   { title: "W2 cancel one queued job, p50", better: "lower", unit: "µs", value: (r) => num(r.w2, (t) => t.p50Us) },
   { title: "W2 cancel all queued (bulk)", better: "lower", unit: "ms", value: (r) => num(r.w2, (t) => t.bulkMs) },
   { title: "W3 running: handler sees abort, p99", better: "lower", unit: "ms", value: (r) => w3num(r.w3, (t) => t.seenP99Ms) },
+  { title: "W3 burst: job ended, p99", better: "lower", unit: "ms", value: (r) => (r.w3b === undefined ? null : w3num(r.w3b, (t) => t.endedP99Ms)) },
   { title: "W3 across nodes: sees abort, p99", better: "lower", unit: "ms", value: (r) => w3num(r.w3x, (t) => t.seenP99Ms) },
   { title: `W4 cancel 1 of ${counts.w4Queue.toLocaleString("en-US")} queued, p50`, better: "lower", unit: "µs", value: (r) => num(r.w4, (t) => t.p50Us) },
 ];
@@ -58,7 +61,7 @@ export function renderChart(results: PeerResult[], caption: string): string {
   const out: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="11">`,
     `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
-    `<text x="10" y="20" font-size="14" font-weight="bold">Belay and its peers: W1–W4 (log scales)</text>`,
+    `<text x="10" y="20" font-size="14" font-weight="bold">Belay and its peers: W1–W4, W1 drain, W3 burst (log scales)</text>`,
     `<text x="10" y="${height - 10}" fill="#555">${escape(caption)}</text>`,
   ];
   results.forEach((r, i) => {

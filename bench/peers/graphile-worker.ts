@@ -13,7 +13,7 @@ import { Logger, makeWorkerUtils, run } from "graphile-worker";
 import type { Runner } from "graphile-worker";
 import pg from "pg";
 import { log, packageVersion, pgUrl, runDriver, uniqueName } from "./harness.ts";
-import type { Driver, NoopSession, QueuedSession } from "./harness.ts";
+import type { DrainHooks, DrainSession, Driver, NoopSession, QueuedSession } from "./harness.ts";
 
 const schema = uniqueName("belaybench_graphile");
 // graphile-worker logs a line per completed job at info level; a log that prints nothing.
@@ -53,15 +53,48 @@ async function noop(concurrency: number, ended: (ok: boolean) => void): Promise<
       await runner.addJob(identifier, {});
       submitted += 1;
     },
-    stored: async (total) => {
-      const deadline = Date.now() + 600_000;
-      while ((await remaining(identifier)) > submitted - total) {
-        if (Date.now() > deadline) throw new Error(`fewer than ${total} jobs deleted within 600 s`);
-        await sleep(1);
-      }
-    },
+    stored: (total) => deleted(identifier, submitted - total),
     close: () => runner.stop(),
   };
+}
+
+/** W1 drain: `workerUtils.addJobs(jobs)` with no runner, then `run()` as in W1. */
+async function drain(concurrency: number, hooks: DrainHooks): Promise<DrainSession> {
+  taskCount += 1;
+  const identifier = `drain${taskCount}`;
+  let inserted = 0;
+  let runner: Runner | null = null;
+  return {
+    insert: async (count) => {
+      await utils.addJobs(Array.from({ length: count }, () => ({ identifier, payload: {} })));
+      inserted += count;
+    },
+    start: async () => {
+      runner = await run({
+        connectionString: pgUrl,
+        schema,
+        logger,
+        concurrency,
+        noHandleSignals: true,
+        pollInterval: 1_000,
+        taskList: { [identifier]: async () => void hooks.began() },
+      });
+      runner.events.on("job:complete", ({ error }) => hooks.ended(error === undefined || error === null));
+    },
+    stored: (total) => deleted(identifier, inserted - total),
+    close: async () => {
+      await runner?.stop();
+    },
+  };
+}
+
+/** Resolves once at most `left` jobs of `identifier` remain (graphile-worker deletes a job when it completes). */
+async function deleted(identifier: string, left: number): Promise<void> {
+  const deadline = Date.now() + 600_000;
+  while ((await remaining(identifier)) > left) {
+    if (Date.now() > deadline) throw new Error(`more than ${left} jobs left after 600 s`);
+    await sleep(1);
+  }
 }
 
 async function queued(): Promise<QueuedSession> {
@@ -94,7 +127,9 @@ await runDriver(
     version: `graphile-worker ${packageVersion("graphile-worker")}`,
     cancelQueued: "`workerUtils.permanentlyFailJobs([id])`; bulk the same with every id",
     cancelRunning: "none: permanentlyFailJobs and completeJobs skip locked (running) jobs, removeJob only stops a running job from being retried, and a task's `abortSignal` fires only when the worker pool shuts down",
+    bulkInsert: "`workerUtils.addJobs(jobs)`",
     noop,
+    drain,
     queued,
     running: noRunningCancel,
     runningAcrossNodes: noRunningCancel,

@@ -13,10 +13,12 @@ import { PgBoss } from "pg-boss";
 import type { Job } from "pg-boss";
 import pg from "pg";
 import { log, nowMs, packageVersion, pgUrl, runDriver, uniqueName } from "./harness.ts";
-import type { Driver, NoopSession, QueuedSession, RunningHooks, RunningSession } from "./harness.ts";
+import type { DrainHooks, DrainSession, Driver, NoopSession, QueuedSession, RunningHooks, RunningSession } from "./harness.ts";
 
 const schema = uniqueName("belaybench_pgboss");
 const heartbeatSeconds = 10;
+/** W1 drain's workers, each fetching a batch of concurrency ÷ this many jobs: of 1 × 10, 2 × 5 and 5 × 2 the fastest in a --quick run. */
+const drainWorkers = 1;
 let queueCount = 0;
 
 const boss = new PgBoss({
@@ -53,15 +55,49 @@ async function noop(concurrency: number, ended: (ok: boolean) => void): Promise<
   return {
     submit: async () => void (await boss.send(name, {})),
     // The handler returning is not the job being completed: pg-boss completes it afterwards.
-    stored: async (total) => {
-      const deadline = Date.now() + 600_000;
-      while ((await countInState(name, "completed")) < total) {
-        if (Date.now() > deadline) throw new Error(`fewer than ${total} jobs completed within 600 s`);
-        await sleep(1);
-      }
-    },
+    stored: (total) => completed(name, total),
     close: () => boss.offWork(name),
   };
+}
+
+/**
+ * W1 drain: `boss.insert(name, jobs)` on a queue nobody works, then workers. Not W1's
+ * settings: a worker of batch 1 waits for a NOTIFY (sent only by a new job) or its polling
+ * interval (≥ 0.5 s) after every job, so on a backlog 10 of them drain 20 jobs/s. pg-boss's
+ * own way to drain a backlog is burst mode: `burstWhenBatchFull` fetches again at once while
+ * each fetch comes back full (it needs `batchSize` > 1). Here the 10 jobs in flight are
+ * `localConcurrency` × `batchSize` (`drainWorkers` × the rest), each batch completed together.
+ */
+async function drain(concurrency: number, hooks: DrainHooks): Promise<DrainSession> {
+  const name = await newQueue({ notify: true });
+  let working = false;
+  return {
+    insert: async (count) => void (await boss.insert(name, Array.from({ length: count }, () => ({ data: {} })))),
+    start: async () => {
+      working = true;
+      const options = { localConcurrency: drainWorkers, batchSize: concurrency / drainWorkers, burstWhenBatchFull: true, pollingIntervalSeconds: 0.5 };
+      await boss.work(name, options, async (jobs: Job[]) => {
+        for (const _ of jobs) {
+          hooks.began();
+          hooks.ended(true);
+        }
+        return null;
+      });
+    },
+    stored: (total) => completed(name, total),
+    close: async () => {
+      if (working) await boss.offWork(name);
+    },
+  };
+}
+
+/** Resolves once `total` jobs of queue `name` are stored as completed. */
+async function completed(name: string, total: number): Promise<void> {
+  const deadline = Date.now() + 600_000;
+  while ((await countInState(name, "completed")) < total) {
+    if (Date.now() > deadline) throw new Error(`fewer than ${total} jobs completed within 600 s`);
+    await sleep(1);
+  }
 }
 
 async function queued(): Promise<QueuedSession> {
@@ -92,15 +128,16 @@ async function running(concurrency: number, hooks: RunningHooks): Promise<Runnin
   await boss.work(name, { localConcurrency: concurrency, batchSize: 1, pollingIntervalSeconds: 0.5 }, async (jobs: Job[]) => {
     const job = jobs[0] as Job;
     hooks.started(job.id);
-    while (!job.signal.aborted) await sleep(1);
+    const pollMs = (job.data as { pollMs: number }).pollMs;
+    while (!job.signal.aborted) await sleep(pollMs);
     hooks.sawAbort(job.id, nowMs());
     // The row has said `cancelled` since boss.cancel returned; the work ends here.
     hooks.ended(job.id, nowMs());
     return null;
   });
   return {
-    submit: async () => {
-      const id = await boss.send(name, {});
+    submit: async (pollMs) => {
+      const id = await boss.send(name, { pollMs });
       if (id === null) throw new Error("send returned no id");
       return id;
     },
@@ -119,7 +156,9 @@ await runDriver(
     version: `pg-boss ${packageVersion("pg-boss")}`,
     cancelQueued: "`boss.cancel(name, id)`; bulk `boss.cancel(name, ids)`",
     cancelRunning: `\`boss.cancel(name, id)\` from any process; the handler learns of it at its next heartbeat refresh (job.signal aborted), here every ${heartbeatSeconds / 2} s (\`heartbeatSeconds: ${heartbeatSeconds}\`, the least allowed; without a heartbeat, never)`,
+    bulkInsert: "`boss.insert(name, jobs)`",
     noop,
+    drain,
     queued,
     running,
     // The cancel goes through the job's row and the worker's heartbeat, whichever process calls it.

@@ -2,10 +2,13 @@
  * Belay beside BullMQ, pg-boss and graphile-worker on W1–W4 (see harness.ts, and
  * bench/run.ts for Belay's own definitions). From bench/peers:
  *
- *   npm install && ../../node_modules/.bin/node run.ts [--quick] [SYSTEM…] [W1 W2 W3 W3X W4]
+ *   npm install && ../../node_modules/.bin/node run.ts [--quick | --tiny] [SYSTEM…] [W1 W1D W2 W3 W3B W3X W3XB W4]
  *
  * SYSTEM is any of belay-sqlite, belay-pg, bullmq-redis, bullmq-pg, pg-boss, graphile-worker
- * (default: all). Each system runs alone in a child process of its own, one after another.
+ * (default: all). W1D is W1 drain (pre-queued with each system's bulk insert), W3B the W3
+ * burst (all cancels at once), W3X/W3XB W3 and its burst across nodes. --quick scales the
+ * counts down; --tiny (or BELAY_BENCH_TINY=1) is a smoke test of the code: a few hundred
+ * jobs, 5 running handlers. Each system runs alone in a child process of its own, one after another.
  * Needs Redis (BELAY_BENCH_REDIS_URL, default redis://127.0.0.1:6379) and PostgreSQL
  * (BELAY_BENCH_PG_URL, default postgres://postgres@127.0.0.1:5432/test); a system whose
  * server is not reachable is reported as not run. Prints the comparison table (Markdown)
@@ -22,9 +25,9 @@ import { Redis } from "ioredis";
 import pg from "pg";
 import { fmt, markdownTable } from "../stats.ts";
 import { renderChart } from "./chart.ts";
-import { log, pgUrl, quick, redisUrl } from "./harness.ts";
+import { log, pgUrl, quick, redisUrl, tiny, workloadPattern } from "./harness.ts";
 import type { PeerResult } from "./harness.ts";
-import { comparisonCells, comparisonHeader, comparisonRows, figureRows } from "./report.ts";
+import { comparisonCells, comparisonHeader, comparisonRows, oneRunTable, targetCells, targetHeader, targetRows } from "./report.ts";
 
 interface SystemRun {
   system: string;
@@ -45,10 +48,10 @@ const systems: SystemRun[] = [
 
 const args = process.argv.slice(2);
 const named = args.filter((a) => !a.startsWith("--") && systems.some((s) => s.system === a));
-const workloads = args.filter((a) => /^W[1-4]X?$/i.test(a));
+const workloads = args.filter((a) => workloadPattern.test(a));
 const unknown = args.filter((a) => !a.startsWith("--") && !named.includes(a) && !workloads.includes(a));
 if (unknown.length > 0) {
-  log(`unknown argument(s) ${unknown.join(", ")}; systems: ${systems.map((s) => s.system).join(", ")}; workloads: W1 W2 W3 W3X W4`);
+  log(`unknown argument(s) ${unknown.join(", ")}; systems: ${systems.map((s) => s.system).join(", ")}; workloads: W1 W1D W2 W3 W3B W3X W3XB W4`);
   process.exit(2);
 }
 const selected = named.length > 0 ? systems.filter((s) => named.includes(s.system)) : systems;
@@ -110,7 +113,24 @@ async function sweep(pid: number): Promise<void> {
 
 function notRun(run: SystemRun, reason: string): PeerResult {
   const na = { na: reason };
-  return { system: run.system, label: run.label, store: "embedded", version: "", cancelQueued: "", cancelRunning: "", quick, w1: na, w2: na, w3: na, w3x: na, w4: na, seconds: 0 };
+  return {
+    system: run.system,
+    label: run.label,
+    store: "embedded",
+    version: "",
+    cancelQueued: "",
+    cancelRunning: "",
+    quick: quick || tiny,
+    w1: na,
+    w1d: na,
+    w2: na,
+    w3: na,
+    w3x: na,
+    w3b: na,
+    w3xb: na,
+    w4: na,
+    seconds: 0,
+  };
 }
 
 let current: ChildProcess | null = null;
@@ -129,7 +149,7 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
 /** Run one system in its own process; its progress goes to our stderr, its result is its last stdout line. */
 function runSystem(run: SystemRun): Promise<PeerResult> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [run.file, ...run.args, ...(quick ? ["--quick"] : []), ...workloads], {
+    const child = spawn(process.execPath, [run.file, ...run.args, ...(quick ? ["--quick"] : []), ...(tiny ? ["--tiny"] : []), ...workloads], {
       cwd: new URL(".", import.meta.url).pathname,
       stdio: ["ignore", "pipe", "inherit"],
     });
@@ -157,7 +177,8 @@ const startedAt = new Date();
 const loadAtStart = loadavg()[0] ?? 0;
 const redis = await redisVersion();
 const postgres = await withPg(async (client) => (await client.query<{ server_version: string }>("SHOW server_version")).rows[0]?.server_version ?? "unknown");
-log(`peers bench${quick ? " (quick)" : ""}: ${selected.map((s) => s.system).join(", ")}; Redis ${redis ?? "not reachable"}, PostgreSQL ${postgres ?? "not reachable"}`);
+const scale = tiny ? " (tiny)" : quick ? " (quick)" : "";
+log(`peers bench${scale}: ${selected.map((s) => s.system).join(", ")}; Redis ${redis ?? "not reachable"}, PostgreSQL ${postgres ?? "not reachable"}`);
 
 const results: PeerResult[] = [];
 for (const run of selected) {
@@ -186,22 +207,26 @@ const machine = {
   loadAverageAtEnd: loadavg()[0] ?? 0,
 };
 const rows = comparisonRows(results);
-const figures = figureRows(results);
-const caption = `${quick ? "--quick run" : "Full run"} of ${startedAt.toISOString().slice(0, 10)}: ${machine.cpus} CPUs (${machine.cpu}), node ${machine.node}, Redis ${redis ?? "—"}, PostgreSQL ${postgres ?? "—"}.`;
+const oneRun = oneRunTable(results);
+const targets = targetRows(results);
+const caption = `${tiny ? "--tiny run" : quick ? "--quick run" : "Full run"} of ${startedAt.toISOString().slice(0, 10)}: ${machine.cpus} CPUs (${machine.cpu}), node ${machine.node}, Redis ${redis ?? "—"}, PostgreSQL ${postgres ?? "—"}.`;
 
 // Only a complete run replaces the published figures; a quick or partial one writes beside them.
-const complete = !quick && named.length === 0 && workloads.length === 0;
+const complete = !quick && !tiny && named.length === 0 && workloads.length === 0;
 const resultsFile = complete ? "bench/peers/results.json" : "bench/peers/results-partial.json";
 const chartFile = complete ? "docs/benchmarks-peers.svg" : "bench/peers/chart-partial.svg";
 const root = new URL("../../", import.meta.url);
-writeFileSync(new URL(resultsFile, root), `${JSON.stringify({ startedAt: startedAt.toISOString(), seconds, quick, machine, results, comparison: rows }, null, 2)}\n`);
+writeFileSync(new URL(resultsFile, root), `${JSON.stringify({ startedAt: startedAt.toISOString(), seconds, quick: quick || tiny, tiny, machine, results, targets, comparison: rows }, null, 2)}\n`);
 writeFileSync(new URL(chartFile, root), renderChart(results, caption));
 
 const out = process.stdout;
-out.write(`\nBelay and its peers${quick ? " (--quick: scaled-down counts)" : ""} — ${caption} Total ${fmt(seconds, 0)} s; load average ${loadAtStart.toFixed(2)} at the start, ${machine.loadAverageAtEnd.toFixed(2)} at the end.\n`);
-out.write("Belay's advantage: peer ÷ Belay for times, Belay ÷ peer for jobs/s; above 1× Belay is ahead.\n\n");
-out.write(`${markdownTable(comparisonHeader, comparisonCells(rows))}\n\n`);
-out.write(`Every system's figures:\n\n${markdownTable(figures.header, figures.cells)}\n`);
+out.write(`\nBelay and its peers${tiny ? " (--tiny: smoke-test counts, figures mean nothing)" : quick ? " (--quick: scaled-down counts)" : ""} — ${caption} Total ${fmt(seconds, 0)} s; load average ${loadAtStart.toFixed(2)} at the start, ${machine.loadAverageAtEnd.toFixed(2)} at the end.\n\n`);
+out.write(`One run, every system:\n\n${markdownTable(oneRun.header, oneRun.cells)}\n\n`);
+out.write(`Issue 19's targets, ratios from this run:\n\n${markdownTable(targetHeader, targetCells(targets))}\n`);
+const count19 = (met: string): number => targets.filter((t) => t.met === met).length;
+out.write(`\nIssue 19: ${count19("yes")} met, ${count19("**no**")} missed, ${count19("n/a")} not measured in this run, ${count19("not here")} measured by other benchmarks.\n\n`);
+out.write("Issue 7's comparison. Belay's advantage: peer ÷ Belay for times, Belay ÷ peer for jobs/s; above 1× Belay is ahead.\n\n");
+out.write(`${markdownTable(comparisonHeader, comparisonCells(rows))}\n`);
 const missed = rows.filter((r) => r.met === "**no**").length;
 const unmeasured = rows.filter((r) => r.met === "n/a").length;
 out.write(`\nTargets: ${rows.filter((r) => r.met === "yes").length} met, ${missed} missed, ${unmeasured} not measurable.\n`);

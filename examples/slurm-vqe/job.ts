@@ -16,7 +16,7 @@ export function vqeJob(options: { steps?: number; stepSeconds?: number; molecule
       script: readFileSync(new URL("./vqe.sh", import.meta.url), "utf8"),
       time: "10",
       cpus: 1,
-      env: { STEPS: String(options.steps ?? 40), STEP_SECONDS: String(options.stepSeconds ?? 0.5), MOLECULE: options.molecule ?? "H2" },
+      env: { STEPS: String(options.steps ?? 120), STEP_SECONDS: String(options.stepSeconds ?? 0.5), MOLECULE: options.molecule ?? "H2" },
     }],
   };
 }

@@ -6,13 +6,19 @@
 out="$BELAY_ARTIFACTS/convergence.csv"
 steps="${STEPS:-40}"
 echo "iteration,energy" > "$out"
+# scancel --full signals every process of the job, so an awk caught mid-iteration dies too:
+# the result is read back from the convergence data (bash builtins only), never a half-done one.
 stop() {
-  echo "{\"stoppedAt\": $i, \"energy\": $energy, \"complete\": false}" > "$BELAY_ARTIFACTS/result.json"
-  echo "cancelled at iteration $i: partial results kept"
+  mapfile -t rows < "$out"
+  last="${rows[-1]}"
+  done_i=0
+  done_energy=0
+  if [ "${#rows[@]}" -gt 1 ]; then done_i="${last%%,*}"; done_energy="${last#*,}"; fi
+  echo "{\"stoppedAt\": $done_i, \"energy\": $done_energy, \"complete\": false}" > "$BELAY_ARTIFACTS/result.json"
+  echo "cancelled at iteration $done_i: partial results kept"
   exit 0
 }
 trap stop TERM
-energy=0
 for i in $(seq 1 "$steps"); do
   energy=$(awk -v i="$i" 'BEGIN { printf "%.6f", -1.137 * (1 - exp(-i / 8)) }')
   echo "$i,$energy" >> "$out"

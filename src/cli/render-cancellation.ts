@@ -67,7 +67,7 @@ export function renderCancellation(record: CancellationRecord): string {
   for (const t of record.tasks) {
     const r = t.remote;
     if (r === null || r === undefined || (r.cancelled && r.stopped && t.mode !== "remote_refused")) continue;
-    const job = `remote job ${r.remoteId ?? "?"} of task ${t.key} (${r.adapter})`;
+    const job = r.runner === "slurm" ? `slurm job ${r.remoteId ?? "?"} of task ${t.key}` : `remote job ${r.remoteId ?? "?"} of task ${t.key} (${r.adapter})`;
     if (r.stopped) out.push(`${job}: stopped (${r.finalState ?? "?"}) at ${time(r.stoppedAt)}, after ${r.attempts} cancel request(s)`);
     else out.push(paint(`${job}: ${r.cancelled ? "cancel accepted, not yet stopped" : `cancel refused ${r.attempts} time(s)`}; it may still be running`, "red"));
   }

@@ -11,18 +11,25 @@ import { EventStream } from "./events.ts";
 import { wake } from "./wake.ts";
 import type { EventsOptions } from "./events.ts";
 import type {
+  CreateScheduleRequest,
+  QueuePage,
+  QueueResponse,
+  SchedulePage,
+  ScheduleResponse,
   BulkCancelRequest,
   BulkCancelResponse,
   CancelJobRequest,
   CancellationPage,
   CancellationResponse,
   CancellationsQuery,
+  CancelPreviewResponse,
   CancelResponse,
   CancelTaskRequest,
   CreatedToken,
   CreateTokenRequest,
   EventPage,
   JobPage,
+  JobTreeResponse,
   JobResponse,
   BatchSubmitResponse,
   JobSpecInput,
@@ -94,6 +101,48 @@ export class BelayClient {
     return this.request("GET", "/pools", signalOf(call));
   }
 
+  // ---- schedules and queues (DESIGN §7) ----------------------------------------------------
+
+  /** POST /schedules: 201 with the schedule (400 naming `cron` or `timeZone` when one is bad). */
+  createSchedule(request: CreateScheduleRequest, call: CallOptions = {}): Promise<ScheduleResponse> {
+    return this.request("POST", "/schedules", { body: request, ...signalOf(call) });
+  }
+
+  /** Every schedule, with its next run (`nextRunAt`, null while paused). */
+  listSchedules(call: CallOptions = {}): Promise<SchedulePage> {
+    return this.request("GET", "/schedules", signalOf(call));
+  }
+
+  /** By id, or by the name of one of the caller's schedules. */
+  getSchedule(idOrName: string, call: CallOptions = {}): Promise<ScheduleResponse> {
+    return this.request("GET", `/schedules/${enc(idOrName)}`, signalOf(call));
+  }
+
+  pauseSchedule(idOrName: string, call: CallOptions = {}): Promise<ScheduleResponse> {
+    return this.request("POST", `/schedules/${enc(idOrName)}/pause`, signalOf(call));
+  }
+
+  resumeSchedule(idOrName: string, call: CallOptions = {}): Promise<ScheduleResponse> {
+    return this.request("POST", `/schedules/${enc(idOrName)}/resume`, signalOf(call));
+  }
+
+  deleteSchedule(idOrName: string, call: CallOptions = {}): Promise<ScheduleResponse> {
+    return this.request("DELETE", `/schedules/${enc(idOrName)}`, signalOf(call));
+  }
+
+  listQueues(call: CallOptions = {}): Promise<QueuePage> {
+    return this.request("GET", "/queues", signalOf(call));
+  }
+
+  /** A paused queue's tasks are not claimed (they can still be cancelled). */
+  pauseQueue(name: string, options: { reason?: string | null } = {}, call: CallOptions = {}): Promise<QueueResponse> {
+    return this.request("POST", `/queues/${enc(name)}/pause`, { body: options, ...signalOf(call) });
+  }
+
+  resumeQueue(name: string, call: CallOptions = {}): Promise<QueueResponse> {
+    return this.request("POST", `/queues/${enc(name)}/resume`, signalOf(call));
+  }
+
   // ---- jobs ----------------------------------------------------------------------------
 
   /** POST /jobs: 201 with the new job, or 200 with the earlier one for a reused `idempotencyKey`. */
@@ -114,13 +163,18 @@ export class BelayClient {
     const status = Array.isArray(query.status) ? query.status.join(",") : query.status;
     const label = query.labels === undefined ? undefined : Object.entries(query.labels).map(([k, v]) => `${k}=${v}`);
     return this.request("GET", "/jobs", {
-      query: { status, queue: query.queue, label, owner: query.owner, idPrefix: query.idPrefix, name: query.name, createdAfter: query.createdAfter, createdBefore: query.createdBefore, limit: query.limit, cursor: query.cursor },
+      query: { status, queue: query.queue, label, owner: query.owner, idPrefix: query.idPrefix, name: query.name, scheduleId: query.scheduleId, createdAfter: query.createdAfter, createdBefore: query.createdBefore, parent: query.parent, limit: query.limit, cursor: query.cursor },
       ...signalOf(call),
     });
   }
 
   getJob(id: string, call: CallOptions = {}): Promise<JobResponse> {
     return this.request("GET", `/jobs/${enc(id)}`, signalOf(call));
+  }
+
+  /** GET /jobs/{id}/tree: the job and its descendants, each node `{job, children}` (DESIGN §7). */
+  getJobTree(id: string, call: CallOptions = {}): Promise<JobTreeResponse> {
+    return this.request("GET", `/jobs/${enc(id)}/tree`, signalOf(call));
   }
 
   /** The job's stored events after the event seq `after`. */
@@ -139,12 +193,21 @@ export class BelayClient {
 
   // ---- cancellation ----------------------------------------------------------------------
 
-  /** 200 when the job is cancelled (at once, or already: `alreadyCancelled`), 202 while the cancellation runs. */
-  cancelJob(id: string, request: CancelJobRequest = {}, call: CallOptions = {}): Promise<CancelResponse> {
+  /**
+   * 200 when the job is cancelled (at once, or already: `alreadyCancelled`), 202 while the
+   * cancellation runs. `dryRun: true`: 200 with `preview`, what the cancel would do; nothing changes.
+   */
+  cancelJob(id: string, request: CancelJobRequest & { dryRun: true }, call?: CallOptions): Promise<CancelPreviewResponse>;
+  cancelJob(id: string, request?: CancelJobRequest & { dryRun?: false | undefined }, call?: CallOptions): Promise<CancelResponse>;
+  cancelJob(id: string, request?: CancelJobRequest, call?: CallOptions): Promise<CancelResponse | CancelPreviewResponse>;
+  cancelJob(id: string, request: CancelJobRequest = {}, call: CallOptions = {}): Promise<CancelResponse | CancelPreviewResponse> {
     return this.request("POST", `/jobs/${enc(id)}/cancel`, { body: request, ...signalOf(call) });
   }
 
-  cancelTask(id: string, key: string, request: CancelTaskRequest = {}, call: CallOptions = {}): Promise<CancelResponse> {
+  cancelTask(id: string, key: string, request: CancelTaskRequest & { dryRun: true }, call?: CallOptions): Promise<CancelPreviewResponse>;
+  cancelTask(id: string, key: string, request?: CancelTaskRequest & { dryRun?: false | undefined }, call?: CallOptions): Promise<CancelResponse>;
+  cancelTask(id: string, key: string, request?: CancelTaskRequest, call?: CallOptions): Promise<CancelResponse | CancelPreviewResponse>;
+  cancelTask(id: string, key: string, request: CancelTaskRequest = {}, call: CallOptions = {}): Promise<CancelResponse | CancelPreviewResponse> {
     return this.request("POST", `/jobs/${enc(id)}/tasks/${enc(key)}/cancel`, { body: request, ...signalOf(call) });
   }
 

@@ -18,7 +18,10 @@ export type {
   CancelTaskRequest,
   LogsQuery,
 } from "../core/requests.ts";
-export type { BulkCancelResponse, CancellationPage, CancellationResponse, CancelResponse, EventPage, JobPage, JobResponse, LogPage } from "../core/responses.ts";
+export type { CancelPreview, PreviewRunner } from "../core/preview.ts";
+export type { BulkCancelResponse, CancellationPage, CancellationResponse, CancelPreviewResponse, CancelResponse, EventPage, JobPage, JobResponse, LogPage } from "../core/responses.ts";
+export type { Queue, QueuePage, QueueResponse, SchedulePage, ScheduleResponse } from "../core/responses.ts";
+export type { CatchUpPolicy, CreateScheduleRequest, OverlapPolicy, Schedule, ScheduleOutcome } from "../core/schedules.ts";
 
 export type Role = "viewer" | "user" | "operator" | "admin";
 
@@ -38,9 +41,13 @@ export interface ListJobsQuery {
   idPrefix?: string | undefined;
   /** Case-insensitive substring of the job name. */
   name?: string | undefined;
+  /** Only jobs made by this schedule. */
+  scheduleId?: string | undefined;
   /** ISO 8601 times: created at or after / strictly before. */
   createdAfter?: string | undefined;
   createdBefore?: string | undefined;
+  /** Only the children of this job (DESIGN §7). */
+  parent?: string | undefined;
   /** 1..1000, default 50. */
   limit?: number | undefined;
   cursor?: string | undefined;
@@ -110,4 +117,18 @@ export interface SignInCode {
 
 export interface TokenList {
   items: TokenInfo[];
+}
+
+/** One node of `GET /jobs/{id}/tree`: a job and its children (DESIGN §7). */
+export interface JobTreeNode {
+  job: Job;
+  children: JobTreeNode[];
+}
+
+export interface JobTreeResponse {
+  tree: JobTreeNode;
+  /** Jobs in the tree, the root included. */
+  count: number;
+  /** The tree has more jobs than the answer holds (at most 1000). */
+  truncated: boolean;
 }

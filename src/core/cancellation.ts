@@ -32,6 +32,11 @@ export interface CancelRequest {
   parentId: string | null;
   /** The node that will execute the record's steps. */
   nodeId?: string | null;
+  /**
+   * Cancelled as a descendant in another job's tree cancel (DESIGN §7): that cancel walks the
+   * whole tree, so this record has no `cancel_children` step of its own.
+   */
+  treeMember?: boolean;
 }
 
 export interface TaskCancelRequest {
@@ -267,7 +272,11 @@ export function requestJobCancel(d: JobDraft, newId: string, req: CancelRequest)
   }
 
   const compensation = d.tasks.filter((t) => t.runOn === "cancel");
-  const steps = compensation.length > 0 ? [...jobSteps.slice(0, -1), "compensate" as const, "finalize" as const] : jobSteps;
+  const steps = compensation.length > 0 ? [...jobSteps.slice(0, -1), "compensate" as const, "finalize" as const] : [...jobSteps];
+  // A job with children cancels its tree (DESIGN §7): the children were read in this
+  // transaction, after its lock, and no child can be created under the job from its commit on.
+  const hasTree = req.treeMember !== true && d.children.length > 0;
+  if (hasTree) steps.splice(steps.length - 1, 0, "cancel_children");
   const record = newRecord({
     id: newId,
     jobId: job.id,
@@ -284,6 +293,7 @@ export function requestJobCancel(d: JobDraft, newId: string, req: CancelRequest)
     jobAttempt: job.attempt,
     executorNodeId: req.nodeId ?? null,
   });
+  if (hasTree) record.descendants = [];
   attachToJob(d, record);
 
   const wasQueued = job.status === "queued";
@@ -307,7 +317,7 @@ export function requestJobCancel(d: JobDraft, newId: string, req: CancelRequest)
     }
   }
 
-  if (wasQueued && compensation.length === 0) {
+  if (wasQueued && compensation.length === 0 && !hasTree) {
     // Nothing ever ran: the cancel completes in this transaction (DESIGN §3: 200, record completed).
     instantStep(d, record, "signal_runners", "skipped", { runners: 0 });
     instantStep(d, record, "await_runners", "skipped", { runners: 0 });

@@ -5,7 +5,7 @@
  * change appends its event: no change can be written without its event, or vice versa.
  */
 import { BelayError } from "./errors.ts";
-import type { CancellationRecord, EventType, Job, Json, NewEvent, Task } from "./model.ts";
+import type { CancellationRecord, ChildRef, EventType, Job, Json, NewEvent, Task } from "./model.ts";
 import { assertJobTransition, assertTaskTransition, isTerminalJob, isTerminalTask } from "./states.ts";
 import type { JobStatus, TaskStatus } from "./states.ts";
 
@@ -14,6 +14,11 @@ export interface JobSnapshot {
   job: Job;
   /** Records of this job that are `in_progress`, plus the latest job-scope record; oldest first. */
   cancellations: CancellationRecord[];
+  /**
+   * The job's children, read in the mutation's transaction (after its lock): a cancel knows
+   * whether it has a tree to cancel. Absent for a job being inserted.
+   */
+  children?: ChildRef[];
 }
 
 export interface JobChanges {
@@ -47,6 +52,7 @@ export class JobDraft {
   readonly job: Job;
   readonly now: string;
   readonly cancellations: CancellationRecord[];
+  readonly children: readonly ChildRef[];
   private jobChanged = false;
   private readonly changedTaskKeys = new Set<string>();
   private readonly changedCancellationIds = new Set<string>();
@@ -57,6 +63,7 @@ export class JobDraft {
   constructor(snapshot: JobSnapshot, now: string) {
     this.job = snapshot.job;
     this.cancellations = snapshot.cancellations;
+    this.children = snapshot.children ?? [];
     this.now = now;
     this.tasksByKey = new Map(snapshot.job.tasks.map((t) => [t.key, t]));
   }

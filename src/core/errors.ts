@@ -14,6 +14,10 @@ export const errorCodes = {
   JOB_NOT_PENDING: 409,
   TASK_ALREADY_FINISHED: 409,
   JOB_NOT_RESUMABLE: 409,
+  /** The caller already has a schedule of this name (DESIGN §7). */
+  SCHEDULE_NAME_TAKEN: 409,
+  /** A child job asked for under a job whose tree is being cancelled (DESIGN §7). */
+  JOB_CANCELLING: 409,
   /** The path exists, not with this method: the answer's `Allow` header lists those it has. */
   METHOD_NOT_ALLOWED: 405,
   /** The request body is larger than the server accepts (an addition to DESIGN §5's codes). */

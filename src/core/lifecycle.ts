@@ -7,10 +7,21 @@ import { BelayError } from "./errors.ts";
 import type { JobDraft } from "./draft.ts";
 import type { Job, JobSpec, Json, Progress, RemoteStop, StopMode, StopOutcome, Task, TaskStopReport } from "./model.ts";
 import { countPendingRemote, emitRemoteCancel } from "./remote-stops.ts";
+import { finishDrainStops } from "./drain.ts";
 import { isTerminalTask, resumableJobStatuses } from "./states.ts";
 import type { JobStatus } from "./states.ts";
 
-export function newJob(spec: JobSpec, ids: { id: string; owner: string; now: string }): Job {
+export function newJob(
+  spec: JobSpec,
+  ids: {
+    id: string;
+    owner: string;
+    now: string;
+    scheduleId?: string | null;
+    parent?: { jobId: string; taskKey: string | null; depth: number } | null;
+    submitterRole?: string | null;
+  },
+): Job {
   const tasks: Task[] = spec.tasks.map((t) => ({
     key: t.key,
     kind: t.kind,
@@ -48,10 +59,16 @@ export function newJob(spec: JobSpec, ids: { id: string; owner: string; now: str
     failFast: spec.failFast,
     attempt: 1,
     idempotencyKey: spec.idempotencyKey,
+    scheduleId: ids.scheduleId ?? null,
     createdAt: ids.now,
     startedAt: null,
     finishedAt: null,
     cancellation: null,
+    parentJobId: ids.parent?.jobId ?? null,
+    parentTaskKey: ids.parent?.taskKey ?? null,
+    onParentCancel: spec.onParentCancel ?? "cancel",
+    depth: ids.parent === null || ids.parent === undefined ? 0 : ids.parent.depth + 1,
+    submitterRole: ids.submitterRole ?? null,
   };
 }
 
@@ -186,7 +203,8 @@ export function claimTask(d: JobDraft, key: string, nodeId: string): ClaimResult
 
 /** How an attempt ended, as its runner saw it. */
 export interface AttemptEnd {
-  outcome: "succeeded" | "failed";
+  /** `cancelled`: the task ended cancelled without a cancel of its own (a `job` task whose child job was cancelled). */
+  outcome: "succeeded" | "failed" | "cancelled";
   exitCode: number | null;
   error: string | null;
   output: Json | null;
@@ -195,7 +213,7 @@ export interface AttemptEnd {
   /** `kill()` ended it. */
   forced: boolean;
   /** Remote tasks: what the adapter's cancel did, if it was called, and the remote job's id. */
-  remoteCancel?: { attempted: boolean; cancelled: boolean; error: string | null; remoteId?: string | null } | null;
+  remoteCancel?: { attempted: boolean; cancelled: boolean; error: string | null; remoteId?: string | null; stopped?: boolean; finalState?: string } | null;
   /** When this node sent the cancel signal, and when the runner acknowledged it. */
   signalledAt?: string | null;
   acknowledgedAt?: string | null;
@@ -221,15 +239,21 @@ export function endAttempt(d: JobDraft, key: string, attempt: number, end: Attem
   const toStop: AttemptEndResult["toStop"] = [];
   if (task.status === "cancelling") {
     const stopped = end.signalDelivered || end.forced;
-    const status = stopped ? "cancelled" : end.outcome;
+    const status = stopped || end.outcome === "cancelled" ? "cancelled" : end.outcome;
     const mode = stopMode(end, stopped);
     d.setTaskStatus(key, status, { exitCode: end.exitCode, error: end.error, stopMode: mode });
     reportStop(d, task, end, stopped ? "mid_run" : "finished_first", mode);
   } else if (end.interrupted === true && d.job.status === "running") {
     d.setTaskStatus(key, "pending", { interrupted: true });
     task.ready = true;
+    // A drained node's record of handing the attempt back (core/drain.ts) learns how it stopped.
+    reportStop(d, task, end, "mid_run", stopMode(end, true));
   } else if (end.outcome === "succeeded") {
     d.setTaskStatus(key, "succeeded", { exitCode: end.exitCode });
+  } else if (end.outcome === "cancelled") {
+    // Its child job was cancelled on its own: the task ends with it (DESIGN §7), through `cancelling` as every cancelled run does.
+    d.setTaskStatus(key, "cancelling", { reason: end.error });
+    d.setTaskStatus(key, "cancelled", { reason: end.error });
   } else if (task.retriesUsed < task.retries && d.job.status === "running") {
     task.retriesUsed += 1;
     d.setTaskStatus(key, "pending");
@@ -239,6 +263,9 @@ export function endAttempt(d: JobDraft, key: string, attempt: number, end: Attem
     d.setTaskStatus(key, "failed", { exitCode: end.exitCode, error: end.error });
     if (d.job.failFast && d.job.status === "running") toStop.push(...failFast(d, key));
   }
+  // An attempt a drain meant to hand back ended on its own first: its record says so.
+  reportStop(d, task, end, "finished_first", null);
+  finishDrainStops(d);
   settle(d);
   return { applied: true, toStop };
 }
@@ -266,23 +293,25 @@ function stopMode(end: AttemptEnd, stopped: boolean): StopMode | null {
 }
 
 /**
- * A remote task's side of its stop. Its remote job is known to have stopped only when the
- * service accepted the cancel and the runner then saw the job end (not when the grace ran
- * out and the task was force-stopped while the job still ran).
+ * A remote or Slurm task's side of its stop. Its job is known to have stopped only when the
+ * cancel was accepted and the runner then saw the job end (not when the grace ran out and
+ * the task was force-stopped while the job still ran). A Slurm runner's kill waits for the
+ * job to leave the cluster, so it says itself whether the job was seen to end (`stopped`).
  */
 function remoteStop(task: Task, end: AttemptEnd, now: string): RemoteStop | null {
   const cancel = end.remoteCancel;
-  if (task.kind !== "remote" || cancel === null || cancel === undefined || !cancel.attempted) return null;
-  const stopped = cancel.cancelled && !end.forced;
+  if ((task.kind !== "remote" && task.kind !== "slurm") || cancel === null || cancel === undefined || !cancel.attempted) return null;
+  const stopped = cancel.stopped ?? (cancel.cancelled && !end.forced);
   return {
-    adapter: task.spec.remote?.adapter ?? "",
+    adapter: task.kind === "slurm" ? "slurm" : (task.spec.remote?.adapter ?? ""),
+    ...(task.kind === "slurm" ? { runner: "slurm" as const } : {}),
     remoteId: cancel.remoteId ?? null,
     cancelled: cancel.cancelled,
     stopped,
     attempts: 1,
     error: cancel.error,
     stoppedAt: stopped ? now : null,
-    finalState: stopped ? "cancelled" : null,
+    finalState: stopped ? (cancel.finalState ?? "cancelled") : null,
   };
 }
 

@@ -18,7 +18,10 @@ import type { JobStatus, TaskStatus } from "./states.ts";
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
-export type TaskKind = "process" | "handler" | "remote" | "slurm";
+export type TaskKind = "process" | "handler" | "remote" | "slurm" | "job";
+
+/** What a child job does when its parent is cancelled (DESIGN §7): `cancel` (the default) or `detach` (keeps running). */
+export type OnParentCancel = "cancel" | "detach";
 export type CancelPolicy = "cascade" | "skip";
 
 export interface Dependency {
@@ -90,6 +93,8 @@ export interface TaskSpec {
   handler?: HandlerSpec;
   remote?: RemoteSpec;
   slurm?: SlurmSpec;
+  /** A `job` task: the child job it runs (validated, and checked against the policy, with the parent at submit). */
+  job?: JobSpec;
 }
 
 /** A job spec after validation. */
@@ -110,6 +115,8 @@ export interface JobSpec {
   graceMs: number;
   failFast: boolean;
   idempotencyKey: string | null;
+  /** For a child job: what its parent's cancel does to it. Absent: `cancel`. */
+  onParentCancel?: OnParentCancel;
 }
 
 export interface Progress {
@@ -170,10 +177,47 @@ export interface Job {
   failFast: boolean;
   attempt: number;
   idempotencyKey: string | null;
+  /** The schedule that made the job (DESIGN §7); null for a job submitted directly. */
+  scheduleId?: string | null;
   createdAt: string;
   startedAt: string | null;
   finishedAt: string | null;
   cancellation: CancellationSummary | null;
+  /** The job that started this one (a handler's `ctx.submitChild`, or a task of kind `job`); null for a root job. */
+  parentJobId: string | null;
+  /** The parent's task that started it. */
+  parentTaskKey: string | null;
+  /** What the parent's cancel does to this job (DESIGN §7). */
+  onParentCancel: OnParentCancel;
+  /** 0 for a root job, the parent's depth + 1 for a child. */
+  depth: number;
+  /**
+   * The role of the principal that submitted the root of this job's tree, or null when a
+   * trusted caller (the library, without a principal) did: its children are checked against
+   * the policy as that principal (DESIGN §6).
+   */
+  submitterRole: string | null;
+}
+
+/** A job's child as a cancel sees it, loaded in the cancel's transaction. */
+export interface ChildRef {
+  id: string;
+  status: JobStatus;
+  onParentCancel: OnParentCancel;
+  parentTaskKey: string | null;
+}
+
+/** One descendant in a tree cancellation's record (DESIGN §7). */
+export interface DescendantCancel {
+  jobId: string;
+  parentJobId: string;
+  depth: number;
+  /** `cancelled` by this cancel, `already_ended` before it, or `detached` (left running, with its subtree). */
+  outcome: "cancelled" | "already_ended" | "detached";
+  /** The descendant's own cancellation record, when it has one. */
+  cancellationId: string | null;
+  /** Its status once the tree cancel ended. */
+  status: JobStatus;
 }
 
 export type CancellationScope = "job" | "task" | "bulk";
@@ -187,7 +231,9 @@ export type StepName =
   | "cleanup"
   | "compensate"
   | "finalize"
-  | "cancel_jobs";
+  | "quiesce"
+  | "cancel_jobs"
+  | "cancel_children";
 export type StepStatus = "pending" | "running" | "completed" | "skipped" | "failed";
 
 export interface CancellationStep {
@@ -212,7 +258,10 @@ export type StopMode = "graceful" | "forced" | "remote" | "remote_refused";
 
 /** A remote task's side of a cancellation: whether its remote job is known to have stopped. */
 export interface RemoteStop {
+  /** The remote adapter's name; `slurm` for a Slurm job (then `runner` is `slurm`). */
   adapter: string;
+  /** Which runner follows the job up: absent for a remote adapter's job, `slurm` for a Slurm job. */
+  runner?: "slurm";
   remoteId: string | null;
   /** The service accepted a cancel. */
   cancelled: boolean;
@@ -290,6 +339,11 @@ export interface CancellationRecord {
   requestedAt: string;
   completedAt: string | null;
   durationMs: number | null;
+  /**
+   * A job record whose job had children: every descendant and what the cancel did to it
+   * (filled in when the `cancel_children` step ends). Absent otherwise.
+   */
+  descendants?: DescendantCancel[];
 }
 
 export const eventTypes = [
@@ -310,6 +364,7 @@ export const eventTypes = [
   "belay.task.warning",
   "belay.cancellation.step",
   "belay.cancellation.remote",
+  "belay.cancellation.tree_completed",
 ] as const;
 export type EventType = (typeof eventTypes)[number];
 

@@ -43,6 +43,17 @@ export const policyActions = [
   "job.resume.any",
   /** See the plain `env` values of another principal's job (the owner always sees its own). */
   "job.env.any",
+  /** Read schedules (DESIGN §7). */
+  "schedule.read",
+  /** Create a schedule; its job spec is also checked as a submit (job.submit.*), once at creation. */
+  "schedule.create",
+  /** Pause, resume or delete one's own schedule / any schedule. */
+  "schedule.manage.own",
+  "schedule.manage.any",
+  /** Read the queues and whether each is paused. */
+  "queue.read",
+  /** Pause or resume a queue: it stops (or restarts) dispatch for every user of it. */
+  "queue.pause",
 ] as const;
 export type PolicyAction = (typeof policyActions)[number];
 
@@ -61,6 +72,12 @@ export const defaultPolicy: Policy = Object.freeze({
   "job.resume.own": "user",
   "job.resume.any": "operator",
   "job.env.any": "operator",
+  "schedule.read": "viewer",
+  "schedule.create": "user",
+  "schedule.manage.own": "user",
+  "schedule.manage.any": "operator",
+  "queue.read": "viewer",
+  "queue.pause": "operator",
 });
 
 /**
@@ -106,13 +123,13 @@ export function parsePolicy(input: unknown): Policy {
 }
 
 /** Actions that come as a pair: on one's own job, and on any job. */
-export type OwnedAction = "job.cancel" | "job.resume" | "job.env";
+export type OwnedAction = "job.cancel" | "job.resume" | "job.env" | "schedule.manage";
 
 export type Decision = { allowed: true } | { allowed: false; needed: Role; rule: PolicyAction };
 
 /** May `principal` do `action`? For an owned action, `owner` is the job's owner. */
 export function decide(policy: Policy, principal: Principal, action: PolicyAction | OwnedAction, owner?: string): Decision {
-  if (action === "job.cancel" || action === "job.resume" || action === "job.env") {
+  if (action === "job.cancel" || action === "job.resume" || action === "job.env" || action === "schedule.manage") {
     const own = `${action}.own` as PolicyAction;
     const any = `${action}.any` as PolicyAction;
     if (owner === principal.name && (action === "job.env" || roleAtLeast(principal.role, policy[own]))) return { allowed: true };
@@ -137,6 +154,12 @@ const describe: Readonly<Record<PolicyAction, string>> = {
   "job.resume.own": "resuming one's own job",
   "job.resume.any": "resuming another principal's job",
   "job.env.any": "reading the env values of another principal's job",
+  "schedule.read": "reading schedules",
+  "schedule.create": "creating a schedule",
+  "schedule.manage.own": "pausing, resuming or deleting one's own schedule",
+  "schedule.manage.any": "pausing, resuming or deleting another principal's schedule",
+  "queue.read": "reading queues",
+  "queue.pause": "pausing or resuming a queue",
 };
 
 /** `decide`, throwing FORBIDDEN naming the role needed and the policy rule. */
@@ -151,6 +174,8 @@ export function authorize(policy: Policy, principal: Principal, action: PolicyAc
 /** The action submitting a task is: a template task is not a free-command process task. */
 export function submitAction(task: TaskSpec): PolicyAction {
   if (task.template !== undefined) return "job.submit.template";
+  // A `job` task is as allowed as a handler (it runs nothing itself); its child's tasks are checked one by one (`authorizeSubmit`).
+  if (task.kind === "job") return "job.submit.handler";
   // A slurm task runs a script of the caller's on the cluster: free code, as a free command is.
   if (task.kind === "process" || task.kind === "slurm") return "job.submit.process";
   return task.kind === "handler" ? "job.submit.handler" : "job.submit.remote";
@@ -161,6 +186,8 @@ export function authorizeSubmit(policy: Policy, principal: Principal, spec: JobS
   for (const task of spec.tasks) {
     try {
       authorize(policy, principal, submitAction(task));
+      // The child job of a `job` task runs as the same principal: each of its tasks must be allowed too (DESIGN §6, §7).
+      if (task.job !== undefined) authorizeSubmit(policy, principal, task.job);
     } catch (error) {
       if (error instanceof BelayError) {
         throw new BelayError("FORBIDDEN", `task "${task.key}": ${error.message}`, { details: { ...error.details, taskKey: task.key } });

@@ -13,6 +13,7 @@ import { invalid } from "./errors.ts";
 import { validate } from "./json-schema.ts";
 import type { JsonSchema } from "./json-schema.ts";
 import type { CancellationStatus } from "./model.ts";
+import { createScheduleBody, scheduleIdParams } from "./schedules.ts";
 import { maxGraceMs } from "./spec.ts";
 import { jobStatuses } from "./states.ts";
 import type { JobStatus } from "./states.ts";
@@ -85,6 +86,10 @@ const cascade = {
   type: ["boolean", "null"],
   description: "Cancel the task's dependents too (true), or let them run as if it were skipped (false). Default: each edge's onCancel (cascade unless the job said otherwise).",
 } as const satisfies JsonSchema;
+const dryRun = {
+  type: "boolean",
+  description: "Preview: answer what the cancel would do (tasks and runners to stop, compensations to run, descendants) and change nothing. Needs the same role as the cancel. Default false.",
+} as const satisfies JsonSchema;
 const requestedBy = { type: "string", minLength: 1, maxLength: requestLimits.requestedByChars, description: "Who asks (the library's callers; the HTTP API sets it from the token)." } as const satisfies JsonSchema;
 
 // ---- cancel a job, a task ---------------------------------------------------------------
@@ -93,14 +98,14 @@ export const cancelJobBody = {
   type: "object",
   additionalProperties: false,
   description: "Every field is optional; no body at all means every default.",
-  properties: { reason, force, graceMs, onlyIfPending, wait, waitMs },
+  properties: { reason, force, graceMs, onlyIfPending, wait, waitMs, dryRun },
 } as const satisfies JsonSchema;
 
 export const cancelTaskBody = {
   type: "object",
   additionalProperties: false,
   description: "Every field is optional; no body at all means every default.",
-  properties: { reason, force, graceMs, cascade, wait, waitMs },
+  properties: { reason, force, graceMs, cascade, wait, waitMs, dryRun },
 } as const satisfies JsonSchema;
 
 /** The body of `POST /jobs/{id}/cancel`. */
@@ -117,6 +122,8 @@ export interface CancelJobRequest {
   wait?: boolean | undefined;
   /** Upper bound of `wait`, in ms. Default 60 000, at most 600 000. */
   waitMs?: number | undefined;
+  /** Preview: answer what the cancel would do and change nothing (`preview` in the answer). Default false. */
+  dryRun?: boolean | undefined;
 }
 
 /** The body of `POST /jobs/{id}/tasks/{key}/cancel`. */
@@ -144,6 +151,7 @@ export interface ParsedCancel {
   waitMs: number;
   requestedBy: string;
   cascade: boolean | null;
+  dryRun: boolean;
 }
 
 const withRequestedBy = <S extends { properties: object }>(schema: S) => ({ ...schema, properties: { ...schema.properties, requestedBy } }) as const;
@@ -168,6 +176,7 @@ export function parseCancelOptions(input: unknown, scope: "job" | "task" | "eith
     waitMs: o.waitMs ?? requestLimits.defaultWaitMs,
     requestedBy: o.requestedBy ?? "library",
     cascade: o.cascade ?? null,
+    dryRun: o.dryRun ?? false,
   };
 }
 
@@ -184,6 +193,7 @@ export const bulkFilterSchema = {
     labels: { type: "object", additionalProperties: { type: "string" }, description: "Every label must match" },
     owner: { type: "string" },
     createdBefore: { type: "string", format: "date-time", description: "ISO-8601 date-time" },
+    scheduleId: { type: "string", minLength: 1, maxLength: 200, description: "Jobs made by this schedule" },
   },
 } as const satisfies JsonSchema;
 
@@ -204,6 +214,11 @@ export const bulkCancelBody = {
     force,
     graceMs,
     sampleSize: { type: "integer", minimum: 0, maximum: requestLimits.sampleSize, description: `Ids in a dry run's sample. Default ${requestLimits.defaultSampleSize}.` },
+    quiesce: {
+      type: "boolean",
+      description:
+        "First pause what produces the matching jobs (DESIGN §7): the queue the filter names, and each schedule whose jobs it matches (filter.scheduleId, or the queue, labels and owner of the schedule's spec); then cancel. The record's quiesce step lists what was paused. Default false.",
+    },
   },
 } as const satisfies JsonSchema;
 
@@ -215,6 +230,8 @@ export interface BulkFilter {
   owner?: string | undefined;
   /** ISO-8601 date-time. */
   createdBefore?: string | undefined;
+  /** Jobs made by this schedule. */
+  scheduleId?: string | undefined;
 }
 
 /** The body of `POST /jobs/cancel`. */
@@ -228,6 +245,8 @@ export interface BulkCancelRequest {
   graceMs?: number | null | undefined;
   /** Ids in a dry run's sample. Default 10. */
   sampleSize?: number | undefined;
+  /** Pause the schedules and queue the filter names before cancelling. Default false. */
+  quiesce?: boolean | undefined;
 }
 
 export interface BulkCancelOptions extends BulkCancelRequest {
@@ -241,11 +260,13 @@ export interface ParsedBulkFilter {
   labels?: Record<string, string>;
   owner?: string;
   createdBefore?: string;
+  scheduleId?: string;
 }
 
 export interface ParsedBulkCancel {
   filter: ParsedBulkFilter;
   dryRun: boolean;
+  quiesce: boolean;
   idempotencyKey: string | null;
   sampleSize: number;
   cancel: ParsedCancel;
@@ -263,6 +284,7 @@ export function parseBulkCancelOptions(input: unknown): ParsedBulkCancel {
   return {
     filter: parseBulkFilter(o.filter),
     dryRun: o.dryRun ?? false,
+    quiesce: o.quiesce ?? false,
     idempotencyKey: o.idempotencyKey ?? null,
     sampleSize: o.sampleSize ?? requestLimits.defaultSampleSize,
     cancel: parseCancelOptions({ reason: o.reason, force: o.force, graceMs: o.graceMs, requestedBy: o.requestedBy }, "job"),
@@ -277,6 +299,7 @@ export function parseBulkFilter(input: unknown): ParsedBulkFilter {
   if (f.status !== undefined) out.status = Array.isArray(f.status) ? f.status : [f.status];
   if (f.queue !== undefined) out.queue = f.queue;
   if (f.owner !== undefined) out.owner = f.owner;
+  if (f.scheduleId !== undefined) out.scheduleId = f.scheduleId;
   if (f.labels !== undefined) out.labels = { ...f.labels };
   if (f.createdBefore !== undefined) out.createdBefore = new Date(f.createdBefore).toISOString();
   if (Object.keys(out).length === 0) {
@@ -309,8 +332,10 @@ export const listJobsQuery = {
     owner: { type: "string" },
     idPrefix: { type: "string", pattern: "^[0-9a-fA-F-]{1,36}$", description: "Only jobs whose id starts with this (as the CLI resolves a short id)" },
     name: { type: "string", maxLength: 200, description: "Case-insensitive substring of the job name" },
+    scheduleId: { type: "string", minLength: 1, maxLength: 200, description: "Only jobs made by this schedule" },
     createdAfter: { type: "string", description: "ISO 8601 time: jobs created at or after it" },
     createdBefore: { type: "string", description: "ISO 8601 time: jobs created before it" },
+    parent: { type: "string", minLength: 1, maxLength: 100, description: "Only the children of this job (DESIGN §7)" },
     limit: pageSize(requestLimits.pageSize, requestLimits.defaultPageSize),
     cursor: { type: "string", description: "The nextCursor of the previous page" },
   },
@@ -382,6 +407,25 @@ export function parseJobStatusList(text: string | undefined): JobStatus[] | unde
   return statuses as JobStatus[];
 }
 
+// ---- queues (DESIGN §7) -------------------------------------------------------------------------
+
+export const queueParams = {
+  type: "object",
+  required: ["name"],
+  additionalProperties: false,
+  properties: { name: { type: "string", minLength: 1, maxLength: 200, description: "The queue's name" } },
+} as const satisfies JsonSchema;
+
+export const pauseQueueBody = {
+  type: "object",
+  additionalProperties: false,
+  description: "Optional: why (kept with the pause, shown by GET /queues).",
+  properties: { reason },
+} as const satisfies JsonSchema;
+
+/** `POST /schedules/{id}/pause|resume` and `POST /queues/{name}/resume` take no option. */
+export const noOptionsBody = resumeBody;
+
 // ---- one schema per surface: what the HTTP layer validates and what it hands through ---------
 
 /** Every request schema of the contract: the HTTP layer validates them with `validate`, not Ajv, so each mistake has one wording. */
@@ -398,10 +442,14 @@ export const contractSchemas: ReadonlySet<JsonSchema> = new Set<JsonSchema>([
   logsQuery,
   eventsQuery,
   cancellationsQuery,
+  createScheduleBody,
+  scheduleIdParams,
+  queueParams,
+  pauseQueueBody,
 ]);
 
 /** Bodies the library's methods check themselves (`parseCancelOptions`, …): the HTTP layer hands them through unchecked, so they are checked once. */
-export const bodiesCheckedByTheLibrary: ReadonlySet<JsonSchema> = new Set<JsonSchema>([cancelJobBody, cancelTaskBody, bulkCancelBody]);
+export const bodiesCheckedByTheLibrary: ReadonlySet<JsonSchema> = new Set<JsonSchema>([cancelJobBody, cancelTaskBody, bulkCancelBody, createScheduleBody]);
 
 // ---- the types above and the schemas name the same fields (a compile-time check) ----------
 

@@ -23,6 +23,7 @@ import type {
   HandlerSpec,
   JobSpec,
   Json,
+  OnParentCancel,
   ProcessSpec,
   RemoteSpec,
   SlurmSpec,
@@ -165,8 +166,19 @@ export interface SlurmTaskInput extends TaskInputBase {
   sbatchArgs?: string[] | undefined;
 }
 
+/**
+ * A task that runs a child job and ends with it: succeeded, failed or cancelled with it
+ * (DESIGN §7). The child is validated and checked against the policy with its parent.
+ * `kind` may be omitted: `job` implies it. `job` tasks nest at most 8 deep in one spec.
+ */
+export interface JobTaskInput extends TaskInputBase {
+  kind?: "job" | undefined;
+  /** The child job's spec; its `onParentCancel` ("cancel", the default, or "detach") says what the parent's cancel does to it. */
+  job: JobSpecInput;
+}
+
 /** A task as submitted: flat, its kind's fields beside the common ones. */
-export type TaskSpecInput = ProcessTaskInput | HandlerTaskInput | RemoteTaskInput | TemplateTaskInput | SlurmTaskInput;
+export type TaskSpecInput = ProcessTaskInput | HandlerTaskInput | RemoteTaskInput | TemplateTaskInput | SlurmTaskInput | JobTaskInput;
 
 /**
  * A job spec as submitted (`POST /jobs`, `submitJob`). Unknown fields are refused. A field
@@ -213,6 +225,12 @@ export interface JobSpecInput {
   failFast?: boolean | undefined;
   /** Submitting twice with the same key returns the first job; 1..200 characters or null. Default null. */
   idempotencyKey?: string | null | undefined;
+  /**
+   * For a child job (a handler's `ctx.submitChild`, or a `job` task's child): `"cancel"` (the
+   * default) cancels it with its parent; `"detach"` leaves it (and its own children) running.
+   * Ignored on a root job.
+   */
+  onParentCancel?: "cancel" | "detach" | undefined;
   /** Shorthand: the command of a one-process-task job (see `ProcessFieldsInput.command`). */
   command?: string[] | string | undefined;
   /** Shorthand, with `command` only: see `ProcessFieldsInput.shell`. */
@@ -288,7 +306,7 @@ const maxCwdLength = 4096;
 
 /** Kinds a task may be submitted as; a `template` task is stored as a process task. */
 type InputKind = TaskKind | "template";
-const taskKinds: readonly TaskKind[] = ["process", "handler", "remote", "slurm"];
+const taskKinds: readonly TaskKind[] = ["process", "handler", "remote", "slurm", "job"];
 /** Kinds the top-level one-task shorthand can make. */
 const shorthandKinds: readonly TaskKind[] = ["process", "handler", "remote"];
 const inputKinds: readonly InputKind[] = [...taskKinds, "template"];
@@ -296,13 +314,14 @@ const cancelPolicies: readonly CancelPolicy[] = ["cascade", "skip"];
 const runOnValues: readonly TaskSpec["runOn"][] = ["normal", "cancel"];
 
 /** The field that makes a task of each kind, and the fields each kind may carry. */
-const kindMarker: Readonly<Record<InputKind, string>> = { process: "command", handler: "handler", remote: "adapter", slurm: "script", template: "template" };
+const kindMarker: Readonly<Record<InputKind, string>> = { process: "command", handler: "handler", remote: "adapter", slurm: "script", template: "template", job: "job" };
 const kindFields: Readonly<Record<InputKind, readonly string[]>> = {
   process: ["command", "shell", "cwd", "env"],
   handler: ["handler", "input"],
   remote: ["adapter", "input"],
   slurm: ["script", "command", "partition", "time", "cpus", "memory", "gres", "env", "sbatchArgs"],
   template: ["template", "params"],
+  job: ["job"],
 };
 const commonTaskFields = ["key", "kind", "dependsOn", "retries", "graceMs", "stallTimeoutMs", "runOn", "uses"];
 const allKindFields = [...new Set(Object.values(kindFields).flat())];
@@ -320,7 +339,13 @@ const jobFields = [
   "graceMs",
   "failFast",
   "idempotencyKey",
+  "onParentCancel",
 ];
+const onParentCancelValues: readonly OnParentCancel[] = ["cancel", "detach"];
+/** How deep `job` tasks may nest inside one spec: the engine's depth limit of a tree (DESIGN §7) is the same by default. */
+export const maxNestedJobTasks = 8;
+/** `job` tasks being parsed around the current one (parsing is synchronous, so a counter is enough). */
+let nesting = 0;
 /** Top-level fields of the one-task shorthand (templates have none: `params` is the job's; slurm tasks need a tasks list). */
 const shorthandFields = [...new Set(shorthandKinds.flatMap((k) => kindFields[k]))];
 const topLevelFields = new Set([...jobFields, ...shorthandFields]);
@@ -817,7 +842,9 @@ function parseTask(raw: Json, field: string, edges: { count: number }, limits: S
   const markerValue = get(task, marker) ?? fail(f(kind === "slurm" ? "script" : marker), `required for a ${kind} task${kind === "slurm" ? ": give script or command" : ""}`);
 
   const spec: TaskSpec = { key, kind: kind === "template" ? "process" : kind, dependsOn: [], retries: 0, runOn: "normal", uses: [] };
-  if (kind === "slurm") {
+  if (kind === "job") {
+    spec.job = parseChildSpec(markerValue, f("job"), limits, templates);
+  } else if (kind === "slurm") {
     spec.slurm = parseSlurm(task, f);
   } else if (kind === "template") {
     const name = matching(f("template"), markerValue, templateNamePattern, "a template name");
@@ -900,6 +927,25 @@ function parseTask(raw: Json, field: string, edges: { count: number }, limits: S
     });
   }
   return spec;
+}
+
+/** The child job of a `job` task: a whole job spec, validated as one (its errors name their field under `field`). */
+function parseChildSpec(value: Json, field: string, limits: SpecLimits, templates: TemplateSet): JobSpec {
+  object(field, value);
+  if (nesting >= maxNestedJobTasks) fail(field, `job tasks nest more than ${maxNestedJobTasks} deep`, { limit: maxNestedJobTasks });
+  nesting += 1;
+  try {
+    return parseJobSpec(value, { ...limits, templates });
+  } catch (error) {
+    if (!(error instanceof BelayError)) throw error;
+    const inner = typeof error.details?.["field"] === "string" ? (error.details["field"] as string) : "";
+    const path = inner === "" ? field : `${field}.${inner}`;
+    const prefix = `${inner === "" ? "job spec" : inner}: `;
+    const message = error.message.startsWith(prefix) ? error.message.slice(prefix.length) : error.message;
+    throw new BelayError("INVALID_REQUEST", `${path}: ${message}`, { details: { ...error.details, field: path } });
+  } finally {
+    nesting -= 1;
+  }
 }
 
 function parseDependency(field: string, entry: Json): Dependency {
@@ -1008,6 +1054,7 @@ function defaultName(tasks: TaskSpec[]): string {
   } else if (only?.handler !== undefined) name = only.handler.handler;
   else if (only?.remote !== undefined) name = only.remote.adapter;
   else if (only?.slurm !== undefined) name = "slurm";
+  else if (only?.job !== undefined) name = only.job.name;
   name = name.slice(0, maxNameLength);
   return name.trim() === "" ? "job" : name;
 }
@@ -1079,6 +1126,9 @@ export function parseJobSpec(input: unknown, options?: Partial<SpecLimits> & { t
       ? null
       : boundedString("idempotencyKey", rawIdempotencyKey, 1, maxIdempotencyKeyLength);
 
+  const rawOnParentCancel = get(root, "onParentCancel");
+  const onParentCancel = rawOnParentCancel === undefined ? undefined : oneOf("onParentCancel", rawOnParentCancel, onParentCancelValues);
+
   let tasks: TaskSpec[];
   const rawTasks = get(root, "tasks");
   if (rawTasks !== undefined) {
@@ -1109,5 +1159,6 @@ export function parseJobSpec(input: unknown, options?: Partial<SpecLimits> & { t
     graceMs,
     failFast,
     idempotencyKey,
+    ...(onParentCancel === undefined ? {} : { onParentCancel }),
   };
 }

@@ -24,6 +24,7 @@ import type { WaitForAttempts } from "./cluster/task-watch.ts";
 import { logStep } from "./step-log.ts";
 import type { Workspace } from "./workspace.ts";
 import { crashPoint } from "./crash-points.ts";
+import type { TreeOutcome } from "./cancel-tree.ts";
 
 export interface CancelExecutorDeps {
   /** Every change of a job goes through it. */
@@ -53,6 +54,8 @@ export interface CancelExecutorDeps {
   reload: (recordId: string) => Promise<CancellationRecord | null>;
   /** Whether the engine is closing (an execution stops retrying). */
   closing: () => boolean;
+  /** The `cancel_children` step's walk: cancel the job's descendants and wait for them to end (DESIGN §7). */
+  cancelTree: (record: CancellationRecord, escalated: Promise<void>) => Promise<TreeOutcome>;
 }
 
 /**
@@ -173,6 +176,24 @@ export class CancelExecutor {
       remoteFinished = ended;
     });
 
+    // cancel_children: the descendants are cancelled alongside this job's own runners; the
+    // step ends (below, before finalize) once every one of them has ended.
+    const treeStep = initial.steps.find((s) => s.name === "cancel_children");
+    let tree: Promise<TreeOutcome> | null = null;
+    if (treeStep !== undefined && (treeStep.status === "pending" || treeStep.status === "running")) {
+      if (treeStep.status === "pending") {
+        await this.deps.writer.mutate(jobId, (d) => {
+          const record = d.cancellation(initial.id);
+          if (record === undefined || record.status !== "in_progress") return;
+          emitStep(d, record, startStep(record, "cancel_children", d.now));
+          d.putCancellation(record);
+        });
+      }
+      tree = this.deps.cancelTree(initial, escalated);
+      // Awaited before finalize; a failure meanwhile must not go unhandled.
+      tree.catch(() => undefined);
+    }
+
     // signal_runners
     if (findStep(initial, "signal_runners").status === "pending") {
       const started = this.deps.now();
@@ -249,6 +270,10 @@ export class CancelExecutor {
           ...(outcome === "timeout" ? { error: `runners still alive ${this.deps.killTimeoutMs} ms after the kill` } : {}),
         });
       }
+    } else if (finished.size < local.size) {
+      // Killed before a restart, taken over since (a Slurm job recovery follows again, killed
+      // on adoption): it must have ended before the record can be finalized.
+      await Promise.race([allDone, delay(this.deps.killTimeoutMs)]);
     }
     // Only a task with no runner here or on a live node needs resolving; most cancels skip this transaction.
     const lost = waiting.filter((r) => !local.has(r.key) && !remote.includes(r)).map((r) => r.key);
@@ -287,6 +312,20 @@ export class CancelExecutor {
     const compensate = initial.steps.some((s) => s.name === "compensate") ? findStep(initial, "compensate").status : null;
     if (compensate === "pending" || compensate === "running") {
       await this.compensate(jobId, initial.id);
+    }
+
+    if (tree !== null) {
+      const outcome = await tree;
+      await this.deps.writer.mutate(jobId, (d) => {
+        const record = d.cancellation(initial.id);
+        if (record === undefined || record.status !== "in_progress") return;
+        record.descendants = outcome.descendants;
+        const step = endStep(record, "cancel_children", d.now, "completed", { ...outcome.counts });
+        emitStep(d, record, step);
+        d.emit("belay.cancellation.tree_completed", null, { cancellationId: record.id, ...outcome.counts });
+        d.putCancellation(record);
+        logStep(this.deps.logger, record, step);
+      });
     }
 
     crashPoint("cancel.finalize");

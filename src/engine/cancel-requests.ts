@@ -7,15 +7,23 @@
 import type { Logger } from "pino";
 import { newRecord, requestJobCancel, requestTaskCancel } from "../core/cancellation.ts";
 import type { CancelOutcome } from "../core/cancellation.ts";
+import type { JobDraft, JobSnapshot } from "../core/draft.ts";
+import { previewCancel } from "../core/preview.ts";
+import type { CancelPreview } from "../core/preview.ts";
+import type { ParsedCancel } from "../core/requests.ts";
 import { BelayError } from "../core/errors.ts";
+import { isTerminalJob } from "../core/states.ts";
 import type { CancellationRecord, Job } from "../core/model.ts";
 import { parseBulkCancelOptions, parseCancelOptions } from "../core/requests.ts";
-import type { BulkCancelOptions, CancelJobOptions, CancelTaskOptions } from "../core/requests.ts";
+import type { BulkCancelOptions, CancelJobOptions, CancelTaskOptions, ParsedBulkFilter } from "../core/requests.ts";
 import type { Store } from "../store/store.ts";
 import type { CancelExecutor } from "./cancel-executor.ts";
 import { crashPoint } from "./crash-points.ts";
 import { newId } from "./ids.ts";
 import type { JobWriter } from "./job-writer.ts";
+import { readJobTree } from "./job-tree.ts";
+import type { JobTreeNode } from "./job-tree.ts";
+import type { Quiesced } from "./schedules.ts";
 import { logStep } from "./step-log.ts";
 
 export interface CancelResult {
@@ -23,6 +31,15 @@ export interface CancelResult {
   cancellation: CancellationRecord;
   /** The job (or task) was already cancelled: this is the existing record. */
   alreadyCancelled: boolean;
+}
+
+/** A cancel's dry run (`dryRun: true`): the job as it is, and what the cancel would do. Nothing changed. */
+export interface CancelPreviewResult {
+  job: Job;
+  /** No record: nothing was cancelled. */
+  cancellation: null;
+  dryRun: true;
+  preview: CancelPreview;
 }
 
 export interface BulkCancelResult {
@@ -44,6 +61,8 @@ export interface CancelRequestsDeps {
   now: () => string;
   /** Ask the scheduler for a claim round (a task cancel may make dependents ready). */
   wake: () => void;
+  /** Pause the schedules and queue a bulk filter names (`quiesce: true`, DESIGN §7). */
+  quiesce: (filter: ParsedBulkFilter, by: string, reason: string) => Promise<Quiesced>;
 }
 
 /** Cancelling a job or a task: what the scheduler's timeout sweep needs, and nothing else. */
@@ -68,8 +87,57 @@ export class CancelRequests implements JobCanceller {
   /** Cancel a job (DESIGN §3). */
   async cancelJob(jobId: string, options: CancelJobOptions = {}): Promise<CancelResult> {
     const opts = parseCancelOptions(options, "job");
-    const { value: outcome, job } = await this.deps.writer.mutate(jobId, (d) =>
-      requestJobCancel(d, newId(), {
+    const { value: outcome, job } = await this.deps.writer.mutate(jobId, (d) => this.jobPlan(opts)(d, newId()));
+    return this.afterCancel(job, outcome, opts.wait ? opts.waitMs : null);
+  }
+
+  /** Cancel one task, with its dependents unless `cascade` is false (DESIGN §3). */
+  async cancelTask(jobId: string, taskKey: string, options: CancelTaskOptions = {}): Promise<CancelResult> {
+    const opts = parseCancelOptions(options, "task");
+    const { value: outcome, job } = await this.deps.writer.mutate(jobId, (d) => this.taskPlan(taskKey, opts)(d, newId()));
+    // Dependents of a task cancelled without cascade may be ready now.
+    this.deps.wake();
+    return this.afterCancel(job, outcome, opts.wait ? opts.waitMs : null);
+  }
+
+  /** What `cancelJob` with these options would do, from the same planner; nothing is written. */
+  async previewJob(jobId: string, options: CancelJobOptions = {}): Promise<CancelPreviewResult> {
+    const opts = parseCancelOptions(options, "job");
+    const snapshot = await this.snapshot(jobId);
+    const preview = previewCancel(snapshot, this.deps.now(), "job", null, this.jobPlan(opts));
+    if (preview.outcome !== "repeat") preview.descendants = await this.descendantsReached(snapshot.job);
+    return { job: snapshot.job, cancellation: null, dryRun: true, preview };
+  }
+
+  /** What a job cancel's tree walk (cancel-tree.ts) would reach: unfinished descendants, and detached children it leaves. */
+  private async descendantsReached(root: Job): Promise<CancelPreview["descendants"]> {
+    const reached: CancelPreview["descendants"] = [];
+    const { root: tree } = await readJobTree(this.deps.store, root, 1000);
+    const walk = (node: JobTreeNode): void => {
+      for (const child of node.children) {
+        if (child.job.onParentCancel === "detach") {
+          reached.push({ jobId: child.job.id, onParentCancel: "detach", status: child.job.status });
+          continue;
+        }
+        if (!isTerminalJob(child.job.status)) reached.push({ jobId: child.job.id, onParentCancel: "cancel", status: child.job.status });
+        walk(child);
+      }
+    };
+    walk(tree);
+    return reached;
+  }
+
+  /** What `cancelTask` with these options would do, from the same planner; nothing is written. */
+  async previewTask(jobId: string, taskKey: string, options: CancelTaskOptions = {}): Promise<CancelPreviewResult> {
+    const opts = parseCancelOptions(options, "task");
+    const snapshot = await this.snapshot(jobId);
+    return { job: snapshot.job, cancellation: null, dryRun: true, preview: previewCancel(snapshot, this.deps.now(), "task", taskKey, this.taskPlan(taskKey, opts)) };
+  }
+
+  /** The one planner of a job cancel: a real cancel applies it in its transaction, a preview on a copy. */
+  private jobPlan(opts: ParsedCancel): (d: JobDraft, id: string) => CancelOutcome {
+    return (d, id) =>
+      requestJobCancel(d, id, {
         reason: opts.reason,
         requestedBy: opts.requestedBy,
         force: opts.force,
@@ -77,27 +145,72 @@ export class CancelRequests implements JobCanceller {
         onlyIfPending: opts.onlyIfPending,
         parentId: null,
         nodeId: this.deps.nodeId,
-      }),
-    );
-    return this.afterCancel(job, outcome, opts.wait ? opts.waitMs : null);
+      });
   }
 
-  /** Cancel one task, with its dependents unless `cascade` is false (DESIGN §3). */
-  async cancelTask(jobId: string, taskKey: string, options: CancelTaskOptions = {}): Promise<CancelResult> {
-    const opts = parseCancelOptions(options, "task");
+  /**
+   * Cancel a descendant as part of the tree cancel `root` (DESIGN §7): the same request as a
+   * job cancel, with the root's reason, requester and force, its record's parent the root's
+   * record, and no tree walk of its own (the root's walks the whole tree). A repeat with
+   * `force` escalates the descendant's cancel in progress.
+   */
+  async cancelInTree(jobId: string, root: CancellationRecord, force: boolean): Promise<CancelResult> {
     const { value: outcome, job } = await this.deps.writer.mutate(jobId, (d) =>
-      requestTaskCancel(d, newId(), taskKey, {
+      requestJobCancel(d, newId(), {
+        reason: root.reason,
+        requestedBy: root.requestedBy,
+        force,
+        graceMs: null,
+        onlyIfPending: false,
+        parentId: root.id,
+        nodeId: this.deps.nodeId,
+        treeMember: true,
+      }),
+    );
+    return this.afterCancel(job, outcome, null);
+  }
+
+  /**
+   * A `job` task was signalled: cancel its child. When the parent job itself is being
+   * cancelled, the child is cancelled as part of that tree (its record's parent is the
+   * parent's); otherwise (a cancel of the task alone) it is a cancel of its own, which walks
+   * the child's own tree.
+   */
+  async cancelChildOfTask(parentJobId: string, childId: string, options: { force: boolean; reason: string | null }): Promise<CancelResult> {
+    const parent = await this.deps.store.getJob(parentJobId);
+    const summary = parent?.cancellation ?? null;
+    const record = summary === null ? null : await this.deps.store.getCancellation(summary.id);
+    if (record !== null && record.scope === "job" && record.status === "in_progress") return this.cancelInTree(childId, record, options.force || record.force);
+    return this.cancelJob(childId, {
+      reason: options.reason ?? record?.reason ?? `parent task cancelled (job ${parentJobId})`,
+      requestedBy: record?.requestedBy ?? "system",
+      force: options.force,
+    });
+  }
+
+  private taskPlan(taskKey: string, opts: ParsedCancel): (d: JobDraft, id: string) => CancelOutcome {
+    return (d, id) =>
+      requestTaskCancel(d, id, taskKey, {
         reason: opts.reason,
         requestedBy: opts.requestedBy,
         force: opts.force,
         graceMs: opts.graceMs,
         cascade: opts.cascade,
         nodeId: this.deps.nodeId,
-      }),
-    );
-    // Dependents of a task cancelled without cascade may be ready now.
-    this.deps.wake();
-    return this.afterCancel(job, outcome, opts.wait ? opts.waitMs : null);
+      });
+  }
+
+  /**
+   * The job as a mutation would load it (its open records and its latest job record, oldest
+   * first), read without a transaction: a preview is a moment's view, not a promise.
+   */
+  private async snapshot(jobId: string): Promise<JobSnapshot> {
+    const job = await this.deps.store.getJob(jobId);
+    if (job === null) throw new BelayError("JOB_NOT_FOUND", `job ${jobId} not found`, { details: { jobId } });
+    const records = (await this.deps.store.listCancellations({ jobId }, { limit: 1000, offset: 0 })).items;
+    const oldestFirst = [...records].sort((a, b) => (a.requestedAt < b.requestedAt ? -1 : a.requestedAt > b.requestedAt ? 1 : a.id < b.id ? -1 : 1));
+    const latestJobRecord = oldestFirst.filter((r) => r.scope === "job").at(-1);
+    return { job, cancellations: oldestFirst.filter((r) => r.status === "in_progress" || r === latestJobRecord) };
   }
 
   private async afterCancel(job: Job, outcome: CancelOutcome, waitMs: number | null): Promise<CancelResult> {
@@ -123,7 +236,7 @@ export class CancelRequests implements JobCanceller {
 
   /** Cancel every non-terminal job matching a filter; `dryRun` only counts (DESIGN §3 "Bulk cancel"). */
   async cancelJobs(options: BulkCancelOptions): Promise<BulkCancelResult> {
-    const { filter, cancel: opts, idempotencyKey: key, dryRun, sampleSize } = parseBulkCancelOptions(options);
+    const { filter, cancel: opts, idempotencyKey: key, dryRun, sampleSize, quiesce } = parseBulkCancelOptions(options);
     if (dryRun) {
       const { ids, total } = await this.deps.store.findJobIds(filter, sampleSize);
       return { matched: total, cancelled: 0, sample: ids, cancellation: null };
@@ -132,9 +245,13 @@ export class CancelRequests implements JobCanceller {
       const existing = await this.deps.store.getCancellationByIdempotencyKey(key);
       if (existing !== null) {
         const detail = existing.steps[0]?.detail;
-        return { matched: Number(detail?.["matched"] ?? existing.progress?.total ?? 0), cancelled: Number(detail?.["cancelled"] ?? 0), cancellation: existing };
+        const counts = existing.steps.find((s) => s.name === "cancel_jobs")?.detail ?? detail;
+        return { matched: Number(counts?.["matched"] ?? existing.progress?.total ?? 0), cancelled: Number(counts?.["cancelled"] ?? 0), cancellation: existing };
       }
     }
+    // Quiesce first: once the producers are paused, the selection below is the last of their work.
+    const quiesceStartedAt = this.deps.now();
+    const quiesced = quiesce ? await this.deps.quiesce(filter, opts.requestedBy, opts.reason ?? "bulk cancel with quiesce") : null;
     const { ids, total } = await this.deps.store.findJobIds(filter, 10_000_000);
     const bulk = newRecord({
       id: newId(),
@@ -148,43 +265,65 @@ export class CancelRequests implements JobCanceller {
       cascade: true,
       graceMs: opts.graceMs ?? 0,
       now: this.deps.now(),
-      steps: ["cancel_jobs", "finalize"],
+      steps: quiesced === null ? ["cancel_jobs", "finalize"] : ["quiesce", "cancel_jobs", "finalize"],
       idempotencyKey: key,
     });
     bulk.progress = { total, done: 0 };
-    const cancelStep = bulk.steps[0];
+    if (quiesced !== null) {
+      const step = bulk.steps[0];
+      if (step !== undefined) Object.assign(step, { status: "completed", startedAt: quiesceStartedAt, finishedAt: this.deps.now(), detail: quiesced });
+    }
+    const cancelStep = bulk.steps.find((s) => s.name === "cancel_jobs");
     if (cancelStep !== undefined) {
       cancelStep.status = "running";
       cancelStep.startedAt = bulk.requestedAt;
     }
     await this.deps.store.insertCancellation(bulk);
 
-    const results = await this.deps.writer.mutateMany(ids, (d) =>
-      requestJobCancel(d, newId(), {
-        reason: opts.reason,
-        requestedBy: opts.requestedBy,
-        force: opts.force,
-        graceMs: opts.graceMs,
-        onlyIfPending: false,
-        parentId: bulk.id,
-        nodeId: this.deps.nodeId,
-      }),
-    );
     let cancelled = 0;
+    let done = 0;
     const running: Array<Promise<void>> = [];
     const errors: string[] = [];
-    for (const result of results) {
-      if ("error" in result) {
-        // A job that finished between the selection and its cancel is not an error of the bulk cancel.
-        if (!(result.error instanceof BelayError && result.error.code === "JOB_ALREADY_FINISHED")) {
-          errors.push(`${result.jobId}: ${(result.error as Error).message}`);
-        }
-        continue;
-      }
-      const outcome = result.value;
-      if (!outcome.alreadyCancelled) cancelled += 1;
-      if (outcome.needsExecution) running.push(this.deps.executor.execute(outcome.record));
-    }
+    await this.deps.writer.mutateMany(
+      ids,
+      (d) =>
+        requestJobCancel(d, newId(), {
+          reason: opts.reason,
+          requestedBy: opts.requestedBy,
+          force: opts.force,
+          graceMs: opts.graceMs,
+          onlyIfPending: false,
+          parentId: bulk.id,
+          nodeId: this.deps.nodeId,
+        }),
+      {
+        // Written in each chunk's transaction: the record shows what has committed, chunk by chunk.
+        progress: (chunk) => {
+          const chunkDone = chunk.filter((r) => "error" in r || !r.value.needsExecution).length;
+          const record = structuredClone(bulk);
+          record.progress = { total, done: done + chunkDone };
+          return record;
+        },
+        // A job whose cancel needs I/O (it has a running task) starts executing as soon as its chunk has committed.
+        afterChunk: (chunk) => {
+          for (const result of chunk) {
+            if ("error" in result) {
+              // A job that finished between the selection and its cancel is not an error of the bulk cancel.
+              if (!(result.error instanceof BelayError && result.error.code === "JOB_ALREADY_FINISHED")) {
+                errors.push(`${result.jobId}: ${(result.error as Error).message}`);
+              }
+              done += 1;
+              continue;
+            }
+            const outcome = result.value;
+            if (!outcome.alreadyCancelled) cancelled += 1;
+            if (outcome.needsExecution) running.push(this.deps.executor.execute(outcome.record));
+            else done += 1;
+          }
+          bulk.progress = { total, done };
+        },
+      },
+    );
     bulk.errors.push(...errors);
     bulk.progress = { total, done: total - running.length };
     if (cancelStep !== undefined) cancelStep.detail = { matched: total, cancelled };
@@ -210,11 +349,12 @@ export class CancelRequests implements JobCanceller {
     const bad = children.items.filter((c) => c.status === "partial" || c.status === "failed");
     const now = this.deps.now();
     for (const step of bulk.steps) {
+      if (step.name === "quiesce") continue; // finished, with its own times, before the cancels began
       step.startedAt ??= bulk.requestedAt;
       step.finishedAt = now;
       step.status = "completed";
     }
-    const cancelStep = bulk.steps[0];
+    const cancelStep = bulk.steps.find((s) => s.name === "cancel_jobs");
     if (cancelStep !== undefined) cancelStep.detail = { ...cancelStep.detail, jobs: children.items.length, partial: bad.length };
     bulk.status = bad.length > 0 || bulk.errors.length > 0 ? "partial" : "completed";
     bulk.progress = { total, done: total };

@@ -7,27 +7,36 @@ import type { Logger } from "pino";
 import type { JobDraft } from "../core/draft.ts";
 import { BelayError, isBelayError } from "../core/errors.ts";
 import { newJob, resumeJob, settle } from "../core/lifecycle.ts";
-import type { BelayEvent, CancellationRecord, EventType, Job, LogLine } from "../core/model.ts";
+import type { BelayEvent, CancellationRecord, EventType, Job, JobSpec, LogLine } from "../core/model.ts";
 import type { BulkCancelOptions, CancelJobOptions, CancelTaskOptions } from "../core/requests.ts";
 import { parseJobSpec } from "../core/spec.ts";
-import { authorizeSubmit } from "../core/policy.ts";
-import type { Policy, Principal } from "../core/policy.ts";
+import { authorizeSubmit, roles } from "../core/policy.ts";
+import type { Policy, Principal, Role } from "../core/policy.ts";
+import { assertChildDepth } from "../core/children.ts";
+import { readJobTree } from "./job-tree.ts";
+import type { JobTree } from "./job-tree.ts";
 import type { TemplateSet } from "../core/templates.ts";
 import { ActingBelay } from "./acting.ts";
 import { isTerminalJob } from "../core/states.ts";
 import type { JobStatus } from "../core/states.ts";
 import type { CancellationFilter, JobFilter, JobPage, Mutator, Store } from "../store/store.ts";
-import type { BulkCancelResult, CancelRequests, CancelResult } from "./cancel-requests.ts";
+import type { BulkCancelResult, CancelPreviewResult, CancelRequests, CancelResult } from "./cancel-requests.ts";
 import { crashPoint } from "./crash-points.ts";
-import type { EventBus, EventListener } from "./event-bus.ts";
+import type { EventBus, EventListener, NodeEventListener } from "./event-bus.ts";
+import type { DrainReport } from "../core/drain.ts";
+import type { Drainer } from "./drain.ts";
 import { newId } from "./ids.ts";
 import type { JobWriter } from "./job-writer.ts";
 import { validateRunnable } from "./runnable.ts";
 import type { NodeRunners } from "./runnable.ts";
 import type { Scheduler } from "./scheduler.ts";
+import type { QueueView, Schedules } from "./schedules.ts";
+import type { Schedule } from "../core/schedules.ts";
 import type { EventLog, TokenStore, WebhookStore } from "./store-views.ts";
 
-export type { BulkCancelResult, CancelResult } from "./cancel-requests.ts";
+export type { BulkCancelResult, CancelPreviewResult, CancelResult } from "./cancel-requests.ts";
+export type { QueueView, Quiesced } from "./schedules.ts";
+export type { JobTree, JobTreeNode } from "./job-tree.ts";
 
 /** One resource pool as `GET /pools` shows it. */
 export interface PoolView {
@@ -50,7 +59,17 @@ export interface SubmitOptions {
   /** The principal that owns the job. Default "library" (or the acting principal's name). */
   owner?: string;
   /** Who submits: each task is checked against the policy (`belay.as(principal)` sets it). */
-  principal?: Principal;
+  principal?: Principal | undefined;
+  /** The schedule making the job (its firings set it). */
+  scheduleId?: string;
+}
+
+/** Where a child job hangs in its tree (DESIGN §7). */
+export interface ChildOf {
+  /** The parent job. */
+  jobId: string;
+  /** The parent's task that starts the child (a handler calling `ctx.submitChild`, or a `job` task). */
+  taskKey: string | null;
 }
 
 export interface EngineParts {
@@ -59,6 +78,7 @@ export interface EngineParts {
   writer: JobWriter;
   scheduler: Scheduler;
   requests: CancelRequests;
+  schedules: Schedules;
   runners: NodeRunners;
   logger: Logger;
   nodeId: string;
@@ -69,9 +89,15 @@ export interface EngineParts {
   templates: TemplateSet;
   /** Whether a secret of this name can be resolved here (checked at submit). */
   hasSecret: (name: string) => boolean;
+  /** The deepest a tree of child jobs may grow (a root is depth 0). */
+  maxChildDepth: number;
   now: () => string;
+  drainer: Drainer;
   onClose: (graceMs: number) => Promise<void>;
 }
+
+/** The default of `drain`'s `timeoutMs` (and of `--drain-timeout`). */
+export const defaultDrainTimeoutMs = 30_000;
 
 export class Belay {
   readonly nodeId: string;
@@ -136,7 +162,7 @@ export class Belay {
   /** `submitJob`, also telling whether the job was created or found by its idempotency key. */
   async submit(input: unknown, options: SubmitOptions = {}): Promise<{ job: Job; created: boolean }> {
     this.assertOpen();
-    const job = await this.prepare(input, options, this.parts.now());
+    const job = await this.prepareJob(input, options, this.parts.now());
     const result = await this.parts.writer.insert(job, (d) => created(d, job));
     crashPoint("submit");
     this.parts.writer.publish(result.events);
@@ -149,9 +175,14 @@ export class Belay {
    * expanded), checked against the policy for the submitting principal (DESIGN §6), its
    * secret names known here, runnable on this cluster.
    */
-  private async prepare(input: unknown, options: SubmitOptions, now: string): Promise<Job> {
-    const spec = parseJobSpec(input, { templates: this.parts.templates });
+  async prepareJob(input: unknown, options: SubmitOptions, now: string, parent: Job | null = null, parentTaskKey: string | null = null): Promise<Job> {
+    return this.prepareSpec(parseJobSpec(input, { templates: this.parts.templates }), options, now, parent, parentTaskKey);
+  }
+
+  /** `prepareJob` of a spec already parsed (a `job` task's child, parsed with its parent). */
+  private async prepareSpec(spec: JobSpec, options: SubmitOptions, now: string, parent: Job | null, parentTaskKey: string | null): Promise<Job> {
     if (options.principal !== undefined) authorizeSubmit(this.parts.policy, options.principal, spec);
+    if (parent !== null) assertChildDepth(parent.id, parent.depth, this.parts.maxChildDepth);
     spec.tasks.forEach((task, i) => {
       for (const [name, value] of Object.entries(task.process?.env ?? {})) {
         if (typeof value !== "string" && !this.parts.hasSecret(value.secret)) {
@@ -162,7 +193,46 @@ export class Belay {
       }
     });
     await validateRunnable(spec, this.parts.runners, this.parts.pools, this.parts.store.shared);
-    return newJob(spec, { id: newId(), owner: options.owner ?? options.principal?.name ?? "library", now });
+    return newJob(spec, {
+      id: newId(),
+      owner: options.owner ?? options.principal?.name ?? "library",
+      now,
+      scheduleId: options.scheduleId ?? null,
+      parent: parent === null ? null : { jobId: parent.id, taskKey: parentTaskKey, depth: parent.depth },
+      submitterRole: parent === null ? (options.principal?.role ?? null) : parent.submitterRole,
+    });
+  }
+
+  /**
+   * Submit a child job under `parent` (DESIGN §7): a handler's `ctx.submitChild(spec)` and a
+   * task of kind `job` come here. The child is owned by the parent's owner and checked
+   * against the policy as the principal that submitted the tree's root (a `user`'s handler
+   * cannot start a free-command process task). Refused with `JOB_CANCELLING` once a cancel
+   * of the tree was accepted (decided in the store's insert transaction), and with
+   * `INVALID_REQUEST` beyond the depth limit. An `idempotencyKey` here wins over the spec's.
+   */
+  async submitChild(parent: ChildOf, input: unknown, options: { idempotencyKey?: string; parsed?: JobSpec } = {}): Promise<{ job: Job; created: boolean }> {
+    this.assertOpen();
+    const parentJob = await this.getJob(parent.jobId);
+    const role = parentJob.submitterRole;
+    const principal = role !== null && (roles as readonly string[]).includes(role) ? { name: parentJob.owner, role: role as Role } : undefined;
+    const submitOptions: SubmitOptions = { owner: parentJob.owner, ...(principal === undefined ? {} : { principal }) };
+    const key = options.idempotencyKey;
+    const job = options.parsed !== undefined
+      ? await this.prepareSpec({ ...options.parsed, ...(key === undefined ? {} : { idempotencyKey: key }) }, submitOptions, this.parts.now(), parentJob, parent.taskKey)
+      : await this.prepareJob(key === undefined || typeof input !== "object" || input === null ? input : { ...input, idempotencyKey: key }, submitOptions, this.parts.now(), parentJob, parent.taskKey);
+    const result = await this.parts.writer.insert(job, (d) => created(d, job));
+    this.parts.writer.publish(result.events);
+    if (result.created) this.parts.scheduler.wake();
+    return { job: result.job, created: result.created };
+  }
+
+  /**
+   * A job with its descendants (DESIGN §7 `job tree`), children in creation order, at most
+   * `maxNodes` jobs in all (`truncated` says when more exist).
+   */
+  async getJobTree(id: string, options: { maxNodes?: number } = {}): Promise<JobTree> {
+    return readJobTree(this.parts.store, await this.getJob(id), options.maxNodes ?? 1000);
   }
 
   /**
@@ -181,7 +251,7 @@ export class Belay {
     const items: Array<{ job: Job; build: (d: JobDraft) => void }> = [];
     for (const [index, input] of inputs.entries()) {
       try {
-        const job = await this.prepare(input, options, now);
+        const job = await this.prepareJob(input, options, now);
         items.push({ job, build: (d) => created(d, job) });
       } catch (error) {
         if (!isBelayError(error)) throw error;
@@ -258,15 +328,27 @@ export class Belay {
 
   // ---- cancellation -------------------------------------------------------------------
 
-  /** Cancel a job (DESIGN §3). */
-  async cancelJob(jobId: string, options: CancelJobOptions = {}): Promise<CancelResult> {
+  /**
+   * Cancel a job (DESIGN §3). With `dryRun: true`, only answer what the cancel would do
+   * (`preview`: tasks and runners to stop, compensations, descendants), planned by the same
+   * rule as the cancel, and change nothing (DESIGN §7 "Preview").
+   */
+  cancelJob(jobId: string, options: CancelJobOptions & { dryRun: true }): Promise<CancelPreviewResult>;
+  cancelJob(jobId: string, options?: CancelJobOptions & { dryRun?: false | undefined }): Promise<CancelResult>;
+  cancelJob(jobId: string, options?: CancelJobOptions): Promise<CancelResult | CancelPreviewResult>;
+  async cancelJob(jobId: string, options: CancelJobOptions = {}): Promise<CancelResult | CancelPreviewResult> {
     this.assertOpen();
+    if (options.dryRun === true) return this.parts.requests.previewJob(jobId, options);
     return this.parts.requests.cancelJob(jobId, options);
   }
 
-  /** Cancel one task, with its dependents unless `cascade` is false (DESIGN §3). */
-  async cancelTask(jobId: string, taskKey: string, options: CancelTaskOptions = {}): Promise<CancelResult> {
+  /** Cancel one task, with its dependents unless `cascade` is false (DESIGN §3); `dryRun` previews it. */
+  cancelTask(jobId: string, taskKey: string, options: CancelTaskOptions & { dryRun: true }): Promise<CancelPreviewResult>;
+  cancelTask(jobId: string, taskKey: string, options?: CancelTaskOptions & { dryRun?: false | undefined }): Promise<CancelResult>;
+  cancelTask(jobId: string, taskKey: string, options?: CancelTaskOptions): Promise<CancelResult | CancelPreviewResult>;
+  async cancelTask(jobId: string, taskKey: string, options: CancelTaskOptions = {}): Promise<CancelResult | CancelPreviewResult> {
     this.assertOpen();
+    if (options.dryRun === true) return this.parts.requests.previewTask(jobId, taskKey, options);
     return this.parts.requests.cancelTask(jobId, taskKey, options);
   }
 
@@ -297,11 +379,95 @@ export class Belay {
     return this.parts.store.listCancellations(filter, { limit, offset });
   }
 
+  // ---- schedules and queues (DESIGN §7) ----------------------------------------------------
+
+  /**
+   * Create a schedule: `{name, cron, timeZone, job, overlap, catchUp}`. Its job spec is checked
+   * now as a submit by `principal` would be (a free-command process task needs the role that
+   * submitting one needs); each firing submits it as `owner`.
+   */
+  async createSchedule(input: unknown, options: { owner?: string; principal?: Principal } = {}): Promise<Schedule> {
+    this.assertOpen();
+    return this.parts.schedules.create(input, { owner: options.owner ?? options.principal?.name ?? "library", principal: options.principal });
+  }
+
+  /** A schedule by id, or by name among `owner`'s schedules. */
+  getSchedule(idOrName: string, options: { owner?: string } = {}): Promise<Schedule> {
+    return this.parts.schedules.get(idOrName, options.owner);
+  }
+
+  /** Every schedule, with its next firing (`nextRunAt`, null while paused). */
+  listSchedules(): Promise<Schedule[]> {
+    return this.parts.schedules.list();
+  }
+
+  pauseSchedule(idOrName: string, options: { by?: string; owner?: string } = {}): Promise<Schedule> {
+    return this.parts.schedules.pause(idOrName, { by: options.by ?? "library", owner: options.owner });
+  }
+
+  /** Fire again, from the next time after now: the paused time is not caught up. */
+  resumeSchedule(idOrName: string, options: { owner?: string } = {}): Promise<Schedule> {
+    return this.parts.schedules.resume(idOrName, options);
+  }
+
+  deleteSchedule(idOrName: string, options: { owner?: string } = {}): Promise<Schedule> {
+    return this.parts.schedules.delete(idOrName, options);
+  }
+
+  /** Queues with tasks or a pause, and whether each is paused. */
+  listQueues(): Promise<QueueView[]> {
+    return this.parts.schedules.listQueues();
+  }
+
+  /** Pause a queue: no node claims its tasks until it is resumed (they can still be cancelled). */
+  pauseQueue(name: string, options: { by?: string; reason?: string | null } = {}): Promise<QueueView> {
+    return this.parts.schedules.pauseQueue(name, { by: options.by ?? "library", reason: options.reason });
+  }
+
+  async resumeQueue(name: string): Promise<QueueView> {
+    const queue = await this.parts.schedules.resumeQueue(name);
+    this.parts.scheduler.wake();
+    return queue;
+  }
+
   // ---- events and lifecycle ---------------------------------------------------------------
 
-  /** Subscribe to events of one type, or of every type with "*". Returns the unsubscribe function. */
-  on(type: EventType | "*", listener: EventListener): () => void {
-    return this.parts.bus.on(type, listener);
+  /**
+   * Subscribe to events of one type, or of every job event with "*"; `belay.node.drained` is
+   * this node's (not a job's) and only reaches its own subscribers. Returns the unsubscribe function.
+   */
+  on(type: "belay.node.drained", listener: NodeEventListener): () => void;
+  on(type: EventType | "*", listener: EventListener): () => void;
+  on(type: EventType | "*" | "belay.node.drained", listener: EventListener | NodeEventListener): () => void {
+    if (type === "belay.node.drained") return this.parts.bus.onNode(listener as NodeEventListener);
+    return this.parts.bus.on(type, listener as EventListener);
+  }
+
+  /**
+   * Drain this node (DESIGN §7): stop claiming at once, give the running tasks `timeoutMs`
+   * (default 30 s) to end on their own, then stop the rest and hand them back to the queue,
+   * each with a record (`requestedBy: "system:drain"`); their attempts go back to `pending`
+   * without using a retry, for another node (or this one's next start) to run from the last
+   * checkpoint. Resolves with the counts; a repeat joins the drain under way. Call `close()`
+   * after it; the engine keeps answering reads and cancels while it drains.
+   */
+  drain(options: { timeoutMs?: number } = {}): Promise<DrainReport> {
+    this.assertOpen();
+    const timeoutMs = options.timeoutMs ?? defaultDrainTimeoutMs;
+    if (!Number.isInteger(timeoutMs) || timeoutMs < 0) {
+      throw new BelayError("INVALID_REQUEST", "drain timeoutMs must be an integer ≥ 0", { details: { field: "timeoutMs" } });
+    }
+    return this.parts.drainer.drain(timeoutMs);
+  }
+
+  /** Cut a drain under way short: the tasks left are handed back now, killed (a second SIGTERM). */
+  hurryDrain(): void {
+    this.parts.drainer.hurry();
+  }
+
+  /** True from the moment a drain starts (readiness then fails). */
+  get draining(): boolean {
+    return this.parts.drainer.draining;
   }
 
   /**

@@ -5,9 +5,11 @@
  * after its commit, and once more from the feed that follows every node's events. Each event
  * is delivered once: the bus remembers the seqs it delivered recently (`dedupe`).
  */
+import type { NodeDrainedEvent } from "../core/drain.ts";
 import type { BelayEvent, EventType } from "../core/model.ts";
 
 export type EventListener = (event: BelayEvent) => void;
+export type NodeEventListener = (event: NodeDrainedEvent) => void;
 
 /** How many delivered seqs to remember; far more than can be in flight between the two paths. */
 const rememberSeqs = 50_000;
@@ -15,6 +17,8 @@ const rememberSeqs = 50_000;
 export class EventBus {
   private readonly byType = new Map<string, Set<EventListener>>();
   private readonly delivered: Set<number> | null;
+  /** Node events have no job and no seq; "*" (job events) subscribers do not get them. */
+  private readonly nodeListeners = new Set<NodeEventListener>();
 
   constructor(options: { dedupe?: boolean } = {}) {
     this.delivered = options.dedupe === true ? new Set() : null;
@@ -29,6 +33,21 @@ export class EventBus {
     }
     set.add(listener);
     return () => set.delete(listener);
+  }
+
+  onNode(listener: NodeEventListener): () => void {
+    this.nodeListeners.add(listener);
+    return () => this.nodeListeners.delete(listener);
+  }
+
+  emitNode(event: NodeDrainedEvent): void {
+    for (const listener of this.nodeListeners) {
+      try {
+        listener(event);
+      } catch {
+        /* ignored: listener errors are the subscriber's */
+      }
+    }
   }
 
   emit(events: readonly BelayEvent[]): void {

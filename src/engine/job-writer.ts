@@ -7,13 +7,23 @@
  */
 import type { JobDraft } from "../core/draft.ts";
 import type { BelayEvent, Job } from "../core/model.ts";
-import type { ClaimedTask, ClaimOptions, MutationResult, Mutator, Store } from "../store/store.ts";
+import type { BulkMutationOptions, BulkResult, ClaimedTask, ClaimOptions, Mutator, Store } from "../store/store.ts";
 import type { EventBus } from "./event-bus.ts";
+
+interface GroupedWrite {
+  jobId: string;
+  mutator: Mutator<unknown>;
+  resolve: (result: { value: unknown; job: Job }) => void;
+  reject: (error: unknown) => void;
+}
 
 export class JobWriter {
   private readonly store: Store;
   private readonly bus: EventBus;
   private readonly now: () => string;
+  /** Writes of runs waiting for the group commit in flight (`mutateGrouped`). */
+  private grouped: GroupedWrite[] = [];
+  private groupCommit: Promise<void> | null = null;
 
   constructor(deps: { store: Store; bus: EventBus; now: () => string }) {
     this.store = deps.store;
@@ -28,11 +38,95 @@ export class JobWriter {
     return { value: result.value, job: result.job };
   };
 
-  /** `mutate` for many jobs (bulk cancel); a job whose change threw gives its error, the others commit. */
-  async mutateMany<T>(jobIds: string[], mutator: Mutator<T>): Promise<Array<MutationResult<T> | { error: unknown; jobId: string }>> {
-    const results = await this.store.mutateJobs(jobIds, this.now(), mutator);
-    for (const result of results) if (!("error" in result)) this.bus.emit(result.events);
-    return results;
+  /**
+   * `mutate` with group commit, for the writes of runs (progress, checkpoints, attempt ends):
+   * the first write goes at once; those that arrive while it is in flight are written
+   * together, in one transaction (`Store.mutateJobs`), when it has committed, and so on. Each
+   * caller's promise settles when its own write has committed (or was refused: only that
+   * write is then lost, as with `mutate`); a database error fails the whole batch, and each
+   * caller retries as it would have. A job has at most one write per batch (a mutator that
+   * throws leaves its draft half-changed, which must not be the next draft's start); the
+   * times written are the batch's.
+   */
+  mutateGrouped<T>(jobId: string, mutator: Mutator<T>): Promise<{ value: T; job: Job }> {
+    return new Promise<{ value: T; job: Job }>((resolve, reject) => {
+      this.grouped.push({ jobId, mutator, resolve: resolve as GroupedWrite["resolve"], reject });
+      this.groupCommit ??= this.commitGroups();
+    });
+  }
+
+  private async commitGroups(): Promise<void> {
+    try {
+      while (this.grouped.length > 0) {
+        const batch: GroupedWrite[] = [];
+        const later: GroupedWrite[] = [];
+        const jobs = new Set<string>();
+        for (const write of this.grouped) {
+          if (jobs.has(write.jobId)) later.push(write);
+          else {
+            jobs.add(write.jobId);
+            batch.push(write);
+          }
+        }
+        this.grouped = later;
+        await this.commitGroup(batch);
+      }
+    } finally {
+      this.groupCommit = null;
+    }
+  }
+
+  private async commitGroup(batch: GroupedWrite[]): Promise<void> {
+    const [only] = batch;
+    if (batch.length === 1 && only !== undefined) {
+      // Nothing to group with: the single-job transaction is the cheaper one.
+      try {
+        only.resolve(await this.mutate(only.jobId, only.mutator));
+      } catch (error) {
+        only.reject(error);
+      }
+      return;
+    }
+    const byJob = new Map(batch.map((w) => [w.jobId, w]));
+    let results: Array<BulkResult<unknown>>;
+    try {
+      results = await this.store.mutateJobs(
+        batch.map((w) => w.jobId),
+        this.now(),
+        (d) => {
+          const write = byJob.get(d.job.id);
+          if (write === undefined) throw new Error(`no grouped write for job ${d.job.id}`);
+          return write.mutator(d);
+        },
+      );
+    } catch (error) {
+      for (const write of batch) write.reject(error);
+      return;
+    }
+    batch.forEach((write, i) => {
+      const result = results[i];
+      if (result === undefined) write.reject(new Error(`no result for job ${write.jobId}`));
+      else if ("error" in result) write.reject(result.error);
+      else {
+        this.bus.emit(result.events);
+        write.resolve({ value: result.value, job: result.job });
+      }
+    });
+  }
+
+  /**
+   * `mutate` for many jobs (bulk cancel); a job whose change threw gives its error, the others
+   * commit. Each chunk's events are published as soon as it has committed, before the
+   * caller's `afterChunk`.
+   */
+  async mutateMany<T>(jobIds: string[], mutator: Mutator<T>, options: BulkMutationOptions<T> = {}): Promise<Array<BulkResult<T>>> {
+    return this.store.mutateJobs(jobIds, this.now(), mutator, {
+      ...options,
+      afterChunk: (chunk) => {
+        for (const result of chunk) if (!("error" in result)) this.bus.emit(result.events);
+        options.afterChunk?.(chunk);
+      },
+    });
   }
 
   /**

@@ -19,30 +19,39 @@ import { SqliteStore } from "../store/sqlite/sqlite-store.ts";
 import type { NodeRecord, Store } from "../store/store.ts";
 import { CancelExecutor } from "./cancel-executor.ts";
 import { CancelRequests } from "./cancel-requests.ts";
+import { cancelTree } from "./cancel-tree.ts";
+import { childJobsOf } from "./child-jobs.ts";
+import { defaultMaxChildDepth } from "../core/children.ts";
+import { JobTaskRunner } from "../runners/job-task.ts";
 import { CancelAgent } from "./cluster/cancel-agent.ts";
 import { ClusterNode } from "./cluster/cluster-node.ts";
 import { goneNodes } from "./cluster/nodes.ts";
 import { Presence } from "./cluster/presence.ts";
 import { attemptWatcher } from "./cluster/task-watch.ts";
 import { Belay } from "./engine.ts";
+import { Drainer } from "./drain.ts";
 import { EventBus } from "./event-bus.ts";
 import { newId } from "./ids.ts";
 import { JobWriter } from "./job-writer.ts";
 import { EngineLock } from "./lock.ts";
 import { LogSink } from "./log-sink.ts";
 import { Recovery } from "./recovery.ts";
-import { RemoteFollowUp } from "./remote-follow-up.ts";
+import { RemoteFollowUp, remoteJobs, slurmJobs } from "./remote-follow-up.ts";
 import type { NodeRunners } from "./runnable.ts";
 import { Runs } from "./runs.ts";
 import { Scheduler } from "./scheduler.ts";
+import { Schedules } from "./schedules.ts";
 import { StopPolicy } from "./stop-policy.ts";
 import { TimeoutSweep } from "./timeouts.ts";
 import { Workspace } from "./workspace.ts";
 import { parsePolicy } from "../core/policy.ts";
 import { parseTemplates } from "../core/templates.ts";
-import type { RunAs } from "./run-as.ts";
+import type { RunAs, RunAsUids } from "./run-as.ts";
+import { checkRunAsUids } from "./run-as.ts";
 import { secretSource } from "./secrets.ts";
 import { hardenHome } from "./harden.ts";
+import { OneTaskUser, TaskUidRange } from "../runners/task-users.ts";
+import type { TaskUsers } from "../runners/task-users.ts";
 
 export interface BelayOptions {
   /**
@@ -68,6 +77,10 @@ export interface BelayOptions {
   nodeId?: string;
   /** How often to look for work submitted elsewhere and for timed-out jobs, in ms. Default 100. */
   pollIntervalMs?: number;
+  /** How often to look for due schedules, in ms. Default 1000. */
+  schedulePollMs?: number;
+  /** Fire due schedules on this node. Default true (any number of nodes may: one firing makes one job). */
+  fireSchedules?: boolean;
   /** pino logger. Default: silent. */
   logger?: Logger;
   /** SQLite durability: `normal` (default) or `strict` (fsync on every commit). See docs/durability.md. */
@@ -112,6 +125,16 @@ export interface BelayOptions {
   secrets?: Record<string, string>;
   /** Run process tasks under this uid/gid (the node must run as root); see `resolveRunAs`. */
   runAs?: RunAs;
+  /** The deepest a tree of child jobs may grow: a root is depth 0, so 8 allows 8 levels below it (DESIGN §7). Default 8. */
+  maxChildDepth?: number;
+  /**
+   * Run each process task attempt under its own uid of this range, held while it runs (the
+   * node must run as root); see `resolveRunAsUids`. Not with `runAs`. The range must hold
+   * at least `concurrency` uids.
+   */
+  runAsUids?: RunAsUids;
+  /** Where nodes on this machine record their `runAsUids` ranges, to refuse overlaps. Default `/run/belay-uid-ranges`. */
+  runAsUidsDir?: string;
 }
 
 function positiveInt(value: number | undefined, fallback: number, field: string, min = 1): number {
@@ -136,6 +159,21 @@ function openStore(db: string, home: string, options: BelayOptions, nodeId: stri
   return { store, lockPath: location.path === ":memory:" ? null : `${location.path}.lock` };
 }
 
+/** Where process tasks' uids come from: `runAs` (one uid) or `runAsUids` (one per running attempt), checked. */
+function taskUsersOf(options: BelayOptions, concurrency: number): TaskUsers | undefined {
+  if (options.runAsUids === undefined) return options.runAs === undefined ? undefined : new OneTaskUser(options.runAs);
+  const fail = (message: string): never => {
+    throw new BelayError("INVALID_REQUEST", message, { details: { field: "runAsUids" } });
+  };
+  if (options.runAs !== undefined) fail("--run-as and --run-as-uids cannot be used together: one uid for every task, or one per running task");
+  const range = new TaskUidRange(checkRunAsUids(options.runAsUids));
+  // A range smaller than the node's concurrency would fail tasks the node claimed; the
+  // node's own tasks must never exhaust it.
+  if (range.size < concurrency) fail(`--run-as-uids ${options.runAsUids.start}-${options.runAsUids.end} holds ${range.size} uids but --concurrency is ${concurrency}: each process task running at once needs its own uid; give a larger range or a lower --concurrency`);
+  if (process.getuid?.() !== 0) fail("--run-as-uids needs the node to run as root (to give each task its uid and its directories)");
+  return range;
+}
+
 export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
   const home = resolve(options.home ?? process.env["BELAY_HOME"] ?? "./.belay");
   const db = dbUrlOrDefault(options.db, home);
@@ -156,22 +194,27 @@ export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
   const accessPolicy = parsePolicy(options.policy);
   const templates = parseTemplates(options.templates);
   const secrets = secretSource(options.secrets ?? {});
+  const taskUsers = taskUsersOf(options, concurrency);
   const leaseMs = positiveInt(options.leaseMs, 10_000, "leaseMs");
+  const maxChildDepth = positiveInt(options.maxChildDepth, defaultMaxChildDepth, "maxChildDepth");
   const heartbeatMs = positiveInt(options.heartbeatMs, Math.max(50, Math.floor(leaseMs / 4)), "heartbeatMs");
   const { store, lockPath } = openStore(db, home, options, nodeId);
   let lock: EngineLock | null = null;
   try {
     if (lockPath !== null) lock = EngineLock.acquire(lockPath);
     await store.migrate();
-    if (options.runAs !== undefined) hardenHome(home, parseDbUrl(db, home));
+    if (taskUsers !== undefined) hardenHome(home, parseDbUrl(db, home));
+    if (taskUsers instanceof TaskUidRange) taskUsers.claimOnMachine(options.runAsUidsDir);
   } catch (error) {
+    taskUsers?.close?.();
     lock?.release();
     await store.close();
     throw error;
   }
 
   const runners: NodeRunners = {
-    process: new ProcessRunner({ secret: (name) => secrets.get(name), ...(options.runAs === undefined ? {} : { runAs: options.runAs }) }),
+    job: new JobTaskRunner(),
+    process: new ProcessRunner({ secret: (name) => secrets.get(name), ...(taskUsers === undefined ? {} : { taskUsers }) }),
     remote: new RemoteRunner({
       adapters,
       ...(options.remotePollIntervalMs === undefined ? {} : { pollIntervalMs: options.remotePollIntervalMs }),
@@ -194,9 +237,13 @@ export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
   // scheduler starts runs: the scheduler is bound late.
   let scheduler!: Scheduler;
   let closing = false;
+  // A task's child jobs go through the engine and the cancel requests, built below.
+  let engine!: Belay;
+  let requests!: CancelRequests;
+  const treePollMs = Math.max(pollIntervalMs, 200);
   const runs = new Runs({
     store,
-    runners: { ...(runners.process ? { process: runners.process } : {}), ...(runners.handler ? { handler: runners.handler } : {}), ...(runners.remote ? { remote: runners.remote } : {}), ...(runners.slurm ? { slurm: runners.slurm } : {}) },
+    runners: { ...(runners.job ? { job: runners.job } : {}), ...(runners.process ? { process: runners.process } : {}), ...(runners.handler ? { handler: runners.handler } : {}), ...(runners.remote ? { remote: runners.remote } : {}), ...(runners.slurm ? { slurm: runners.slurm } : {}) },
     workspace,
     logs,
     writer,
@@ -205,6 +252,7 @@ export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
     logger,
     now,
     closing: () => closing,
+    children: (jobId, taskKey) => childJobsOf({ engine: () => engine, requests: () => requests, store, bus, pollIntervalMs: treePollMs }, jobId, taskKey),
     onEnded: (run, result) => {
       // failFast: stop the independent branches core moved to `cancelling`, like a cancel does.
       const targets = (result?.toStop ?? []).flatMap(({ key, graceMs }) => {
@@ -218,7 +266,7 @@ export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
   const remoteFollowUp = new RemoteFollowUp({
     store,
     writer,
-    remote: runners.remote,
+    jobs: { ...(runners.remote ? { remote: remoteJobs(runners.remote) } : {}), ...(runners.slurm ? { slurm: slurmJobs(runners.slurm) } : {}) },
     logger,
     retryDelaysMs: options.remoteCancelRetryDelaysMs ?? [1000, 2000, 5000, 10_000, 30_000],
     pollIntervalMs: options.remotePollIntervalMs ?? 500,
@@ -244,9 +292,30 @@ export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
     goneNodes: async (ids) => (ids.length === 0 ? new Set() : new Set(ids.filter((await goneNodes(store, nodeId)).isGone))),
     reload: (recordId) => store.getCancellation(recordId),
     closing: () => closing,
+    cancelTree: (record, escalated) =>
+      cancelTree({ store, bus, logger, pollIntervalMs: treePollMs, cancelInTree: (jobId, root, force) => requests.cancelInTree(jobId, root, force) }, record, escalated),
   });
   const agent = new CancelAgent({ store, runs, policy, writer, logger, nodeId, executor });
-  const requests = new CancelRequests({ writer, store, executor, logger, nodeId, now, wake: () => scheduler.wake() });
+  // Schedules reach the engine's submit (policy, secrets, runnable checks) through `engine`, bound below.
+  const schedules: Schedules = new Schedules({
+    store,
+    logger,
+    now,
+    pollMs: positiveInt(options.schedulePollMs, 1000, "schedulePollMs"),
+    prepare: (input, owner, principal) => engine.prepareJob(input, { owner, principal }, now()),
+    submit: (input, submitOptions) => engine.submit(input, submitOptions),
+    canceller: () => requests,
+  });
+  requests = new CancelRequests({
+    writer,
+    store,
+    executor,
+    logger,
+    nodeId,
+    now,
+    wake: () => scheduler.wake(),
+    quiesce: (filter, by, reason) => schedules.quiesce(filter, by, reason),
+  });
   scheduler = new Scheduler({
     writer,
     runs,
@@ -259,12 +328,13 @@ export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
     timeouts: new TimeoutSweep({ store, canceller: requests, logger }),
     onPoll: () => cluster.poll(),
   });
-  const engine = new Belay({
+  engine = new Belay({
     store,
     bus,
     writer,
     scheduler,
     requests,
+    schedules,
     runners,
     logger,
     nodeId,
@@ -272,14 +342,17 @@ export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
     policy: accessPolicy,
     templates,
     hasSecret: (name) => secrets.has(name),
+    maxChildDepth,
     now,
+    drainer: new Drainer({ store, writer, runs, policy, scheduler, bus, logger, nodeId, now }),
     onClose: async (graceMs) => {
       closing = true;
+      await schedules.stop();
       scheduler.stop();
       await scheduler.settled();
       await policy.interrupt(runs.all(), graceMs);
       await logs.flush();
-      await Promise.all([runners.process?.close(), runners.handler?.close(), runners.remote?.close(), runners.slurm?.close()]);
+      await Promise.all([runners.job?.close(), runners.process?.close(), runners.handler?.close(), runners.remote?.close(), runners.slurm?.close()]);
       await presence.stop(now());
       await cluster.close();
       await store.close();
@@ -308,6 +381,8 @@ export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
     remote: runners.remote,
     executor,
     slurm: runners.slurm,
+    runs,
+    policy,
   });
   const presence = new Presence({
     store,
@@ -334,5 +409,6 @@ export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
   }
   presence.start();
   scheduler.start();
+  if (options.fireSchedules !== false) schedules.start();
   return engine;
 }

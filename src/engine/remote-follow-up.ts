@@ -1,6 +1,7 @@
 /**
- * Follows up the remote jobs a cancellation could not stop for sure (DESIGN §3): the
- * service refused the cancel, or the task was force-stopped before it answered. For each,
+ * Follows up the external jobs a cancellation could not stop for sure (DESIGN §3): a remote
+ * adapter's job whose service refused the cancel (or the task was force-stopped before it
+ * answered), or a Slurm job whose `scancel` failed or that did not leave. For each,
  * the cancel is retried with backoff until the service accepts it, and the remote job is
  * polled until it has ended; each refusal, the acceptance and the end are written to the
  * record (`src/core/remote-stops.ts`), which becomes `completed` once none may still run.
@@ -12,14 +13,42 @@ import type { Logger } from "pino";
 import { confirmRemoteStopped, pendingRemoteStops, recordRemoteAccepted, recordRemoteRefusal } from "../core/remote-stops.ts";
 import type { CancellationRecord } from "../core/model.ts";
 import type { RemoteRunner } from "../runners/remote.ts";
+import type { SlurmRunner } from "../runners/slurm.ts";
 import type { Store } from "../store/store.ts";
 import type { JobWriter } from "./job-writer.ts";
+
+/** An external job we asked to stop, as the runner that owns it can poll and cancel it. */
+export interface ExternalJobs {
+  /** The job's state, `ended` once it will not run any more. Throws when it cannot be read. */
+  poll(adapter: string, remoteId: string): Promise<{ ended: boolean; state: string }>;
+  /** Ask again to stop it. Throws when refused. */
+  cancel(adapter: string, remoteId: string): Promise<void>;
+}
+
+const endStates = new Set(["succeeded", "failed", "cancelled"]);
+
+/** A remote adapter's jobs. */
+export function remoteJobs(remote: RemoteRunner): ExternalJobs {
+  return {
+    poll: async (adapter, remoteId) => {
+      const state = await remote.pollOrphan(adapter, remoteId);
+      return { ended: endStates.has(state), state };
+    },
+    cancel: (adapter, remoteId) => remote.cancelOrphan(adapter, remoteId),
+  };
+}
+
+/** A Slurm cluster's jobs. */
+export function slurmJobs(slurm: SlurmRunner): ExternalJobs {
+  return { poll: (_adapter, id) => slurm.pollStopped(id), cancel: (_adapter, id) => slurm.cancelAgain(id) };
+}
 
 export interface RemoteFollowUpDeps {
   store: Store;
   /** The one writer of jobs (each refusal, acceptance and stop is a change of the job). */
   writer: Pick<JobWriter, "mutate">;
-  remote: RemoteRunner | undefined;
+  /** Who follows which jobs up: a record's remote stop names its runner (`runner`, absent for remote adapters). */
+  jobs: { remote?: ExternalJobs | undefined; slurm?: ExternalJobs | undefined };
   logger: Logger;
   /** Waits between refused cancels; the last one repeats. */
   retryDelaysMs: readonly number[];
@@ -27,8 +56,6 @@ export interface RemoteFollowUpDeps {
   pollIntervalMs: number;
   closing: () => boolean;
 }
-
-const endStates = new Set(["succeeded", "failed", "cancelled"]);
 
 export class RemoteFollowUp {
   private readonly deps: RemoteFollowUpDeps;
@@ -46,7 +73,13 @@ export class RemoteFollowUp {
       const id = `${record.id}/${report.key}`;
       if (this.following.has(id) || report.remote.remoteId === null) continue;
       this.following.add(id);
-      const loop = this.followOne(record.jobId, record.id, report.key, report.remote.adapter, report.remote.remoteId, report.remote.cancelled);
+      const jobs = this.deps.jobs[report.remote.runner ?? "remote"];
+      if (jobs === undefined) {
+        this.deps.logger.warn({ cancellationId: record.id, taskKey: report.key, runner: report.remote.runner ?? "remote" }, "a stop to follow up, but this node has no such runner");
+        this.following.delete(id);
+        continue;
+      }
+      const loop = this.followOne(jobs, record.jobId, record.id, report.key, report.remote.adapter, report.remote.remoteId, report.remote.cancelled);
       void loop
         .catch((error: unknown) => this.deps.logger.error({ err: error, cancellationId: record.id, taskKey: report.key }, "remote cancel follow-up failed"))
         .finally(() => this.following.delete(id));
@@ -59,28 +92,27 @@ export class RemoteFollowUp {
     for (const record of items) if ((record.remote.pending ?? 0) > 0) this.follow(record);
   }
 
-  private async followOne(jobId: string, recordId: string, key: string, adapter: string, remoteId: string, acceptedBefore: boolean): Promise<void> {
-    const { remote, logger } = this.deps;
+  private async followOne(remote: ExternalJobs, jobId: string, recordId: string, key: string, adapter: string, remoteId: string, acceptedBefore: boolean): Promise<void> {
+    const { logger } = this.deps;
     const { mutate } = this.deps.writer;
-    if (remote === undefined) return;
     let accepted = acceptedBefore;
     const { retryDelaysMs, pollIntervalMs } = this.deps;
     // The cancel that made the record partial was the first refusal: wait before the next one.
     let refusals = accepted ? 0 : 1;
     await delay(accepted ? pollIntervalMs : (retryDelaysMs[0] ?? pollIntervalMs));
     while (!this.deps.closing()) {
-      const state = await remote.pollOrphan(adapter, remoteId).catch((error: unknown) => {
+      const polled = await remote.poll(adapter, remoteId).catch((error: unknown) => {
         logger.warn({ err: error, jobId, cancellationId: recordId, taskKey: key, remoteId }, "remote poll failed during a cancel follow-up");
         return null;
       });
-      if (state !== null && endStates.has(state)) {
-        await mutate(jobId, (d) => confirmRemoteStopped(d, recordId, key, state));
-        logger.info({ jobId, cancellationId: recordId, taskKey: key, remoteId, remoteState: state }, "remote job stopped after a refused cancel");
+      if (polled !== null && polled.ended) {
+        await mutate(jobId, (d) => confirmRemoteStopped(d, recordId, key, polled.state));
+        logger.info({ jobId, cancellationId: recordId, taskKey: key, remoteId, remoteState: polled.state }, "remote job stopped after a refused cancel");
         return;
       }
       if (!accepted) {
         try {
-          await remote.cancelOrphan(adapter, remoteId);
+          await remote.cancel(adapter, remoteId);
           accepted = true;
           await mutate(jobId, (d) => recordRemoteAccepted(d, recordId, key));
         } catch (error) {

@@ -6,7 +6,7 @@
  * workers can run), so only what this node is configured with is checked: the handler names
  * if it loads a handlers module, the adapters if it has any.
  */
-import { invalid } from "../core/errors.ts";
+import { invalid, isBelayError } from "../core/errors.ts";
 import type { JobSpec, TaskKind } from "../core/model.ts";
 import type { HandlerRunner } from "../runners/handler.ts";
 import type { RemoteRunner } from "../runners/remote.ts";
@@ -18,12 +18,15 @@ export interface NodeRunners {
   handler?: HandlerRunner;
   remote?: RemoteRunner;
   slurm?: SlurmRunner;
+  /** Runs `job` tasks (a child job each); every engine has it. */
+  job?: Runner;
   /** Names of the remote adapters configured for `remote`. */
   adapterNames?: ReadonlySet<string>;
 }
 
 export async function validateRunnable(spec: JobSpec, runners: NodeRunners, pools: Record<string, number>, shared = false): Promise<void> {
   const handlerNames = spec.tasks.some((t) => t.kind === "handler") && runners.handler !== undefined ? new Set(await runners.handler.listHandlerNames()) : null;
+  const childChecks: Array<Promise<void>> = [];
   spec.tasks.forEach((task, i) => {
     const kind: TaskKind = task.kind;
     if (runners[kind] === undefined && !shared) {
@@ -38,6 +41,17 @@ export async function validateRunnable(spec: JobSpec, runners: NodeRunners, pool
     if (task.remote !== undefined && checkAdapters && !runners.adapterNames?.has(task.remote.adapter)) {
       throw invalid(`tasks[${i}].adapter: unknown remote adapter "${task.remote.adapter}"`, { field: `tasks[${i}].adapter` });
     }
+    // A `job` task's child runs here or elsewhere in the cluster like any job: its tasks are checked the same way.
+    if (task.job !== undefined) {
+      childChecks.push(
+        validateRunnable(task.job, runners, pools, shared).catch((error: unknown) => {
+          if (!isBelayError(error)) throw error;
+          const inner = typeof error.details?.["field"] === "string" ? (error.details["field"] as string) : "";
+          const field = `tasks[${i}].job${inner === "" ? "" : `.${inner}`}`;
+          throw invalid(`tasks[${i}].job.${error.message}`, { ...error.details, field });
+        }),
+      );
+    }
     task.uses.forEach((pool, j) => {
       if (pools[pool] === undefined && !shared) {
         throw invalid(`tasks[${i}].uses[${j}]: unknown resource pool "${pool}"; configured: ${Object.keys(pools).join(", ") || "none"}`, {
@@ -46,4 +60,5 @@ export async function validateRunnable(spec: JobSpec, runners: NodeRunners, pool
       }
     });
   });
+  await Promise.all(childChecks);
 }

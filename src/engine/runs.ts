@@ -8,8 +8,8 @@ import { isBelayError } from "../core/errors.ts";
 import { endAttempt, recordProgress, recordWarning, saveCheckpoint, stallTimeoutFor } from "../core/lifecycle.ts";
 import type { AttemptEnd, AttemptEndResult } from "../core/lifecycle.ts";
 import type { Job, Json, Task, TaskKind } from "../core/model.ts";
-import type { RunContext, Runner, RunnerExit } from "../runners/types.ts";
-import type { Mutator, Store } from "../store/store.ts";
+import type { ChildJobs, RunContext, Runner, RunnerExit, RunningTask } from "../runners/types.ts";
+import type { Mutator, RunnerRecord, Store } from "../store/store.ts";
 import type { ActiveRun } from "./active-run.ts";
 import type { JobWriter } from "./job-writer.ts";
 import { retryDelayMs } from "./retry.ts";
@@ -35,6 +35,13 @@ export interface RunsDeps {
   onEnded: (run: ActiveRun, result: AttemptEndResult | null) => void;
   /** Whether the engine is closing: a failed write is then given up rather than retried. */
   closing: () => boolean;
+  /** Child jobs of a task (DESIGN §7): `ctx.submitChild` of handlers and the `job` task's runner. */
+  children?: (jobId: string, taskKey: string) => ChildJobs;
+}
+
+interface Adopted {
+  previous: RunnerRecord;
+  skipLines: number;
 }
 
 export class Runs {
@@ -59,6 +66,19 @@ export class Runs {
 
   /** Start the runner of an attempt just claimed. Returns at once; the run is registered synchronously. */
   start(job: Job, task: Task, lastCheckpoint: Json | null): ActiveRun {
+    return this.register(job, task, lastCheckpoint, null);
+  }
+
+  /**
+   * Recovery: follow again the running attempt of a job that outlived the previous engine (a
+   * Slurm job), as if this node had started it: its runner row moves to this node, and its
+   * end, progress and log are recorded as for any run. Returns at once, registered.
+   */
+  adopt(job: Job, task: Task, previous: RunnerRecord, skipLines: number): ActiveRun {
+    return this.register(job, task, null, { previous, skipLines });
+  }
+
+  private register(job: Job, task: Task, lastCheckpoint: Json | null, adopted: Adopted | null): ActiveRun {
     let resolveDone!: (value: AttemptEndResult | null) => void;
     const run: ActiveRun = {
       jobId: job.id,
@@ -80,7 +100,7 @@ export class Runs {
     };
     // Registered before any await: a cancel arriving while the runner starts still finds it.
     this.active.set(`${run.jobId}/${run.key}`, run);
-    void this.launch(run, job, task, lastCheckpoint).then(resolveDone, (error: unknown) => {
+    void this.launch(run, job, task, lastCheckpoint, adopted).then(resolveDone, (error: unknown) => {
       this.deps.logger.error({ err: error, jobId: run.jobId, taskKey: run.key }, "run failed unexpectedly");
       this.active.delete(`${run.jobId}/${run.key}`);
       resolveDone(null);
@@ -88,7 +108,7 @@ export class Runs {
     return run;
   }
 
-  private async launch(run: ActiveRun, job: Job, task: Task, lastCheckpoint: Json | null): Promise<AttemptEndResult | null> {
+  private async launch(run: ActiveRun, job: Job, task: Task, lastCheckpoint: Json | null, adopted: Adopted | null): Promise<AttemptEndResult | null> {
     const { store, workspace, logs, nodeId } = this.deps;
     const runner = this.deps.runners[task.kind];
     let exit: RunnerExit;
@@ -126,12 +146,16 @@ export class Runs {
           return this.write(run, (d) => saveCheckpoint(d, run.key, run.attempt, data));
         },
         onWarning: (message) => this.write(run, (d) => recordWarning(d, run.key, run.attempt, message)),
+        ...(this.deps.children === undefined ? {} : { children: this.deps.children(job.id, task.key) }),
         onLog: (stream, line) => {
           stall?.touch();
           logs.push({ jobId: run.jobId, taskKey: run.key, attempt: run.attempt, stream, line, time: this.deps.now() });
         },
       };
-      const running = await runner.start(ctx);
+      let running: RunningTask;
+      if (adopted === null) running = await runner.start(ctx);
+      else if (runner.reattach !== undefined && adopted.previous.remoteId !== null) running = runner.reattach(ctx, adopted.previous.remoteId, adopted.skipLines);
+      else throw new Error(`a ${task.kind} runner cannot follow a job again`);
       run.running = running;
       crashPoint("run.spawned");
       // The runner row is how a later node finds what outlived this one: a process group
@@ -148,7 +172,7 @@ export class Runs {
         pidStartTime: running.identity.pidStartTime,
         remoteId: running.identity.remoteId,
         workDir: run.workDir,
-        startedAt: this.deps.now(),
+        startedAt: adopted?.previous.startedAt ?? this.deps.now(),
         endedAt: null,
         exitCode: null,
         outcome: null,
@@ -193,16 +217,14 @@ export class Runs {
   }
 
   /**
-   * Apply one pure change to the run's job, after the run's earlier writes. A write the
-   * database could not take (it is restarting, the connection dropped) is retried with
-   * backoff: the end of an attempt must not be lost (DESIGN invariant 6).
-   */
-  /**
    * A run's writes (progress, checkpoints, warnings, its end) are applied in order, one
    * transaction at a time. The ones queued while a transaction is in flight go together into
    * the next: a runner that reports faster than the database commits (a row lock held
    * elsewhere, a busy server) makes bigger transactions, not an ever longer queue in front
-   * of its attempt's end. Every update is still applied, each event still emitted.
+   * of its attempt's end. Every update is still applied, each event still emitted. Each
+   * batch is itself grouped with other runs' writes in flight (`mutateGrouped`: group
+   * commit). A write the database could not take (it is restarting, the connection dropped)
+   * is retried with backoff: the end of an attempt must not be lost (DESIGN invariant 6).
    */
   private write<T>(run: ActiveRun, mutator: Mutator<T>): Promise<T | null> {
     return new Promise<T | null>((resolve) => {
@@ -211,7 +233,7 @@ export class Runs {
       run.chain = run.chain.then(async () => {
         const batch = run.queuedWrites.splice(0);
         const apply = (writes: typeof batch): Promise<unknown[] | null> =>
-          this.retrying(async () => (await this.deps.writer.mutate(run.jobId, (d) => writes.map((w) => w.mutator(d)))).value, "could not record a task update", {
+          this.retrying(async () => (await this.deps.writer.mutateGrouped(run.jobId, (d) => writes.map((w) => w.mutator(d)))).value, "could not record a task update", {
             jobId: run.jobId,
             taskKey: run.key,
           }).catch(() => null);

@@ -40,6 +40,8 @@ export class Scheduler {
   private timer: NodeJS.Timeout | null = null;
   private polling = false;
   private stopped = false;
+  /** Draining: no more claims, but the poll (the cluster's catch-up, timeouts) goes on. */
+  private paused = false;
 
   constructor(deps: SchedulerDeps) {
     this.deps = deps;
@@ -58,9 +60,14 @@ export class Scheduler {
     this.timer = null;
   }
 
+  /** Stop claiming at once (a drain); the poll goes on. Runs already started go on. */
+  pauseClaims(): void {
+    this.paused = true;
+  }
+
   /** Ask for a claim round soon; many wakes in one tick make one round. */
   wake(): void {
-    if (this.stopped) return;
+    if (this.stopped || this.paused) return;
     if (this.busy) {
       this.again = true;
       return;
@@ -79,7 +86,7 @@ export class Scheduler {
   }
 
   private async round(): Promise<void> {
-    if (this.stopped) return;
+    if (this.stopped || this.paused) return;
     this.busy = true;
     let claimedAll = false;
     try {

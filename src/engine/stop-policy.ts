@@ -90,22 +90,31 @@ export class StopPolicy {
    * kill — and this resolves once each end is stored. An interruption is not a cancel: a run
    * not already being cancelled is not marked signalled, so it goes back to `pending`.
    */
-  async interrupt(runs: readonly ActiveRun[], graceMs: number): Promise<void> {
-    for (const run of runs) {
+  interrupt(runs: readonly ActiveRun[], graceMs: number): Promise<void> {
+    return this.interruptEach(runs.map((run) => ({ run, graceMs })));
+  }
+
+  /** `interrupt` with each run's own grace (a drain gives each task the grace its spec sets). */
+  async interruptEach(targets: readonly StopTarget[]): Promise<void> {
+    for (const { run } of targets) {
       run.interrupted = true;
       if (run.signalSent) continue; // A run being cancelled keeps its cancel's semantics.
+      // When it was told to stop, for a drain's record; `signalSent` stays false (not a cancel).
+      run.signalledAt ??= this.now();
       if (run.running === null) run.stopWhenStarted ??= "signal";
       else this.sendSignal(run);
     }
-    await Promise.race([Promise.all(runs.map((r) => r.done)), new Promise((resolve) => setTimeout(resolve, graceMs))]);
-    for (const run of runs) {
-      if (run.forced) continue; // Killed already, by its cancel.
+    await Promise.all(targets.map(async ({ run, graceMs }) => {
+      let timer: NodeJS.Timeout | undefined;
+      const ended = await Promise.race([run.done.then(() => true), new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), graceMs)))]);
+      clearTimeout(timer);
+      if (ended || run.forced) return; // Ended, or killed already by its cancel.
       // Not marked `forced`: the runner reports a kill that ended it, and a run that ended
       // on its own just before must not be recorded as killed.
       if (run.running === null) run.stopWhenStarted = "kill";
       else void run.running.kill();
-    }
-    await Promise.all(runs.map((r) => r.done));
+      await run.done;
+    }));
   }
 
   /** The runner has just started: deliver a stop asked for before. */
@@ -120,7 +129,7 @@ export class StopPolicy {
     const running = run.running;
     if (running === null) return;
     void running.signal().then((acknowledged) => {
-      if (acknowledged && run.acknowledgedAt === null && run.signalSent) run.acknowledgedAt = this.now();
+      if (acknowledged && run.acknowledgedAt === null && (run.signalSent || run.interrupted)) run.acknowledgedAt = this.now();
     });
   }
 

@@ -20,6 +20,7 @@ function contractField(schema: JsonSchema, description: string): z.ZodOptional<z
 }
 
 const jobId = z.string().min(1).describe("The job's id (a UUID), as returned by submit_job or list_jobs.");
+const dryRunWords = "true: do not cancel; answer what the cancel would do (tasks and runners it would stop and how, compensation tasks it would run) and change nothing. Needs the same role as the cancel.";
 const reasonWords = `Why it is cancelled, in a few words; kept in the cancellation record (at most ${requestLimits.reasonChars} characters).`;
 const forceWords = "Skip the grace period: kill the running work at once instead of asking it to stop first. Default false.";
 const graceWords = "How long running work may take to stop after being signalled, in milliseconds, before it is force-killed. Default: the job's graceMs (10 000 unless the job set it).";
@@ -115,6 +116,7 @@ export const cancelJobInput = {
     cancelJobBody.properties.onlyIfPending,
     "Cancel only if the job has not started yet; a started or finished job is refused with JOB_NOT_PENDING (a started one keeps running).",
   ),
+  dryRun: contractField(cancelJobBody.properties.dryRun, dryRunWords),
 };
 
 export const cancelTaskInput = {
@@ -127,4 +129,16 @@ export const cancelTaskInput = {
     cancelTaskBody.properties.cascade,
     "true: also cancel every task that depends on it, directly or not. false: its dependents run as if it had been skipped. Default: each dependency's own onCancel policy (cascade unless the job said otherwise).",
   ),
+  dryRun: contractField(cancelTaskBody.properties.dryRun, dryRunWords),
+};
+
+// ---- schedules and queues (DESIGN §7) ----------------------------------------------------------
+
+export const scheduleIdInput = {
+  schedule: z.string().min(1).max(200).describe("The schedule's id (as list_schedules shows it), or the name of one of the token's own schedules."),
+};
+
+export const pauseQueueInput = {
+  queue: z.string().min(1).max(200).describe('The queue\'s name, e.g. "default" or a job spec\'s queue.'),
+  reason: z.string().max(requestLimits.reasonChars).optional().describe(`Why it is paused, in a few words (at most ${requestLimits.reasonChars} characters); shown with the queue.`),
 };

@@ -32,13 +32,18 @@ export type ToThread =
       params: Json;
     }
   | { type: "abort"; runId: number }
-  | { type: "list"; requestId: number };
+  | { type: "list"; requestId: number }
+  | { type: "child-result"; runId: number; requestId: number; ok: true; value: Json }
+  | { type: "child-result"; runId: number; requestId: number; ok: false; error: string; code: string | null };
 
 export type FromThread =
   | { type: "progress"; runId: number; data: Json }
   | { type: "checkpoint"; runId: number; data: Json }
   | { type: "log"; runId: number; stream: "stdout" | "stderr" | "log"; line: string }
   | { type: "abort-ack"; runId: number; delivered: boolean }
+  /** `ctx.submitChild(spec)` / `ctx.waitForChild(id)`: answered by a `child-result` of the same requestId. */
+  | { type: "child-request"; runId: number; requestId: number; op: "submit"; spec: Json }
+  | { type: "child-request"; runId: number; requestId: number; op: "wait"; jobId: string }
   | { type: "done"; runId: number; ok: true; output: Json }
   | { type: "done"; runId: number; ok: false; error: string }
   | { type: "names"; requestId: number; ok: true; names: string[] }
@@ -58,6 +63,30 @@ export interface HandlerContext {
   taskKey: string;
   attempt: number;
   params: Json;
+  /**
+   * Start a child job (DESIGN §7): the spec is a job spec as `POST /jobs` takes it, plus
+   * `onParentCancel` ("cancel", the default, or "detach"). The child is owned by this job's
+   * owner, checked against the same policy, and cancelled with this job unless detached.
+   * Resolves with the child's id and status; rejects with an Error whose `code` is
+   * `JOB_CANCELLING` once this job's tree is being cancelled, `INVALID_REQUEST` past the
+   * depth limit, `FORBIDDEN` for a task the submitter may not run.
+   */
+  submitChild(spec: { [key: string]: Json }): Promise<ChildJobInfo>;
+  /** Resolves once a child job has ended, with its status and its tasks' outputs. */
+  waitForChild(jobId: string): Promise<ChildJobInfo>;
+}
+
+/** A child job as a handler sees it. */
+export interface ChildJobInfo {
+  id: string;
+  name: string;
+  status: string;
+  /** Its parent's cancel does not reach it (`onParentCancel: "detach"`). */
+  detached: boolean;
+  /** Task key → output, for the tasks that have one. */
+  outputs: { [key: string]: Json };
+  /** The first failed task's error, if any. */
+  error: string | null;
 }
 
 export type HandlerFunction = (input: Json, ctx: HandlerContext) => unknown;
@@ -136,6 +165,18 @@ interface CurrentRun {
   runId: number;
   controller: AbortController;
 }
+
+/** Child requests waiting for their answer, by request id. */
+const childRequests = new Map<number, { resolve: (value: Json) => void; reject: (error: Error) => void }>();
+let nextChildRequest = 1;
+
+function childRequest(runId: number, request: { op: "submit"; spec: Json } | { op: "wait"; jobId: string }): Promise<Json> {
+  const requestId = nextChildRequest++;
+  return new Promise<Json>((resolve, reject) => {
+    childRequests.set(requestId, { resolve, reject });
+    post({ type: "child-request", runId, requestId, ...request });
+  });
+}
 let current: CurrentRun | null = null;
 
 // console.* inside a handler goes to the task's log of the run in progress (the thread runs
@@ -185,6 +226,11 @@ async function run(message: Extract<ToThread, { type: "run" }>): Promise<void> {
       taskKey: message.taskKey,
       attempt: message.attempt,
       params: message.params,
+      submitChild: async (spec) => (await childRequest(runId, { op: "submit", spec: toJson(spec, "child job spec") })) as unknown as ChildJobInfo,
+      waitForChild: async (jobId) => {
+        if (typeof jobId !== "string") throw new TypeError("waitForChild(jobId) takes the child's id, a string");
+        return (await childRequest(runId, { op: "wait", jobId })) as unknown as ChildJobInfo;
+      },
     };
     const result = await fn(message.input, ctx);
     const output = toJson(result, "handler output");
@@ -206,6 +252,14 @@ port.on("message", (message: ToThread) => {
       // The default reason, a DOMException named "AbortError", is what signal.throwIfAborted() throws.
       if (delivered) current!.controller.abort();
       post({ type: "abort-ack", runId: message.runId, delivered });
+      break;
+    }
+    case "child-result": {
+      const waiting = childRequests.get(message.requestId);
+      if (waiting === undefined) break;
+      childRequests.delete(message.requestId);
+      if (message.ok) waiting.resolve(message.value);
+      else waiting.reject(Object.assign(new Error(message.error), { code: message.code }));
       break;
     }
     case "list":

@@ -23,7 +23,7 @@ import type { Json } from "../core/model.ts";
 import type { FromThread, ThreadData, ToThread } from "./handler-thread.ts";
 import type { ProgressUpdate, RunContext, Runner, RunnerExit, RunnerIdentity, RunningTask } from "./types.ts";
 
-export type { HandlerContext, HandlerFunction } from "./handler-thread.ts";
+export type { ChildJobInfo, HandlerContext, HandlerFunction } from "./handler-thread.ts";
 
 export interface HandlerRunnerOptions {
   /** The handlers module: an absolute path, a path relative to the process's cwd, or a `file:` URL. */
@@ -316,10 +316,29 @@ class HandlerTask implements RunningTask {
         case "abort-ack":
           for (const resolve of this.#signalWaiters.splice(0)) resolve(message.delivered);
           break;
+        case "child-request":
+          void this.#answerChildRequest(message);
+          break;
       }
     } catch {
       // A failing callback must not break the runner.
     }
+  }
+
+  /** A handler's `submitChild` / `waitForChild`, done by the engine's `ctx.children` and answered to the thread. */
+  async #answerChildRequest(message: Extract<FromThread, { type: "child-request" }>): Promise<void> {
+    const thread = this.#thread;
+    const children = this.ctx.children;
+    let answer: ToThread;
+    try {
+      if (children === undefined) throw new Error("child jobs are not available to this handler");
+      const value = message.op === "submit" ? await children.submit(message.spec) : await children.ended(message.jobId);
+      answer = { type: "child-result", runId: message.runId, requestId: message.requestId, ok: true, value: value as unknown as Json };
+    } catch (error) {
+      const code = typeof (error as { code?: unknown }).code === "string" ? ((error as { code: string }).code) : null;
+      answer = { type: "child-result", runId: message.runId, requestId: message.requestId, ok: false, error: (error as Error).message, code };
+    }
+    if (!this.#done) thread?.post(answer);
   }
 
   finishUnstarted(error: string, forced: boolean): void {

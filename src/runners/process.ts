@@ -27,6 +27,8 @@ import { StringDecoder } from "node:string_decoder";
 import type { Readable } from "node:stream";
 import type { Json } from "../core/model.ts";
 import { isGroupAlive, killGroup, readProcessStartTime } from "./proc.ts";
+import { OneTaskUser } from "./task-users.ts";
+import type { TaskUser, TaskUsers } from "./task-users.ts";
 import type { ProgressUpdate, RunContext, Runner, RunnerExit, RunnerIdentity, RunningTask } from "./types.ts";
 
 export interface ProcessRunnerOptions {
@@ -45,9 +47,12 @@ export interface ProcessRunnerOptions {
   /**
    * Run tasks under this uid/gid (needs the node to run as root). Each attempt's work dir
    * and artifacts dir are given to it while the attempt runs; afterwards its artifacts go
-   * back to this process's user, so a later task cannot read them.
+   * back to this process's user, so a later task cannot read them. Shorthand for
+   * `taskUsers: new OneTaskUser(runAs)`.
    */
   runAs?: { uid: number; gid: number };
+  /** Where each attempt's uid/gid comes from (`--run-as-uids`: `TaskUidRange`, one uid per running attempt). Wins over `runAs`. */
+  taskUsers?: TaskUsers;
   /** The environment a task starts from (PATH, LANG, TZ are taken from it). Default `process.env`. */
   baseEnv?: NodeJS.ProcessEnv;
 }
@@ -64,7 +69,7 @@ export class ProcessRunner implements Runner {
   readonly #drainTimeoutMs: number;
   readonly #maxLineLength: number;
   readonly #secret: (name: string) => string | undefined;
-  readonly #runAs: { uid: number; gid: number } | undefined;
+  readonly #taskUsers: TaskUsers | undefined;
   readonly #baseEnv: NodeJS.ProcessEnv;
 
   constructor(options: ProcessRunnerOptions = {}) {
@@ -72,7 +77,7 @@ export class ProcessRunner implements Runner {
     this.#drainTimeoutMs = options.drainTimeoutMs ?? 500;
     this.#maxLineLength = options.maxLineLength ?? 65_536;
     this.#secret = options.secret ?? (() => undefined);
-    this.#runAs = options.runAs;
+    this.#taskUsers = options.taskUsers ?? (options.runAs === undefined ? undefined : new OneTaskUser(options.runAs));
     this.#baseEnv = options.baseEnv ?? process.env;
   }
 
@@ -141,13 +146,21 @@ export class ProcessRunner implements Runner {
     if (!cwdIsDir) throw new Error(`working directory ${cwd} does not exist or is not a directory`);
 
     const { env, secrets } = this.#environment(ctx, ctx.workDir);
-    const runAs = this.#runAs;
-    if (runAs !== undefined) giveDirs(ctx, runAs);
+    const taskUsers = this.#taskUsers;
+    const runAs = taskUsers?.acquire();
+    // Until the task object owns it, a failed start hands the uid back here.
+    const giveUp = (): void => {
+      if (runAs === undefined || taskUsers === undefined) return;
+      takeBackDirs(ctx);
+      taskUsers.release(runAs);
+    };
 
     let child: ChildProcess;
     try {
+      if (runAs !== undefined) giveDirs(ctx, runAs);
       child = spawn(file, args, { cwd, env, detached: true, stdio: ["ignore", "pipe", "pipe"], ...(runAs === undefined ? {} : { uid: runAs.uid, gid: runAs.gid }) });
     } catch (error) {
+      giveUp();
       throw new Error(`cannot start ${file}: ${messageOf(error)}`, { cause: error });
     }
     // Read the start time synchronously, before yielding: the child cannot have been
@@ -163,6 +176,7 @@ export class ProcessRunner implements Runner {
       };
       const onError = (error: Error): void => {
         child.off("spawn", onSpawn);
+        giveUp();
         reject(new Error(`cannot start ${file}: ${describeSpawnError(error)}`, { cause: error }));
       };
       child.once("spawn", onSpawn);
@@ -175,14 +189,17 @@ export class ProcessRunner implements Runner {
       drainTimeoutMs: this.#drainTimeoutMs,
       maxLineLength: this.#maxLineLength,
       secrets,
-      ...(runAs === undefined ? {} : { takeBack: () => takeBackArtifacts(ctx.artifactsDir) }),
+      ...(runAs === undefined || taskUsers === undefined
+        ? {}
+        : { reap: () => taskUsers.reap(runAs), takeBack: () => takeBackDirs(ctx), release: () => taskUsers.release(runAs) }),
     });
     return task;
   }
 
   /** Does not stop running tasks: stopping is the engine's decision (signal, then kill). */
   async close(): Promise<void> {
-    // Nothing pooled to release.
+    // Nothing pooled to release; a uid range's machine-wide record goes.
+    this.#taskUsers?.close?.();
   }
 }
 
@@ -192,8 +209,12 @@ interface TaskTimings {
   maxLineLength: number;
   /** Values masked as `***` in every line the task writes (and so in its progress). */
   secrets: string[];
-  /** Under --run-as: give the artifacts back to the node's user once the group is gone. */
+  /** Under --run-as: kill what still runs as the task's uid once its group is gone (`--run-as-uids` only). */
+  reap?: () => void;
+  /** Under --run-as: give the work dir and artifacts back to the node's user once the group is gone. */
   takeBack?: () => void;
+  /** Under --run-as: the attempt's uid may be handed out again (after `takeBack`). */
+  release?: () => void;
 }
 
 /**
@@ -201,7 +222,7 @@ interface TaskTimings {
  * 0700); the directories above them are the node's, traversable but not listable (0711), so
  * a task cannot list other jobs' directories.
  */
-function giveDirs(ctx: RunContext, runAs: { uid: number; gid: number }): void {
+function giveDirs(ctx: RunContext, runAs: TaskUser): void {
   for (const dir of [ctx.workDir, ctx.artifactsDir]) {
     chmodSync(dirname(dir), 0o711);
     chmodSync(dirname(dirname(dir)), 0o711);
@@ -210,10 +231,24 @@ function giveDirs(ctx: RunContext, runAs: { uid: number; gid: number }): void {
   }
 }
 
-/** The artifacts of an ended attempt, owned by the node's user again (recursively, 0700 dirs). */
-function takeBackArtifacts(dir: string): void {
+/**
+ * An ended attempt's directories, the node user's again: the work dir itself (so the next
+ * attempt given the same uid cannot enter it before it is removed) and the artifacts,
+ * recursively (so later tasks cannot read them).
+ */
+function takeBackDirs(ctx: RunContext): void {
   const uid = process.getuid?.() ?? 0;
   const gid = process.getgid?.() ?? 0;
+  try {
+    chownSync(ctx.workDir, uid, gid);
+    chmodSync(ctx.workDir, 0o700);
+  } catch {
+    // Best effort: already removed.
+  }
+  takeBackTree(ctx.artifactsDir, uid, gid);
+}
+
+function takeBackTree(dir: string, uid: number, gid: number): void {
   const walk = (path: string): void => {
     const stat = lstatSync(path);
     lchownSync(path, uid, gid);
@@ -349,6 +384,9 @@ class ProcessTask implements RunningTask {
       await delay(this.#timings.groupPollIntervalMs);
     }
     this.#groupGone = true;
+    // Under --run-as-uids: what left the group (setsid, a daemon) dies with the attempt, and
+    // no longer holds the pipes open.
+    this.#timings.reap?.();
 
     // Everything the group wrote is in the pipes; read it to the end, but a process that
     // escaped the group may hold them open forever, so bound the wait.
@@ -357,6 +395,7 @@ class ProcessTask implements RunningTask {
     this.#child.stderr?.destroy();
     for (const splitter of this.#splitters) splitter.end();
     this.#timings.takeBack?.();
+    this.#timings.release?.();
 
     this.#done = true;
     const exit: RunnerExit =

@@ -14,8 +14,11 @@
  *   `scancel --signal=TERM --full` (the batch shell and its steps). A job already finished
  *   when the cancel came keeps its result (DESIGN §3): `finishedBeforeSignal`.
  * - `kill()`: `scancel` (Slurm's SIGTERM, then SIGKILL after `KillWait`), then waits until the
- *   job leaves; a failing `scancel` or a job that does not leave ends the attempt with
- *   `remoteCancel.cancelled = false`, which makes the record say so.
+ *   job leaves. A refused `scancel` ends the attempt at once with `remoteCancel.cancelled =
+ *   false` (the stop is `remote_refused`); a job that does not leave, with `stopped = false`.
+ *   Either way the record stays `partial` and src/engine/remote-follow-up.ts retries the
+ *   `scancel` (`cancelAgain`) and polls the job (`pollStopped`) until it has ended.
+ * - `reattach()`: a restarted Belay follows a job still on the cluster again (recovery).
  */
 import { execFile } from "node:child_process";
 import { closeSync, mkdirSync, openSync, readSync, statSync } from "node:fs";
@@ -42,6 +45,11 @@ export interface SlurmRunnerOptions {
   pollIntervalMs?: number;
   /** How long to wait for a job to leave after the final `scancel`. Default 30 000 ms (above Slurm's KillWait). */
   leaveTimeoutMs?: number;
+  /**
+   * How long squeue may fail in a row before a job's task is given up as failed. Default
+   * 300 000 ms: a controller restarting or a network blip must not fail tasks whose jobs run on.
+   */
+  unreachableGiveUpMs?: number;
   /** Environment of the Slurm commands (PATH, SLURM_CONF). Default: this process's. */
   env?: NodeJS.ProcessEnv;
   /** Counts each `scancel` that failed or job that would not leave (`belay_slurm_cancel_failures_total`). */
@@ -94,6 +102,14 @@ export class SlurmCli {
       if (id && state) found.set(id, state.split(" ")[0]!);
     }
     return found;
+  }
+
+  /** The newest job of this name and its state (squeue `-t all`), or null when squeue knows none. */
+  async byName(name: string): Promise<{ id: string; state: string } | null> {
+    const out = await this.run("squeue", ["-h", "-t", "all", "-n", name, "-o", "%i|%T"]);
+    const jobs = out.split("\n").map((l) => l.trim().split("|")).filter((f) => /^\d+$/.test(f[0] ?? "") && f[1] !== undefined);
+    jobs.sort((a, b) => Number(b[0]) - Number(a[0]));
+    return jobs[0] === undefined ? null : { id: jobs[0][0]!, state: jobs[0][1]!.split(" ")[0]! };
   }
 
   /** `scontrol show job` (then `sacct`, where accounting exists); null when the cluster has forgotten the job. */
@@ -152,7 +168,12 @@ export class SlurmRunner implements Runner {
   constructor(options: SlurmRunnerOptions = {}) {
     this.#env = options.env ?? process.env;
     this.cli = new SlurmCli(this.#env);
-    this.#options = { pollIntervalMs: options.pollIntervalMs ?? 500, leaveTimeoutMs: options.leaveTimeoutMs ?? 30_000, onCancelFailure: options.onCancelFailure };
+    this.#options = {
+      pollIntervalMs: options.pollIntervalMs ?? 500,
+      leaveTimeoutMs: options.leaveTimeoutMs ?? 30_000,
+      unreachableGiveUpMs: options.unreachableGiveUpMs ?? 300_000,
+      onCancelFailure: options.onCancelFailure,
+    };
   }
 
   async start(ctx: RunContext): Promise<RunningTask> {
@@ -181,15 +202,51 @@ export class SlurmRunner implements Runner {
     const out = await this.cli.run("sbatch", sbatchArgs(spec, name, outputPath, ctx.workDir), { env, ...(spec.script === undefined ? {} : { input: spec.script }) });
     const slurmId = out.trim().split(";")[0] ?? "";
     if (!/^\d+$/.test(slurmId)) throw new Error(`sbatch answered ${JSON.stringify(out.trim().slice(0, 200))}, not a job id`);
-    const task = new SlurmTask(this, slurmId, ctx, outputPath);
-    this.#tracked.set(slurmId, task);
-    void task.exited.then(() => this.#tracked.delete(slurmId));
+    return this.#track(new SlurmTask(this, slurmId, ctx, outputPath, null));
+  }
+
+  /**
+   * Follow again a job a previous Belay submitted and did not see end (recovery): its status,
+   * and its output from the line after the `skipLines` already in the task log.
+   */
+  reattach(ctx: RunContext, slurmId: string, skipLines: number): RunningTask {
+    if (this.#closed) throw new Error("slurm runner is closed");
+    return this.#track(new SlurmTask(this, slurmId, ctx, join(ctx.workDir, "slurm.out"), skipLines));
+  }
+
+  #track(task: SlurmTask): SlurmTask {
+    this.#tracked.set(task.slurmId, task);
+    void task.exited.then(() => this.#tracked.delete(task.slurmId));
     this.#schedule();
     return task;
   }
 
+  /**
+   * The follow-up of a cancel that did not stop the job for sure (src/engine/remote-follow-up.ts):
+   * the job's state, ended once Slurm will not run it any more (or has forgotten it).
+   */
+  async pollStopped(slurmId: string): Promise<{ ended: boolean; state: string }> {
+    const state = (await this.cli.states([slurmId])).get(slurmId);
+    if (state !== undefined) return { ended: terminalStates.has(state), state };
+    return { ended: true, state: (await this.cli.show(slurmId))?.state ?? "GONE" };
+  }
+
+  /** The follow-up's retry: the final rung again, `scancel` (Slurm's TERM, then KILL after KillWait). Throws when it fails. */
+  async cancelAgain(slurmId: string): Promise<void> {
+    try {
+      await this.cli.run("scancel", [slurmId]);
+    } catch (error) {
+      this.cancelFailed("scancel_failed");
+      throw error;
+    }
+  }
+
   get leaveTimeoutMs(): number {
     return this.#options.leaveTimeoutMs;
+  }
+
+  get unreachableGiveUpMs(): number {
+    return this.#options.unreachableGiveUpMs;
   }
 
   cancelFailed(reason: SlurmCancelFailure): void {
@@ -287,16 +344,20 @@ class SlurmTask implements RunningTask {
   #killRequested = false;
   #finishedBeforeSignal = false;
   #pollFailures = 0;
+  #pollFailingSinceMs: number | null = null;
+  /** Lines of the output file already in the task log (a job followed again after a restart). */
+  #skipLines: number;
   #resolveExited!: (exit: RunnerExit) => void;
 
-  constructor(runner: SlurmRunner, slurmId: string, ctx: RunContext, outputPath: string) {
+  constructor(runner: SlurmRunner, slurmId: string, ctx: RunContext, outputPath: string, skipLines: number | null) {
     this.#runner = runner;
     this.slurmId = slurmId;
     this.#ctx = ctx;
     this.#outputPath = outputPath;
+    this.#skipLines = skipLines ?? 0;
     this.identity = { pid: null, pidStartTime: null, remoteId: slurmId };
     this.exited = new Promise((resolve) => (this.#resolveExited = resolve));
-    this.#log(`slurm job ${slurmId} submitted`);
+    this.#log(skipLines === null ? `slurm job ${slurmId} submitted` : `slurm job ${slurmId} followed again after a restart of Belay (${skipLines} output lines already in the log)`);
   }
 
   async signal(): Promise<boolean> {
@@ -313,12 +374,12 @@ class SlurmTask implements RunningTask {
     const args = state === "PENDING" ? [this.slurmId] : ["--signal=TERM", "--full", this.slurmId];
     try {
       await this.#runner.cli.run("scancel", args);
-      this.remoteCancel = { attempted: true, cancelled: true, error: null };
+      this.remoteCancel = { attempted: true, cancelled: true, error: null, remoteId: this.slurmId };
       this.#log(`cancel: scancel ${args.join(" ")} accepted (job was ${state})`);
       return true;
     } catch (error) {
       this.#runner.cancelFailed("scancel_failed");
-      this.remoteCancel = { attempted: true, cancelled: false, error: (error as Error).message };
+      this.remoteCancel = { attempted: true, cancelled: false, error: (error as Error).message, remoteId: this.slurmId };
       this.#log(`cancel: scancel ${args.join(" ")} failed: ${(error as Error).message}`);
       return false;
     }
@@ -329,11 +390,18 @@ class SlurmTask implements RunningTask {
     this.#killRequested = true;
     try {
       await this.#runner.cli.run("scancel", [this.slurmId]);
+      // Accepted now, whatever became of the TERM before (it may have been refused).
+      this.remoteCancel = { attempted: true, cancelled: true, error: null, remoteId: this.slurmId };
       this.#log(`force: scancel ${this.slurmId} accepted (Slurm sends SIGKILL after KillWait)`);
     } catch (error) {
       this.#runner.cancelFailed("scancel_failed");
-      this.remoteCancel = { attempted: true, cancelled: false, error: (error as Error).message };
+      this.remoteCancel = { attempted: true, cancelled: false, error: (error as Error).message, remoteId: this.slurmId };
       this.#log(`force: scancel ${this.slurmId} failed: ${(error as Error).message}`);
+      // The cluster refused the stop: waiting for the job to leave would only wait out its run.
+      // The local attempt ends now; the record stays partial and the follow-up retries the
+      // scancel and polls the job until it has ended (src/engine/remote-follow-up.ts).
+      this.#finish({ outcome: "failed", exitCode: null, signal: null, error: `slurm refused the cancel: ${(error as Error).message}`, output: null, forced: true });
+      return;
     }
     // The runner's shared poll sees the job leave: one squeue for all jobs, not one per job.
     let timer: NodeJS.Timeout | undefined;
@@ -342,7 +410,8 @@ class SlurmTask implements RunningTask {
     if (left) return;
     this.#runner.cancelFailed("job_did_not_leave");
     const error = `slurm job ${this.slurmId} did not leave the cluster within ${this.#runner.leaveTimeoutMs} ms of scancel`;
-    this.remoteCancel = { attempted: true, cancelled: false, error };
+    // Accepted, not seen to end: the record stays partial while the follow-up polls the job.
+    this.remoteCancel = { attempted: true, cancelled: true, error, remoteId: this.slurmId, stopped: false };
     this.#finish({ outcome: "failed", exitCode: null, signal: null, error, output: null, forced: true });
   }
 
@@ -352,22 +421,31 @@ class SlurmTask implements RunningTask {
 
   pollFailed(error: Error): void {
     this.#pollFailures += 1;
-    this.#log(`squeue failed (${this.#pollFailures}/10): ${error.message}`);
-    if (this.#pollFailures >= 10) this.abandon(`slurm poll failed: ${error.message}`);
+    this.#pollFailingSinceMs ??= Date.now();
+    const failingMs = Date.now() - this.#pollFailingSinceMs;
+    // One line for the first failure and then about one in ten: the log is not flooded.
+    if (this.#pollFailures % 10 === 1) this.#log(`squeue failed (${this.#pollFailures} time(s) in a row, for ${failingMs} ms): ${error.message}`);
+    if (failingMs >= this.#runner.unreachableGiveUpMs) this.abandon(`slurm poll failed for ${failingMs} ms: ${error.message}`);
   }
 
   /** One poll's answer: `null` when squeue no longer knows the job. */
   async observe(state: string | null): Promise<void> {
     if (this.#done) return;
     this.#pollFailures = 0;
+    this.#pollFailingSinceMs = null;
     this.#readOutput(false);
     if (state !== null && !terminalStates.has(state)) {
+      // Requeued (a node failed, preemption, `scontrol requeue`): the same job id queues and
+      // runs again; the task stays running, and its output restarts (#readOutput).
+      if (this.#state === "RUNNING" && (state === "PENDING" || state.startsWith("REQUEUE"))) this.#log(`slurm job ${this.slurmId} was requeued by the cluster (${state}): it will run again`);
       this.#state = state;
       return;
     }
     const shown = await this.#runner.cli.show(this.slurmId);
     this.#readOutput(true);
     const final = shown?.state ?? state ?? "UNKNOWN";
+    // A cancel's job seen to end: it has stopped for sure, whether TERM or the final scancel ended it.
+    if (this.remoteCancel !== undefined) this.remoteCancel = { ...this.remoteCancel, stopped: true, finalState: final };
     const output = { slurmJobId: this.slurmId, state: final, exitCode: shown?.exitCode ?? null };
     if (final === "COMPLETED") {
       this.#finish({ outcome: "succeeded", exitCode: shown?.exitCode ?? 0, signal: null, error: null, output, forced: this.#killRequested });
@@ -381,7 +459,15 @@ class SlurmTask implements RunningTask {
   #readOutput(atEnd: boolean): void {
     let fd: number;
     try {
-      if (statSync(this.#outputPath).size <= this.#offset) {
+      const size = statSync(this.#outputPath).size;
+      if (size < this.#offset) {
+        // A requeued job's new run truncates the output file: read it from its start again.
+        this.#log(`slurm job ${this.slurmId}: its output file restarted (a new run after a requeue)`);
+        this.#offset = 0;
+        this.#partial = "";
+        this.#skipLines = 0;
+      }
+      if (size <= this.#offset) {
         if (atEnd) this.#flushPartial();
         return;
       }
@@ -413,6 +499,10 @@ class SlurmTask implements RunningTask {
   }
 
   #line(line: string): void {
+    if (this.#skipLines > 0) {
+      this.#skipLines -= 1;
+      return;
+    }
     try {
       if (line.startsWith(PROGRESS_PREFIX)) {
         const parsed = parseProgressLine(line.slice(PROGRESS_PREFIX.length));

@@ -25,6 +25,7 @@ import { registerHealthRoutes } from "./routes/health.ts";
 import { registerJobRoutes } from "./routes/jobs.ts";
 import { registerTokenRoutes } from "./routes/tokens.ts";
 import { registerPoolRoutes } from "./routes/pools.ts";
+import { registerScheduleRoutes } from "./routes/schedules.ts";
 import { sharedSchemas } from "./schemas.ts";
 import type { AppDeps } from "./deps.ts";
 import { RouteMethods } from "./methods.ts";
@@ -146,6 +147,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       registerEventRoutes(api, deps);
       registerTokenRoutes(api, deps);
       registerPoolRoutes(api, deps);
+      registerScheduleRoutes(api, deps);
       deps.extensions?.registerApiRoutes?.(api);
       api.get("/openapi.json", { config: { role: "public" }, schema: { hide: true } }, async () => app.swagger());
     },

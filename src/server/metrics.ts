@@ -9,7 +9,10 @@
  * | `belay_cancellation_failures_total{step}` | counter | a cancellation step that ended `failed` |
  * | `belay_runners_terminated_total{mode}` | counter | `belay.task.cancelled` with a `stopMode` (graceful, forced, remote; not `remote_refused`: that remote job was not stopped) |
  * | `belay_remote_cancel_failures_total{adapter}` | counter | `belay.cancellation.remote` with outcome `refused`: each refused (or unanswered) remote cancel, retries included |
+ * | `belay_slurm_cancel_failures_total{reason}` | counter | the Slurm runner: each `scancel` that failed (`scancel_failed`, retries included) or job still on the cluster after the final one (`job_did_not_leave`) |
  * | `belay_tasks_stalled_total` | counter | a task cancel's `finalize` step whose reason is `stalled` (the stall watchdog, DESIGN §7) |
+ * | `belay_drain_tasks_total{outcome}` | counter | `belay.node.drained`: the tasks a drain of this node let finish (`finished`), handed back to the queue (`handed_back`) or saw end otherwise (`stopped_otherwise`) |
+ * | `belay_node_draining` | gauge | 1 from the first SIGTERM (a drain under way or done), else 0 |
  * | `belay_jobs_total{status}` | counter | terminal job events (succeeded, failed, partial, cancelled) |
  * | `belay_task_duration_seconds{status}` | histogram | terminal task events that carry `durationMs` (the task ran) |
  * | `belay_jobs_queued` | gauge | `engine.countJobs()` at scrape |
@@ -21,6 +24,8 @@
  * Bulk records have no job and emit no step events: their per-job child records are counted.
  */
 import { slurmCancelFailures } from "../runners/slurm.ts";
+import { constants as perfConstants, PerformanceObserver } from "node:perf_hooks";
+import { getHeapStatistics } from "node:v8";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { FastifyInstance } from "fastify";
 import type { BelayEvent } from "../core/model.ts";
@@ -61,7 +66,7 @@ function num(value: unknown): number | null {
   return typeof value === "number" && Number.isFinite(value) && value >= 0 ? value : null;
 }
 
-export function createMetrics(engine: Pick<Belay, "on" | "countJobs" | "listPools">, options: MetricsOptions = {}): BelayMetrics {
+export function createMetrics(engine: Pick<Belay, "on" | "countJobs" | "listPools" | "draining">, options: MetricsOptions = {}): BelayMetrics {
   const registry = new Registry();
   if (options.defaultMetrics !== false) {
     collectDefaultMetrics({ register: registry });
@@ -70,6 +75,7 @@ export function createMetrics(engine: Pick<Belay, "on" | "countJobs" | "listPool
     for (const name of ["nodejs_active_handles_total", "nodejs_active_requests_total", "nodejs_active_resources_total"]) registry.removeSingleMetric(name);
   }
   const registers = [registry];
+  const stopGcWatch = options.defaultMetrics === false ? () => {} : watchHeapAfterMajorGc(registers);
 
   const cancellationRequests = new Counter({
     name: "belay_cancellation_requests_total",
@@ -120,6 +126,22 @@ export function createMetrics(engine: Pick<Belay, "on" | "countJobs" | "listPool
     buckets: taskBuckets,
     registers,
   });
+
+  const drainTasks = new Counter({
+    name: "belay_drain_tasks_total",
+    help: "Tasks running when this node was drained, by what became of them: finished (ended within the drain timeout), handed_back (stopped and put back in the queue for another node), stopped_otherwise (ended on their own or by a cancel as they were being handed back).",
+    labelNames: ["outcome"] as const,
+    registers,
+  });
+  new Gauge({
+    name: "belay_node_draining",
+    help: "1 once this node has begun draining (it claims nothing more and /readyz fails), else 0.",
+    registers,
+    collect() {
+      this.set(engine.draining ? 1 : 0);
+    },
+  });
+  for (const outcome of ["finished", "handed_back", "stopped_otherwise"]) drainTasks.inc({ outcome }, 0);
 
   // Both gauges read one count per scrape: the first collect starts the query, the second reuses it.
   let counts: { at: number; value: Promise<Record<JobStatus, number> | null> } | null = null;
@@ -202,7 +224,16 @@ export function createMetrics(engine: Pick<Belay, "on" | "countJobs" | "listPool
       }
     }
   };
-  const unsubscribe = engine.on("*", onEvent);
+  const unsubscribeJobs = engine.on("*", onEvent);
+  const unsubscribeDrained = engine.on("belay.node.drained", (event) => {
+    drainTasks.inc({ outcome: "finished" }, event.data.finished);
+    drainTasks.inc({ outcome: "handed_back" }, event.data.handedBack);
+    drainTasks.inc({ outcome: "stopped_otherwise" }, event.data.stoppedOtherwise);
+  });
+  const unsubscribe = (): void => {
+    unsubscribeJobs();
+    unsubscribeDrained();
+  };
 
   new Counter({
     name: "belay_slurm_cancel_failures_total",
@@ -232,6 +263,28 @@ export function createMetrics(engine: Pick<Belay, "on" | "countJobs" | "listPool
     },
     stop() {
       unsubscribe();
+      stopGcWatch();
     },
   };
+}
+
+/**
+ * The V8 heap in use just after each major (mark-compact) collection: what the process
+ * really retains. `nodejs_heap_size_used_bytes` is sampled anywhere in the collection cycle
+ * and swings with the garbage of the moment; this one rises only when something is kept.
+ * `npm run load` fails on its slope (a leak), and operators can alert on it the same way.
+ */
+function watchHeapAfterMajorGc(registers: Registry[]): () => void {
+  const gauge = new Gauge({
+    name: "belay_heap_used_after_major_gc_bytes",
+    help: "V8 heap in use right after the latest major (mark-compact) garbage collection: the memory the server retains.",
+    registers,
+  });
+  gauge.set(getHeapStatistics().used_heap_size);
+  const observer = new PerformanceObserver((list) => {
+    const major = list.getEntries().some((entry) => (entry as { detail?: { kind?: number } }).detail?.kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR);
+    if (major) gauge.set(getHeapStatistics().used_heap_size);
+  });
+  observer.observe({ entryTypes: ["gc"] });
+  return () => observer.disconnect();
 }

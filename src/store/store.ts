@@ -12,6 +12,7 @@
 import type { JobChanges, JobSnapshot } from "../core/draft.ts";
 import { JobDraft } from "../core/draft.ts";
 import type { BelayEvent, CancellationRecord, CancellationStatus, Job, LogLine } from "../core/model.ts";
+import type { Schedule } from "../core/schedules.ts";
 import type { JobStatus } from "../core/states.ts";
 
 export interface JobFilter {
@@ -29,6 +30,10 @@ export interface JobFilter {
   createdAfter?: string;
   /** Case-insensitive substring of the job's name. */
   nameContains?: string;
+  /** Only jobs made by this schedule. */
+  scheduleId?: string;
+  /** Only the children of this job (DESIGN §7 `GET /jobs?parent=ID`). */
+  parentJobId?: string;
 }
 
 export interface Page {
@@ -56,6 +61,21 @@ export interface MutationResult<T> {
 }
 
 export type Mutator<T> = (draft: JobDraft) => T;
+
+/** One job's result in a bulk mutation: its mutation, or why it was refused. */
+export type BulkResult<T> = MutationResult<T> | { error: unknown; jobId: string };
+
+export interface BulkMutationOptions<T> {
+  /**
+   * Called inside each chunk's transaction once its jobs are mutated, with the chunk's
+   * results: a record it returns (the bulk record with its progress) is written with the
+   * chunk, so progress is visible as each chunk commits and never ahead of it. Pure and
+   * synchronous, like a mutator.
+   */
+  progress?: (chunk: ReadonlyArray<BulkResult<T>>) => CancellationRecord | null;
+  /** Called once each chunk has committed, with its results (publish its events, start its work). */
+  afterChunk?: (chunk: ReadonlyArray<BulkResult<T>>) => void;
+}
 
 export interface ClaimOptions {
   nodeId: string;
@@ -199,6 +219,27 @@ export interface WebhookDelivery {
   deliveredAt: string | null;
 }
 
+/** A paused queue (DESIGN §7): its tasks are not claimed until it is resumed. */
+export interface QueuePause {
+  queue: string;
+  pausedBy: string;
+  pausedAt: string;
+  reason: string | null;
+}
+
+/** A schedule as stored: its next firing as epoch ms, the value a firing's compare-and-set is on. */
+export interface StoredSchedule extends Schedule {
+  nextRunMs: number | null;
+}
+
+/** What a claimed firing writes beside moving the next firing. */
+export interface ScheduleRun {
+  lastRunAt: string;
+  lastJobId: string | null;
+  lastOutcome: Schedule["lastOutcome"];
+  lastError: string | null;
+}
+
 export interface Store {
   /** Human description for logs, e.g. `sqlite:/home/me/.belay/belay.db`. */
   readonly description: string;
@@ -248,10 +289,12 @@ export interface Store {
   mutateJob<T>(jobId: string, now: string, mutate: Mutator<T>): Promise<MutationResult<T>>;
 
   /**
-   * `mutateJob` for many jobs in as few transactions as is efficient (bulk cancel). The
-   * result for a job whose mutation threw is that error; the others still commit.
+   * `mutateJob` for many jobs in as few transactions as is efficient (bulk cancel): chunks,
+   * each locked and loaded at once, decided job by job by `mutate` in memory, and written
+   * set-based (one statement per table per chunk). The result for a job whose mutation threw
+   * is that error; the others still commit.
    */
-  mutateJobs<T>(jobIds: string[], now: string, mutate: Mutator<T>): Promise<Array<MutationResult<T> | { error: unknown; jobId: string }>>;
+  mutateJobs<T>(jobIds: string[], now: string, mutate: Mutator<T>, options?: BulkMutationOptions<T>): Promise<Array<BulkResult<T>>>;
 
   /**
    * Claim up to `max` ready tasks, by job priority (higher first) then age, each claimed by
@@ -336,6 +379,36 @@ export interface Store {
   /** A clean shutdown. */
   markNodeStopped(nodeId: string, at: string): Promise<void>;
 
+  // ---- schedules and queues (DESIGN §7) ----
+
+  /** Insert a schedule; SCHEDULE_NAME_TAKEN when its owner already has one of that name. */
+  insertSchedule(schedule: StoredSchedule): Promise<void>;
+  /** A schedule by id, or by (owner, name) when `owner` is given and no id matches. */
+  getSchedule(idOrName: string, owner?: string): Promise<StoredSchedule | null>;
+  /** Every schedule, by name then id. */
+  listSchedules(): Promise<StoredSchedule[]>;
+  /** Pause (next firing cleared) or resume (next firing set); false for an unknown id. */
+  setSchedulePaused(id: string, paused: { by: string; at: string } | null, nextRunMs: number | null, now: string): Promise<boolean>;
+  /** Returns false for an unknown id. */
+  deleteSchedule(id: string): Promise<boolean>;
+  /** Schedules not paused whose next firing is at or before `nowMs`, soonest first. */
+  dueSchedules(nowMs: number, limit: number): Promise<StoredSchedule[]>;
+  /**
+   * Claim one firing: move the next firing from `expectedMs` to `nextRunMs`, only if it is
+   * still `expectedMs` and the schedule is not paused (a compare-and-set in one statement).
+   * True for the one node that moved it: that node fires; every other node sees false.
+   */
+  claimScheduleFiring(id: string, expectedMs: number, nextRunMs: number | null, now: string): Promise<boolean>;
+  /** Record how a firing went (after the job was submitted, skipped or refused). */
+  recordScheduleRun(id: string, run: ScheduleRun): Promise<void>;
+  /** Pause a queue (idempotent: a paused queue keeps its first pause). True if it was not paused. */
+  pauseQueue(pause: QueuePause): Promise<boolean>;
+  /** True if the queue was paused. */
+  resumeQueue(queue: string): Promise<boolean>;
+  listQueuePauses(): Promise<QueuePause[]>;
+  /** Queue → tasks waiting in it (pending) and running in it (running or cancelling). */
+  queueCounts(): Promise<Record<string, { pending: number; running: number }>>;
+
   /** Count of jobs by status. */
   countJobs(): Promise<Record<JobStatus, number>>;
 
@@ -380,4 +453,15 @@ export function applyMutator<T>(snapshot: JobSnapshot, now: string, mutate: Muta
   const draft = new JobDraft(snapshot, now);
   const value = mutate(draft);
   return { value, changes: draft.changes() };
+}
+
+/**
+ * The snapshot a job has after `changes` (its records replaced or added by id): where a second
+ * mutation of the same job in one transaction starts (a job named twice in a bulk, a second
+ * task of one job claimed).
+ */
+export function nextSnapshot(before: JobSnapshot, changes: JobChanges): JobSnapshot {
+  const records = new Map(before.cancellations.map((r) => [r.id, r]));
+  for (const record of changes.cancellations) records.set(record.id, record);
+  return { job: changes.job, cancellations: [...records.values()] };
 }

@@ -5,9 +5,9 @@
  * becomes (`ApiError.text`, see `describeError`) — the server's JSON is never shown as such.
  */
 import { BelayApiError, BelayClient, BelayNetworkError, cancelAnswerStatus, requestLimits } from "../client/index.ts";
-import type { BelayEvent, BulkCancelResponse, CancellationRecord, CancelResponse, Job, LogLine } from "../client/index.ts";
+import type { BelayEvent, BulkCancelResponse, CancellationRecord, CancelResponse, Job, JobTreeNode, JobTreeResponse, LogLine } from "../client/index.ts";
 
-export type { BelayEvent, CancellationRecord, Job, LogLine };
+export type { BelayEvent, CancellationRecord, Job, JobTreeNode, JobTreeResponse, LogLine };
 export type JobStatus = Job["status"];
 
 /** Longest stop reason, in characters (the contract's limit). */
@@ -242,7 +242,15 @@ export const belay = {
   },
   whoami: () => call((c) => c.whoami()),
   listPools: (signal?: AbortSignal) => call((c) => c.listPools(withSignal(signal)), withSignal(signal)).then((r) => r.items),
+  listSchedules: (signal?: AbortSignal) => call((c) => c.listSchedules(withSignal(signal)), withSignal(signal)).then((r) => r.items),
+  pauseSchedule: (id: string) => call((c) => c.pauseSchedule(id), { context: { action: "pause the schedule" } }).then((r) => r.schedule),
+  resumeSchedule: (id: string) => call((c) => c.resumeSchedule(id), { context: { action: "resume the schedule" } }).then((r) => r.schedule),
+  listQueues: (signal?: AbortSignal) => call((c) => c.listQueues(withSignal(signal)), withSignal(signal)).then((r) => r.items),
+  pauseQueue: (name: string) => call((c) => c.pauseQueue(name), { context: { action: "pause the queue" } }).then((r) => r.queue),
+  resumeQueue: (name: string) => call((c) => c.resumeQueue(name), { context: { action: "resume the queue" } }).then((r) => r.queue),
   getJob: (id: string, signal?: AbortSignal) => call((c) => c.getJob(id, withSignal(signal)), withSignal(signal)).then((r) => r.job),
+  /** The job and its child jobs (DESIGN §7). */
+  getJobTree: (id: string, signal?: AbortSignal) => call((c) => c.getJobTree(id, withSignal(signal)), withSignal(signal)),
   jobEvents: (id: string, after: number, signal?: AbortSignal) => call((c) => c.getJobEvents(id, { after, limit: 1000 }, withSignal(signal)), withSignal(signal)),
   logs: (id: string, params: { task?: string; tail?: number; after?: number }, signal?: AbortSignal) =>
     call((c) => c.getLogs(id, params, withSignal(signal)), withSignal(signal)).then((r) => r.items),
@@ -251,6 +259,11 @@ export const belay = {
     call((c) => c.cancelJob(id, cancelBody(options)), { context: { action: "stop", what: "job" } }).then((body) => ({ status: cancelAnswerStatus(body), body })),
   cancelTask: (id: string, key: string, options: CancelOptions & { cascade: boolean }) =>
     call((c) => c.cancelTask(id, key, { ...cancelBody(options), cascade: options.cascade }), { context: { action: "stop", what: "task" } }).then((body) => ({ status: cancelAnswerStatus(body), body })),
+  /** What stopping the job would do (a dry run of the same cancel: nothing changes). */
+  previewJobCancel: (id: string, options: CancelOptions, signal?: AbortSignal) =>
+    call((c) => c.cancelJob(id, { ...cancelBody(options), dryRun: true }, withSignal(signal)), withSignal(signal)).then((r) => r.preview),
+  previewTaskCancel: (id: string, key: string, options: CancelOptions & { cascade: boolean }, signal?: AbortSignal) =>
+    call((c) => c.cancelTask(id, key, { ...cancelBody(options), cascade: options.cascade, dryRun: true }, withSignal(signal)), withSignal(signal)).then((r) => r.preview),
   cancelJobs: (ids: string[], options: CancelOptions & { dryRun?: boolean }) =>
     call((c) => c.cancelJobs({ filter: { ids }, ...(options.dryRun === true ? { dryRun: true, sampleSize: 0 } : cancelBody(options)) }), {
       context: { action: "stopping several jobs at once", what: "jobs" },

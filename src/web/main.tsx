@@ -10,13 +10,14 @@ import { HistoryPage } from "./pages/History.tsx";
 import { JobDetailPage } from "./pages/JobDetail.tsx";
 import { JobsPage } from "./pages/Jobs.tsx";
 import { PoolsPage } from "./pages/Pools.tsx";
+import { SchedulesPage } from "./pages/Schedules.tsx";
 import { SignIn } from "./pages/SignIn.tsx";
 import { Link, useLocation } from "./router.tsx";
 import { SessionContext } from "./session.ts";
 import type { SessionValue } from "./session.ts";
 import "./styles.css";
 
-const titles: Record<string, string> = { jobs: "Jobs", history: "History", cancellations: "Cancellations", pools: "Pools" };
+const titles: Record<string, string> = { jobs: "Jobs", history: "History", cancellations: "Cancellations", pools: "Pools", schedules: "Schedules" };
 
 function LiveIndicator(): JSX.Element | null {
   const state = useStreamState();
@@ -33,7 +34,7 @@ function LiveIndicator(): JSX.Element | null {
 function Routes(): JSX.Element {
   const { path } = useLocation();
   const detail = /^\/jobs\/([^/]+)\/?$/.exec(path);
-  const page = detail !== null ? "detail" : path === "/" || path === "/jobs" ? "jobs" : path === "/history" ? "history" : path === "/cancellations" ? "cancellations" : path === "/pools" ? "pools" : "missing";
+  const page = detail !== null ? "detail" : path === "/" || path === "/jobs" ? "jobs" : path === "/history" ? "history" : path === "/cancellations" ? "cancellations" : path === "/pools" ? "pools" : path === "/schedules" ? "schedules" : "missing";
   useEffect(() => {
     document.title = `${page === "detail" ? "Job" : (titles[page] ?? "Not found")} · Belay`;
   }, [page]);
@@ -63,6 +64,7 @@ function Routes(): JSX.Element {
             {nav("/history", "history", "History")}
             {nav("/cancellations", "cancellations", "Cancellations")}
             {nav("/pools", "pools", "Pools")}
+            {nav("/schedules", "schedules", "Schedules")}
           </ul>
         </nav>
         <div class="topbar-end">
@@ -75,6 +77,7 @@ function Routes(): JSX.Element {
         {page === "history" ? <HistoryPage /> : null}
         {page === "cancellations" ? <CancellationsPage /> : null}
         {page === "pools" ? <PoolsPage /> : null}
+        {page === "schedules" ? <SchedulesPage /> : null}
         {page === "detail" && detail !== null ? <JobDetailPage key={detail[1]} id={decodeURIComponent(detail[1] ?? "")} /> : null}
         {page === "missing" ? (
           <section>

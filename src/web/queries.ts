@@ -4,9 +4,9 @@
  */
 import { belay } from "./api.ts";
 import type { Job, Page } from "./api.ts";
-import type { Pool } from "../client/types.ts";
+import type { Pool, Queue, Schedule } from "../client/types.ts";
 
-export type { Pool, PoolHolder } from "../client/types.ts";
+export type { Pool, PoolHolder, Queue, Schedule } from "../client/types.ts";
 
 export interface JobQuery {
   status?: string;
@@ -47,4 +47,12 @@ export function parseLabelInput(text: string): string[] | null {
 
 export function listPools(signal?: AbortSignal): Promise<Pool[]> {
   return belay.listPools(signal);
+}
+
+export function listSchedules(signal?: AbortSignal): Promise<Schedule[]> {
+  return belay.listSchedules(signal);
+}
+
+export function listQueues(signal?: AbortSignal): Promise<Queue[]> {
+  return belay.listQueues(signal);
 }

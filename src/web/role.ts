@@ -57,6 +57,16 @@ export function canBulkStop(me: Me | null): boolean {
   return me === null || atLeast(me, "operator");
 }
 
+/** Pause or resume a schedule: a user its own, an operator or admin any. */
+export function canManageSchedule(me: Me | null, schedule: { owner: string }): boolean {
+  return canActOn(me, schedule);
+}
+
+/** Pausing a queue stops dispatch for everyone: operator. */
+export function canPauseQueue(me: Me | null): boolean {
+  return me === null || atLeast(me, "operator");
+}
+
 export function roleNote(me: Me | null): string | null {
   if (me === null) return null;
   if (me.role === "viewer") return `Signed in as ${me.principal}, a viewer: you can look at everything and change nothing.`;

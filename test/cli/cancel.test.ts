@@ -123,6 +123,19 @@ describe("belay job cancel", () => {
     expect((await s.run(["job", "cancel", job.id, "--task", "nope"])).code).toBe(3);
   });
 
+  it("--dry-run previews one job's (or task's) cancel and cancels nothing", async () => {
+    const job = await submitRunning({ name: "preview", graceMs: 4000, tasks: [{ key: "main", kind: "process", command: ["sleep", "30"] }] });
+    const text = await s.run(["job", "cancel", job.id, "--dry-run"]);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toContain(`dry run: nothing was cancelled. Cancelling job ${job.id} (preview) would:`);
+    expect(text.stdout).toMatch(/stop runner of main \(process, attempt 1 on .+\): signal, then kill after 4\.00 s/);
+    const json = parseJson<{ dryRun: boolean; cancellation: null; preview: { runners: Array<{ stop: string }>; scope: string } }>(await s.run(["job", "cancel", job.id, "--task", "main", "--force", "--dry-run", "--json"]));
+    expect(json).toMatchObject({ dryRun: true, cancellation: null, preview: { scope: "task", runners: [{ stop: "kill" }] } });
+    const after = (await s.client.getJob(job.id)).job;
+    expect([after.status, after.tasks[0]?.status, after.cancellation]).toEqual(["running", "running", null]);
+    await s.client.cancelJob(job.id, { force: true });
+  });
+
   it("--all --status queued --dry-run counts; --all cancels them; job cancellations lists the records", async () => {
     const ids: string[] = [];
     for (let i = 0; i < 3; i += 1) ids.push((await s.client.submitJob({ queue: "parked", labels: { batch: "b1" }, command: ["true"] })).job.id);

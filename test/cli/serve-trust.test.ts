@@ -65,7 +65,7 @@ describe("belay serve: trust options", () => {
     expect(await exited).toBe(0);
   });
 
-  it("a bad templates file, an unknown policy action or an unknown --run-as user stops the start with exit 1 and says why", async () => {
+  it("a bad templates file, an unknown policy action, an unknown --run-as user or a refused --run-as-uids range stops the start with exit 1 and says why", async () => {
     const dir = tempDir();
     homes.push(dir);
     writeFileSync(join(dir, "bad.yaml"), "templates:\n  - name: x\n    argv: [\"{{prog:string}}\"]\n");
@@ -75,6 +75,11 @@ describe("belay serve: trust options", () => {
       [["--templates", join(dir, "bad.yaml")], /templates\[0\]\.argv\[0\]: the program cannot be a parameter/],
       [["--policy", join(dir, "policy.yaml")], /unknown action "job\.cancel\.mine"/],
       [["--run-as", "no-such-user-belay"], /no user "no-such-user-belay"/],
+      [["--run-as-uids", "0-999"], /--run-as-uids: 0-999 includes uid 0 \(root\)/],
+      [["--run-as-uids", "1-999"], /--run-as-uids: 1-999 overlaps existing system users: /],
+      [["--run-as-uids", "61000-61001"], /holds 2 uids but --concurrency is 10/],
+      [["--run-as-uids", "61000-61999", "--run-as", "nobody"], /--run-as and --run-as-uids cannot be used together/],
+      [["--run-as-group", "nogroup"], /--run-as-group needs --run-as or --run-as-uids/],
       [["--secrets-file", join(dir, "missing.yaml")], /--secrets-file: cannot read/],
     ];
     for (const [flags, message] of cases) {

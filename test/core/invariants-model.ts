@@ -820,7 +820,7 @@ export class World {
       check(job !== null, () => `job ${jobId} vanished`);
       const events = await this.store.jobEvents(jobId, 0, 1_000_000);
       const records = await this.store.listCancellations({ jobId }, { limit: 1000, offset: 0 });
-      this.checkEventLog(job, events);
+      checkEventLog(job, events);
       this.checkAgainstBefore(job);
       this.checkRunners(job);
       this.checkRecords(job, records.items, records.total);
@@ -833,72 +833,6 @@ export class World {
       this.prev.set(jobId, job);
     }
     await this.probeClaimTasks(blocked);
-  }
-
-  /**
-   * The event log, replayed: every job status change is a legal transition continuing the
-   * previous one (invariant 1, and "every status write is legal"); per job attempt, the job
-   * and each task reach at most one terminal status; nothing starts after a cancel was
-   * accepted (invariant 2); and the log ends where the job is.
-   */
-  private checkEventLog(job: Job, events: BelayEvent[]): void {
-    const where = (e: BelayEvent): string => `job ${job.id} event #${e.seq} ${e.type} ${JSON.stringify(e.data)}`;
-    let status: JobStatus = "queued";
-    let attempt = 1;
-    let jobTerminals = 0;
-    let cancelAccepted = false;
-    let taskTerminals = new Map<string, number>();
-    const lastTerminal = new Map<string, TaskStatus>();
-    for (const e of events) {
-      const from = e.data["from"];
-      const to = e.data["status"];
-      if (e.type === "belay.job.resumed") {
-        check(from === status && resumableJobStatuses.has(status) && to === "queued", () => `resume from ${status}: ${where(e)}`);
-        attempt += 1;
-        check(e.data["attempt"] === attempt, () => `resume numbered ${String(e.data["attempt"])}, expected ${attempt}: ${where(e)}`);
-        status = "queued";
-        jobTerminals = 0;
-        cancelAccepted = false;
-        taskTerminals = new Map();
-      } else if (jobStatusEvents.has(e.type)) {
-        check(from === status, () => `invariant 1: job event from ${String(from)} while the job was ${status}: ${where(e)}`);
-        check(canTransitionJob(status, to as JobStatus), () => `illegal job transition ${status} → ${String(to)}: ${where(e)}`);
-        status = to as JobStatus;
-        if (isTerminalJob(status)) {
-          jobTerminals += 1;
-          check(jobTerminals === 1, () => `invariant 1: job reached a second terminal status in attempt ${attempt}: ${where(e)}`);
-        }
-        if (e.type === "belay.job.cancel_requested") cancelAccepted = true;
-      } else if (taskStatusEvents.has(e.type)) {
-        if (e.type === "belay.task.failed" && e.data["retrying"] === true) continue;
-        const key = String(e.data["taskKey"]);
-        check(canTransitionTask(from as TaskStatus, to as TaskStatus), () => `illegal task transition: ${where(e)}`);
-        if (e.type === "belay.task.started") {
-          if (e.data["compensation"] === true) {
-            // Compensation runs only as part of an accepted job cancellation.
-            check(cancelAccepted && status === "cancelling", () => `a compensation task started outside a job cancellation: ${where(e)}`);
-          } else {
-            check(!cancelAccepted, () => `invariant 2: a task started after the job cancel was accepted: ${where(e)}`);
-          }
-        }
-        if (isTerminalTask(to as TaskStatus)) {
-          const n = (taskTerminals.get(key) ?? 0) + 1;
-          taskTerminals.set(key, n);
-          check(n === 1, () => `invariant 1: task ${key} reached a second terminal status in job attempt ${attempt}: ${where(e)}`);
-          lastTerminal.set(key, to as TaskStatus);
-        }
-      }
-    }
-    check(status === job.status, () => `the event log of job ${job.id} ends at ${status}, the job is ${job.status}`);
-    check(attempt === job.attempt, () => `job ${job.id} is at attempt ${job.attempt}, its log has ${attempt}`);
-    check(!isTerminalJob(job.status) || jobTerminals === 1, () => `job ${job.id} is ${job.status} without its terminal event in this attempt`);
-    for (const t of job.tasks) {
-      if (isTerminalTask(t.status)) {
-        check(lastTerminal.get(t.key) === t.status, () => `task ${job.id}/${t.key} is ${t.status}, its last terminal event says ${lastTerminal.get(t.key)}`);
-      } else {
-        check(!taskTerminals.has(t.key), () => `invariant 1: task ${job.id}/${t.key} left its terminal status (now ${t.status}) within job attempt ${attempt}`);
-      }
-    }
   }
 
   /** Invariant 1 between two steps: a terminal status is left only by a resume, which starts attempt + 1. */
@@ -1024,6 +958,75 @@ export class World {
     } catch (error) {
       if (error instanceof ProbeClaimed) throw new InvariantViolation(`invariant 2/4: claimTasks took ${error.message} after its job cancel was accepted`);
       throw error;
+    }
+  }
+}
+
+/**
+ * The event log, replayed: every job status change is a legal transition continuing the
+ * previous one (invariant 1, and "every status write is legal"); per job attempt, the job
+ * and each task reach at most one terminal status; nothing starts after a cancel was
+ * accepted (invariant 2); and the log ends where the job is — when `job` and `events` were
+ * read as one snapshot (`snapshot: false` when the engine may have moved on between them:
+ * then the log must only be a legal prefix).
+ */
+export function checkEventLog(job: Job, events: BelayEvent[], options: { snapshot: boolean } = { snapshot: true }): void {
+  const where = (e: BelayEvent): string => `job ${job.id} event #${e.seq} ${e.type} ${JSON.stringify(e.data)}`;
+  let status: JobStatus = "queued";
+  let attempt = 1;
+  let jobTerminals = 0;
+  let cancelAccepted = false;
+  let taskTerminals = new Map<string, number>();
+  const lastTerminal = new Map<string, TaskStatus>();
+  for (const e of events) {
+    const from = e.data["from"];
+    const to = e.data["status"];
+    if (e.type === "belay.job.resumed") {
+      check(from === status && resumableJobStatuses.has(status) && to === "queued", () => `resume from ${status}: ${where(e)}`);
+      attempt += 1;
+      check(e.data["attempt"] === attempt, () => `resume numbered ${String(e.data["attempt"])}, expected ${attempt}: ${where(e)}`);
+      status = "queued";
+      jobTerminals = 0;
+      cancelAccepted = false;
+      taskTerminals = new Map();
+    } else if (jobStatusEvents.has(e.type)) {
+      check(from === status, () => `invariant 1: job event from ${String(from)} while the job was ${status}: ${where(e)}`);
+      check(canTransitionJob(status, to as JobStatus), () => `illegal job transition ${status} → ${String(to)}: ${where(e)}`);
+      status = to as JobStatus;
+      if (isTerminalJob(status)) {
+        jobTerminals += 1;
+        check(jobTerminals === 1, () => `invariant 1: job reached a second terminal status in attempt ${attempt}: ${where(e)}`);
+      }
+      if (e.type === "belay.job.cancel_requested") cancelAccepted = true;
+    } else if (taskStatusEvents.has(e.type)) {
+      if (e.type === "belay.task.failed" && e.data["retrying"] === true) continue;
+      const key = String(e.data["taskKey"]);
+      check(canTransitionTask(from as TaskStatus, to as TaskStatus), () => `illegal task transition: ${where(e)}`);
+      if (e.type === "belay.task.started") {
+        if (e.data["compensation"] === true) {
+          // Compensation runs only as part of an accepted job cancellation.
+          check(cancelAccepted && status === "cancelling", () => `a compensation task started outside a job cancellation: ${where(e)}`);
+        } else {
+          check(!cancelAccepted, () => `invariant 2: a task started after the job cancel was accepted: ${where(e)}`);
+        }
+      }
+      if (isTerminalTask(to as TaskStatus)) {
+        const n = (taskTerminals.get(key) ?? 0) + 1;
+        taskTerminals.set(key, n);
+        check(n === 1, () => `invariant 1: task ${key} reached a second terminal status in job attempt ${attempt}: ${where(e)}`);
+        lastTerminal.set(key, to as TaskStatus);
+      }
+    }
+  }
+  if (!options.snapshot) return;
+  check(status === job.status, () => `the event log of job ${job.id} ends at ${status}, the job is ${job.status}`);
+  check(attempt === job.attempt, () => `job ${job.id} is at attempt ${job.attempt}, its log has ${attempt}`);
+  check(!isTerminalJob(job.status) || jobTerminals === 1, () => `job ${job.id} is ${job.status} without its terminal event in this attempt`);
+  for (const t of job.tasks) {
+    if (isTerminalTask(t.status)) {
+      check(lastTerminal.get(t.key) === t.status, () => `task ${job.id}/${t.key} is ${t.status}, its last terminal event says ${lastTerminal.get(t.key)}`);
+    } else {
+      check(!taskTerminals.has(t.key), () => `invariant 1: task ${job.id}/${t.key} left its terminal status (now ${t.status}) within job attempt ${attempt}`);
     }
   }
 }

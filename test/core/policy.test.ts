@@ -72,3 +72,15 @@ describe("policy", () => {
     expect(visibleJob(defaultPolicy, uma, job).tasks[0]?.spec.slurm?.env).toEqual({ TOKEN: "t0p" });
   });
 });
+
+describe("schedule and queue actions (DESIGN §7)", () => {
+  it("a user manages its own schedules only; an operator any; pausing a queue needs operator", () => {
+    const uma = { name: "uma", role: "user" as const };
+    const oscar = { name: "oscar", role: "operator" as const };
+    expect(decide(defaultPolicy, uma, "schedule.manage", "uma")).toEqual({ allowed: true });
+    expect(decide(defaultPolicy, uma, "schedule.manage", "otto")).toMatchObject({ allowed: false, rule: "schedule.manage.any", needed: "operator" });
+    expect(decide(defaultPolicy, oscar, "schedule.manage", "otto")).toEqual({ allowed: true });
+    expect(decide(defaultPolicy, uma, "queue.pause")).toMatchObject({ allowed: false, needed: "operator" });
+    expect(decide(defaultPolicy, { name: "vera", role: "viewer" }, "schedule.create")).toMatchObject({ allowed: false, needed: "user" });
+  });
+});

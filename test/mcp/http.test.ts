@@ -51,7 +51,7 @@ describeMcpTools(
       expect(response.status).toBe(200);
       expect(response.headers.get("mcp-session-id")).toBeNull();
       const body = (await response.json()) as { result: { tools: Array<{ name: string }> } };
-      expect(body.result.tools).toHaveLength(6);
+      expect(body.result.tools).toHaveLength(10);
     });
   },
 );

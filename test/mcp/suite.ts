@@ -5,6 +5,7 @@
 import { randomUUID } from "node:crypto";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { BelayClient } from "../../src/client/client.ts";
 import { startCliServer } from "../cli/helpers.ts";
 import type { CliServer } from "../cli/helpers.ts";
 
@@ -82,10 +83,10 @@ export function describeMcpTools(transport: string, connect: Connect, extra?: (g
       await context?.server.close();
     });
 
-    it("lists the six tools, each with a description and an input schema", async () => {
+    it("lists the ten tools, each with a description and an input schema", async () => {
       const { tools } = await operator.listTools();
       const byName = new Map(tools.map((t) => [t.name, t]));
-      expect([...byName.keys()].sort()).toEqual(["cancel_job", "cancel_task", "get_cancellation_status", "get_job_status", "list_jobs", "submit_job"]);
+      expect([...byName.keys()].sort()).toEqual(["cancel_job", "cancel_task", "get_cancellation_status", "get_job_status", "get_job_tree", "list_jobs", "list_schedules", "pause_queue", "pause_schedule", "submit_job"]);
       for (const tool of tools) {
         expect(tool.inputSchema.type).toBe("object");
         expect(tool.description?.length ?? 0).toBeGreaterThan(100);
@@ -127,6 +128,18 @@ export function describeMcpTools(transport: string, connect: Connect, extra?: (g
       // Repeating the cancel is safe: the same record, flagged as already cancelled.
       const again = await ok(user, "cancel_job", { jobId });
       expect(again).toMatchObject({ jobId, status: "cancelled", alreadyCancelled: true, cancellation: { id: record.cancellation.id } });
+    });
+
+    it("previews a cancel with dryRun: the runners it would stop, and nothing changes", async () => {
+      const { jobId } = await ok(user, "submit_job", sleepJob("mcp-preview"));
+      await pollJob(user, jobId, (s) => s.status === "running" && s.job.tasks[0].status === "running");
+      const preview = await ok(user, "cancel_job", { jobId, dryRun: true });
+      expect(preview).toMatchObject({ jobId, status: "running", dryRun: true, preview: { outcome: "cancel", descendants: [], runners: [{ key: "main", stop: "signal", graceMs: 5000 }] } });
+      const task = await ok(user, "cancel_task", { jobId, taskKey: "main", dryRun: true, force: true });
+      expect(task.preview.runners).toEqual([expect.objectContaining({ key: "main", stop: "kill" })]);
+      const state = await ok(user, "get_job_status", { jobId });
+      expect([state.status, state.job.tasks[0].status, state.job.cancellation]).toEqual(["running", "running", null]);
+      await ok(user, "cancel_job", { jobId, force: true });
     });
 
     it("cancels one task of a job, with its dependents, while the job's other branch goes on", async () => {
@@ -207,6 +220,20 @@ export function describeMcpTools(transport: string, connect: Connect, extra?: (g
       expect(listed.text).not.toContain("s3cret-mcp-value");
       // The owner does see it.
       expect((await callTool(operator, "get_job_status", { jobId })).text).toContain("s3cret-mcp-value");
+    });
+
+    it("lists schedules with their next run, pauses one (its owner may; a viewer may not) and pauses a queue (operator only)", async () => {
+      const http = new BelayClient({ url: context.server.url, token: context.tokens.operator });
+      const { schedule } = await http.createSchedule({ name: `mcp-nightly-${randomUUID().slice(0, 8)}`, cron: "0 2 * * *", timeZone: "UTC", job: { name: "nightly", command: ["true"] } });
+      const listed = await ok(user, "list_schedules", {});
+      expect(listed.items).toContainEqual(expect.objectContaining({ scheduleId: schedule.id, paused: false, nextRunAt: schedule.nextRunAt, overlap: "skip" }));
+      const viewer = await connectAs(context.tokens.viewer);
+      expect((await callTool(viewer, "pause_schedule", { schedule: schedule.id })).data.error.code).toBe("FORBIDDEN");
+      const paused = await ok(operator, "pause_schedule", { schedule: schedule.id });
+      expect(paused).toMatchObject({ scheduleId: schedule.id, paused: true, pausedBy: "oscar", nextRunAt: null });
+      expect((await callTool(user, "pause_queue", { queue: "mcp-q" })).data.error).toMatchObject({ code: "FORBIDDEN", details: { rule: "queue.pause" } });
+      expect(await ok(operator, "pause_queue", { queue: "mcp-q", reason: "agent saw a flood" })).toMatchObject({ name: "mcp-q", paused: true, reason: "agent saw a flood" });
+      await http.resumeQueue("mcp-q");
     });
 
     it("answers API errors as tool errors with the Belay code", async () => {

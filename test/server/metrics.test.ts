@@ -168,6 +168,24 @@ describe("GET /metrics", () => {
     expect(value(m, "belay_task_duration_seconds_count", { status: "cancelled" })).toBe(0);
   });
 
+  it("reports the heap retained after the latest major GC, which a forced major GC moves", async () => {
+    const s = await serverWithMetrics({});
+    const before = value(await scrape(s), "belay_heap_used_after_major_gc_bytes");
+    expect(before).toBeGreaterThan(0);
+    // Keep some 25 MB of objects reachable across a major GC: the gauge must rise by about that much.
+    const bigHeap = Array.from({ length: 400_000 }, (_, i) => ({ i, text: `item ${i}` }));
+    const { setFlagsFromString } = await import("node:v8");
+    const { runInNewContext } = await import("node:vm");
+    setFlagsFromString("--expose-gc");
+    (runInNewContext("gc") as () => void)();
+    const after = await until(
+      () => scrape(s),
+      (m) => value(m, "belay_heap_used_after_major_gc_bytes") > before + 10 * 1024 * 1024,
+    );
+    expect(value(after, "belay_heap_used_after_major_gc_bytes")).toBeGreaterThan(before + 10 * 1024 * 1024);
+    expect(bigHeap.length).toBe(400_000);
+  });
+
   it("is public and not in the OpenAPI document", async () => {
     const s = await serverWithMetrics({ concurrency: 0 });
     expect((await s.call(null, "GET", "/metrics")).statusCode).toBe(200);
@@ -177,18 +195,21 @@ describe("GET /metrics", () => {
 });
 
 describe("createMetrics, event by event", () => {
-  function fakeEngine(): { engine: Pick<Belay, "on" | "countJobs" | "listPools">; emit(type: BelayEvent["type"], data: Record<string, unknown>): void; listeners: number } {
+  function fakeEngine(): { engine: Pick<Belay, "on" | "countJobs" | "listPools" | "draining">; emit(type: BelayEvent["type"], data: Record<string, unknown>): void; listeners: number } {
     const listeners = new Set<(e: BelayEvent) => void>();
     let seq = 0;
     const counts = { queued: 4, running: 0, cancelling: 2, succeeded: 0, failed: 0, partial: 0, cancelled: 0 };
     const engine = {
-      on: (_type: string, listener: (e: BelayEvent) => void) => {
+      on: (type: string, listener: (e: BelayEvent) => void) => {
+        // Job events only: the node's drained event has no job and is tested with a real engine.
+        if (type === "belay.node.drained") return () => undefined;
         listeners.add(listener);
         return () => listeners.delete(listener);
       },
       countJobs: async () => counts,
       listPools: async () => [{ name: "gpu", capacity: 2, inUse: 1, holders: [{ jobId: "j", taskKey: "t", nodeId: "n", since: null }] }],
-    } as unknown as Pick<Belay, "on" | "countJobs" | "listPools">;
+      draining: false,
+    } as unknown as Pick<Belay, "on" | "countJobs" | "listPools" | "draining">;
     return {
       engine,
       emit(type, data) {

@@ -28,6 +28,8 @@ const designRoutes = [
   "GET /jobs",
   "GET /jobs/{id}",
   "GET /jobs/{id}/events",
+  // DESIGN §7: a job's tree of child jobs.
+  "GET /jobs/{id}/tree",
   "GET /jobs/{id}/logs",
   "POST /jobs/{id}/cancel",
   "POST /jobs/{id}/tasks/{key}/cancel",
@@ -48,6 +50,16 @@ const designRoutes = [
   "DELETE /tokens/{id}",
   // DESIGN §7: pools with their holders.
   "GET /pools",
+  // DESIGN §7: schedules (with next run times) and queue pause / resume.
+  "POST /schedules",
+  "GET /schedules",
+  "GET /schedules/{id}",
+  "POST /schedules/{id}/pause",
+  "POST /schedules/{id}/resume",
+  "DELETE /schedules/{id}",
+  "GET /queues",
+  "POST /queues/{name}/pause",
+  "POST /queues/{name}/resume",
   // `/whoami`: the caller's principal and role (the web UI offers only what the role may do; issue 15).
   "GET /whoami",
 ];

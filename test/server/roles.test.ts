@@ -13,14 +13,21 @@ import { appRoutes as allRoutes } from "./app-routes.ts";
 import { templateJob, testServer } from "./helpers.ts";
 import type { TestServer } from "./helpers.ts";
 
-/** Who may call a route: anyone, a least role, or `owner` (user on its own jobs; operator and admin on any). */
-type Access = "public" | Role | "owner";
+/**
+ * Who may call a route: anyone, a least role, or `owner` (user on its own jobs; operator and
+ * admin on any); `otherOwner` is `owner` for a fixture of the other user (so that a route that
+ * deletes it is called by its owner after the first user was refused).
+ */
+type Access = "public" | Role | "owner" | "otherOwner";
 
 interface Fixtures {
   /** A queued job owned by the `user` token's principal ("uma"). */
   jobId: string;
   cancellationId: string;
   webhookId: string;
+  /** A schedule owned by "user" ("uma"), and one owned by "otherUser" ("otto"). */
+  scheduleId: string;
+  otherScheduleId: string;
   /** An id nothing has. */
   unknownId: string;
 }
@@ -47,6 +54,7 @@ const rules: Record<string, Rule> = {
   "GET /api/v1/jobs": { access: "viewer", request: () => ({ url: "/api/v1/jobs" }) },
   "GET /api/v1/jobs/:id": { access: "viewer", request: (f) => ({ url: `/api/v1/jobs/${f.jobId}` }) },
   "GET /api/v1/jobs/:id/events": { access: "viewer", request: (f) => ({ url: `/api/v1/jobs/${f.jobId}/events` }) },
+  "GET /api/v1/jobs/:id/tree": { access: "viewer", request: (f) => ({ url: `/api/v1/jobs/${f.jobId}/tree` }) },
   "GET /api/v1/jobs/:id/logs": { access: "viewer", request: (f) => ({ url: `/api/v1/jobs/${f.jobId}/logs` }) },
   "GET /api/v1/jobs/:id/cancellation": { access: "viewer", request: (f) => ({ url: `/api/v1/jobs/${f.jobId}/cancellation` }) },
   "POST /api/v1/jobs/:id/cancel": { access: "owner", request: (f) => ({ url: `/api/v1/jobs/${f.jobId}/cancel`, body: {} }) },
@@ -62,6 +70,16 @@ const rules: Record<string, Rule> = {
   "GET /api/v1/whoami": { access: "viewer", request: () => ({ url: "/api/v1/whoami" }) },
   "GET /api/v1/tokens": { access: "admin", request: () => ({ url: "/api/v1/tokens" }) },
   "GET /api/v1/pools": { access: "viewer", request: () => ({ url: "/api/v1/pools" }) },
+  // Schedules (DESIGN §7): a template job, what a user may schedule; a repeated name is a 409, which is past the role check.
+  "POST /api/v1/schedules": { access: "user", request: () => ({ url: "/api/v1/schedules", body: { name: "roles", cron: "0 3 * * *", job: templateJob("true") } }) },
+  "GET /api/v1/schedules": { access: "viewer", request: () => ({ url: "/api/v1/schedules" }) },
+  "GET /api/v1/schedules/:id": { access: "viewer", request: (f) => ({ url: `/api/v1/schedules/${f.scheduleId}` }) },
+  "POST /api/v1/schedules/:id/pause": { access: "owner", request: (f) => ({ url: `/api/v1/schedules/${f.scheduleId}/pause` }) },
+  "POST /api/v1/schedules/:id/resume": { access: "owner", request: (f) => ({ url: `/api/v1/schedules/${f.scheduleId}/resume` }) },
+  "DELETE /api/v1/schedules/:id": { access: "otherOwner", request: (f) => ({ url: `/api/v1/schedules/${f.otherScheduleId}` }) },
+  "GET /api/v1/queues": { access: "viewer", request: () => ({ url: "/api/v1/queues" }) },
+  "POST /api/v1/queues/:name/pause": { access: "operator", request: () => ({ url: "/api/v1/queues/roles-test/pause", body: { reason: "roles test" } }) },
+  "POST /api/v1/queues/:name/resume": { access: "operator", request: () => ({ url: "/api/v1/queues/roles-test/resume" }) },
   "DELETE /api/v1/tokens/:id": { access: "admin", request: (f) => ({ url: `/api/v1/tokens/${f.unknownId}` }) },
 
   "POST /api/v1/webhooks": { access: "admin", request: () => ({ url: "/api/v1/webhooks", body: { url: "https://example.com/hook" } }) },
@@ -80,9 +98,9 @@ function expected(access: Access, caller: CallerName): Expected {
   if (access === "public") return "allowed";
   if (caller === "anonymous" || caller === "bogus") return "UNAUTHENTICATED";
   const role: Role = caller === "otherUser" ? "user" : caller;
-  if (access === "owner") {
-    // The fixture job belongs to "user"; another user may not touch it.
-    if (caller === "otherUser") return "FORBIDDEN";
+  if (access === "owner" || access === "otherOwner") {
+    // The fixture belongs to "user" (otherOwner: to "otherUser"); another user may not touch it.
+    if (caller === (access === "owner" ? "otherUser" : "user")) return "FORBIDDEN";
     return rank[role] >= rank.user ? "allowed" : "FORBIDDEN";
   }
   return rank[role] >= rank[access] ? "allowed" : "FORBIDDEN";
@@ -109,7 +127,9 @@ async function setup(): Promise<{ s: TestServer; fixtures: Fixtures }> {
   const other = (await s.call("user", "POST", "/api/v1/jobs", templateJob("true"))).json.job.id as string;
   const cancellationId = (await s.call("user", "POST", `/api/v1/jobs/${other}/cancel`, {})).json.cancellation.id as string;
   const webhookId = (await s.call("admin", "POST", "/api/v1/webhooks", { url: "https://example.com/hook" })).json.webhook.id as string;
-  return { s, fixtures: { jobId, cancellationId, webhookId, unknownId: "0190a7a4-0000-7000-8000-000000000000" } };
+  const scheduleId = (await s.call("user", "POST", "/api/v1/schedules", { name: "fixture", cron: "0 3 * * *", job: templateJob("true") })).json.schedule.id as string;
+  const otherScheduleId = (await s.call("otherUser", "POST", "/api/v1/schedules", { name: "fixture", cron: "0 3 * * *", job: templateJob("true") })).json.schedule.id as string;
+  return { s, fixtures: { jobId, cancellationId, webhookId, scheduleId, otherScheduleId, unknownId: "0190a7a4-0000-7000-8000-000000000000" } };
 }
 
 describe("roles, route by route", () => {

@@ -84,7 +84,7 @@ describe("slurm tasks", skippedIf(noSlurm), () => {
     expect(lines).toEqual(expect.arrayContaining(["step 1", "got TERM"]));
     const record = await engine.getCancellation(job.id);
     expect(record.tasks[0]).toMatchObject({ outcome: "mid_run", mode: "remote" });
-    expect(record.remote).toEqual({ attempted: 1, cancelled: 1 });
+    expect(record.remote).toEqual({ attempted: 1, cancelled: 1, pending: 0 });
     expect(record.steps.find((s) => s.name === "force_kill")?.status).toBe("skipped");
     expect(done.tasks[0]?.status).toBe("cancelled");
     await engine.close();
@@ -104,6 +104,9 @@ describe("slurm tasks", skippedIf(noSlurm), () => {
     expect(record.tasks[0]).toMatchObject({ outcome: "mid_run", mode: "forced" });
     expect(record.steps.find((s) => s.name === "force_kill")?.status).toBe("completed");
     expect(slurmShow(slurmId)["JobState"]).toBe("CANCELLED");
+    // Slurm's own answer on how the job ended, in the record.
+    expect(record.tasks[0]?.remote).toMatchObject({ runner: "slurm", remoteId: slurmId, cancelled: true, stopped: true, finalState: "CANCELLED" });
+    expect(record.status).toBe("completed");
     await engine.close();
   });
 
@@ -121,27 +124,108 @@ describe("slurm tasks", skippedIf(noSlurm), () => {
     await engine.close();
   });
 
-  it("a failing scancel and a job that will not leave are recorded, counted, and the local cancel still ends", async () => {
-    // The cluster's CLI as it is when the controller is unreachable for scancel: a real
-    // failure of the command, with Slurm's own message (sbatch and squeue still work).
+  it("a refused scancel leaves a partial record (stop remote_refused); the scancel is retried and the record completes once the job has ended", { timeout: 90_000 }, async () => {
+    // The cluster's CLI as it is when the controller is unreachable for scancel: its first
+    // three calls fail with Slurm's own message (sbatch and squeue still work), then the real
+    // scancel answers. The calls: the TERM, the kill after the grace, one retry, then accepted.
     const bin = mkdtempSync(join(tmpdir(), "belay-scancel-"));
-    writeFileSync(join(bin, "scancel"), "#!/bin/sh\necho 'scancel: error: Kill job error on job id: Unable to contact slurm controller (connect failure)' >&2\nexit 1\n", { mode: 0o755 });
+    const realScancel = execFileSync("sh", ["-c", "command -v scancel"], { encoding: "utf8" }).trim();
+    writeFileSync(join(bin, "scancel"), [
+      "#!/bin/sh",
+      `n=$(cat "${bin}/calls" 2>/dev/null || echo 0); n=$((n + 1)); echo "$n" > "${bin}/calls"`,
+      `if [ "$n" -le 3 ]; then echo 'scancel: error: Kill job error on job id: Unable to contact slurm controller (connect failure)' >&2; exit 1; fi`,
+      `exec ${realScancel} "$@"`,
+      "",
+    ].join("\n"), { mode: 0o755 });
     const before = { ...slurmCancelFailures };
-    const engine = await openTestEngine({ slurm: { pollIntervalMs: 100, leaveTimeoutMs: 1000, env: { ...process.env, PATH: `${bin}:${process.env["PATH"] ?? ""}` } } });
-    const job = await engine.submitJob({ graceMs: 500, tasks: [{ key: "main", kind: "slurm", command: "echo up; sleep 60" }] });
+    const engine = await openTestEngine({
+      slurm: { pollIntervalMs: 100, env: { ...process.env, PATH: `${bin}:${process.env["PATH"] ?? ""}` } },
+      remoteCancelRetryDelaysMs: [1500],
+      remotePollIntervalMs: 200,
+    });
+    const job = await engine.submitJob({ graceMs: 500, tasks: [{ key: "main", kind: "slurm", command: "echo up; sleep 120" }] });
     const slurmId = await slurmIdOf(engine, job.id);
     await until(() => logLines(engine, job.id), (lines) => lines.includes("up"));
     await engine.cancelJob(job.id);
+    // The local cancel ends: the task is cancelled, but the record says the job may still run.
     const done = await until(() => engine.getJob(job.id), (j) => j.status === "cancelled", 30_000);
     expect(done.tasks[0]?.status).toBe("cancelled");
-    const record = await engine.getCancellation(job.id);
-    expect(record.remote).toMatchObject({ attempted: 1, cancelled: 0 });
-    expect(record.errors.join("\n")).toMatch(/Unable to contact slurm controller|did not leave/);
-    expect(slurmCancelFailures.scancel_failed).toBeGreaterThan(before.scancel_failed);
+    const partial = await engine.getCancellation(job.id);
+    expect(partial.status).toBe("partial");
+    expect(partial.tasks[0]).toMatchObject({ outcome: "mid_run", mode: "remote_refused", remote: { runner: "slurm", adapter: "slurm", remoteId: slurmId, cancelled: false, stopped: false } });
+    expect(partial.remote).toMatchObject({ attempted: 1, cancelled: 0, pending: 1 });
+    expect(partial.errors.join("\n")).toMatch(/Unable to contact slurm controller/);
+    expect(["RUNNING", "COMPLETING"]).toContain(slurmState(slurmId));
+
+    // The follow-up retries the scancel with backoff until accepted, then polls the job until it has ended.
+    const completed = await until(() => engine.getCancellation(job.id), (r) => r.status === "completed", 60_000);
+    expect(completed.tasks[0]?.remote).toMatchObject({ cancelled: true, stopped: true, attempts: 3, error: null, finalState: "CANCELLED" });
+    expect(completed.remote).toMatchObject({ pending: 0 });
+    expect(slurmShow(slurmId)["JobState"]).toBe("CANCELLED");
+    expect(readFileSync(join(bin, "calls"), "utf8").trim()).toBe("4");
+    expect(slurmCancelFailures.scancel_failed - before.scancel_failed).toBe(3);
+    // Each refusal, the acceptance and the stop are events of the job (belay_remote_cancel_failures_total counts the refusals).
+    const outcomes = (await engine.getJobEvents(job.id)).filter((e) => e.type === "belay.cancellation.remote").map((e) => e.data["outcome"]);
+    expect(outcomes).toEqual(["refused", "refused", "accepted", "stopped"]);
+    expect((await engine.getJob(job.id)).cancellation?.status).toBe("completed");
+    await engine.close();
+  });
+
+  it("a job still on the cluster after the final scancel leaves a partial record, completed once Slurm has killed it", { timeout: 60_000 }, async () => {
+    const before = { ...slurmCancelFailures };
+    // leaveTimeoutMs below the cluster's KillWait (5 s): the job ignoring TERM outlives the wait.
+    const engine = await openTestEngine({ slurm: { pollIntervalMs: 100, leaveTimeoutMs: 500 }, remotePollIntervalMs: 200 });
+    const job = await engine.submitJob({ graceMs: 300, tasks: [{ key: "main", kind: "slurm", command: "trap '' TERM; echo stubborn; while true; do sleep 0.1 || true; done" }] });
+    const slurmId = await slurmIdOf(engine, job.id);
+    await until(() => logLines(engine, job.id), (lines) => lines.includes("stubborn"));
+    await engine.cancelJob(job.id);
+    await until(() => engine.getJob(job.id), (j) => j.status === "cancelled", 30_000);
+    const partial = await engine.getCancellation(job.id);
+    expect(partial.tasks[0]).toMatchObject({ mode: "forced", remote: { runner: "slurm", cancelled: true, stopped: false } });
     expect(slurmCancelFailures.job_did_not_leave).toBeGreaterThan(before.job_did_not_leave);
-    // The job is still on the cluster: the record said so; clean it up for real.
-    expect(slurmState(slurmId)).toBe("RUNNING");
-    execFileSync("scancel", [slurmId]);
+    const completed = await until(() => engine.getCancellation(job.id), (r) => r.status === "completed", 40_000);
+    expect(completed.tasks[0]?.remote).toMatchObject({ stopped: true, finalState: "CANCELLED" });
+    expect(slurmShow(slurmId)["JobState"]).toBe("CANCELLED");
+    await engine.close();
+  });
+
+  it("a job the cluster requeues stays running (same Slurm job id), and a cancel while it waits to run again removes it", { timeout: 60_000 }, async () => {
+    const engine = await openTestEngine({ slurm: { pollIntervalMs: 100 } });
+    const job = await engine.submitJob({ tasks: [{ key: "main", kind: "slurm", command: "echo up; sleep 120" }] });
+    const slurmId = await slurmIdOf(engine, job.id);
+    await until(() => logLines(engine, job.id), (lines) => lines.includes("up"));
+    // As after a node failure or a preemption: Slurm puts the job back in the queue.
+    execFileSync("scontrol", ["requeue", slurmId]);
+    await until(() => engine.getLogs(job.id), (lines) => lines.some((l) => l.line.includes(`slurm job ${slurmId} was requeued by the cluster`)), 20_000);
+    expect((await engine.getJob(job.id)).tasks[0]).toMatchObject({ status: "running", attempt: 1 });
+    expect(slurmState(slurmId)).toBe("PENDING");
+    await engine.cancelJob(job.id);
+    await untilJobStatus(engine, job.id, "cancelled");
+    expect((await engine.getCancellation(job.id)).status).toBe("completed");
+    expect(slurmShow(slurmId)["JobState"]).toBe("CANCELLED");
+    await engine.close();
+  });
+
+  it("squeue failing for a while (controller unreachable) does not fail the task: its job runs on and its result is kept", { timeout: 60_000 }, async () => {
+    // squeue fails 20 times in a row once the job is up (2 s at this poll interval), then answers again.
+    const bin = mkdtempSync(join(tmpdir(), "belay-squeue-"));
+    const realSqueue = execFileSync("sh", ["-c", "command -v squeue"], { encoding: "utf8" }).trim();
+    writeFileSync(join(bin, "squeue"), [
+      "#!/bin/sh",
+      `if [ -f "${bin}/down" ]; then n=$(cat "${bin}/calls" 2>/dev/null || echo 0); n=$((n + 1)); echo "$n" > "${bin}/calls"`,
+      `  if [ "$n" -le 20 ]; then echo 'squeue: error: Unable to contact slurm controller (connect failure)' >&2; exit 1; fi; fi`,
+      `exec ${realSqueue} "$@"`,
+      "",
+    ].join("\n"), { mode: 0o755 });
+    const engine = await openTestEngine({ slurm: { pollIntervalMs: 100, env: { ...process.env, PATH: `${bin}:${process.env["PATH"] ?? ""}` } } });
+    const job = await engine.submitJob({ tasks: [{ key: "main", kind: "slurm", command: "echo up; sleep 4; echo done" }] });
+    await until(() => logLines(engine, job.id), (lines) => lines.includes("up"));
+    writeFileSync(join(bin, "down"), "");
+    const done = await untilJobStatus(engine, job.id, "succeeded");
+    expect(Number(readFileSync(join(bin, "calls"), "utf8"))).toBeGreaterThan(20);
+    expect(done.tasks[0]).toMatchObject({ status: "succeeded", output: { state: "COMPLETED" } });
+    expect(await logLines(engine, job.id)).toContain("done");
+    expect((await engine.getLogs(job.id)).some((l) => l.line.includes("squeue failed (1 time(s) in a row"))).toBe(true);
     await engine.close();
   });
 

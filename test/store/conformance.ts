@@ -520,6 +520,59 @@ export function describeStoreConformance(name: string, factory: StoreFactory): v
         expect(results.every((r) => !("error" in r) && r.job.status === "cancelled")).toBe(true);
         expect((await store.countJobs()).cancelled).toBe(130);
       });
+
+      it("a job named twice in one bulk is changed twice, the second time from the first's result, and stored as the last left it", async () => {
+        const job = await h.submit({ command: ["true"] });
+        await h.claimExactly([`${job.id}/main`]);
+        const other = await h.submit({ command: ["true"] });
+        let n = 0;
+        const results = await store.mutateJobs([job.id, other.id, job.id], h.now(), (d) => {
+          if (d.job.id !== job.id) return null;
+          n += 1;
+          return recordProgress(d, "main", 1, { ratio: n / 10, message: `step ${n}` });
+        });
+        expect(results).toHaveLength(3);
+        const stored = await h.job(job.id);
+        expect(stored.tasks[0]?.progress).toMatchObject({ ratio: 0.2, message: "step 2" });
+        const last = results[2];
+        expect(last !== undefined && !("error" in last) ? last.job : null).toEqual(stored);
+        const events = (await store.jobEvents(job.id, 0, 100)).filter((e) => e.type === "belay.task.progress");
+        expect(events.map((e) => e.data["message"])).toEqual(["step 1", "step 2"]);
+      });
+
+      it("writes a bulk record's progress in each chunk's transaction and hands over each chunk once it has committed", async () => {
+        const ids: string[] = [];
+        for (let i = 0; i < 130; i++) ids.push((await h.submit({ command: ["true"] })).id);
+        const bulk = newRecord({
+          id: newId(), jobId: null, taskKey: null, scope: "bulk", parentId: null, reason: "all", requestedBy: "ops",
+          force: false, cascade: true, graceMs: 0, now: h.now(), steps: ["cancel_jobs", "finalize"], idempotencyKey: null,
+        });
+        bulk.progress = { total: ids.length, done: 0 };
+        await store.insertCancellation(bulk);
+        let done = 0;
+        const handed: string[] = [];
+        const doneAfterChunk: number[] = [];
+        const reads: Array<Promise<CancellationRecord | null>> = [];
+        const results = await store.mutateJobs(ids, h.now(), cancelJob({ parentId: bulk.id }), {
+          progress: (chunk) => ({ ...bulk, progress: { total: ids.length, done: done + chunk.length } }),
+          afterChunk: (chunk) => {
+            done += chunk.length;
+            doneAfterChunk.push(done);
+            handed.push(...chunk.map((r) => ("error" in r ? r.jobId : r.job.id)));
+            // The chunk has committed: its progress is there for any reader now.
+            reads.push(store.getCancellation(bulk.id));
+          },
+        });
+        expect(results.every((r) => !("error" in r) && r.job.status === "cancelled")).toBe(true);
+        expect(handed).toEqual(ids);
+        const seen = await Promise.all(reads);
+        seen.forEach((record, i) => {
+          // At least what had committed when the read was sent (a later chunk may have committed since).
+          expect(record?.progress?.done).toBeGreaterThanOrEqual(doneAfterChunk[i]!);
+          expect(doneAfterChunk).toContain(record?.progress?.done);
+        });
+        expect((await store.getCancellation(bulk.id))?.progress).toEqual({ total: ids.length, done: ids.length });
+      });
     });
 
     describe("events", () => {

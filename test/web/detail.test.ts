@@ -83,8 +83,14 @@ describe("web UI: job detail, history, cancellations", skippedIf(noBrowser), () 
     const cascade = dialog.getByLabel(/Also stop the tasks that depend on it/);
     expect(await cascade.isChecked()).toBe(true);
     expect(await dialog.innerText()).toContain("analyse, report will be cancelled too.");
+    // The server's preview of this very stop (a dry run), before confirming.
+    const preview = dialog.getByTestId("stop-preview");
+    await eventually(() => preview.innerText()).toContain("Stop simulate (process");
+    expect(await preview.innerText()).toMatch(/signalled, killed after \d/);
+    await eventually(() => preview.innerText()).toContain("Cancel analyse (not started)");
     await cascade.uncheck();
     expect(await dialog.innerText()).toContain("analyse, report will still run, as if “simulate” had been skipped.");
+    await eventually(() => preview.innerText()).not.toContain("Cancel analyse");
     await dialog.getByLabel("Reason").fill("converged enough");
     await screenshotBoth(page, "detail-stop-task-dialog");
     await dialog.getByRole("button", { name: "Stop task" }).click();

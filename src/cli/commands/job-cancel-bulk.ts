@@ -15,10 +15,12 @@ export async function cancelBulk(ctx: CliContext, options: CancelOptions): Promi
     status: options.status,
     ...(options.queue === undefined ? {} : { queue: options.queue }),
     ...(options.label === undefined ? {} : { labels: options.label }),
+    ...(options.schedule === undefined ? {} : { scheduleId: options.schedule }),
   };
   const result = await ctx.client.cancelJobs({
     filter,
     ...(options.dryRun === true ? { dryRun: true } : {}),
+    ...(options.quiesce === true ? { quiesce: true } : {}),
     ...(options.reason === undefined ? {} : { reason: options.reason }),
     ...(options.force === true ? { force: true } : {}),
     ...(options.grace === undefined ? {} : { graceMs: options.grace }),
@@ -37,6 +39,12 @@ export async function cancelBulk(ctx: CliContext, options: CancelOptions): Promi
   line(`${result.matched} job${result.matched === 1 ? "" : "s"} matched (${what}); ${result.cancelled} cancel${result.cancelled === 1 ? "" : "s"} accepted`);
   const record = result.cancellation;
   if (record === null) return;
+  const quiesced = record.steps.find((s) => s.name === "quiesce")?.detail;
+  if (quiesced !== undefined && quiesced !== null) {
+    const schedules = (quiesced["schedules"] as Array<{ name: string }> | undefined) ?? [];
+    const queues = (quiesced["queues"] as string[] | undefined) ?? [];
+    line(`paused first: ${queues.length === 0 ? "no queue" : `queue ${queues.join(", ")}`}; ${schedules.length === 0 ? "no schedule" : `schedule${schedules.length === 1 ? "" : "s"} ${schedules.map((s) => s.name).join(", ")}`}`);
+  }
   line(`bulk cancellation ${record.id} ${status(record.status)}${record.progress === null ? "" : ` (${record.progress.done} of ${record.progress.total} jobs done)`}`);
   if (options.wait !== true) {
     if (record.status === "in_progress") line(`follow it with: belay job cancel --all --status ${options.status.join(",")} --wait, or belay job cancellations --status in_progress`);

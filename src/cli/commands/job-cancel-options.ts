@@ -15,4 +15,8 @@ export interface CancelOptions {
   queue?: string;
   label?: Record<string, string>;
   dryRun?: boolean;
+  /** With --all: pause the queue and schedules the filter names first (DESIGN §7). */
+  quiesce?: boolean;
+  /** With --all: only jobs made by this schedule. */
+  schedule?: string;
 }

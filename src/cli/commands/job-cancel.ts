@@ -36,7 +36,9 @@ export function registerJobCancel(job: Command): void {
     .option("--status <statuses>", "with --all: job statuses, comma-separated", jobStatuses)
     .option("--queue <queue>", "with --all: only this queue")
     .option("--label <key=value>", "with --all: only jobs with this label (repeatable)", label)
-    .option("--dry-run", "with --all: count the matching jobs, cancel nothing")
+    .option("--dry-run", "cancel nothing: show what the cancel would do (tasks and runners it would stop, compensations); with --all, count the matching jobs")
+    .option("--schedule <id>", "with --all: only jobs made by this schedule")
+    .option("--quiesce", "with --all: first pause the queue (--queue) and the schedules the filter names, so no new work arrives; the record lists what was paused")
     .action(async (jobId: string | undefined, options: CancelOptions, command: Command) => {
       const ctx = context(command);
       if (options.all === true) {
@@ -48,8 +50,8 @@ export function registerJobCancel(job: Command): void {
         return;
       }
       if (jobId === undefined) throw new UsageError("give the id of the job to cancel, or --all --status S");
-      for (const flag of ["status", "queue", "label", "dryRun"] as const) {
-        if (options[flag] !== undefined) throw new UsageError(`--${flag === "dryRun" ? "dry-run" : flag} needs --all`);
+      for (const flag of ["status", "queue", "label", "quiesce", "schedule"] as const) {
+        if (options[flag] !== undefined) throw new UsageError(`--${flag} needs --all`);
       }
       if (options.task === undefined && command.getOptionValueSource("cascade") === "cli") throw new UsageError("--no-cascade needs --task");
       if (options.task !== undefined && options.onlyIfPending === true) throw new UsageError("--only-if-pending applies to a job, not to a task");
@@ -57,7 +59,44 @@ export function registerJobCancel(job: Command): void {
     });
 }
 
+/** The request body of one job's (or task's) cancel, from the flags. */
+function cancelBody(options: CancelOptions, noCascade: boolean): Omit<CancelJobRequest & CancelTaskRequest, "dryRun"> {
+  const common = {
+    ...(options.reason === undefined ? {} : { reason: options.reason }),
+    ...(options.force === true ? { force: true } : {}),
+    ...(options.grace === undefined ? {} : { graceMs: options.grace }),
+  };
+  return options.task !== undefined ? { ...common, ...(noCascade ? { cascade: false } : {}) } : { ...common, ...(options.onlyIfPending === true ? { onlyIfPending: true } : {}) };
+}
+
+/** `--dry-run`: the preview of the cancel (DESIGN §7), from the server's own planner; nothing changes. */
+async function previewOne(ctx: CliContext, jobId: string, options: CancelOptions, noCascade: boolean): Promise<void> {
+  const body = { ...cancelBody(options, noCascade), dryRun: true as const };
+  const answer = options.task !== undefined ? await ctx.client.cancelTask(jobId, options.task, body) : await ctx.client.cancelJob(jobId, body);
+  if (ctx.json) {
+    printJson(answer);
+    return;
+  }
+  const { job, preview } = answer;
+  const what = preview.taskKey === null ? `job ${job.id} (${job.name})` : `task ${preview.taskKey} of job ${job.id} (${job.name})`;
+  line(`dry run: nothing was cancelled. Cancelling ${what} would:`);
+  if (preview.outcome === "repeat") line("  answer with the cancellation already under way (nothing new to stop)");
+  if (preview.outcome === "escalate") line("  escalate the cancellation under way: kill its runners now");
+  line(`  move the job ${preview.jobStatus.from} -> ${preview.jobStatus.to}${preview.completesAtOnce ? " and end at once" : ", then run on until every runner has stopped"}`);
+  for (const t of preview.tasks) line(`  task ${t.key}: ${t.from} -> ${t.to}`);
+  for (const r of preview.runners) {
+    line(`  stop runner of ${r.key} (${r.kind}, attempt ${r.attempt}${r.nodeId === null ? "" : ` on ${r.nodeId}`}): ${r.stop === "kill" ? "kill at once" : `signal, then kill after ${duration(r.graceMs)}`}`);
+  }
+  if (preview.runners.length === 0) line("  stop no runner");
+  for (const c of preview.compensations) line(`  run compensation task ${c.key} (${c.kind})`);
+  line(`  steps: ${preview.steps.join(" -> ")}`);
+}
+
 async function cancelOne(ctx: CliContext, jobId: string, given: CancelOptions, noCascade: boolean): Promise<void> {
+  if (given.dryRun === true) {
+    await previewOne(ctx, jobId, given, noCascade);
+    return;
+  }
   const { client } = ctx;
   const options = { ...given, wait: given.wait !== false };
   // Subscribe before cancelling, so the steps written by the request itself are seen too.
@@ -72,18 +111,8 @@ async function cancelOne(ctx: CliContext, jobId: string, given: CancelOptions, n
   }
   let response: CancelResponse;
   try {
-    const common = {
-      ...(options.reason === undefined ? {} : { reason: options.reason }),
-      ...(options.force === true ? { force: true } : {}),
-      ...(options.grace === undefined ? {} : { graceMs: options.grace }),
-    };
-    if (options.task !== undefined) {
-      const body: CancelTaskRequest = { ...common, ...(noCascade ? { cascade: false } : {}) };
-      response = await client.cancelTask(jobId, options.task, body);
-    } else {
-      const body: CancelJobRequest = { ...common, ...(options.onlyIfPending === true ? { onlyIfPending: true } : {}) };
-      response = await client.cancelJob(jobId, body);
-    }
+    const body = cancelBody(options, noCascade);
+    response = options.task !== undefined ? await client.cancelTask(jobId, options.task, body) : await client.cancelJob(jobId, body);
   } catch (error) {
     stream?.close();
     throw error;

@@ -15,6 +15,7 @@ interface ListOptions {
   owner?: string;
   name?: string;
   since?: string;
+  parent?: string;
   limit?: number;
   cursor?: string;
 }
@@ -34,6 +35,7 @@ export function registerJobList(job: Command): void {
     .option("--owner <principal>", "only this owner's jobs")
     .option("--name <text>", "only jobs whose name contains this (any case)")
     .option("--since <time>", "only jobs submitted at or after this ISO 8601 time")
+    .option("--parent <id>", "only the child jobs of this job (see also: job tree)")
     .option("--limit <n>", "at most this many (1-1000)", integer(1, 1000), 50)
     .option("--cursor <cursor>", "the next page, from a previous list")
     .action(async (options: ListOptions, command: Command) => {
@@ -45,6 +47,7 @@ export function registerJobList(job: Command): void {
         ...(options.owner === undefined ? {} : { owner: options.owner }),
         ...(options.name === undefined ? {} : { name: options.name }),
         ...(options.since === undefined ? {} : { createdAfter: options.since }),
+        ...(options.parent === undefined ? {} : { parent: options.parent }),
         ...(options.limit === undefined ? {} : { limit: options.limit }),
         ...(options.cursor === undefined ? {} : { cursor: options.cursor }),
       });

@@ -148,7 +148,7 @@ async function readSpec(args: string[]): Promise<JobSpecInput> {
   return loadFile(files[0] ?? "-");
 }
 
-async function loadFile(file: string): Promise<JobSpecInput> {
+export async function loadFile(file: string): Promise<JobSpecInput> {
   let text: string;
   try {
     text = readFileSync(file === "-" ? 0 : file, "utf8");

@@ -4,10 +4,10 @@ import { dirname, join, resolve } from "node:path";
 import type { Command } from "commander";
 import type { Logger } from "pino";
 import { maxGraceMs } from "../../core/spec.ts";
-import { integer, pool, remote } from "../options.ts";
+import { durationMs, integer, pool, remote } from "../options.ts";
 import { BelayError } from "../../core/errors.ts";
-import { resolveRunAs } from "../../engine/run-as.ts";
-import type { RunAs } from "../../engine/run-as.ts";
+import { resolveRunAs, resolveRunAsUids } from "../../engine/run-as.ts";
+import type { RunAs, RunAsUids } from "../../engine/run-as.ts";
 
 export interface NodeOptions {
   db?: string;
@@ -16,6 +16,7 @@ export interface NodeOptions {
   pool?: Record<string, number>;
   home?: string;
   grace: number;
+  drainTimeout: number;
   logLevel: string;
   lease?: number;
   nodeId?: string;
@@ -23,6 +24,7 @@ export interface NodeOptions {
   slurm?: boolean;
   secretsFile?: string;
   runAs?: string;
+  runAsUids?: string;
   runAsGroup?: string;
   policy?: string;
   templates?: string;
@@ -36,6 +38,7 @@ export function addNodeOptions(command: Command): Command {
     .option("--pool <name=N>", "a resource pool of N slots (repeatable)", pool)
     .option("--home <dir>", "Belay's directory (default $BELAY_HOME, else ./.belay)")
     .option("--grace <ms>", "on shutdown, how long running tasks get to stop before they are killed", integer(0, maxGraceMs), 10_000)
+    .option("--drain-timeout <duration>", "on SIGTERM, how long running tasks get to end on their own before they are handed back to the queue (1500, 30s, 5m)", durationMs, 30_000)
     .option("--log-level <level>", "pino level of the JSON log on stderr", process.env["BELAY_LOG_LEVEL"] ?? "info")
     .option("--lease <ms>", "PostgreSQL: how long this node's tasks stay its own without a heartbeat before other nodes recover them (default 10000)", integer(100, 86_400_000))
     .option("--node-id <id>", "this node's id in the store (default <hostname>:<pid>:<random>)")
@@ -43,7 +46,8 @@ export function addNodeOptions(command: Command): Command {
     .option("--secrets-file <file>", 'YAML or JSON map of secret name → value, for {"secret": NAME} env values (BELAY_SECRET_<NAME> works too)')
     .option("--run-as <user>", "run process tasks as this user (the node must run as root); see docs/security.md")
     .option("--slurm", "run slurm tasks on the Slurm cluster whose CLI (sbatch, squeue, scontrol, scancel) is on PATH; SLURM_CONF is honoured (docs/slurm.md)")
-    .option("--run-as-group <group>", "with --run-as: the group tasks run as (default: the user's group)");
+    .option("--run-as-uids <start-end>", "run each process task under its own uid of this range, e.g. 61000-61999 (the node must run as root); see docs/security.md")
+    .option("--run-as-group <group>", "with --run-as: the group tasks run as (default: the user's group); with --run-as-uids: the one group of all tasks (default: each uid's gid is the uid)");
 }
 
 /** `belay serve` only: what the API lets callers do. */
@@ -85,9 +89,11 @@ export async function readTemplatesFile(path: string): Promise<unknown> {
   return raw;
 }
 
-/** The engine options of --policy, --templates, --secrets-file and --run-as, read and checked. */
-export async function trustOptions(options: NodeOptions): Promise<{ policy?: unknown; templates?: unknown; secrets?: Record<string, string>; runAs?: RunAs }> {
-  const result: { policy?: unknown; templates?: unknown; secrets?: Record<string, string>; runAs?: RunAs } = {};
+type TrustOptions = { policy?: unknown; templates?: unknown; secrets?: Record<string, string>; runAs?: RunAs; runAsUids?: RunAsUids };
+
+/** The engine options of --policy, --templates, --secrets-file, --run-as and --run-as-uids, read and checked. */
+export async function trustOptions(options: NodeOptions): Promise<TrustOptions> {
+  const result: TrustOptions = {};
   if (options.policy !== undefined) result.policy = await readStructuredFile(options.policy, "--policy");
   if (options.templates !== undefined) result.templates = await readTemplatesFile(options.templates);
   if (options.secretsFile !== undefined) {
@@ -97,10 +103,14 @@ export async function trustOptions(options: NodeOptions): Promise<{ policy?: unk
     }
     result.secrets = secrets as Record<string, string>;
   }
-  if (options.runAsGroup !== undefined && options.runAs === undefined) {
-    throw new BelayError("INVALID_REQUEST", "--run-as-group needs --run-as", { details: { field: "--run-as-group" } });
+  if (options.runAsGroup !== undefined && options.runAs === undefined && options.runAsUids === undefined) {
+    throw new BelayError("INVALID_REQUEST", "--run-as-group needs --run-as or --run-as-uids", { details: { field: "--run-as-group" } });
+  }
+  if (options.runAs !== undefined && options.runAsUids !== undefined) {
+    throw new BelayError("INVALID_REQUEST", "--run-as and --run-as-uids cannot be used together: one uid for every task, or one per running task", { details: { field: "--run-as-uids" } });
   }
   if (options.runAs !== undefined) result.runAs = resolveRunAs(options.runAs, options.runAsGroup);
+  if (options.runAsUids !== undefined) result.runAsUids = resolveRunAsUids(options.runAsUids, options.runAsGroup);
   return result;
 }
 
@@ -139,25 +149,43 @@ export async function stderrLogger(level: string): Promise<Logger> {
   return pino({ level }, pino.destination({ dest: 2, sync: true }));
 }
 
+/** What the first signal asks of a node: drain it, then close it; a second signal hurries the drain. */
+export interface Stoppable {
+  drain(options: { timeoutMs: number }): Promise<unknown>;
+  hurryDrain(): void;
+  close(graceMs: number): Promise<void>;
+}
+
+/** How long a second signal waits for the hurried hand-back to be stored before the process exits anyway. */
+const secondSignalExitMs = 5_000;
+
 /**
- * Resolve once the node has stopped after SIGINT or SIGTERM: the first signal stops it
- * gracefully (running tasks get `graceMs`), a second one exits at once.
+ * Resolve once the node has stopped after SIGINT or SIGTERM (DESIGN §7 "Drain"). The first
+ * signal drains: claiming stops at once (`/readyz` fails), running tasks get `drainTimeoutMs`
+ * to end on their own, the rest are handed back to the queue (each getting its grace), then
+ * the node closes. A second signal stops at once: the tasks left are killed and handed back
+ * now, and the process exits (within a few seconds at most, whatever is still being written).
  */
-export function untilStopped(graceMs: number, stop: (graceMs: number) => Promise<void>): Promise<void> {
+export function untilStopped(options: { graceMs: number; drainTimeoutMs: number }, node: Stoppable): Promise<void> {
   return new Promise((resolveStopped, reject) => {
     let stopping = false;
     const onSignal = (signal: NodeJS.Signals): void => {
       if (stopping) {
-        process.stderr.write(`${signal} again: exiting now; runners left behind are stopped by the next start's recovery\n`);
-        process.exit(1);
+        process.stderr.write(`${signal} again: stopping at once; running tasks are killed and handed back to the queue\n`);
+        node.hurryDrain();
+        setTimeout(() => process.exit(1), secondSignalExitMs).unref();
+        return;
       }
       stopping = true;
-      process.stderr.write(`${signal}: stopping; running tasks get ${graceMs} ms (press Ctrl-C again to exit at once)\n`);
-      stop(graceMs).then(() => {
-        process.off("SIGINT", onSignal);
-        process.off("SIGTERM", onSignal);
-        resolveStopped();
-      }, reject);
+      process.stderr.write(`${signal}: draining; no new tasks are claimed, running tasks get ${options.drainTimeoutMs} ms to end, then are handed back to the queue (send ${signal} again to stop at once)\n`);
+      node
+        .drain({ timeoutMs: options.drainTimeoutMs })
+        .then(() => node.close(options.graceMs))
+        .then(() => {
+          process.off("SIGINT", onSignal);
+          process.off("SIGTERM", onSignal);
+          resolveStopped();
+        }, reject);
     };
     process.on("SIGINT", onSignal);
     process.on("SIGTERM", onSignal);

@@ -39,6 +39,9 @@ export function registerServe(program: Command): void {
       line(`web UI: open ${info.signInUrl} to sign in (one use, until ${info.signInExpiresAt}; \`belay ui\` prints a new link)`);
       line("press Ctrl-C to stop");
     }
-    await untilStopped(options.grace, (graceMs) => server.close({ graceMs }));
+    await untilStopped(
+      { graceMs: options.grace, drainTimeoutMs: options.drainTimeout },
+      { drain: (o) => server.engine.drain(o), hurryDrain: () => server.engine.hurryDrain(), close: (graceMs) => server.close({ graceMs }) },
+    );
   });
 }

@@ -28,6 +28,9 @@ export function registerWorker(program: Command): void {
       line(`queues: ${info.queues === null ? "all" : info.queues.join(", ")}`);
       line("press Ctrl-C to stop");
     }
-    await untilStopped(options.grace, (graceMs) => engine.close({ graceMs }));
+    await untilStopped(
+      { graceMs: options.grace, drainTimeoutMs: options.drainTimeout },
+      { drain: (o) => engine.drain(o), hurryDrain: () => engine.hurryDrain(), close: (graceMs) => engine.close({ graceMs }) },
+    );
   });
 }

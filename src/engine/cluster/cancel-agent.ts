@@ -9,6 +9,7 @@
  */
 import type { Logger } from "pino";
 import { runnersToStop } from "../../core/cancellation.ts";
+import { isDrainRecord } from "../../core/drain.ts";
 import type { Store } from "../../store/store.ts";
 import type { CancelExecutor } from "../cancel-executor.ts";
 import type { JobWriter } from "../job-writer.ts";
@@ -62,7 +63,8 @@ export class CancelAgent {
     const { runs, logger, nodeId } = this.deps;
     if (this.deps.executor.isExecuting(recordId)) return;
     const record = await this.deps.store.getCancellation(recordId);
-    if (record === null || record.status !== "in_progress") return;
+    // A drain's record is its own node's to carry out, and hands the task back rather than cancelling it.
+    if (record === null || record.status !== "in_progress" || isDrainRecord(record)) return;
     const kill = force || record.force;
     const targets: StopTarget[] = [];
     for (const report of runnersToStop(record)) {

@@ -15,7 +15,7 @@ import {
   taskParams,
 } from "../../core/requests.ts";
 import type { BulkCancelRequest, CancelJobRequest, CancelTaskRequest } from "../../core/requests.ts";
-import { bulkCancelResponse, cancelAnswerStatus, cancelResponse, cancellationResponse, eventPageResponse, jobPageResponse, jobResponse, logPageResponse } from "../../core/responses.ts";
+import { bulkCancelResponse, cancelAnswerStatus, cancelResponse, cancellationResponse, eventPageResponse, jobPageResponse, jobResponse, jobTreeResponse, logPageResponse } from "../../core/responses.ts";
 import type { JobFilter, Role } from "../../store/store.ts";
 import type { AppDeps } from "../deps.ts";
 import { floorOf } from "../../core/policy.ts";
@@ -121,7 +121,7 @@ export function registerJobRoutes(api: FastifyInstance, deps: AppDeps): void {
     },
   );
 
-  api.get<{ Querystring: { status?: string; queue?: string; label?: string | string[]; owner?: string; idPrefix?: string; name?: string; createdAfter?: string; createdBefore?: string; limit?: number; cursor?: string } }>(
+  api.get<{ Querystring: { status?: string; queue?: string; label?: string | string[]; owner?: string; idPrefix?: string; name?: string; scheduleId?: string; createdAfter?: string; createdBefore?: string; parent?: string; limit?: number; cursor?: string } }>(
     "/jobs",
     {
       config: { ...roleOf.read },
@@ -140,9 +140,11 @@ export function registerJobRoutes(api: FastifyInstance, deps: AppDeps): void {
       if (q.queue !== undefined) filter.queue = q.queue;
       if (q.owner !== undefined) filter.owner = q.owner;
       if (q.idPrefix !== undefined) filter.idPrefix = q.idPrefix.toLowerCase();
+      if (q.parent !== undefined) filter.parentJobId = q.parent;
       const labels = parseLabels(q.label);
       if (labels !== undefined) filter.labels = labels;
       if (q.name !== undefined && q.name !== "") filter.nameContains = q.name;
+      if (q.scheduleId !== undefined) filter.scheduleId = q.scheduleId;
       const createdAfter = parseTimeParam(q.createdAfter, "createdAfter");
       if (createdAfter !== undefined) filter.createdAfter = createdAfter;
       const createdBefore = parseTimeParam(q.createdBefore, "createdBefore");
@@ -163,6 +165,24 @@ export function registerJobRoutes(api: FastifyInstance, deps: AppDeps): void {
       },
     },
     async (request) => ({ job: await acting(engine, request.caller).getJob(request.params.id) }),
+  );
+
+  api.get<{ Params: { id: string } }>(
+    "/jobs/:id/tree",
+    {
+      config: { ...roleOf.read },
+      schema: {
+        summary: "A job with its tree of child jobs",
+        description:
+          "The job and every descendant (DESIGN §7: child jobs started by `ctx.submitChild` or by tasks of kind `job`), each node `{job, children}`, children in creation order, at most 1000 jobs (`truncated` says when there are more). Each job carries `parentJobId`, `parentTaskKey`, `onParentCancel` and `depth`.",
+        params: jobIdParams,
+        response: { 200: jobTreeResponse, ...errorResponses },
+      },
+    },
+    async (request) => {
+      const tree = await acting(engine, request.caller).getJobTree(request.params.id);
+      return { tree: tree.root, count: tree.count, truncated: tree.truncated };
+    },
   );
 
   api.get<{ Params: { id: string }; Querystring: { after?: number; limit?: number } }>(

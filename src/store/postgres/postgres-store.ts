@@ -13,14 +13,20 @@
  * Queries live in `queries/`, one function per statement; this class only composes them
  * into transactions.
  */
+import { assertParentAccepts } from "../../core/children.ts";
 import { BelayError } from "../../core/errors.ts";
 import type { JobChanges, JobSnapshot } from "../../core/draft.ts";
 import { JobDraft } from "../../core/draft.ts";
-import type { BelayEvent, CancellationRecord, Job, LogLine, NewEvent } from "../../core/model.ts";
+import type { BelayEvent, CancellationRecord, Job, LogLine, NewEvent, Task } from "../../core/model.ts";
 import type { JobStatus } from "../../core/states.ts";
-import { applyMutator } from "../store.ts";
+import { applyMutator, nextSnapshot } from "../store.ts";
 import type {
+  QueuePause,
+  ScheduleRun,
+  StoredSchedule,
   ActiveTask,
+  BulkMutationOptions,
+  BulkResult,
   CancellationFilter,
   ClaimOptions,
   ClaimedTask,
@@ -53,6 +59,7 @@ import * as runners from "./queries/runners.ts";
 import * as sweeps from "./queries/sweeps.ts";
 import * as tasks from "./queries/tasks.ts";
 import * as tokens from "./queries/tokens.ts";
+import * as schedules from "./queries/schedules.ts";
 import * as webhooks from "./queries/webhooks.ts";
 import { PgNotifier } from "./notifier.ts";
 
@@ -178,6 +185,11 @@ export class PostgresStore implements Store {
     await inTransaction(
       this.pool,
       async (tx) => {
+        // A child is refused when its tree's cancel was accepted: decided here, under the
+        // ancestors' row locks, not by a read before the transaction (DESIGN §7).
+        for (const job of jobsIn) {
+          if (job.parentJobId !== null) assertParentAccepts(job, await jobs.lockAncestors(tx.client, job.parentJobId));
+        }
         for (const item of items) {
           const draft = new JobDraft({ job: item.job, cancellations: [] }, item.job.createdAt);
           item.build(draft);
@@ -230,7 +242,9 @@ export class PostgresStore implements Store {
     return this.transaction(async (tx) => {
       const snapshot = (await this.lockAndLoad(tx, [jobId])).get(jobId);
       if (snapshot === undefined) throw new BelayError("JOB_NOT_FOUND", `job ${jobId} not found`, { details: { jobId } });
-      const { value, changes } = applyMutator(snapshot, now, mutate);
+      // The time of the change is when it holds the lock, not when it asked for it: a cancel
+      // that waited for a child's insert (DESIGN §7) is accepted after that child was created.
+      const { value, changes } = applyMutator(snapshot, laterOf(now, new Date().toISOString()), mutate);
       return { value, job: changes.job, events: this.queueChanges(tx, changes) };
     });
   }
@@ -245,15 +259,17 @@ export class PostgresStore implements Store {
     return jobs.snapshotsOf(loaded?.rows ?? []);
   }
 
-  async mutateJobs<T>(jobIds: string[], now: string, mutate: Mutator<T>): Promise<Array<MutationResult<T> | { error: unknown; jobId: string }>> {
-    const results: Array<MutationResult<T> | { error: unknown; jobId: string }> = [];
+  async mutateJobs<T>(jobIds: string[], now: string, mutate: Mutator<T>, options: BulkMutationOptions<T> = {}): Promise<Array<BulkResult<T>>> {
+    const results: Array<BulkResult<T>> = [];
     for (let i = 0; i < jobIds.length; i += bulkChunk) {
       const chunk = jobIds.slice(i, i + bulkChunk);
       const chunkResults = await this.transaction(async (tx) => {
         // The whole chunk is locked first, in id order: a bulk mutation then never holds one
         // job row while it waits for another in an order a second bulk mutation could reverse.
         const snapshots = await this.lockAndLoad(tx, chunk);
-        const out: Array<MutationResult<T> | { error: unknown; jobId: string }> = [];
+        const out: Array<BulkResult<T>> = [];
+        const changeSet: JobChanges[] = [];
+        const outcomes: Array<{ value: T; job: Job; at: number }> = [];
         for (const jobId of chunk) {
           // Only the refusal of one job is that job's result. A database error aborts the
           // whole transaction, so it propagates from the commit: the chunk is then reported as
@@ -272,46 +288,89 @@ export class PostgresStore implements Store {
           }
           // A job named twice in the chunk is mutated twice: the second time from the first's result.
           snapshots.set(jobId, nextSnapshot(snapshot, applied.changes));
-          out.push({ value: applied.value, job: applied.changes.job, events: this.queueChanges(tx, applied.changes) });
+          changeSet.push(applied.changes);
+          outcomes.push({ value: applied.value, job: applied.changes.job, at: out.length });
+          out.push({ error: null, jobId });
         }
+        // The chunk's writes: one statement per table (queueChangeSet), with the COMMIT.
+        const written = this.queueChangeSet(tx, changeSet);
+        outcomes.forEach((o, k) => {
+          out[o.at] = { value: o.value, job: o.job, events: written[k] ?? [] };
+        });
+        const record = options.progress?.(out);
+        if (record !== undefined && record !== null) tx.queue(cancellations.upsertCancellationStatement(record));
         return out;
       });
       results.push(...chunkResults);
+      options.afterChunk?.(chunkResults);
     }
     return results;
   }
 
   /** Queue a draft's writes for the commit; its events are numbered then (the returned array is filled at commit). */
   private queueChanges(tx: Transaction, changes: JobChanges): BelayEvent[] {
-    const job = changes.job;
-    if (changes.jobChanged) tx.queue(jobs.updateJobStatement(job));
-    if (changes.changedTasks.length > 0) tx.queue(tasks.updateTasksStatement(job.id, changes.changedTasks));
-    if (changes.releasedTasks.length > 0) tx.queue(claims.deletePoolLeasesStatement(job.id, changes.releasedTasks));
-    for (const record of changes.cancellations) tx.queue(cancellations.upsertCancellationStatement(record));
-    return tx.deferEvents(changes.events);
+    return this.queueChangeSet(tx, [changes])[0] ?? [];
+  }
+
+  /**
+   * Queue the writes of many drafts for the commit, set-based: one statement per table
+   * whatever the number of jobs (jobs, tasks, pool releases, records; the events go with every
+   * other event of the transaction). A job changed twice (named twice in a bulk, two tasks of
+   * it claimed) is written once, as the last draft left it: each draft started from the
+   * previous one's result. Returns each draft's events, numbered at commit.
+   */
+  private queueChangeSet(tx: Transaction, changeSet: JobChanges[]): BelayEvent[][] {
+    const jobsById = new Map<string, Job>();
+    const tasksByKey = new Map<string, { jobId: string; task: Task }>();
+    const released = new Map<string, { jobId: string; taskKey: string }>();
+    const records = new Map<string, CancellationRecord>();
+    for (const changes of changeSet) {
+      const jobId = changes.job.id;
+      if (changes.jobChanged) jobsById.set(jobId, changes.job);
+      for (const task of changes.changedTasks) tasksByKey.set(`${jobId}\u0000${task.key}`, { jobId, task });
+      for (const taskKey of changes.releasedTasks) released.set(`${jobId}\u0000${taskKey}`, { jobId, taskKey });
+      for (const record of changes.cancellations) {
+        // A Map keeps the order of first writes: new records are numbered (`seq`) in that order.
+        records.set(record.id, record);
+      }
+    }
+    if (jobsById.size > 0) tx.queue(jobs.updateJobsStatement([...jobsById.values()]));
+    if (tasksByKey.size > 0) tx.queue(tasks.updateTasksStatement([...tasksByKey.values()]));
+    if (released.size > 0) tx.queue(claims.deletePoolLeasesStatement([...released.values()]));
+    if (records.size > 0) tx.queue(cancellations.upsertCancellationsStatement([...records.values()]));
+    return changeSet.map((changes) => tx.deferEvents(changes.events));
   }
 
   // ---- claims and pools ---------------------------------------------------------------------
 
+  /**
+   * Two round trips. The first sends BEGIN, the candidates (their job rows locked, SKIP
+   * LOCKED), the locks and lease counts of the pools they use, and their jobs' load, in one
+   * pipeline: each statement starts after the one before it has finished, and reads what the
+   * candidates statement locked from a transaction-local setting (queries/claims.ts). The
+   * second sends the writes with the COMMIT.
+   */
   async claimTasks<T>(options: ClaimOptions, claim: (draft: JobDraft, taskKey: string) => T | null): Promise<Array<ClaimedTask<T>>> {
     if (options.max <= 0) return [];
     return this.transaction(async (tx) => {
       const queues = options.queues !== undefined && options.queues.length > 0 ? options.queues : null;
+      // A task that uses a pool this node does not know is never claimed: no pool to lock then.
+      const knownPools = Object.keys(options.pools);
       // Read more candidates than needed: some may wait for a full pool. Their job rows are
-      // now locked (SKIP LOCKED: see queries/claims.ts).
-      const candidates = await claims.claimCandidates(tx.client, queues, options.max * 4 + 16);
-      if (candidates.length === 0) return [];
-      // Pool slots are counted under the pools' locks, taken in name order after the job rows;
-      // the candidates' jobs are loaded in the same pipeline (their rows are locked already).
-      const pools = [...new Set(candidates.flatMap((c) => c.uses))].filter((p) => options.pools[p] !== undefined).sort();
-      const jobIds = [...new Set(candidates.map((c) => c.jobId))];
+      // then locked (SKIP LOCKED: see queries/claims.ts); the pools' locks are taken after them.
       const answers = await pipeline(tx.client, [
-        ...(pools.length > 0 ? [claims.lockPoolsStatement(pools.map((p) => this.locks.pool(p))), claims.countPoolLeasesStatement(pools)] : []),
-        jobs.loadJobsStatement(jobIds),
+        claims.claimCandidatesStatement(queues, options.max * 4 + 16),
+        ...(knownPools.length > 0 ? [claims.lockPoolsStatement(knownPools, this.locks.pool("")), claims.countPoolLeasesStatement(knownPools)] : []),
+        jobs.loadClaimedJobsStatement(),
       ]);
-      const poolUse = claims.poolUseOf(pools, pools.length > 0 ? (answers[1]?.rows ?? []) : []);
+      const candidates = claims.candidatesOf(answers[0]?.rows ?? []);
+      if (candidates.length === 0) return [];
+      const pools = [...new Set(candidates.flatMap((c) => c.uses))].filter((p) => options.pools[p] !== undefined);
+      const poolUse = claims.poolUseOf(pools, knownPools.length > 0 ? (answers[2]?.rows ?? []) : []);
       const snapshots = jobs.snapshotsOf(answers.at(-1)?.rows ?? []);
-      const claimed: Array<ClaimedTask<T>> = [];
+      const claimed: Array<Omit<ClaimedTask<T>, "events">> = [];
+      const changeSet: JobChanges[] = [];
+      const leases: Array<{ pool: string; jobId: string; taskKey: string }> = [];
       for (const candidate of candidates) {
         if (claimed.length >= options.max) break;
         if (!poolsHaveRoom(candidate.uses, options.pools, poolUse)) continue;
@@ -322,12 +381,17 @@ export class PostgresStore implements Store {
         if (value === null) continue;
         // A second task of the same job is claimed from the first claim's result.
         snapshots.set(jobId, nextSnapshot(snapshot, changes));
-        const written = this.queueChanges(tx, changes);
-        if (candidate.uses.length > 0) tx.queue(claims.insertPoolLeasesStatement(candidate.uses, jobId, taskKey));
-        for (const pool of candidate.uses) poolUse.set(pool, (poolUse.get(pool) ?? 0) + 1);
-        claimed.push({ jobId, taskKey, value, job: changes.job, events: written });
+        changeSet.push(changes);
+        for (const pool of candidate.uses) {
+          leases.push({ pool, jobId, taskKey });
+          poolUse.set(pool, (poolUse.get(pool) ?? 0) + 1);
+        }
+        claimed.push({ jobId, taskKey, value, job: changes.job });
       }
-      return claimed;
+      // Every claim's writes in one statement per table, with the COMMIT.
+      const written = this.queueChangeSet(tx, changeSet);
+      if (leases.length > 0) tx.queue(claims.insertPoolLeasesStatement(leases));
+      return claimed.map((c, i) => ({ ...c, events: written[i] ?? [] }));
     });
   }
 
@@ -445,6 +509,56 @@ export class PostgresStore implements Store {
     await nodes.markNodeStopped(this.pool, nodeId, at);
   }
 
+  // ---- schedules and queues (DESIGN §7; queries/schedules.ts) ----
+
+  async insertSchedule(schedule: StoredSchedule): Promise<void> {
+    await schedules.insertSchedule(this.pool, schedule);
+  }
+
+  async getSchedule(idOrName: string, owner?: string): Promise<StoredSchedule | null> {
+    return schedules.getSchedule(this.pool, idOrName, owner);
+  }
+
+  async listSchedules(): Promise<StoredSchedule[]> {
+    return schedules.listSchedules(this.pool);
+  }
+
+  async setSchedulePaused(id: string, paused: { by: string; at: string } | null, nextRunMs: number | null, now: string): Promise<boolean> {
+    return schedules.setSchedulePaused(this.pool, id, paused, nextRunMs, now);
+  }
+
+  async deleteSchedule(id: string): Promise<boolean> {
+    return schedules.deleteSchedule(this.pool, id);
+  }
+
+  async dueSchedules(nowMs: number, limit: number): Promise<StoredSchedule[]> {
+    return schedules.dueSchedules(this.pool, nowMs, limit);
+  }
+
+  async claimScheduleFiring(id: string, expectedMs: number, nextRunMs: number | null, now: string): Promise<boolean> {
+    return schedules.claimFiring(this.pool, id, expectedMs, nextRunMs, now);
+  }
+
+  async recordScheduleRun(id: string, run: ScheduleRun): Promise<void> {
+    await schedules.recordRun(this.pool, id, run);
+  }
+
+  async pauseQueue(pause: QueuePause): Promise<boolean> {
+    return schedules.pauseQueue(this.pool, pause);
+  }
+
+  async resumeQueue(queue: string): Promise<boolean> {
+    return schedules.resumeQueue(this.pool, queue);
+  }
+
+  async listQueuePauses(): Promise<QueuePause[]> {
+    return schedules.queuePauses(this.pool);
+  }
+
+  async queueCounts(): Promise<Record<string, { pending: number; running: number }>> {
+    return schedules.queueCounts(this.pool);
+  }
+
   async countJobs(): Promise<Record<JobStatus, number>> {
     return sweeps.countJobs(this.pool);
   }
@@ -506,13 +620,6 @@ export class PostgresStore implements Store {
   }
 }
 
-/** The snapshot a job has after `changes` (its records replaced or added by id). */
-function nextSnapshot(before: JobSnapshot, changes: JobChanges): JobSnapshot {
-  const records = new Map(before.cancellations.map((r) => [r.id, r]));
-  for (const record of changes.cancellations) records.set(record.id, record);
-  return { job: changes.job, cancellations: [...records.values()] };
-}
-
 /** Room in every pool `uses` names; an unknown pool has no slots (the task waits until the server is configured with it). */
 function poolsHaveRoom(uses: string[], capacities: Record<string, number>, poolUse: Map<string, number>): boolean {
   for (const pool of uses) {
@@ -523,3 +630,8 @@ function poolsHaveRoom(uses: string[], capacities: Record<string, number>, poolU
   return true;
 }
 
+
+/** The later of two ISO times (both UTC, same format, so they compare as strings). */
+function laterOf(a: string, b: string): string {
+  return a > b ? a : b;
+}

@@ -5,7 +5,8 @@
  * numbers). Every mapper here accepts both.
  */
 import { toBelayEvent } from "../../core/events.ts";
-import type { BelayEvent, CancellationRecord, EventType, Job, Json, LogLine, Task, TaskSpec } from "../../core/model.ts";
+import type { AncestorRow } from "../../core/children.ts";
+import type { BelayEvent, CancellationRecord, ChildRef, EventType, Job, Json, LogLine, Task, TaskSpec } from "../../core/model.ts";
 import type { JobStatus, TaskStatus } from "../../core/states.ts";
 import type { ActiveTask, NodeRecord, Role, RunnerRecord, TokenRecord, WebhookDelivery, WebhookRecord } from "../store.ts";
 import type { Row } from "./db.ts";
@@ -72,10 +73,16 @@ export function rowToJob(row: Row, tasks: Task[]): Job {
     failFast: row["fail_fast"] === true,
     attempt: num(row["attempt"]),
     idempotencyKey: strOrNull(row["idempotency_key"]),
+    scheduleId: strOrNull(row["schedule_id"]),
     createdAt: iso(row["created_at"]),
     startedAt: isoOrNull(row["started_at"]),
     finishedAt: isoOrNull(row["finished_at"]),
     cancellation: jsonOrNull(row["cancellation"]),
+    parentJobId: strOrNull(row["parent_job_id"] ?? null),
+    parentTaskKey: strOrNull(row["parent_task_key"] ?? null),
+    onParentCancel: row["on_parent_cancel"] === "detach" ? "detach" : "cancel",
+    depth: row["depth"] === undefined || row["depth"] === null ? 0 : num(row["depth"]),
+    submitterRole: strOrNull(row["submitter_role"] ?? null),
   };
 }
 
@@ -190,5 +197,26 @@ export function rowToDelivery(row: Row): WebhookDelivery {
     lastError: strOrNull(row["last_error"]),
     createdAt: iso(row["created_at"]),
     deliveredAt: isoOrNull(row["delivered_at"]),
+  };
+}
+
+/** A row of `id, status, on_parent_cancel, parent_job_id, depth`: one ancestor of a new child. */
+export function rowToAncestor(row: Row): AncestorRow {
+  return {
+    id: str(row["id"]),
+    status: str(row["status"]) as JobStatus,
+    onParentCancel: row["on_parent_cancel"] === "detach" ? "detach" : "cancel",
+    parentJobId: strOrNull(row["parent_job_id"]),
+    depth: num(row["depth"]),
+  };
+}
+
+/** A row of `id, status, on_parent_cancel, parent_task_key`: one child of a job. */
+export function rowToChildRef(row: Row): ChildRef {
+  return {
+    id: str(row["id"]),
+    status: str(row["status"]) as JobStatus,
+    onParentCancel: row["on_parent_cancel"] === "detach" ? "detach" : "cancel",
+    parentTaskKey: strOrNull(row["parent_task_key"]),
   };
 }

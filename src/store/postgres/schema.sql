@@ -63,14 +63,22 @@ TABLE jobs (
   finished_at timestamp with time zone,
   cancellation json,
   queue_deadline_ms bigint,
-  run_deadline_ms bigint
+  run_deadline_ms bigint,
+  parent_job_id text,
+  parent_task_key text,
+  on_parent_cancel text NOT NULL,
+  depth integer NOT NULL,
+  submitter_role text,
+  schedule_id text
 );
 INDEX jobs_id_key: CREATE UNIQUE INDEX jobs_id_key ON jobs USING btree (id)
 INDEX jobs_idempotency: CREATE UNIQUE INDEX jobs_idempotency ON jobs USING btree (owner, idempotency_key) WHERE (idempotency_key IS NOT NULL)
 INDEX jobs_labels: CREATE INDEX jobs_labels ON jobs USING gin (labels jsonb_path_ops)
+INDEX jobs_parent: CREATE INDEX jobs_parent ON jobs USING btree (parent_job_id, seq) WHERE (parent_job_id IS NOT NULL)
 INDEX jobs_pkey: CREATE UNIQUE INDEX jobs_pkey ON jobs USING btree (seq)
 INDEX jobs_queue_deadline: CREATE INDEX jobs_queue_deadline ON jobs USING btree (queue_deadline_ms) WHERE ((status = 'queued'::text) AND (queue_deadline_ms IS NOT NULL))
 INDEX jobs_run_deadline: CREATE INDEX jobs_run_deadline ON jobs USING btree (run_deadline_ms) WHERE ((status = 'running'::text) AND (run_deadline_ms IS NOT NULL))
+INDEX jobs_schedule: CREATE INDEX jobs_schedule ON jobs USING btree (schedule_id, seq) WHERE (schedule_id IS NOT NULL)
 INDEX jobs_status: CREATE INDEX jobs_status ON jobs USING btree (status, seq)
 
 TABLE nodes (
@@ -87,6 +95,14 @@ TABLE nodes (
 );
 INDEX nodes_live: CREATE INDEX nodes_live ON nodes USING btree (heartbeat_ms) WHERE ((stopped_at IS NULL) AND (dead_at IS NULL))
 INDEX nodes_pkey: CREATE UNIQUE INDEX nodes_pkey ON nodes USING btree (id)
+
+TABLE paused_queues (
+  queue text NOT NULL,
+  paused_by text NOT NULL,
+  paused_at timestamp with time zone NOT NULL,
+  reason text
+);
+INDEX paused_queues_pkey: CREATE UNIQUE INDEX paused_queues_pkey ON paused_queues USING btree (queue)
 
 TABLE pool_leases (
   pool text NOT NULL,
@@ -113,6 +129,32 @@ TABLE runners (
 );
 INDEX runners_live: CREATE INDEX runners_live ON runners USING btree (node_id) WHERE (ended_at IS NULL)
 INDEX runners_pkey: CREATE UNIQUE INDEX runners_pkey ON runners USING btree (job_id, task_key, attempt)
+
+TABLE schedules (
+  id text NOT NULL,
+  name text NOT NULL,
+  owner text NOT NULL,
+  cron text NOT NULL,
+  time_zone text NOT NULL,
+  spec jsonb NOT NULL,
+  queue text NOT NULL,
+  labels jsonb NOT NULL,
+  overlap text NOT NULL,
+  catch_up text NOT NULL,
+  paused boolean NOT NULL,
+  paused_by text,
+  paused_at timestamp with time zone,
+  next_run_ms bigint,
+  last_run_at timestamp with time zone,
+  last_job_id text,
+  last_outcome text,
+  last_error text,
+  created_at timestamp with time zone NOT NULL,
+  updated_at timestamp with time zone NOT NULL
+);
+INDEX schedules_due: CREATE INDEX schedules_due ON schedules USING btree (next_run_ms) WHERE ((NOT paused) AND (next_run_ms IS NOT NULL))
+INDEX schedules_owner_name: CREATE UNIQUE INDEX schedules_owner_name ON schedules USING btree (owner, name)
+INDEX schedules_pkey: CREATE UNIQUE INDEX schedules_pkey ON schedules USING btree (id)
 
 TABLE task_logs (
   seq bigint generated always as identity NOT NULL,

@@ -1,6 +1,7 @@
 /** Mapping between SQLite rows and the model. JSON columns are parsed here and nowhere else. */
 import { toBelayEvent } from "../../core/events.ts";
-import type { BelayEvent, CancellationRecord, EventType, Job, Json, LogLine, Task, TaskSpec } from "../../core/model.ts";
+import type { AncestorRow } from "../../core/children.ts";
+import type { BelayEvent, CancellationRecord, ChildRef, EventType, Job, Json, LogLine, Task, TaskSpec } from "../../core/model.ts";
 import type { JobStatus, TaskStatus } from "../../core/states.ts";
 import type { ActiveTask, NodeRecord, RunnerRecord } from "../store.ts";
 
@@ -59,10 +60,16 @@ export function rowToJob(row: Row, tasks: Task[]): Job {
     failFast: num(row["fail_fast"]) === 1,
     attempt: num(row["attempt"]),
     idempotencyKey: strOrNull(row["idempotency_key"]),
+    scheduleId: strOrNull(row["schedule_id"]),
     createdAt: str(row["created_at"]),
     startedAt: strOrNull(row["started_at"]),
     finishedAt: strOrNull(row["finished_at"]),
     cancellation: jsonOrNull(row["cancellation"]),
+    parentJobId: strOrNull(row["parent_job_id"] ?? null),
+    parentTaskKey: strOrNull(row["parent_task_key"] ?? null),
+    onParentCancel: row["on_parent_cancel"] === "detach" ? "detach" : "cancel",
+    depth: row["depth"] === undefined || row["depth"] === null ? 0 : num(row["depth"]),
+    submitterRole: strOrNull(row["submitter_role"] ?? null),
   };
 }
 
@@ -136,5 +143,26 @@ export function rowToLog(row: Row): LogLine {
     stream: str(row["stream"]) as LogLine["stream"],
     line: str(row["line"]),
     time: str(row["time"]),
+  };
+}
+
+/** A row of `id, status, on_parent_cancel, parent_job_id, depth`: one ancestor of a new child. */
+export function rowToAncestor(row: Row): AncestorRow {
+  return {
+    id: str(row["id"]),
+    status: str(row["status"]) as JobStatus,
+    onParentCancel: row["on_parent_cancel"] === "detach" ? "detach" : "cancel",
+    parentJobId: strOrNull(row["parent_job_id"]),
+    depth: num(row["depth"]),
+  };
+}
+
+/** A row of `id, status, on_parent_cancel, parent_task_key`: one child of a job. */
+export function rowToChildRef(row: Row): ChildRef {
+  return {
+    id: str(row["id"]),
+    status: str(row["status"]) as JobStatus,
+    onParentCancel: row["on_parent_cancel"] === "detach" ? "detach" : "cancel",
+    parentTaskKey: strOrNull(row["parent_task_key"]),
   };
 }

@@ -60,11 +60,19 @@ TABLE jobs (
   finished_at TEXT,
   cancellation TEXT,
   queue_deadline_ms INTEGER,
-  run_deadline_ms INTEGER
+  run_deadline_ms INTEGER,
+  parent_job_id TEXT,
+  parent_task_key TEXT,
+  on_parent_cancel TEXT NOT NULL,
+  depth INTEGER NOT NULL,
+  submitter_role TEXT,
+  schedule_id TEXT
 );
 INDEX jobs_idempotency: CREATE UNIQUE INDEX jobs_idempotency ON jobs (owner, idempotency_key) WHERE idempotency_key IS NOT NULL
+INDEX jobs_parent: CREATE INDEX jobs_parent ON jobs (parent_job_id, seq) WHERE parent_job_id IS NOT NULL
 INDEX jobs_queue_deadline: CREATE INDEX jobs_queue_deadline ON jobs (queue_deadline_ms) WHERE status = 'queued' AND queue_deadline_ms IS NOT NULL
 INDEX jobs_run_deadline: CREATE INDEX jobs_run_deadline ON jobs (run_deadline_ms) WHERE status = 'running' AND run_deadline_ms IS NOT NULL
+INDEX jobs_schedule: CREATE INDEX jobs_schedule ON jobs (schedule_id, seq) WHERE schedule_id IS NOT NULL
 INDEX jobs_status: CREATE INDEX jobs_status ON jobs (status, seq)
 INDEX sqlite_autoindex_jobs_1: UNIQUE (id)
 
@@ -82,6 +90,14 @@ TABLE nodes (
 );
 INDEX nodes_live: CREATE INDEX nodes_live ON nodes (heartbeat_ms) WHERE stopped_at IS NULL AND dead_at IS NULL
 INDEX sqlite_autoindex_nodes_1: PRIMARY KEY (id)
+
+TABLE paused_queues (
+  queue TEXT,
+  paused_by TEXT NOT NULL,
+  paused_at TEXT NOT NULL,
+  reason TEXT
+);
+INDEX sqlite_autoindex_paused_queues_1: PRIMARY KEY (queue)
 
 TABLE pool_leases (
   pool TEXT NOT NULL,
@@ -108,6 +124,32 @@ TABLE runners (
 );
 INDEX runners_live: CREATE INDEX runners_live ON runners (node_id) WHERE ended_at IS NULL
 INDEX sqlite_autoindex_runners_1: PRIMARY KEY (job_id, task_key, attempt)
+
+TABLE schedules (
+  id TEXT,
+  name TEXT NOT NULL,
+  owner TEXT NOT NULL,
+  cron TEXT NOT NULL,
+  time_zone TEXT NOT NULL,
+  spec TEXT NOT NULL,
+  queue TEXT NOT NULL,
+  labels TEXT NOT NULL,
+  overlap TEXT NOT NULL,
+  catch_up TEXT NOT NULL,
+  paused INTEGER NOT NULL,
+  paused_by TEXT,
+  paused_at TEXT,
+  next_run_ms INTEGER,
+  last_run_at TEXT,
+  last_job_id TEXT,
+  last_outcome TEXT,
+  last_error TEXT,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL
+);
+INDEX schedules_due: CREATE INDEX schedules_due ON schedules (next_run_ms) WHERE paused = 0 AND next_run_ms IS NOT NULL
+INDEX schedules_owner_name: CREATE UNIQUE INDEX schedules_owner_name ON schedules (owner, name)
+INDEX sqlite_autoindex_schedules_1: PRIMARY KEY (id)
 
 TABLE task_logs (
   seq INTEGER,

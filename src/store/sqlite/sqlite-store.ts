@@ -18,9 +18,15 @@ import { jobStatuses, terminalJobStatuses } from "../../core/states.ts";
 import type { JobStatus } from "../../core/states.ts";
 import { toBelayEvent } from "../../core/events.ts";
 import { jobDeadlines } from "../../core/lifecycle.ts";
-import { applyMutator } from "../store.ts";
+import { applyMutator, nextSnapshot } from "../store.ts";
+import { SqliteSchedules } from "./schedules.ts";
 import type {
+  QueuePause,
+  ScheduleRun,
+  StoredSchedule,
   ActiveTask,
+  BulkMutationOptions,
+  BulkResult,
   CancellationFilter,
   ClaimOptions,
   ClaimedTask,
@@ -42,7 +48,9 @@ import type {
 } from "../store.ts";
 import { WalCheckpointer } from "./checkpointer.ts";
 import { migrate } from "./migrate.ts";
-import { jsonText, rowToActiveTask, rowToCancellation, rowToEvent, rowToJob, rowToLog, rowToNode, rowToRunner, rowToTask } from "./rows.ts";
+import { jsonText, rowToActiveTask, rowToAncestor, rowToCancellation, rowToChildRef, rowToEvent, rowToJob, rowToLog, rowToNode, rowToRunner, rowToTask } from "./rows.ts";
+import { assertParentAccepts } from "../../core/children.ts";
+import type { AncestorRow } from "../../core/children.ts";
 import type { Row } from "./rows.ts";
 
 /** A prepared statement whose executions are counted (positional parameters only, as every query here uses). */
@@ -172,6 +180,9 @@ export class SqliteStore implements Store {
   }
 
   private insertOne(build: (draft: JobDraft) => void, job: Job): { job: Job; created: boolean; events: BelayEvent[] } {
+    // In the insert's transaction (BEGIN IMMEDIATE: the cancel's too), so a cancel accepted
+    // before it is seen, and one after it sees the child (DESIGN §7).
+    if (job.parentJobId !== null) assertParentAccepts(job, this.ancestors(job.parentJobId));
     if (job.idempotencyKey !== null) {
       const row = this.sql("SELECT id FROM jobs WHERE owner = ? AND idempotency_key = ?").get(job.owner, job.idempotencyKey) as Row | undefined;
       if (row !== undefined) {
@@ -185,8 +196,9 @@ export class SqliteStore implements Store {
     const { queueDeadlineMs, runDeadlineMs } = jobDeadlines(job);
     const result = this.sql(
       `INSERT INTO jobs (id, name, queue, priority, owner, status, labels, params, progress, timeout_ms, queue_timeout_ms,
-        grace_ms, fail_fast, attempt, idempotency_key, created_at, started_at, finished_at, cancellation, queue_deadline_ms, run_deadline_ms)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        grace_ms, fail_fast, attempt, idempotency_key, created_at, started_at, finished_at, cancellation, queue_deadline_ms, run_deadline_ms,
+        parent_job_id, parent_task_key, on_parent_cancel, depth, submitter_role, schedule_id)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ).run(
       job.id,
       job.name,
@@ -209,6 +221,12 @@ export class SqliteStore implements Store {
       job.cancellation === null ? null : JSON.stringify(job.cancellation),
       queueDeadlineMs,
       runDeadlineMs,
+      job.parentJobId,
+      job.parentTaskKey,
+      job.onParentCancel,
+      job.depth,
+      job.submitterRole,
+      job.scheduleId ?? null,
     );
     const jobSeq = Number(result.lastInsertRowid);
     const insertTask = this.sql(
@@ -264,7 +282,22 @@ export class SqliteStore implements Store {
     const cancellations = (this.sql("SELECT record FROM cancellations WHERE job_id = ? ORDER BY seq").all(jobId) as Row[]).map(
       rowToCancellation,
     );
-    return { job, cancellations };
+    const children = (this.sql("SELECT id, status, on_parent_cancel, parent_task_key FROM jobs WHERE parent_job_id = ? ORDER BY seq").all(jobId) as Row[]).map(rowToChildRef);
+    return { job, cancellations, children };
+  }
+
+  /** The job and its ancestors, nearest first (a parent's row is never deleted; a tree is at most a few deep). */
+  private ancestors(jobId: string): AncestorRow[] {
+    const chain: AncestorRow[] = [];
+    let id: string | null = jobId;
+    while (id !== null && chain.length <= 64) {
+      const row = this.sql("SELECT id, status, on_parent_cancel, parent_job_id, depth FROM jobs WHERE id = ?").get(id) as Row | undefined;
+      if (row === undefined) break;
+      const ancestor = rowToAncestor(row);
+      chain.push(ancestor);
+      id = ancestor.parentJobId;
+    }
+    return chain;
   }
 
   async listJobs(filter: JobFilter, page: Page): Promise<JobPage> {
@@ -309,31 +342,146 @@ export class SqliteStore implements Store {
     return { value, job: changes.job, events };
   }
 
-  async mutateJobs<T>(jobIds: string[], now: string, mutate: Mutator<T>): Promise<Array<MutationResult<T> | { error: unknown; jobId: string }>> {
-    const results: Array<MutationResult<T> | { error: unknown; jobId: string }> = [];
+  async mutateJobs<T>(jobIds: string[], now: string, mutate: Mutator<T>, options: BulkMutationOptions<T> = {}): Promise<Array<BulkResult<T>>> {
+    const results: Array<BulkResult<T>> = [];
     for (let i = 0; i < jobIds.length; i += bulkChunk) {
       const chunk = jobIds.slice(i, i + bulkChunk);
-      this.transaction(() => {
+      const chunkResults = this.transaction(() => {
+        // The chunk is loaded with one statement per table, decided job by job in memory, and
+        // written with one statement per table (writeChangeSet).
+        const snapshots = this.loadSnapshots(chunk);
+        const out: Array<BulkResult<T>> = [];
+        const changeSet: JobChanges[] = [];
+        const outcomes: Array<{ value: T; job: Job; at: number }> = [];
         for (const jobId of chunk) {
           // A mutator is pure and writes nothing until it returns, so a refusal of one job
           // (already finished, say) leaves the rest of the chunk's transaction intact.
-          let snapshot: JobSnapshot;
-          let applied: ReturnType<typeof applyMutator<T>>;
-          try {
-            snapshot = this.loadSnapshot(jobId);
-            applied = applyMutator(snapshot, now, mutate);
-          } catch (error) {
-            results.push({ error, jobId });
+          const snapshot = snapshots.get(jobId);
+          if (snapshot === undefined) {
+            out.push({ error: new BelayError("JOB_NOT_FOUND", `job ${jobId} not found`, { details: { jobId } }), jobId });
             continue;
           }
-          const events = this.writeChanges(applied.changes);
-          results.push({ value: applied.value, job: applied.changes.job, events });
+          let applied: ReturnType<typeof applyMutator<T>>;
+          try {
+            applied = applyMutator(snapshot, now, mutate);
+          } catch (error) {
+            out.push({ error, jobId });
+            continue;
+          }
+          // A job named twice in the chunk is mutated twice: the second time from the first's result.
+          snapshots.set(jobId, nextSnapshot(snapshot, applied.changes));
+          changeSet.push(applied.changes);
+          outcomes.push({ value: applied.value, job: applied.changes.job, at: out.length });
+          out.push({ error: null, jobId });
         }
+        const written = this.writeChangeSet(changeSet);
+        outcomes.forEach((o, k) => {
+          out[o.at] = { value: o.value, job: o.job, events: written[k] ?? [] };
+        });
+        const record = options.progress?.(out);
+        if (record !== undefined && record !== null) this.upsertCancellation(record);
+        return out;
       });
+      results.push(...chunkResults);
+      options.afterChunk?.(chunkResults);
       // Let other work (runner exits, requests) through between chunks.
       await new Promise((resolve) => setImmediate(resolve));
     }
     return results;
+  }
+
+  /** Snapshots of the jobs that exist among `jobIds`, by id: one statement per table. */
+  private loadSnapshots(jobIds: string[]): Map<string, JobSnapshot> {
+    const ids = JSON.stringify(jobIds);
+    const tasksOf = new Map<string, Task[]>();
+    for (const row of this.sql("SELECT * FROM tasks WHERE job_id IN (SELECT value FROM json_each(?)) ORDER BY job_id, idx").all(ids) as Row[]) {
+      const jobId = row["job_id"] as string;
+      let list = tasksOf.get(jobId);
+      if (list === undefined) tasksOf.set(jobId, (list = []));
+      list.push(rowToTask(row));
+    }
+    const recordsOf = new Map<string, CancellationRecord[]>();
+    for (const row of this.sql("SELECT job_id, record FROM cancellations WHERE job_id IN (SELECT value FROM json_each(?)) ORDER BY seq").all(ids) as Row[]) {
+      const jobId = row["job_id"] as string;
+      let list = recordsOf.get(jobId);
+      if (list === undefined) recordsOf.set(jobId, (list = []));
+      list.push(rowToCancellation(row));
+    }
+    const out = new Map<string, JobSnapshot>();
+    for (const row of this.sql("SELECT * FROM jobs WHERE id IN (SELECT value FROM json_each(?))").all(ids) as Row[]) {
+      const id = row["id"] as string;
+      out.set(id, { job: rowToJob(row, tasksOf.get(id) ?? []), cancellations: recordsOf.get(id) ?? [] });
+    }
+    return out;
+  }
+
+  /**
+   * The writes of many drafts, set-based: one statement per table whatever the number of
+   * jobs, each reading its rows from one JSON array parameter (values that are JSON documents
+   * travel as strings, so their text is stored exactly as written). A job changed twice is
+   * written as the last draft left it. Returns each draft's events, numbered.
+   */
+  private writeChangeSet(changeSet: JobChanges[]): BelayEvent[][] {
+    const jobsById = new Map<string, Job>();
+    const tasksByKey = new Map<string, { jobId: string; task: Task }>();
+    const released = new Map<string, [string, string]>();
+    const records = new Map<string, CancellationRecord>();
+    for (const changes of changeSet) {
+      const jobId = changes.job.id;
+      if (changes.jobChanged) jobsById.set(jobId, changes.job);
+      for (const task of changes.changedTasks) tasksByKey.set(`${jobId}\u0000${task.key}`, { jobId, task });
+      for (const key of changes.releasedTasks) released.set(`${jobId}\u0000${key}`, [jobId, key]);
+      for (const record of changes.cancellations) records.set(record.id, record);
+    }
+    if (jobsById.size > 0) {
+      const rows = [...jobsById.values()].map((job) => {
+        const { queueDeadlineMs, runDeadlineMs } = jobDeadlines(job);
+        return [
+          job.id, job.status, JSON.stringify(job.progress), job.attempt, job.startedAt, job.finishedAt,
+          job.cancellation === null ? null : JSON.stringify(job.cancellation), queueDeadlineMs, runDeadlineMs,
+        ];
+      });
+      this.sql(
+        `UPDATE jobs SET status = u.value ->> 1, progress = u.value ->> 2, attempt = u.value ->> 3, started_at = u.value ->> 4,
+           finished_at = u.value ->> 5, cancellation = u.value ->> 6, queue_deadline_ms = u.value ->> 7, run_deadline_ms = u.value ->> 8
+         FROM json_each(?) AS u WHERE jobs.id = u.value ->> 0`,
+      ).run(JSON.stringify(rows));
+    }
+    if (tasksByKey.size > 0) {
+      const rows = [...tasksByKey.values()].map(({ jobId, task: t }) => [
+        jobId, t.key, t.status, t.ready ? 1 : 0, t.attempt, t.retriesUsed, t.exitCode, t.error, jsonText(t.output),
+        t.progress === null ? null : JSON.stringify(t.progress), jsonText(t.checkpoint), t.startedAt, t.finishedAt, t.nodeId,
+      ]);
+      this.sql(
+        `UPDATE tasks SET status = u.value ->> 2, ready = u.value ->> 3, attempt = u.value ->> 4, retries_used = u.value ->> 5,
+           exit_code = u.value ->> 6, error = u.value ->> 7, output = u.value ->> 8, progress = u.value ->> 9, checkpoint = u.value ->> 10,
+           started_at = u.value ->> 11, finished_at = u.value ->> 12, node_id = u.value ->> 13
+         FROM json_each(?) AS u WHERE tasks.job_id = u.value ->> 0 AND tasks.key = u.value ->> 1`,
+      ).run(JSON.stringify(rows));
+    }
+    if (released.size > 0) {
+      this.sql("DELETE FROM pool_leases WHERE (job_id, task_key) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?))").run(JSON.stringify([...released.values()]));
+    }
+    if (records.size > 0) {
+      const rows = [...records.values()].map((r) => [r.id, r.jobId, r.taskKey, r.scope, r.parentId, r.status, r.idempotencyKey, r.requestedAt, JSON.stringify(r)]);
+      this.sql(
+        `INSERT INTO cancellations (id, job_id, task_key, scope, parent_id, status, idempotency_key, requested_at, record)
+         SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6, value ->> 7, value ->> 8
+         FROM json_each(?) WHERE true ORDER BY key
+         ON CONFLICT (id) DO UPDATE SET status = excluded.status, record = excluded.record`,
+      ).run(JSON.stringify(rows));
+    }
+    const all = changeSet.flatMap((c) => c.events);
+    if (all.length === 0) return changeSet.map(() => []);
+    const seqs = (this.sql(
+      `INSERT INTO events (job_id, task_key, type, time, data)
+       SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4 FROM json_each(?) WHERE true ORDER BY key
+       RETURNING seq`,
+    ).all(JSON.stringify(all.map((e) => [e.jobId, e.taskKey, e.type, e.time, JSON.stringify(e.data)]))) as Row[])
+      .map((r) => Number(r["seq"]))
+      .sort((a, b) => a - b);
+    let next = 0;
+    return changeSet.map((c) => c.events.map((e) => toBelayEvent(seqs[next++] ?? 0, e)));
   }
 
   private writeChanges(changes: JobChanges): BelayEvent[] {
@@ -421,7 +569,9 @@ export class SqliteStore implements Store {
         : "";
       // Read more candidates than needed: some may wait for a full pool.
       const candidates = this.sql(
+        // A paused queue's tasks are passed over here, in the claim's own transaction (DESIGN §7).
         `SELECT job_id, key, spec FROM tasks WHERE status = 'pending' AND ready = 1 ${queueFilter}
+           AND NOT EXISTS (SELECT 1 FROM paused_queues p WHERE p.queue = tasks.queue)
          ORDER BY priority DESC, job_seq, idx LIMIT ?`,
       ).all(...(options.queues ?? []), options.max * 4 + 16) as Row[];
       const claimed: Array<ClaimedTask<T>> = [];
@@ -645,6 +795,58 @@ export class SqliteStore implements Store {
     this.sql("UPDATE nodes SET stopped_at = ? WHERE id = ? AND dead_at IS NULL").run(at, nodeId);
   }
 
+  // ---- schedules and queues (DESIGN §7; src/store/sqlite/schedules.ts) ----
+
+  private readonly schedules = new SqliteSchedules((text) => this.sql(text));
+
+  async insertSchedule(schedule: StoredSchedule): Promise<void> {
+    this.transaction(() => this.schedules.insert(schedule));
+  }
+
+  async getSchedule(idOrName: string, owner?: string): Promise<StoredSchedule | null> {
+    return this.schedules.get(idOrName, owner);
+  }
+
+  async listSchedules(): Promise<StoredSchedule[]> {
+    return this.schedules.list();
+  }
+
+  async setSchedulePaused(id: string, paused: { by: string; at: string } | null, nextRunMs: number | null, now: string): Promise<boolean> {
+    return this.schedules.setPaused(id, paused, nextRunMs, now);
+  }
+
+  async deleteSchedule(id: string): Promise<boolean> {
+    return this.schedules.delete(id);
+  }
+
+  async dueSchedules(nowMs: number, limit: number): Promise<StoredSchedule[]> {
+    return this.schedules.due(nowMs, limit);
+  }
+
+  async claimScheduleFiring(id: string, expectedMs: number, nextRunMs: number | null, now: string): Promise<boolean> {
+    return this.schedules.claimFiring(id, expectedMs, nextRunMs, now);
+  }
+
+  async recordScheduleRun(id: string, run: ScheduleRun): Promise<void> {
+    this.schedules.recordRun(id, run);
+  }
+
+  async pauseQueue(pause: QueuePause): Promise<boolean> {
+    return this.schedules.pauseQueue(pause);
+  }
+
+  async resumeQueue(queue: string): Promise<boolean> {
+    return this.schedules.resumeQueue(queue);
+  }
+
+  async listQueuePauses(): Promise<QueuePause[]> {
+    return this.schedules.queuePauses();
+  }
+
+  async queueCounts(): Promise<Record<string, { pending: number; running: number }>> {
+    return this.schedules.queueCounts();
+  }
+
   async countJobs(): Promise<Record<JobStatus, number>> {
     const counts = Object.fromEntries(jobStatuses.map((s) => [s, 0])) as Record<JobStatus, number>;
     for (const row of this.sql("SELECT status, count(*) AS n FROM jobs GROUP BY status").all() as Row[]) {
@@ -767,9 +969,14 @@ function jobWhere(filter: JobFilter): { where: string[]; params: Array<string | 
   const equal = equalities([
     ["queue", filter.queue],
     ["owner", filter.owner],
+    ["schedule_id", filter.scheduleId],
   ]);
   where.push(...equal.where);
   params.push(...equal.params);
+  if (filter.parentJobId !== undefined) {
+    where.push("parent_job_id = ?");
+    params.push(filter.parentJobId);
+  }
   if (filter.createdBefore !== undefined) {
     where.push("created_at < ?");
     params.push(filter.createdBefore);

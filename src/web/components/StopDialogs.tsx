@@ -3,6 +3,7 @@ import type { JSX } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { ApiError, belay } from "../api.ts";
 import type { BulkResult, CancelResult, Job } from "../api.ts";
+import type { CancelPreview } from "../../client/index.ts";
 import { duration, plural } from "../format.ts";
 import { Dialog } from "./Dialog.tsx";
 import { ErrorNote, toast } from "./Notice.tsx";
@@ -24,6 +25,43 @@ function ForceField(props: { checked: boolean; onChange: (checked: boolean) => v
         Force (skip grace period)
         <span class="hint">Kill at once instead of giving running tasks up to {duration(props.graceMs)} to stop cleanly.</span>
       </label>
+    </div>
+  );
+}
+
+/**
+ * What the stop would do, asked of the server before confirming (a dry run of the same
+ * cancel, planned by the server's own rule: DESIGN §7 "Preview"). Shown only once it has
+ * answered; a failed preview shows nothing (the confirmation still works).
+ */
+function usePreview(load: (signal: AbortSignal) => Promise<CancelPreview>, deps: unknown[]): CancelPreview | null {
+  const [preview, setPreview] = useState<CancelPreview | null>(null);
+  useEffect(() => {
+    const controller = new AbortController();
+    load(controller.signal).then(setPreview, () => setPreview(null));
+    return () => controller.abort();
+  }, deps);
+  return preview;
+}
+
+function PreviewList(props: { preview: CancelPreview | null }): JSX.Element | null {
+  const { preview } = props;
+  if (preview === null) return null;
+  const lines: string[] = [];
+  for (const r of preview.runners) {
+    lines.push(`Stop ${r.key} (${r.kind}${r.nodeId === null ? "" : ` on ${r.nodeId}`}): ${r.stop === "kill" ? "killed at once" : `signalled, killed after ${duration(r.graceMs)} if still running`}`);
+  }
+  for (const t of preview.tasks.filter((t) => t.from === "pending")) lines.push(`Cancel ${t.key} (not started)`);
+  for (const c of preview.compensations) lines.push(`Run compensation task ${c.key}`);
+  if (lines.length === 0) lines.push(preview.outcome === "repeat" ? "Nothing new: a stop is already under way." : "Nothing to stop.");
+  return (
+    <div class="field" data-testid="stop-preview">
+      <span class="hint">This stop would:</span>
+      <ul class="stop-preview">
+        {lines.map((l) => (
+          <li key={l}>{l}</li>
+        ))}
+      </ul>
     </div>
   );
 }
@@ -54,6 +92,7 @@ export function StopJobDialog(props: { job: Job; initialForce?: boolean; onClose
   const [error, setError] = useState<unknown>(null);
   const running = job.tasks.filter((t) => t.status === "running" || t.status === "cancelling").length;
   const escalate = job.status === "cancelling";
+  const preview = usePreview((signal) => belay.previewJobCancel(job.id, { force }, signal), [job.id, force]);
   const closeRef = useRef<HTMLButtonElement>(null);
   useEffect(() => {
     if (settled(error)) closeRef.current?.focus();
@@ -85,6 +124,7 @@ export function StopJobDialog(props: { job: Job; initialForce?: boolean; onClose
               ? "A stop is already in progress. Forcing it kills the tasks that are still running now."
               : `${plural(running, "running task")} will be signalled and given up to ${duration(job.graceMs)} to stop cleanly, then killed. Tasks that have not started will not start. Outputs, logs and artifacts produced so far are kept.`}
         </p>
+        <PreviewList preview={preview} />
         <ReasonField id="stop-reason" value={reason} onInput={setReason} />
         {job.status === "queued" ? null : <ForceField checked={force} onChange={setForce} graceMs={job.graceMs} />}
         <ErrorNote error={error} />
@@ -112,6 +152,7 @@ export function StopTaskDialog(props: { job: Job; taskKey: string; onClose: () =
   const [error, setError] = useState<unknown>(null);
   const dependents = transitiveDependents(job, taskKey);
   const task = job.tasks.find((t) => t.key === taskKey);
+  const preview = usePreview((signal) => belay.previewTaskCancel(job.id, taskKey, { force, cascade }, signal), [job.id, taskKey, force, cascade]);
   const closeRef = useRef<HTMLButtonElement>(null);
   useEffect(() => {
     if (settled(error)) closeRef.current?.focus();
@@ -153,6 +194,7 @@ export function StopTaskDialog(props: { job: Job; taskKey: string; onClose: () =
             </span>
           </label>
         </div>
+        <PreviewList preview={preview} />
         <ReasonField id="stop-task-reason" value={reason} onInput={setReason} />
         {task?.status === "pending" ? null : <ForceField checked={force} onChange={setForce} graceMs={task?.spec.graceMs ?? job.graceMs} />}
         <ErrorNote error={error} />

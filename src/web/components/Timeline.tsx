@@ -18,6 +18,7 @@ const stepTitles: Record<string, { title: string; what: string }> = {
   cleanup: { title: "Cleanup", what: "Slots and leases released, work directories removed; artifacts kept." },
   compensate: { title: "Compensate", what: "Compensation tasks undo external effects." },
   finalize: { title: "Finalize", what: "The outcome is recorded." },
+  quiesce: { title: "Quiesce", what: "The schedules and queue that produce the matching jobs are paused first, so no new work arrives." },
   cancel_jobs: { title: "Cancel jobs", what: "Each matching job gets its own cancellation." },
 };
 

@@ -13,6 +13,7 @@ import type { ProgressPoint } from "../components/Chart.tsx";
 import { ErrorNote, settleJobToasts, toast } from "../components/Notice.tsx";
 import { ProgressBar } from "../components/Progress.tsx";
 import { StopJobDialog, StopTaskDialog } from "../components/StopDialogs.tsx";
+import { JobTreeCard } from "../components/JobTree.tsx";
 import { TaskGraph } from "../components/TaskGraph.tsx";
 import { TaskRuns } from "../components/TaskRuns.tsx";
 import { CancellationTimeline } from "../components/Timeline.tsx";
@@ -489,6 +490,8 @@ export function JobDetailPage(props: { id: string }): JSX.Element {
           </div>
         )}
       </section>
+
+      <JobTreeCard job={job} />
 
       <section aria-labelledby="tasks-title" class="card">
         <h2 id="tasks-title">Tasks</h2>

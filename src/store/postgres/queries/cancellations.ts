@@ -24,6 +24,35 @@ export async function upsertCancellation(db: Db, record: CancellationRecord): Pr
   await query(db, write.q, write.values);
 }
 
+/**
+ * `upsertCancellation` for many records in one statement: one element per record in $1…$9,
+ * as arrays, numbered (`seq`) in array order. The ids must be distinct (ON CONFLICT cannot
+ * change one row twice).
+ */
+const upsertCancellationsQuery = named(
+  "upsert_cancellations",
+  `INSERT INTO cancellations (id, job_id, task_key, scope, parent_id, status, idempotency_key, requested_at, record)
+   SELECT u.id, u.job_id, u.task_key, u.scope, u.parent_id, u.status, u.idempotency_key, u.requested_at, u.record
+   FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::timestamptz[], $9::json[])
+     WITH ORDINALITY AS u(id, job_id, task_key, scope, parent_id, status, idempotency_key, requested_at, record, n)
+   ORDER BY u.n
+   ON CONFLICT (id) DO UPDATE SET status = excluded.status, record = excluded.record`,
+);
+
+export function upsertCancellationsStatement(records: CancellationRecord[]): Statement {
+  return statement(upsertCancellationsQuery, [
+    records.map((r) => r.id),
+    records.map((r) => r.jobId),
+    records.map((r) => r.taskKey),
+    records.map((r) => r.scope),
+    records.map((r) => r.parentId),
+    records.map((r) => r.status),
+    records.map((r) => r.idempotencyKey),
+    records.map((r) => r.requestedAt),
+    records.map((r) => JSON.stringify(r)),
+  ]);
+}
+
 export function upsertCancellationStatement(record: CancellationRecord): Statement {
   return statement(upsertCancellationQuery, [
     record.id,

@@ -10,12 +10,15 @@ import type { JobFilter } from "../../store.ts";
 import { firstRow, named, rows, statement } from "../db.ts";
 import type { Db, Row, Statement } from "../db.ts";
 import { jobDeadlines } from "../../../core/lifecycle.ts";
-import { rowToCancellation, rowToJobWithTasks } from "../rows.ts";
+import { rowToAncestor, rowToCancellation, rowToChildRef, rowToJobWithTasks } from "../rows.ts";
+import type { AncestorRow } from "../../../core/children.ts";
+import { claimedJobIds } from "./claims.ts";
 import { taskStateColumns } from "./tasks.ts";
 
 const jobColumns = [
   "seq", "id", "name", "queue", "priority", "owner", "status", "labels", "params", "progress", "timeout_ms", "queue_timeout_ms",
   "grace_ms", "fail_fast", "attempt", "idempotency_key", "created_at", "started_at", "finished_at", "cancellation",
+  "parent_job_id", "parent_task_key", "on_parent_cancel", "depth", "submitter_role", "schedule_id",
 ].map((c) => `j.${c}`).join(", ");
 
 /** The job's tasks in submission order, as one `json` column. */
@@ -36,14 +39,17 @@ const insertJobsQuery = named(
   `WITH input AS (
      SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::text[], $7::jsonb[], $8::json[], $9::json[],
        $10::bigint[], $11::bigint[], $12::int[], $13::boolean[], $14::int[], $15::text[], $16::timestamptz[], $17::timestamptz[],
-       $18::timestamptz[], $19::json[], $20::bigint[], $21::bigint[]) WITH ORDINALITY
+       $18::timestamptz[], $19::json[], $20::bigint[], $21::bigint[], $39::text[], $40::text[], $41::text[], $42::int[], $43::text[], $44::text[]) WITH ORDINALITY
        AS u(id, name, queue, priority, owner, status, labels, params, progress, timeout_ms, queue_timeout_ms, grace_ms, fail_fast,
-         attempt, idempotency_key, created_at, started_at, finished_at, cancellation, queue_deadline_ms, run_deadline_ms, n)
+         attempt, idempotency_key, created_at, started_at, finished_at, cancellation, queue_deadline_ms, run_deadline_ms,
+         parent_job_id, parent_task_key, on_parent_cancel, depth, submitter_role, schedule_id, n)
    ), inserted AS (
      INSERT INTO jobs (id, name, queue, priority, owner, status, labels, params, progress, timeout_ms, queue_timeout_ms,
-       grace_ms, fail_fast, attempt, idempotency_key, created_at, started_at, finished_at, cancellation, queue_deadline_ms, run_deadline_ms)
+       grace_ms, fail_fast, attempt, idempotency_key, created_at, started_at, finished_at, cancellation, queue_deadline_ms, run_deadline_ms,
+       parent_job_id, parent_task_key, on_parent_cancel, depth, submitter_role, schedule_id)
      SELECT id, name, queue, priority, owner, status, labels, params, progress, timeout_ms, queue_timeout_ms,
-       grace_ms, fail_fast, attempt, idempotency_key, created_at, started_at, finished_at, cancellation, queue_deadline_ms, run_deadline_ms
+       grace_ms, fail_fast, attempt, idempotency_key, created_at, started_at, finished_at, cancellation, queue_deadline_ms, run_deadline_ms,
+       parent_job_id, parent_task_key, on_parent_cancel, depth, submitter_role, schedule_id
      FROM input ORDER BY n
      ON CONFLICT (owner, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
      RETURNING id, seq, priority, queue
@@ -95,7 +101,46 @@ export function insertJobsStatement(jobs: Job[]): Statement {
     tasks.map((t) => t.task.runOn),
     tasks.map((t) => JSON.stringify(t.task.spec)),
     ...taskStateColumns(tasks.map((t) => t.task)),
+    jobs.map((j) => j.parentJobId),
+    jobs.map((j) => j.parentTaskKey),
+    jobs.map((j) => j.onParentCancel),
+    jobs.map((j) => j.depth),
+    jobs.map((j) => j.submitterRole),
+    // $44: the schedule that made each job.
+    jobs.map((j) => j.scheduleId ?? null),
   ]);
+}
+
+/** $1 job id → its id and its ancestors' ids (parent links never change, so no lock is needed to follow them). */
+const ancestorIdsQuery = named(
+  "ancestor_ids",
+  `WITH RECURSIVE chain AS (
+     SELECT id, parent_job_id, 0 AS n FROM jobs WHERE id = $1
+     UNION ALL
+     SELECT j.id, j.parent_job_id, c.n + 1 FROM jobs j JOIN chain c ON j.id = c.parent_job_id WHERE c.n < 64
+   )
+   SELECT id FROM chain ORDER BY n`,
+);
+
+/**
+ * $1 job ids → their rows, locked FOR SHARE in id order (the order every job lock is taken
+ * in): a cancel holds its row FOR UPDATE, so this waits for a cancel in flight and then
+ * reads the status it committed; a cancel after it waits for the child's insert to commit.
+ */
+const lockAncestorsQuery = named(
+  "lock_ancestors",
+  "SELECT j.id, j.status, j.on_parent_cancel, j.parent_job_id, j.depth FROM jobs j WHERE j.id = ANY($1::text[]) ORDER BY j.id FOR SHARE",
+);
+
+/** The job and its ancestors, nearest first, each row locked FOR SHARE for the rest of the transaction. */
+export async function lockAncestors(db: Db, jobId: string): Promise<AncestorRow[]> {
+  const ids = (await rows(db, ancestorIdsQuery, [jobId])).map((r) => r["id"] as string);
+  if (ids.length === 0) return [];
+  const locked = new Map((await rows(db, lockAncestorsQuery, [ids])).map((r) => [r["id"] as string, rowToAncestor(r)]));
+  return ids.flatMap((id) => {
+    const row = locked.get(id);
+    return row === undefined ? [] : [row];
+  });
 }
 
 /** $1 owners, $2 idempotency keys → the jobs (with their tasks) those pairs name. */
@@ -147,7 +192,9 @@ export function lockJobsStatement(ids: string[]): Statement {
 const loadJobsQuery = named(
   "load_jobs",
   `SELECT ${jobColumns}, ${tasksColumn},
-     (SELECT coalesce(json_agg(c.record ORDER BY c.seq), '[]'::json) FROM cancellations c WHERE c.job_id = j.id) AS records
+     (SELECT coalesce(json_agg(c.record ORDER BY c.seq), '[]'::json) FROM cancellations c WHERE c.job_id = j.id) AS records,
+     (SELECT coalesce(json_agg(json_build_object('id', k.id, 'status', k.status, 'on_parent_cancel', k.on_parent_cancel,
+        'parent_task_key', k.parent_task_key) ORDER BY k.seq), '[]'::json) FROM jobs k WHERE k.parent_job_id = j.id) AS children
    FROM jobs j WHERE j.id = ANY($1::text[])`,
 );
 
@@ -155,36 +202,59 @@ export function loadJobsStatement(ids: string[]): Statement {
   return statement(loadJobsQuery, [ids]);
 }
 
+/** `loadJobs` of the jobs a claim's candidates statement locked (their ids are in a transaction-local setting: claims.ts). */
+const loadClaimedJobsQuery = named(
+  "load_claimed_jobs",
+  `SELECT ${jobColumns}, ${tasksColumn},
+     (SELECT coalesce(json_agg(c.record ORDER BY c.seq), '[]'::json) FROM cancellations c WHERE c.job_id = j.id) AS records
+   FROM jobs j WHERE j.id = ANY(${claimedJobIds()})`,
+);
+
+export function loadClaimedJobsStatement(): Statement {
+  return statement(loadClaimedJobsQuery);
+}
+
 /** The snapshots in a `loadJobs` answer, by job id. */
 export function snapshotsOf(found: Row[]): Map<string, JobSnapshot> {
   const out = new Map<string, JobSnapshot>();
   for (const row of found) {
     const job = rowToJobWithTasks(row);
-    out.set(job.id, { job, cancellations: (row["records"] as unknown[]).map((record) => rowToCancellation({ record })) });
+    out.set(job.id, {
+      job,
+      cancellations: (row["records"] as unknown[]).map((record) => rowToCancellation({ record })),
+      children: ((row["children"] as Row[] | undefined) ?? []).map(rowToChildRef),
+    });
   }
   return out;
 }
 
-/** $1 id, $2…$9 the columns a mutation may change. */
-const updateJobQuery = named(
-  "update_job",
-  `UPDATE jobs SET status = $2, progress = $3, attempt = $4, started_at = $5, finished_at = $6, cancellation = $7,
-     queue_deadline_ms = $8, run_deadline_ms = $9
-   WHERE id = $1`,
+/**
+ * One element per job in $1 id[], then $2…$9 the columns a mutation may change (status,
+ * progress, attempt, started_at, finished_at, cancellation, queue_deadline_ms,
+ * run_deadline_ms), as arrays: every changed job of a transaction in one statement.
+ */
+const updateJobsQuery = named(
+  "update_jobs",
+  `UPDATE jobs AS j SET status = u.status, progress = u.progress, attempt = u.attempt, started_at = u.started_at,
+     finished_at = u.finished_at, cancellation = u.cancellation, queue_deadline_ms = u.queue_deadline_ms, run_deadline_ms = u.run_deadline_ms
+   FROM unnest($1::text[], $2::text[], $3::json[], $4::int[], $5::timestamptz[], $6::timestamptz[], $7::json[], $8::bigint[], $9::bigint[])
+     AS u(id, status, progress, attempt, started_at, finished_at, cancellation, queue_deadline_ms, run_deadline_ms)
+   WHERE j.id = u.id`,
 );
 
-export function updateJobStatement(job: Job): Statement {
-  const { queueDeadlineMs, runDeadlineMs } = jobDeadlines(job);
-  return statement(updateJobQuery, [
-    job.id,
-    job.status,
-    JSON.stringify(job.progress),
-    job.attempt,
-    job.startedAt,
-    job.finishedAt,
-    job.cancellation === null ? null : JSON.stringify(job.cancellation),
-    queueDeadlineMs,
-    runDeadlineMs,
+/** The jobs must be distinct (an UPDATE changes a row once, whichever input row it picks). */
+export function updateJobsStatement(changed: Job[]): Statement {
+  const deadlines = changed.map(jobDeadlines);
+  return statement(updateJobsQuery, [
+    changed.map((j) => j.id),
+    changed.map((j) => j.status),
+    changed.map((j) => JSON.stringify(j.progress)),
+    changed.map((j) => j.attempt),
+    changed.map((j) => j.startedAt),
+    changed.map((j) => j.finishedAt),
+    changed.map((j) => (j.cancellation === null ? null : JSON.stringify(j.cancellation))),
+    deadlines.map((d) => d.queueDeadlineMs),
+    deadlines.map((d) => d.runDeadlineMs),
   ]);
 }
 
@@ -199,6 +269,8 @@ function jobWhere(filter: JobFilter, params: unknown[]): string[] {
   if (filter.status !== undefined && filter.status.length > 0) where.push(`j.status = ANY(${param(filter.status)}::text[])`);
   if (filter.queue !== undefined) where.push(`j.queue = ${param(filter.queue)}`);
   if (filter.owner !== undefined) where.push(`j.owner = ${param(filter.owner)}`);
+  if (filter.scheduleId !== undefined) where.push(`j.schedule_id = ${param(filter.scheduleId)}`);
+  if (filter.parentJobId !== undefined) where.push(`j.parent_job_id = ${param(filter.parentJobId)}`);
   if (filter.createdBefore !== undefined) where.push(`j.created_at < ${param(filter.createdBefore)}::timestamptz`);
   if (filter.idPrefix !== undefined) where.push(`left(j.id, ${param(filter.idPrefix.length)}::int) = ${param(filter.idPrefix)}`);
   if (filter.createdAfter !== undefined) where.push(`j.created_at >= ${param(filter.createdAfter)}::timestamptz`);
