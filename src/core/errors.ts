@@ -26,6 +26,8 @@ export const errorCodes = {
   /** A state change the state machine forbids: a bug or a lost race, never a client mistake. */
   ILLEGAL_TRANSITION: 500,
   INTERNAL: 500,
+  /** The store could not be reached or lost the connection mid-request: nothing was applied; retry. */
+  STORE_UNAVAILABLE: 503,
 } as const;
 
 export type ErrorCode = keyof typeof errorCodes;

@@ -45,6 +45,12 @@ export function toBelayError(error: unknown): BelayError {
       cause: error,
     });
   }
+  if (isStoreUnavailable(error)) {
+    return new BelayError("STORE_UNAVAILABLE", "the database connection was lost during the request: nothing was applied; retry (with the same idempotency key for a submit)", {
+      details: { reason: "store_unavailable" },
+      cause: error,
+    });
+  }
   if (e.statusCode === 404) return new BelayError("NOT_FOUND", e.message);
   if (e.statusCode === 429) return new BelayError("RATE_LIMITED", e.message);
   if (e.statusCode !== undefined && e.statusCode >= 400 && e.statusCode < 500) return new BelayError("INVALID_REQUEST", e.message);
@@ -60,6 +66,21 @@ function isDiskFull(error: unknown): boolean {
   if (typeof error !== "object" || error === null) return false;
   const e = error as { code?: unknown; errcode?: unknown };
   return (e.code === "ERR_SQLITE_ERROR" && e.errcode === 13) || e.code === "ENOSPC" || e.code === "53100";
+}
+
+/**
+ * The request's transaction failed because the database went away, not because of the
+ * request: PostgreSQL's connection exceptions (SQLSTATE class 08) and shutdowns (57P01–57P03,
+ * e.g. pg_terminate_backend or a restart), a socket reset or refused, or node-postgres's own
+ * "Connection terminated". A transaction that failed this way was rolled back (or never
+ * began), so the client may retry.
+ */
+function isStoreUnavailable(error: unknown): boolean {
+  if (typeof error !== "object" || error === null) return false;
+  const e = error as { code?: unknown; message?: unknown };
+  const code = typeof e.code === "string" ? e.code : "";
+  if (/^08...$/.test(code) || ["57P01", "57P02", "57P03", "ECONNREFUSED", "ECONNRESET", "EPIPE"].includes(code)) return true;
+  return typeof e.message === "string" && /^Connection terminated|Client has encountered a connection error/.test(e.message);
 }
 
 export function sendError(reply: FastifyReply, error: BelayError): FastifyReply {

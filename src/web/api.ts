@@ -112,6 +112,8 @@ export function describeError(status: number, code: string, message: string | nu
     }
     case "RATE_LIMITED":
       return "Too many requests in a short time. Wait a moment and try again.";
+    case "STORE_UNAVAILABLE":
+      return "The server lost its database connection for a moment; nothing was changed. Try again.";
     case "PAYLOAD_TOO_LARGE":
       return "The request was too large for the server.";
     case "INVALID_REQUEST":
