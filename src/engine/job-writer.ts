@@ -7,8 +7,17 @@
  */
 import type { JobDraft } from "../core/draft.ts";
 import type { BelayEvent, Job } from "../core/model.ts";
+import { isLockNotGranted } from "../store/store.ts";
 import type { BulkMutationOptions, BulkResult, ClaimedTask, ClaimOptions, Mutator, Store } from "../store/store.ts";
 import type { EventBus } from "./event-bus.ts";
+
+/**
+ * How long the group commit waits for one batch before it lets the next one go (the slow one
+ * goes on alone) and, on PostgreSQL, how long a batch waits for its job rows' locks. A job
+ * whose row another transaction holds (a long transaction, a lock held across a slow
+ * statement) must delay only its own writes, never every other run's on the node.
+ */
+const groupWaitMs = 200;
 
 interface GroupedWrite {
   jobId: string;
@@ -46,7 +55,8 @@ export class JobWriter {
    * write is then lost, as with `mutate`); a database error fails the whole batch, and each
    * caller retries as it would have. A job has at most one write per batch (a mutator that
    * throws leaves its draft half-changed, which must not be the next draft's start); the
-   * times written are the batch's.
+   * times written are the batch's. A batch that waits on a row lock holds back no other
+   * job's writes for longer than `groupWaitMs` (see `commitGroup`).
    */
   mutateGrouped<T>(jobId: string, mutator: Mutator<T>): Promise<{ value: T; job: Job }> {
     return new Promise<{ value: T; job: Job }>((resolve, reject) => {
@@ -76,15 +86,22 @@ export class JobWriter {
     }
   }
 
+  /**
+   * Write one batch. The loop waits for it at most `groupWaitMs`: a batch still waiting
+   * then (for a row lock) goes on in the background and settles its callers when it ends.
+   */
   private async commitGroup(batch: GroupedWrite[]): Promise<void> {
+    const written = this.writeGroup(batch);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([written, new Promise<void>((resolve) => (timer = setTimeout(resolve, groupWaitMs)))]);
+    clearTimeout(timer);
+  }
+
+  private async writeGroup(batch: GroupedWrite[]): Promise<void> {
     const [only] = batch;
     if (batch.length === 1 && only !== undefined) {
       // Nothing to group with: the single-job transaction is the cheaper one.
-      try {
-        only.resolve(await this.mutate(only.jobId, only.mutator));
-      } catch (error) {
-        only.reject(error);
-      }
+      await this.writeAlone(only);
       return;
     }
     const byJob = new Map(batch.map((w) => [w.jobId, w]));
@@ -98,9 +115,13 @@ export class JobWriter {
           if (write === undefined) throw new Error(`no grouped write for job ${d.job.id}`);
           return write.mutator(d);
         },
+        { lockWaitMs: groupWaitMs },
       );
     } catch (error) {
-      for (const write of batch) write.reject(error);
+      // A job row held elsewhere: nothing was written; each write goes alone, so only the
+      // held job's waits for its lock.
+      if (isLockNotGranted(error)) await Promise.all(batch.map((w) => this.writeAlone(w)));
+      else for (const write of batch) write.reject(error);
       return;
     }
     batch.forEach((write, i) => {
@@ -112,6 +133,14 @@ export class JobWriter {
         write.resolve({ value: result.value, job: result.job });
       }
     });
+  }
+
+  private async writeAlone(write: GroupedWrite): Promise<void> {
+    try {
+      write.resolve(await this.mutate(write.jobId, write.mutator));
+    } catch (error) {
+      write.reject(error);
+    }
   }
 
   /**

@@ -75,6 +75,18 @@ export interface BulkMutationOptions<T> {
   progress?: (chunk: ReadonlyArray<BulkResult<T>>) => CancellationRecord | null;
   /** Called once each chunk has committed, with its results (publish its events, start its work). */
   afterChunk?: (chunk: ReadonlyArray<BulkResult<T>>) => void;
+  /**
+   * Give up on a chunk whose job rows are not all locked within this long (the chunk's
+   * transaction then fails with a `LockNotGranted` store error and writes nothing), rather
+   * than wait behind another transaction. PostgreSQL only (its `lock_timeout`); SQLite has one
+   * writer at a time and ignores it.
+   */
+  lockWaitMs?: number;
+}
+
+/** A `mutateJobs` chunk that gave up waiting for a row lock (`lockWaitMs`): nothing of it was written. */
+export function isLockNotGranted(error: unknown): boolean {
+  return typeof error === "object" && error !== null && (error as { code?: unknown }).code === "55P03";
 }
 
 export interface ClaimOptions {

@@ -45,7 +45,7 @@ import type {
   WebhookDelivery,
   WebhookRecord,
 } from "../store.ts";
-import { checkSchemaName, inTransaction, lockKeys, newPool, pipeline, redactUrl, roundTripsOf } from "./db.ts";
+import { checkSchemaName, inTransaction, lockKeys, newPool, pipeline, redactUrl, roundTripsOf, statement } from "./db.ts";
 import type { LockKeys, Pool, RoundTripCount, Transaction } from "./db.ts";
 import { appliedMigrations, dropSchema, migrate } from "./migrate.ts";
 import type { AppliedMigration } from "./migrate.ts";
@@ -254,8 +254,17 @@ export class PostgresStore implements Store {
    * snapshots mutators work on. The two statements travel in one pipeline (with the BEGIN
    * when they are the transaction's first); the load starts after the lock is held.
    */
-  private async lockAndLoad(tx: Transaction, jobIds: string[]): Promise<Map<string, JobSnapshot>> {
-    const [, loaded] = await pipeline(tx.client, [jobs.lockJobsStatement(jobIds), jobs.loadJobsStatement(jobIds)]);
+  private async lockAndLoad(tx: Transaction, jobIds: string[], lockWaitMs?: number): Promise<Map<string, JobSnapshot>> {
+    if (lockWaitMs === undefined) {
+      const [, loaded] = await pipeline(tx.client, [jobs.lockJobsStatement(jobIds), jobs.loadJobsStatement(jobIds)]);
+      return jobs.snapshotsOf(loaded?.rows ?? []);
+    }
+    // lock_timeout for this transaction only, in the same round trip as the lock.
+    const [, , loaded] = await pipeline(tx.client, [
+      statement("SELECT set_config('lock_timeout', $1, true)", [`${Math.max(1, Math.round(lockWaitMs))}ms`]),
+      jobs.lockJobsStatement(jobIds),
+      jobs.loadJobsStatement(jobIds),
+    ]);
     return jobs.snapshotsOf(loaded?.rows ?? []);
   }
 
@@ -266,7 +275,7 @@ export class PostgresStore implements Store {
       const chunkResults = await this.transaction(async (tx) => {
         // The whole chunk is locked first, in id order: a bulk mutation then never holds one
         // job row while it waits for another in an order a second bulk mutation could reverse.
-        const snapshots = await this.lockAndLoad(tx, chunk);
+        const snapshots = await this.lockAndLoad(tx, chunk, options.lockWaitMs);
         const out: Array<BulkResult<T>> = [];
         const changeSet: JobChanges[] = [];
         const outcomes: Array<{ value: T; job: Job; at: number }> = [];
