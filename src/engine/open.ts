@@ -327,6 +327,7 @@ export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
     pollIntervalMs,
     timeouts: new TimeoutSweep({ store, canceller: requests, logger }),
     onPoll: () => cluster.poll(),
+    leaseHeld: () => presence.leaseHeld(),
   });
   engine = new Belay({
     store,
@@ -394,6 +395,7 @@ export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
     },
     // Other nodes have recovered this node's tasks: its runners are running stale attempts.
     onDeclaredDead: () => policy.interrupt(runs.all(), 0),
+    leaseMs,
   });
 
   try {

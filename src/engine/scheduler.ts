@@ -29,6 +29,8 @@ export interface SchedulerDeps {
   pollIntervalMs: number;
   /** Periodic work beside claiming and timeouts (a shared store's catch-up). */
   onPoll: () => Promise<void>;
+  /** False while this node's lease is not known held (cluster/presence.ts): no claims then. */
+  leaseHeld?: () => boolean;
 }
 
 export class Scheduler {
@@ -87,6 +89,8 @@ export class Scheduler {
 
   private async round(): Promise<void> {
     if (this.stopped || this.paused) return;
+    // The next poll wakes a round again once a heartbeat has renewed the lease.
+    if (this.deps.leaseHeld?.() === false) return;
     this.busy = true;
     let claimedAll = false;
     try {

@@ -20,19 +20,35 @@ export interface PresenceDeps {
   onTick: () => Promise<void>;
   /** This node was declared dead: stop what runs here. */
   onDeclaredDead: () => Promise<void>;
+  /** How long a lease lasts without renewal (other nodes may declare this one dead after it). */
+  leaseMs: number;
 }
 
 export class Presence {
   private readonly deps: PresenceDeps;
   private timer: NodeJS.Timeout | null = null;
   private ticking = false;
+  /** When the lease was last known held: registered, or renewed by a heartbeat. */
+  private heldAtMs = 0;
 
   constructor(deps: PresenceDeps) {
     this.deps = deps;
   }
 
   async register(): Promise<void> {
-    await this.deps.store.registerNode({ ...this.deps.node, heartbeatMs: Date.now() });
+    const at = Date.now();
+    await this.deps.store.registerNode({ ...this.deps.node, heartbeatMs: at });
+    this.heldAtMs = at;
+  }
+
+  /**
+   * Whether this node may claim work: on a shared store, only while its lease is known held.
+   * A node frozen (SIGSTOP, a long GC, a VM pause) or cut off past its lease may have been
+   * declared dead; until a heartbeat renews the lease or registers it again, a claim would
+   * start an attempt that the node's own "declared dead" handling then stops, wasting a retry.
+   */
+  leaseHeld(): boolean {
+    return !this.deps.store.shared || Date.now() - this.heldAtMs < this.deps.leaseMs;
   }
 
   start(): void {
@@ -51,10 +67,13 @@ export class Presence {
     this.ticking = true;
     const { store, logger, node } = this.deps;
     try {
-      if (store.shared && !(await store.heartbeat(node.id, Date.now()))) {
+      const at = Date.now();
+      if (store.shared && !(await store.heartbeat(node.id, at))) {
         logger.error({ nodeId: node.id }, "this node was declared dead (its lease expired): stopping its runs, which other nodes recovered, and registering again");
         await this.deps.onDeclaredDead();
         await this.register();
+      } else {
+        this.heldAtMs = at;
       }
       await this.deps.onTick();
     } catch (error) {
