@@ -74,6 +74,8 @@ export interface JobCanceller {
 export class CancelRequests implements JobCanceller {
   private readonly deps: CancelRequestsDeps;
   private readonly bulkExecutions = new Set<Promise<void>>();
+  /** Bulk records this process is finishing (its own, and those recovery handed it). */
+  private readonly finishingBulk = new Set<string>();
 
   constructor(deps: CancelRequestsDeps) {
     this.deps = deps;
@@ -267,6 +269,8 @@ export class CancelRequests implements JobCanceller {
       now: this.deps.now(),
       steps: quiesced === null ? ["cancel_jobs", "finalize"] : ["quiesce", "cancel_jobs", "finalize"],
       idempotencyKey: key,
+      // The node that finishes it: if this one dies, recovery elsewhere (or at its restart) does.
+      executorNodeId: this.deps.nodeId,
     });
     bulk.progress = { total, done: 0 };
     if (quiesced !== null) {
@@ -330,8 +334,37 @@ export class CancelRequests implements JobCanceller {
     await this.deps.store.updateCancellation(bulk);
     const finishing = this.finishBulk(bulk, running);
     this.bulkExecutions.add(finishing);
-    void finishing.finally(() => this.bulkExecutions.delete(finishing));
+    this.finishingBulk.add(bulk.id);
+    void finishing.finally(() => {
+      this.bulkExecutions.delete(finishing);
+      this.finishingBulk.delete(bulk.id);
+    });
     return { matched: total, cancelled, cancellation: bulk };
+  }
+
+  /**
+   * Finish a bulk record whose node stopped finishing it (it crashed or was declared dead;
+   * recovery calls this): once each of its job records has finished (their executors are
+   * recovered like any), the bulk record is finished from them. If the node died before it
+   * had cancelled every selected job, the record says so in its errors and is `partial`.
+   */
+  async resumeBulk(bulk: CancellationRecord): Promise<void> {
+    if (this.finishingBulk.has(bulk.id)) return;
+    this.finishingBulk.add(bulk.id);
+    try {
+      for (;;) {
+        const children = await this.deps.store.listCancellations({ parentId: bulk.id }, { limit: 100_000, offset: 0 });
+        if (children.items.every((c) => c.status !== "in_progress")) break;
+        await new Promise((r) => setTimeout(r, 200).unref());
+      }
+      const cancelStep = bulk.steps.find((s) => s.name === "cancel_jobs");
+      if (cancelStep?.detail?.["matched"] === undefined) {
+        bulk.errors.push("interrupted: the node carrying out this bulk cancel stopped before it had cancelled every selected job; run it again for the rest");
+      }
+      await this.finishBulk(bulk, []);
+    } finally {
+      this.finishingBulk.delete(bulk.id);
+    }
   }
 
   /** A bulk record is finished when each of its job records is. */

@@ -384,6 +384,7 @@ export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
     slurm: runners.slurm,
     runs,
     policy,
+    bulk: requests,
   });
   const presence = new Presence({
     store,

@@ -56,6 +56,8 @@ export interface RecoveryDeps {
   runs: Pick<Runs, "adopt">;
   /** Carries on the stop of a taken-over Slurm job whose cancel was asked before the restart. */
   policy: Pick<StopPolicy, "signal" | "kill" | "stop">;
+  /** Finishes bulk records whose node stopped finishing them (cancel-requests.ts). */
+  bulk?: { resumeBulk(record: CancellationRecord): Promise<void> };
 }
 
 export class Recovery {
@@ -104,7 +106,7 @@ export class Recovery {
   async tick(): Promise<void> {
     const report = emptyReport();
     await this.recoverExpired(report);
-    const open = (await this.deps.store.openCancellations()).filter((r) => r.scope !== "bulk" && !this.deps.executor.isExecuting(r.id));
+    const open = (await this.deps.store.openCancellations()).filter((r) => !this.deps.executor.isExecuting(r.id));
     if (open.length > 0) await this.adoptRecords(open, (await goneNodes(this.deps.store, this.deps.node.id)).isGone, false, report);
     this.logReport(report);
   }
@@ -332,7 +334,15 @@ export class Recovery {
   private async adoptRecords(open: CancellationRecord[], isGone: (id: string | null) => boolean, atStart: boolean, report: RecoveryReport): Promise<void> {
     const nodeId = this.deps.node.id;
     for (const record of open) {
-      if (record.scope === "bulk" || record.jobId === null || this.deps.executor.isExecuting(record.id)) continue;
+      if (record.scope === "bulk") {
+        // A bulk record has no job to lock: whoever may take it over finishes it from its job records.
+        const owner = record.executorNodeId;
+        if (owner === null ? atStart : owner === nodeId ? atStart : isGone(owner)) {
+          void this.deps.bulk?.resumeBulk(record).catch((error: unknown) => this.deps.logger.warn({ err: error, cancellationId: record.id }, "could not finish a bulk cancellation"));
+        }
+        continue;
+      }
+      if (record.jobId === null || this.deps.executor.isExecuting(record.id)) continue;
       // A drain's record has no executor: the end of its attempt (resolveLost, here) finishes it.
       if (isDrainRecord(record)) continue;
       const previous = record.executorNodeId;

@@ -168,22 +168,23 @@ describe("GET /metrics", () => {
     expect(value(m, "belay_task_duration_seconds_count", { status: "cancelled" })).toBe(0);
   });
 
-  it("reports the heap retained after the latest major GC, which a forced major GC moves", async () => {
+  it("reports the heap retained after the latest major GC: what a forced major GC leaves in use", async () => {
     const s = await serverWithMetrics({});
-    const before = value(await scrape(s), "belay_heap_used_after_major_gc_bytes");
-    expect(before).toBeGreaterThan(0);
-    // Keep some 25 MB of objects reachable across a major GC: the gauge must rise by about that much.
-    const bigHeap = Array.from({ length: 400_000 }, (_, i) => ({ i, text: `item ${i}` }));
-    const { setFlagsFromString } = await import("node:v8");
+    expect(value(await scrape(s), "belay_heap_used_after_major_gc_bytes")).toBeGreaterThan(0);
+    const { getHeapStatistics, setFlagsFromString } = await import("node:v8");
     const { runInNewContext } = await import("node:vm");
     setFlagsFromString("--expose-gc");
-    (runInNewContext("gc") as () => void)();
+    const gc = runInNewContext("gc") as () => void;
+    gc();
+    const retained = getHeapStatistics().used_heap_size;
+    // The gauge is set from the GC's performance entry, delivered just after it: it then says
+    // what the collection left in use (allocation since moves it a little, not by a third).
     const after = await until(
       () => scrape(s),
-      (m) => value(m, "belay_heap_used_after_major_gc_bytes") > before + 10 * 1024 * 1024,
+      (m) => Math.abs(value(m, "belay_heap_used_after_major_gc_bytes") - retained) < retained * 0.3,
+      30_000,
     );
-    expect(value(after, "belay_heap_used_after_major_gc_bytes")).toBeGreaterThan(before + 10 * 1024 * 1024);
-    expect(bigHeap.length).toBe(400_000);
+    expect(value(after, "belay_heap_used_after_major_gc_bytes")).toBeGreaterThan(retained * 0.7);
   });
 
   it("is public and not in the OpenAPI document", async () => {

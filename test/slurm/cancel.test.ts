@@ -189,14 +189,14 @@ describe("slurm tasks", skippedIf(noSlurm), () => {
     await engine.close();
   });
 
-  it("a job the cluster requeues stays running (same Slurm job id), and a cancel while it waits to run again removes it", { timeout: 60_000 }, async () => {
+  it("a job the cluster requeues stays running (same Slurm job id), and a cancel while it waits to run again removes it", { timeout: 120_000 }, async () => {
     const engine = await openTestEngine({ slurm: { pollIntervalMs: 100 } });
     const job = await engine.submitJob({ tasks: [{ key: "main", kind: "slurm", command: "echo up; sleep 120" }] });
     const slurmId = await slurmIdOf(engine, job.id);
     await until(() => logLines(engine, job.id), (lines) => lines.includes("up"));
     // As after a node failure or a preemption: Slurm puts the job back in the queue.
     execFileSync("scontrol", ["requeue", slurmId]);
-    await until(() => engine.getLogs(job.id), (lines) => lines.some((l) => l.line.includes(`slurm job ${slurmId} was requeued by the cluster`)), 20_000);
+    await until(() => engine.getLogs(job.id), (lines) => lines.some((l) => l.line.includes(`slurm job ${slurmId} was requeued by the cluster`)), 45_000);
     expect((await engine.getJob(job.id)).tasks[0]).toMatchObject({ status: "running", attempt: 1 });
     expect(slurmState(slurmId)).toBe("PENDING");
     await engine.cancelJob(job.id);
