@@ -32,6 +32,9 @@ const terminalStates = new Set([
   "COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "PREEMPTED", "OUT_OF_MEMORY", "BOOT_FAIL", "DEADLINE", "REVOKED", "SPECIAL_EXIT",
 ]);
 
+/** Slurm job states (squeue `%T`) of a job that has started running on a node. */
+const startedStates = new Set(["RUNNING", "COMPLETING", "SUSPENDED", "STOPPED", "SIGNALING", "STAGE_OUT"]);
+
 export type SlurmCancelFailure = "scancel_failed" | "job_did_not_leave";
 
 /**
@@ -340,6 +343,8 @@ class SlurmTask implements RunningTask {
   #offset = 0;
   #partial = "";
   #state = "PENDING";
+  /** Seen running since it last queued: a later PENDING / REQUEUE* is a requeue. */
+  #ranSinceQueued = false;
   #done = false;
   #killRequested = false;
   #finishedBeforeSignal = false;
@@ -437,7 +442,12 @@ class SlurmTask implements RunningTask {
     if (state !== null && !terminalStates.has(state)) {
       // Requeued (a node failed, preemption, `scontrol requeue`): the same job id queues and
       // runs again; the task stays running, and its output restarts (#readOutput).
-      if (this.#state === "RUNNING" && (state === "PENDING" || state.startsWith("REQUEUE"))) this.#log(`slurm job ${this.slurmId} was requeued by the cluster (${state}): it will run again`);
+      // The poll may see RUNNING, then COMPLETING while the old run is killed, then PENDING:
+      // what marks a requeue is queueing again after having run, whatever was seen between.
+      const queued = state === "PENDING" || state.startsWith("REQUEUE");
+      if (queued && this.#ranSinceQueued) this.#log(`slurm job ${this.slurmId} was requeued by the cluster (${state}): it will run again`);
+      if (queued) this.#ranSinceQueued = false;
+      if (startedStates.has(state)) this.#ranSinceQueued = true;
       this.#state = state;
       return;
     }
@@ -471,6 +481,8 @@ class SlurmTask implements RunningTask {
         if (atEnd) this.#flushPartial();
         return;
       }
+      // New output: the job has run, whether or not a poll caught it RUNNING.
+      this.#ranSinceQueued = true;
       fd = openSync(this.#outputPath, "r");
     } catch {
       return;
