@@ -162,7 +162,9 @@ export class Runs {
       // (pid) or a remote job (remote id). A handler thread dies with its node, so it gets
       // none, which saves two commits per handler task.
       run.recorded = running.identity.pid !== null || running.identity.remoteId !== null;
-      if (run.recorded) await store.insertRunner({
+      // The process already runs: a database away for a moment must not fail it (nor leave it
+      // running unrecorded), so the row is retried like every other write of the attempt.
+      if (run.recorded) await this.retrying(() => store.insertRunner({
         jobId: run.jobId,
         taskKey: run.key,
         attempt: run.attempt,
@@ -176,12 +178,20 @@ export class Runs {
         endedAt: null,
         exitCode: null,
         outcome: null,
-      });
+      }), "could not record the runner", { jobId: run.jobId, taskKey: run.key });
       crashPoint("run.recorded");
       this.deps.policy.started(run);
       exit = await running.exited;
     } catch (error) {
-      exit = { outcome: "failed", exitCode: null, signal: null, error: `could not start: ${(error as Error).message}`, output: null, forced: false };
+      const started = run.running;
+      if (started !== null) {
+        // Started, but its runner row could not be written (the engine is closing, or the
+        // store refused it): nothing would find it again, so it is stopped here.
+        this.deps.policy.kill(run);
+        await started.exited.catch(() => undefined);
+      }
+      const what = started === null ? "could not start" : "started, but could not be recorded";
+      exit = { outcome: "failed", exitCode: null, signal: null, error: `${what}: ${(error as Error).message}`, output: null, forced: started !== null };
     }
     stall?.stop();
     return this.finish(run, exit);
