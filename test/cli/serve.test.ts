@@ -83,6 +83,19 @@ describe("belay serve", () => {
     expect(await exited).toBe(0);
   });
 
+  it("belay worker runs until it is stopped, even with nothing to hold the event loop (SQLite: no socket), then exits 0 on SIGTERM", { timeout: 60_000 }, async () => {
+    const home = tempDir();
+    homes.push(home);
+    const child = spawnCli(["worker", "--db", `sqlite:${join(home, "worker.db")}`, "--home", home, "--log-level", "silent", "--json"]);
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    await waitForOutput(child, /"nodeId"/);
+    // Its timers are unref'ed: before the fix it ended here with exit code 13 (unsettled top-level await).
+    const early = await Promise.race([exited.then((code) => `exited ${code}`), new Promise<string>((r) => setTimeout(() => r("running"), 2000))]);
+    expect(early).toBe("running");
+    child.kill("SIGTERM");
+    expect(await exited).toBe(0);
+  });
+
   it("without a token anywhere, a client command fails with UNAUTHENTICATED (exit 1); an unreachable server is exit 1 too", async () => {
     const home = tempDir();
     homes.push(home);

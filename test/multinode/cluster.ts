@@ -91,14 +91,15 @@ export class Cluster {
   }
 
   async close(): Promise<void> {
-    // A node that died on its own is a failure of the test, whatever it asserted: show why.
-    for (const node of this.nodes) {
-      if (node.child.exitCode !== null && node.child.exitCode !== 0) console.error(`belay ${node.info["nodeId"] ?? "serve"} exited ${node.child.exitCode}:\n${node.stderr().slice(-3000)}`);
-    }
+    // A node that died on its own is a failure of the test, whatever it asserted: say why.
+    const died = this.nodes
+      .filter((node) => node.child.exitCode !== null && node.child.exitCode !== 0)
+      .map((node) => `belay ${String(node.info["nodeId"] ?? "serve")} exited ${node.child.exitCode} on its own:\n${node.stderr().slice(-3000)}`);
     await Promise.all(this.nodes.map((n) => stopNode(n, "SIGKILL")));
     const store = new PostgresStore({ url: this.pgUrl, schema: this.schema });
     await store.dropSchema().catch(() => undefined);
     await store.close();
+    if (died.length > 0) throw new Error(died.join("\n\n"));
   }
 }
 

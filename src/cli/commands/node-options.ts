@@ -168,6 +168,10 @@ const secondSignalExitMs = 5_000;
  */
 export function untilStopped(options: { graceMs: number; drainTimeoutMs: number }, node: Stoppable): Promise<void> {
   return new Promise((resolveStopped, reject) => {
+    // A node runs until it is told to stop, not until its handles run out: its own timers are
+    // unref'ed, so a worker on SQLite (no socket at all), or on PostgreSQL the moment every
+    // connection has dropped, would otherwise end at once, exit code 13.
+    const keepAlive = setInterval(() => undefined, 1 << 30);
     let stopping = false;
     const onSignal = (signal: NodeJS.Signals): void => {
       if (stopping) {
@@ -182,10 +186,14 @@ export function untilStopped(options: { graceMs: number; drainTimeoutMs: number 
         .drain({ timeoutMs: options.drainTimeoutMs })
         .then(() => node.close(options.graceMs))
         .then(() => {
+          clearInterval(keepAlive);
           process.off("SIGINT", onSignal);
           process.off("SIGTERM", onSignal);
           resolveStopped();
-        }, reject);
+        }, (error: unknown) => {
+          clearInterval(keepAlive);
+          reject(error);
+        });
     };
     process.on("SIGINT", onSignal);
     process.on("SIGTERM", onSignal);
