@@ -1,9 +1,12 @@
 /**
  * Buffers task log lines and writes them in batches: one transaction per flush instead of one
  * per line. `flush()` is awaited before an attempt's end is recorded, so no line produced
- * before the stop is lost (DESIGN invariant 6).
+ * before the stop is lost (DESIGN invariant 6) — nor one produced while the database was
+ * away: a batch it could not take is tried again until it is stored (retry.ts).
  */
+import type { Logger } from "pino";
 import type { NewLogLine, Store } from "../store/store.ts";
+import { retryingWrite } from "./retry.ts";
 
 export class LogSink {
   private buffer: NewLogLine[] = [];
@@ -12,13 +15,16 @@ export class LogSink {
   private readonly store: Store;
   private readonly flushIntervalMs: number;
   private readonly maxBuffered: number;
-  private readonly onError: (error: unknown) => void;
+  private readonly logger: Logger;
+  private readonly closing: () => boolean;
 
-  constructor(store: Store, options: { flushIntervalMs?: number; maxBuffered?: number; onError: (error: unknown) => void }) {
+  /** `closing`: whether the engine is closing (a batch that fails then is given up, not retried). */
+  constructor(store: Store, options: { flushIntervalMs?: number; maxBuffered?: number; logger: Logger; closing: () => boolean }) {
     this.store = store;
     this.flushIntervalMs = options.flushIntervalMs ?? 50;
     this.maxBuffered = options.maxBuffered ?? 1000;
-    this.onError = options.onError;
+    this.logger = options.logger;
+    this.closing = options.closing;
   }
 
   push(line: NewLogLine): void {
@@ -38,11 +44,7 @@ export class LogSink {
     // Chain the writes so lines land in the order they were produced.
     this.writing = this.writing.then(async () => {
       if (lines.length === 0) return;
-      try {
-        await this.store.appendLogs(lines);
-      } catch (error) {
-        this.onError(error);
-      }
+      await retryingWrite(() => this.store.appendLogs(lines), { what: "could not store task logs", context: { lines: lines.length }, logger: this.logger, closing: this.closing }).catch(() => undefined); // given up: logged
     });
     return this.writing;
   }

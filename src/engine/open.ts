@@ -231,12 +231,11 @@ export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
   const policy = new StopPolicy({ now });
   const cluster = new ClusterNode({ store, bus, logger });
   const workspace = new Workspace(home);
-  const logs = new LogSink(store, { onError: (error) => logger.error({ err: error }, "could not store task logs") });
-
   // A run's end wakes the scheduler and a cancel waits for the claims in flight, while the
   // scheduler starts runs: the scheduler is bound late.
   let scheduler!: Scheduler;
   let closing = false;
+  const logs = new LogSink(store, { logger, closing: () => closing });
   // A task's child jobs go through the engine and the cancel requests, built below.
   let engine!: Belay;
   let requests!: CancelRequests;

@@ -4,7 +4,6 @@
  * ended; stopping one is the `StopPolicy`'s (Runs only hands it the runner once started).
  */
 import type { Logger } from "pino";
-import { isBelayError } from "../core/errors.ts";
 import { endAttempt, recordProgress, recordWarning, saveCheckpoint, stallTimeoutFor } from "../core/lifecycle.ts";
 import type { AttemptEnd, AttemptEndResult } from "../core/lifecycle.ts";
 import type { Job, Json, Task, TaskKind } from "../core/model.ts";
@@ -12,7 +11,7 @@ import type { ChildJobs, RunContext, Runner, RunnerExit, RunningTask } from "../
 import type { Mutator, RunnerRecord, Store } from "../store/store.ts";
 import type { ActiveRun } from "./active-run.ts";
 import type { JobWriter } from "./job-writer.ts";
-import { retryDelayMs } from "./retry.ts";
+import { retryingWrite } from "./retry.ts";
 import type { LogSink } from "./log-sink.ts";
 import type { StopPolicy } from "./stop-policy.ts";
 import type { Workspace } from "./workspace.ts";
@@ -259,19 +258,7 @@ export class Runs {
   }
 
   /** Retry a write the database could not take, with backoff, unless it is refused (a BelayError) or the engine closes. */
-  private async retrying<T>(write: () => Promise<T>, what: string, context: Record<string, unknown> = {}): Promise<T> {
-    for (let failures = 0; ; failures += 1) {
-      try {
-        return await write();
-      } catch (error) {
-        if (isBelayError(error) || this.deps.closing()) {
-          this.deps.logger.error({ err: error, ...context }, what);
-          throw error;
-        }
-        const waitMs = retryDelayMs(failures);
-        this.deps.logger.warn({ err: error, ...context, retryInMs: waitMs }, `${what}: retrying`);
-        await new Promise((resolve) => setTimeout(resolve, waitMs));
-      }
-    }
+  private retrying<T>(write: () => Promise<T>, what: string, context: Record<string, unknown> = {}): Promise<T> {
+    return retryingWrite(write, { what, context, logger: this.deps.logger, closing: this.deps.closing });
   }
 }
