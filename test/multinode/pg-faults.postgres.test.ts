@@ -5,8 +5,8 @@
  * it; another session holding a job's row lock in a long transaction. After each: no job
  * lost, no attempt's end lost, one finished record per cancel, no runner process left.
  *
- * The server itself is never restarted here (other tests share it); see
- * pg-restart.postgres.test.ts, gated behind BELAY_TEST_PG_RESTART=1.
+ * The shared server itself is never restarted here (other tests use it at the same time):
+ * pg-restart.postgres.test.ts restarts a private server of its own.
  */
 import { randomBytes } from "node:crypto";
 import pg from "pg";
