@@ -6,7 +6,8 @@
 import type { Logger } from "pino";
 import type { JobDraft } from "../core/draft.ts";
 import { BelayError, isBelayError } from "../core/errors.ts";
-import { newJob, resumeJob, settle } from "../core/lifecycle.ts";
+import { newJob, resumeJob } from "../core/lifecycle.ts";
+import { settle } from "../core/settle.ts";
 import type { BelayEvent, CancellationRecord, EventType, Job, JobSpec, LogLine } from "../core/model.ts";
 import type { BulkCancelOptions, CancelJobOptions, CancelTaskOptions } from "../core/requests.ts";
 import { parseJobSpec } from "../core/spec.ts";
