@@ -21,7 +21,8 @@ import { ActingBelay } from "./acting.ts";
 import { isTerminalJob } from "../core/states.ts";
 import type { JobStatus } from "../core/states.ts";
 import type { CancellationFilter, JobFilter, JobPage, Mutator, Store } from "../store/store.ts";
-import type { BulkCancelResult, CancelPreviewResult, CancelRequests, CancelResult } from "./cancel-requests.ts";
+import type { CancelRequests } from "./cancel-requests.ts";
+import type { BulkCancelResult, CancelPreviewResult, CancelResult, PoolView, PrincipalCalls, QueueView } from "./types.ts";
 import { crashPoint } from "./crash-points.ts";
 import type { EventBus, EventListener, NodeEventListener } from "./event-bus.ts";
 import type { DrainReport } from "../core/drain.ts";
@@ -31,21 +32,12 @@ import type { JobWriter } from "./job-writer.ts";
 import { validateRunnable } from "./runnable.ts";
 import type { NodeRunners } from "./runnable.ts";
 import type { Scheduler } from "./scheduler.ts";
-import type { QueueView, Schedules } from "./schedules.ts";
+import type { Schedules } from "./schedules.ts";
 import type { Schedule } from "../core/schedules.ts";
 import type { EventLog, TokenStore, WebhookStore } from "./store-views.ts";
 
-export type { BulkCancelResult, CancelPreviewResult, CancelResult } from "./cancel-requests.ts";
-export type { QueueView, Quiesced } from "./schedules.ts";
+export type { BulkCancelResult, CancelPreviewResult, CancelResult, PoolView, QueueView, Quiesced } from "./types.ts";
 export type { JobTree, JobTreeNode } from "./job-tree.ts";
-
-/** One resource pool as `GET /pools` shows it. */
-export interface PoolView {
-  name: string;
-  capacity: number;
-  inUse: number;
-  holders: Array<{ jobId: string; taskKey: string; nodeId: string | null; since: string | null }>;
-}
 
 /** The most specs one `submitJobs` takes. */
 export const maxBatchJobs = 10_000;
@@ -100,7 +92,7 @@ export interface EngineParts {
 /** The default of `drain`'s `timeoutMs` (and of `--drain-timeout`). */
 export const defaultDrainTimeoutMs = 30_000;
 
-export class Belay {
+export class Belay implements PrincipalCalls {
   readonly nodeId: string;
   private readonly parts: EngineParts;
   private closed = false;
