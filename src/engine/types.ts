@@ -69,6 +69,24 @@ export interface QueueView {
   running: number;
 }
 
+/** How `submit` makes a job: for whom, and from which schedule. */
+export interface SubmitOptions {
+  /** The principal that owns the job. Default "library" (or the acting principal's name). */
+  owner?: string;
+  /** Who submits: each task is checked against the policy (`belay.as(principal)` sets it). */
+  principal?: Principal | undefined;
+  /** The schedule making the job (its firings set it). */
+  scheduleId?: string;
+}
+
+/** Where a child job hangs in its tree (DESIGN §7). */
+export interface ChildOf {
+  /** The parent job. */
+  jobId: string;
+  /** The parent's task that starts the child (a handler calling `ctx.submitChild`, or a `job` task). */
+  taskKey: string | null;
+}
+
 /** One resource pool as `GET /pools` shows it. */
 export interface PoolView {
   name: string;

@@ -22,7 +22,7 @@ import { floorOf } from "../../core/policy.ts";
 import { acting } from "../auth.ts";
 import { errorResponses } from "../schemas.ts";
 
-import { maxBatchJobs } from "../../engine/engine.ts";
+import { maxBatchJobs } from "../../engine/submissions.ts";
 
 /** The largest body `POST /jobs/batch` accepts (10,000 specs of about 1.6 KiB each). */
 const batchBodyLimitBytes = 16 * 2 ** 20;
