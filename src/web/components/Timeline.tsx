@@ -28,10 +28,12 @@ const outcomeWords: Record<string, string> = {
   finished_first: "finished before the signal (result kept)",
 };
 
-const modeWords: Record<string, string> = {
+// Every stop mode has its words (the type says so): a new mode cannot show as a raw code.
+const modeWords: Record<NonNullable<CancellationRecord["tasks"][number]["mode"]>, string> = {
   graceful: "graceful (exited on its own)",
   forced: "forced (killed)",
   remote: "remote (cancelled by the service)",
+  remote_refused: "remote cancel refused (the remote job may still run)",
 };
 
 const keyWords: Record<string, string> = {
