@@ -95,7 +95,12 @@ function remoteText(record: CancellationRecord): string | null {
   const { attempted, cancelled } = record.remote;
   if (attempted === 0) return null;
   if (cancelled === attempted) return `${plural(attempted, "remote job")} cancelled by the remote service.`;
-  return `The remote service confirmed ${cancelled} of ${plural(attempted, "remote cancel")}; the local cancellation completed anyway.`;
+  // A refused remote cancel leaves the record partial while Belay retries it (DESIGN §3): say so, not "completed".
+  const pending = record.remote.pending ?? 0;
+  const after = pending > 0
+    ? `the local task has ended, but ${plural(pending, "remote job")} may still run: Belay retries the cancel and watches until it has stopped.`
+    : "the remote jobs have stopped since.";
+  return `The remote service confirmed ${cancelled} of ${plural(attempted, "remote cancel")}; ${after}`;
 }
 
 export function CancellationTimeline(props: { record: CancellationRecord; showJob?: boolean }): JSX.Element {
