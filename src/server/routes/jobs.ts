@@ -226,7 +226,7 @@ export function registerJobRoutes(api: FastifyInstance, deps: AppDeps): void {
     },
   );
 
-  const noBody = "Every field is optional: no body (and no Content-Type) means every default.";
+  const noBody = "Every field is optional: no body (or an empty one, with or without Content-Type: application/json) means every default.";
 
   api.post<{ Params: { id: string }; Body: CancelJobRequest | undefined }>(
     "/jobs/:id/cancel",
