@@ -34,6 +34,12 @@ export function id(value: string): string {
   return value;
 }
 
+/** A whole id only (a UUID): for the ids no prefix is looked up for, such as a cancellation record's. */
+export function wholeId(value: string): string {
+  if (!uuid.test(value)) throw new InvalidArgumentError(`"${value}" is not a whole id (a UUID such as 0190a7a4-1c2d-7e3f-8a9b-0c1d2e3f4a5b).`);
+  return value.toLowerCase();
+}
+
 /** A duration in ms: `1500` (ms), `1500ms`, `30s`, `5m`, `2h`. */
 export function durationMs(value: string): number {
   const m = /^(\d+)(ms|s|m|h)?$/.exec(value.trim());

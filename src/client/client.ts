@@ -72,6 +72,8 @@ interface RequestOptions {
   body?: unknown;
   signal?: AbortSignal;
   headers?: Record<string, string>;
+  /** The path is the server's own (`/ui/sign-in`), not under `/api/v1`. */
+  outsideApi?: boolean;
 }
 
 const terminalJobStatuses = new Set(["succeeded", "failed", "partial", "cancelled"]);
@@ -249,6 +251,15 @@ export class BelayClient {
     return this.request("POST", "/sign-in-codes", { body: request });
   }
 
+  /**
+   * POST /ui/sign-in (the web UI's route, outside the API): exchange a one-time sign-in code
+   * for a session token. Needs no token; a used or expired code is a 401 BelayApiError.
+   */
+  async redeemSignInCode(code: string, call: CallOptions = {}): Promise<string> {
+    const answer = await this.request<{ token: string }>("POST", "/ui/sign-in", { body: { code }, outsideApi: true, ...signalOf(call) });
+    return answer.token;
+  }
+
   // ---- events and waiting ----------------------------------------------------------------
 
   /**
@@ -332,7 +343,7 @@ export class BelayClient {
 
   /** Send a request; resolve with a 2xx response, throw the API's error otherwise. */
   private async send(method: string, path: string, options: RequestOptions): Promise<Response> {
-    const url = `${this.url}/api/v1${path}${queryString(options.query)}`;
+    const url = `${this.url}${options.outsideApi === true ? "" : "/api/v1"}${path}${queryString(options.query)}`;
     const headers: Record<string, string> = { accept: "application/json", ...options.headers };
     if (this.token !== null) headers["authorization"] = `Bearer ${this.token}`;
     if (options.body !== undefined) headers["content-type"] = "application/json";

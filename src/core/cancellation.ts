@@ -6,7 +6,8 @@
 import { BelayError } from "./errors.ts";
 import type { JobDraft } from "./draft.ts";
 import { transitiveDependents } from "./graph.ts";
-import { graceFor, naturalOutcome, settle } from "./lifecycle.ts";
+import { graceFor } from "./grace.ts";
+import { naturalOutcome, settle } from "./settle.ts";
 import type {
   CancellationRecord,
   CancellationScope,

@@ -13,7 +13,7 @@
  */
 import { emitStep, endStep, finalizeCancellation, newRecord, runnersToStop, startStep } from "./cancellation.ts";
 import type { JobDraft } from "./draft.ts";
-import { graceFor } from "./lifecycle.ts";
+import { graceFor } from "./grace.ts";
 import type { CancellationRecord } from "./model.ts";
 
 /** Who a drain's records are requested by. */

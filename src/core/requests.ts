@@ -14,7 +14,7 @@ import { validate } from "./json-schema.ts";
 import type { JsonSchema } from "./json-schema.ts";
 import type { CancellationStatus } from "./model.ts";
 import { createScheduleBody, scheduleIdParams } from "./schedules.ts";
-import { maxGraceMs } from "./spec.ts";
+import { maxGraceMs } from "./grace.ts";
 import { jobStatuses } from "./states.ts";
 import type { JobStatus } from "./states.ts";
 

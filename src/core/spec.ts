@@ -15,6 +15,7 @@
  * it: a caller changing its input afterwards cannot change a stored spec.
  */
 import { BelayError, invalid } from "./errors.ts";
+import { maxGraceMs } from "./grace.ts";
 import { findCycle } from "./graph.ts";
 import type {
   CancelPolicy,
@@ -272,8 +273,6 @@ export const defaultSpecLimits: Readonly<SpecLimits> = Object.freeze({
   maxJsonDepth: 64,
 });
 
-/** Largest `graceMs` (job or task): 24 hours. */
-export const maxGraceMs = 24 * 60 * 60 * 1000;
 /**
  * Largest `timeoutMs` / `queueTimeoutMs`: 10 years. Why a bound: a deadline beyond the
  * range of `Date` would make an invalid timestamp. (Timers must still not take it raw:

@@ -19,6 +19,7 @@
  * `-` or `/`), `enum(a|b|c)`.
  */
 import { BelayError, invalid } from "./errors.ts";
+import { maxGraceMs } from "./grace.ts";
 import type { EnvValue, Json, ProcessSpec } from "./model.ts";
 
 export type ParamType =
@@ -124,7 +125,7 @@ function parseTemplate(field: string, raw: unknown): TaskTemplate {
   const template: TaskTemplate = { name, argv, params, env, uses: [] };
   const graceMs = t["graceMs"];
   if (graceMs !== undefined) {
-    if (!Number.isInteger(graceMs) || (graceMs as number) < 0 || (graceMs as number) > 86_400_000) throw invalid(`${field}.graceMs: an integer 0..86400000`, { field: `${field}.graceMs` });
+    if (!Number.isInteger(graceMs) || (graceMs as number) < 0 || (graceMs as number) > maxGraceMs) throw invalid(`${field}.graceMs: an integer 0..${maxGraceMs}`, { field: `${field}.graceMs` });
     template.graceMs = graceMs as number;
   }
   const uses = t["uses"];

@@ -10,13 +10,14 @@ import type { BelayEvent, CancellationRecord, Job, LogLine } from "../core/model
 import type { BulkCancelOptions, CancelJobOptions, CancelTaskOptions } from "../core/requests.ts";
 import type { CancellationFilter, JobFilter, JobPage } from "../store/store.ts";
 import type { Schedule } from "../core/schedules.ts";
-import type { Belay, BulkCancelResult, CancelPreviewResult, CancelResult, JobTree, JobTreeNode, PoolView, QueueView } from "./engine.ts";
+import type { JobTree, JobTreeNode } from "./job-tree.ts";
+import type { BulkCancelResult, CancelPreviewResult, CancelResult, PoolView, PrincipalCalls, QueueView } from "./types.ts";
 
 export class ActingBelay {
   readonly principal: Principal;
-  readonly #engine: Belay;
+  readonly #engine: PrincipalCalls;
 
-  constructor(engine: Belay, principal: Principal) {
+  constructor(engine: PrincipalCalls, principal: Principal) {
     this.#engine = engine;
     this.principal = principal;
   }

@@ -24,7 +24,7 @@ import type { WaitForAttempts } from "./cluster/task-watch.ts";
 import { logStep } from "./step-log.ts";
 import type { Workspace } from "./workspace.ts";
 import { crashPoint } from "./crash-points.ts";
-import type { TreeOutcome } from "./cancel-tree.ts";
+import type { TreeOutcome } from "./types.ts";
 
 export interface CancelExecutorDeps {
   /** Every change of a job goes through it. */

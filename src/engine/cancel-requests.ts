@@ -23,33 +23,8 @@ import { newId } from "./ids.ts";
 import type { JobWriter } from "./job-writer.ts";
 import { readJobTree } from "./job-tree.ts";
 import type { JobTreeNode } from "./job-tree.ts";
-import type { Quiesced } from "./schedules.ts";
 import { logStep } from "./step-log.ts";
-
-export interface CancelResult {
-  job: Job;
-  cancellation: CancellationRecord;
-  /** The job (or task) was already cancelled: this is the existing record. */
-  alreadyCancelled: boolean;
-}
-
-/** A cancel's dry run (`dryRun: true`): the job as it is, and what the cancel would do. Nothing changed. */
-export interface CancelPreviewResult {
-  job: Job;
-  /** No record: nothing was cancelled. */
-  cancellation: null;
-  dryRun: true;
-  preview: CancelPreview;
-}
-
-export interface BulkCancelResult {
-  matched: number;
-  cancelled: number;
-  /** Dry run: ids of some matching jobs. */
-  sample?: string[];
-  /** The bulk record; null for a dry run. */
-  cancellation: CancellationRecord | null;
-}
+import type { BulkCancelResult, CancelPreviewResult, CancelResult, JobCanceller, Quiesced } from "./types.ts";
 
 export interface CancelRequestsDeps {
   writer: JobWriter;
@@ -63,12 +38,6 @@ export interface CancelRequestsDeps {
   wake: () => void;
   /** Pause the schedules and queue a bulk filter names (`quiesce: true`, DESIGN §7). */
   quiesce: (filter: ParsedBulkFilter, by: string, reason: string) => Promise<Quiesced>;
-}
-
-/** Cancelling a job or a task: what the scheduler's timeout sweep needs, and nothing else. */
-export interface JobCanceller {
-  cancelJob(jobId: string, options?: CancelJobOptions): Promise<CancelResult>;
-  cancelTask(jobId: string, taskKey: string, options?: CancelTaskOptions): Promise<CancelResult>;
 }
 
 export class CancelRequests implements JobCanceller {

@@ -15,7 +15,7 @@ import { isBelayError } from "../core/errors.ts";
 import type { CancellationRecord, DescendantCancel, Job } from "../core/model.ts";
 import { isTerminalJob } from "../core/states.ts";
 import type { Store } from "../store/store.ts";
-import type { CancelResult } from "./cancel-requests.ts";
+import type { CancelResult, TreeOutcome } from "./types.ts";
 import type { EventBus } from "./event-bus.ts";
 import { childrenOf } from "./job-tree.ts";
 
@@ -26,11 +26,6 @@ export interface CancelTreeDeps {
   /** How often to re-read a descendant that has not ended (its events may come from another node). */
   pollIntervalMs: number;
   logger: Logger;
-}
-
-export interface TreeOutcome {
-  descendants: DescendantCancel[];
-  counts: { descendants: number; cancelled: number; alreadyEnded: number; detached: number };
 }
 
 export async function cancelTree(deps: CancelTreeDeps, root: CancellationRecord, escalated: Promise<void>): Promise<TreeOutcome> {

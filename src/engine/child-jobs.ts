@@ -1,7 +1,7 @@
 /**
  * What a task may do with child jobs (DESIGN §7), as the runners see it (`ctx.children`): a
  * handler's `ctx.submitChild` / `ctx.waitForChild` and the `job` task's runner. Submitting
- * goes through the engine's `submitChild` (policy, depth limit, the store's JOB_CANCELLING);
+ * goes through `Submissions.submitChild` (policy, depth limit, the store's JOB_CANCELLING);
  * cancelling through the cancel requests; waiting reads the store. A task may wait only for
  * its own job's children: a handler cannot read other jobs through it.
  */
@@ -13,11 +13,11 @@ import type { CancelRequests } from "./cancel-requests.ts";
 import { waitEnded } from "./cancel-tree.ts";
 import { childrenOf } from "./job-tree.ts";
 import { isTerminalJob } from "../core/states.ts";
-import type { Belay } from "./engine.ts";
 import type { EventBus } from "./event-bus.ts";
+import type { Submissions } from "./submissions.ts";
 
 export interface ChildJobsDeps {
-  engine: () => Belay;
+  submissions: Pick<Submissions, "submitChild">;
   requests: () => CancelRequests;
   store: Pick<Store, "getJob" | "listJobs">;
   bus: EventBus;
@@ -39,8 +39,8 @@ export function childInfo(job: Job): ChildJobInfo {
 
 export function childJobsOf(deps: ChildJobsDeps, jobId: string, taskKey: string): ChildJobs {
   return {
-    submit: async (spec, options = {}) => childInfo((await deps.engine().submitChild({ jobId, taskKey }, spec, options)).job),
-    submitParsed: async (spec, options) => childInfo((await deps.engine().submitChild({ jobId, taskKey }, null, { ...options, parsed: spec })).job),
+    submit: async (spec, options = {}) => childInfo((await deps.submissions.submitChild({ jobId, taskKey }, spec, options)).job),
+    submitParsed: async (spec, options) => childInfo((await deps.submissions.submitChild({ jobId, taskKey }, null, { ...options, parsed: spec })).job),
     cancel: async (childId, options) => {
       // Only a task being cancelled cancels its child: a shutdown signals runs too, and a
       // node going away must not cancel work another node will pick up (DESIGN §7, §3).

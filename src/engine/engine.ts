@@ -4,73 +4,31 @@
  * to the cancel requests (docs/architecture.md names each part).
  */
 import type { Logger } from "pino";
-import type { JobDraft } from "../core/draft.ts";
-import { BelayError, isBelayError } from "../core/errors.ts";
-import { newJob, resumeJob, settle } from "../core/lifecycle.ts";
+import { BelayError } from "../core/errors.ts";
+import { resumeJob } from "../core/lifecycle.ts";
 import type { BelayEvent, CancellationRecord, EventType, Job, JobSpec, LogLine } from "../core/model.ts";
 import type { BulkCancelOptions, CancelJobOptions, CancelTaskOptions } from "../core/requests.ts";
-import { parseJobSpec } from "../core/spec.ts";
-import { authorizeSubmit, roles } from "../core/policy.ts";
-import type { Policy, Principal, Role } from "../core/policy.ts";
-import { assertChildDepth } from "../core/children.ts";
+import type { Policy, Principal } from "../core/policy.ts";
 import { readJobTree } from "./job-tree.ts";
 import type { JobTree } from "./job-tree.ts";
-import type { TemplateSet } from "../core/templates.ts";
 import { ActingBelay } from "./acting.ts";
 import { isTerminalJob } from "../core/states.ts";
 import type { JobStatus } from "../core/states.ts";
 import type { CancellationFilter, JobFilter, JobPage, Mutator, Store } from "../store/store.ts";
-import type { BulkCancelResult, CancelPreviewResult, CancelRequests, CancelResult } from "./cancel-requests.ts";
-import { crashPoint } from "./crash-points.ts";
+import type { CancelRequests } from "./cancel-requests.ts";
+import type { BulkCancelResult, CancelPreviewResult, CancelResult, PoolView, PrincipalCalls, QueueView, SubmitOptions, ChildOf } from "./types.ts";
 import type { EventBus, EventListener, NodeEventListener } from "./event-bus.ts";
 import type { DrainReport } from "../core/drain.ts";
 import type { Drainer } from "./drain.ts";
-import { newId } from "./ids.ts";
 import type { JobWriter } from "./job-writer.ts";
-import { validateRunnable } from "./runnable.ts";
-import type { NodeRunners } from "./runnable.ts";
 import type { Scheduler } from "./scheduler.ts";
-import type { QueueView, Schedules } from "./schedules.ts";
+import type { Schedules } from "./schedules.ts";
+import type { Submissions } from "./submissions.ts";
 import type { Schedule } from "../core/schedules.ts";
 import type { EventLog, TokenStore, WebhookStore } from "./store-views.ts";
 
-export type { BulkCancelResult, CancelPreviewResult, CancelResult } from "./cancel-requests.ts";
-export type { QueueView, Quiesced } from "./schedules.ts";
+export type { BulkCancelResult, CancelPreviewResult, CancelResult, ChildOf, PoolView, QueueView, Quiesced, SubmitOptions } from "./types.ts";
 export type { JobTree, JobTreeNode } from "./job-tree.ts";
-
-/** One resource pool as `GET /pools` shows it. */
-export interface PoolView {
-  name: string;
-  capacity: number;
-  inUse: number;
-  holders: Array<{ jobId: string; taskKey: string; nodeId: string | null; since: string | null }>;
-}
-
-/** The most specs one `submitJobs` takes. */
-export const maxBatchJobs = 10_000;
-
-/** What a new job's draft records: its creation, and the tasks ready from the start. */
-function created(d: JobDraft, job: Job): void {
-  d.emit("belay.job.created", null, { status: "queued", name: job.name, queue: job.queue, owner: job.owner });
-  settle(d);
-}
-
-export interface SubmitOptions {
-  /** The principal that owns the job. Default "library" (or the acting principal's name). */
-  owner?: string;
-  /** Who submits: each task is checked against the policy (`belay.as(principal)` sets it). */
-  principal?: Principal | undefined;
-  /** The schedule making the job (its firings set it). */
-  scheduleId?: string;
-}
-
-/** Where a child job hangs in its tree (DESIGN §7). */
-export interface ChildOf {
-  /** The parent job. */
-  jobId: string;
-  /** The parent's task that starts the child (a handler calling `ctx.submitChild`, or a `job` task). */
-  taskKey: string | null;
-}
 
 export interface EngineParts {
   store: Store;
@@ -79,18 +37,13 @@ export interface EngineParts {
   scheduler: Scheduler;
   requests: CancelRequests;
   schedules: Schedules;
-  runners: NodeRunners;
+  /** Making jobs: `submit`, `submitJobs` (and, without the engine, child jobs and schedules' firings). */
+  submissions: Submissions;
   logger: Logger;
   nodeId: string;
   pools: Record<string, number>;
   /** Who may do what (DESIGN §6), applied to callers that act as a principal. */
   policy: Policy;
-  /** The server's task templates. */
-  templates: TemplateSet;
-  /** Whether a secret of this name can be resolved here (checked at submit). */
-  hasSecret: (name: string) => boolean;
-  /** The deepest a tree of child jobs may grow (a root is depth 0). */
-  maxChildDepth: number;
   now: () => string;
   drainer: Drainer;
   onClose: (graceMs: number) => Promise<void>;
@@ -99,7 +52,7 @@ export interface EngineParts {
 /** The default of `drain`'s `timeoutMs` (and of `--drain-timeout`). */
 export const defaultDrainTimeoutMs = 30_000;
 
-export class Belay {
+export class Belay implements PrincipalCalls {
   readonly nodeId: string;
   private readonly parts: EngineParts;
   private closed = false;
@@ -160,71 +113,8 @@ export class Belay {
   }
 
   /** `submitJob`, also telling whether the job was created or found by its idempotency key. */
-  async submit(input: unknown, options: SubmitOptions = {}): Promise<{ job: Job; created: boolean }> {
-    this.assertOpen();
-    const job = await this.prepareJob(input, options, this.parts.now());
-    const result = await this.parts.writer.insert(job, (d) => created(d, job));
-    crashPoint("submit");
-    this.parts.writer.publish(result.events);
-    if (result.created) this.parts.scheduler.wake();
-    return { job: result.job, created: result.created };
-  }
-
-  /**
-   * One spec made into a new job, for `submit` and `submitJobs` alike: parsed (templates
-   * expanded), checked against the policy for the submitting principal (DESIGN §6), its
-   * secret names known here, runnable on this cluster.
-   */
-  async prepareJob(input: unknown, options: SubmitOptions, now: string, parent: Job | null = null, parentTaskKey: string | null = null): Promise<Job> {
-    return this.prepareSpec(parseJobSpec(input, { templates: this.parts.templates }), options, now, parent, parentTaskKey);
-  }
-
-  /** `prepareJob` of a spec already parsed (a `job` task's child, parsed with its parent). */
-  private async prepareSpec(spec: JobSpec, options: SubmitOptions, now: string, parent: Job | null, parentTaskKey: string | null): Promise<Job> {
-    if (options.principal !== undefined) authorizeSubmit(this.parts.policy, options.principal, spec);
-    if (parent !== null) assertChildDepth(parent.id, parent.depth, this.parts.maxChildDepth);
-    spec.tasks.forEach((task, i) => {
-      for (const [name, value] of Object.entries(task.process?.env ?? {})) {
-        if (typeof value !== "string" && !this.parts.hasSecret(value.secret)) {
-          throw new BelayError("INVALID_REQUEST", `tasks[${i}].env.${name}: unknown secret "${value.secret}" (define it with --secrets-file or BELAY_SECRET_${value.secret})`, {
-            details: { field: `tasks[${i}].env.${name}`, secret: value.secret },
-          });
-        }
-      }
-    });
-    await validateRunnable(spec, this.parts.runners, this.parts.pools, this.parts.store.shared);
-    return newJob(spec, {
-      id: newId(),
-      owner: options.owner ?? options.principal?.name ?? "library",
-      now,
-      scheduleId: options.scheduleId ?? null,
-      parent: parent === null ? null : { jobId: parent.id, taskKey: parentTaskKey, depth: parent.depth },
-      submitterRole: parent === null ? (options.principal?.role ?? null) : parent.submitterRole,
-    });
-  }
-
-  /**
-   * Submit a child job under `parent` (DESIGN §7): a handler's `ctx.submitChild(spec)` and a
-   * task of kind `job` come here. The child is owned by the parent's owner and checked
-   * against the policy as the principal that submitted the tree's root (a `user`'s handler
-   * cannot start a free-command process task). Refused with `JOB_CANCELLING` once a cancel
-   * of the tree was accepted (decided in the store's insert transaction), and with
-   * `INVALID_REQUEST` beyond the depth limit. An `idempotencyKey` here wins over the spec's.
-   */
-  async submitChild(parent: ChildOf, input: unknown, options: { idempotencyKey?: string; parsed?: JobSpec } = {}): Promise<{ job: Job; created: boolean }> {
-    this.assertOpen();
-    const parentJob = await this.getJob(parent.jobId);
-    const role = parentJob.submitterRole;
-    const principal = role !== null && (roles as readonly string[]).includes(role) ? { name: parentJob.owner, role: role as Role } : undefined;
-    const submitOptions: SubmitOptions = { owner: parentJob.owner, ...(principal === undefined ? {} : { principal }) };
-    const key = options.idempotencyKey;
-    const job = options.parsed !== undefined
-      ? await this.prepareSpec({ ...options.parsed, ...(key === undefined ? {} : { idempotencyKey: key }) }, submitOptions, this.parts.now(), parentJob, parent.taskKey)
-      : await this.prepareJob(key === undefined || typeof input !== "object" || input === null ? input : { ...input, idempotencyKey: key }, submitOptions, this.parts.now(), parentJob, parent.taskKey);
-    const result = await this.parts.writer.insert(job, (d) => created(d, job));
-    this.parts.writer.publish(result.events);
-    if (result.created) this.parts.scheduler.wake();
-    return { job: result.job, created: result.created };
+  submit(input: unknown, options: SubmitOptions = {}): Promise<{ job: Job; created: boolean }> {
+    return this.parts.submissions.submit(input, options);
   }
 
   /**
@@ -236,33 +126,23 @@ export class Belay {
   }
 
   /**
+   * Submit a child job under `parent` (DESIGN §7), as a handler's `ctx.submitChild` and a task
+   * of kind `job` do (they reach `Submissions.submitChild` without the engine): owned by the
+   * parent's owner, checked as the tree's root submitter, refused with `JOB_CANCELLING` once
+   * a cancel of the tree was accepted.
+   */
+  submitChild(parent: ChildOf, input: unknown, options: { idempotencyKey?: string; parsed?: JobSpec } = {}): Promise<{ job: Job; created: boolean }> {
+    return this.parts.submissions.submitChild(parent, input, options);
+  }
+
+  /**
    * Submit many job specs at once (bulk submit): all or none, at most 10,000. A spec that is
    * not valid refuses the whole batch with INVALID_REQUEST naming its index (`details.index`);
    * nothing is stored. Idempotency keys are honoured as by `submit`, also between specs of
    * the batch (the later one gets the earlier one's job). Results are in the specs' order.
    */
-  async submitJobs(inputs: unknown, options: SubmitOptions = {}): Promise<Array<{ job: Job; created: boolean }>> {
-    this.assertOpen();
-    if (!Array.isArray(inputs)) throw new BelayError("INVALID_REQUEST", "jobs must be an array of job specs", { details: { field: "jobs" } });
-    if (inputs.length === 0 || inputs.length > maxBatchJobs) {
-      throw new BelayError("INVALID_REQUEST", `jobs must hold from 1 to ${maxBatchJobs} job specs (got ${inputs.length})`, { details: { field: "jobs" } });
-    }
-    const now = this.parts.now();
-    const items: Array<{ job: Job; build: (d: JobDraft) => void }> = [];
-    for (const [index, input] of inputs.entries()) {
-      try {
-        const job = await this.prepareJob(input, options, now);
-        items.push({ job, build: (d) => created(d, job) });
-      } catch (error) {
-        if (!isBelayError(error)) throw error;
-        throw new BelayError(error.code, `jobs[${index}]: ${error.message}`, { details: { ...error.details, index } });
-      }
-    }
-    const results = await this.parts.writer.insertMany(items);
-    crashPoint("submit");
-    this.parts.writer.publish(results.flatMap((r) => r.events));
-    if (results.some((r) => r.created)) this.parts.scheduler.wake();
-    return results.map((r) => ({ job: r.job, created: r.created }));
+  submitJobs(inputs: unknown, options: SubmitOptions = {}): Promise<Array<{ job: Job; created: boolean }>> {
+    return this.parts.submissions.submitJobs(inputs, options);
   }
 
   async getJob(id: string): Promise<Job> {
@@ -509,6 +389,7 @@ export class Belay {
   async close(options: { graceMs?: number } = {}): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.parts.submissions.close();
     await this.parts.requests.settled();
     await this.parts.onClose(options.graceMs ?? 0);
   }

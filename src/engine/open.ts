@@ -41,6 +41,7 @@ import type { NodeRunners } from "./runnable.ts";
 import { Runs } from "./runs.ts";
 import { Scheduler } from "./scheduler.ts";
 import { Schedules } from "./schedules.ts";
+import { Submissions } from "./submissions.ts";
 import { StopPolicy } from "./stop-policy.ts";
 import { TimeoutSweep } from "./timeouts.ts";
 import { Workspace } from "./workspace.ts";
@@ -236,8 +237,20 @@ export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
   let scheduler!: Scheduler;
   let closing = false;
   const logs = new LogSink(store, { logger, closing: () => closing });
-  // A task's child jobs go through the engine and the cancel requests, built below.
-  let engine!: Belay;
+  // Making jobs: the API's submits, a task's child jobs and the schedules' firings.
+  const submissions = new Submissions({
+    writer,
+    store,
+    policy: accessPolicy,
+    templates,
+    hasSecret: (name) => secrets.has(name),
+    runners,
+    pools,
+    maxChildDepth,
+    now,
+    wake: () => scheduler.wake(),
+  });
+  // A task's child jobs are cancelled through the cancel requests, built below.
   let requests!: CancelRequests;
   const treePollMs = Math.max(pollIntervalMs, 200);
   const runs = new Runs({
@@ -251,7 +264,7 @@ export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
     logger,
     now,
     closing: () => closing,
-    children: (jobId, taskKey) => childJobsOf({ engine: () => engine, requests: () => requests, store, bus, pollIntervalMs: treePollMs }, jobId, taskKey),
+    children: (jobId, taskKey) => childJobsOf({ submissions, requests: () => requests, store, bus, pollIntervalMs: treePollMs }, jobId, taskKey),
     onEnded: (run, result) => {
       // failFast: stop the independent branches core moved to `cancelling`, like a cancel does.
       const targets = (result?.toStop ?? []).flatMap(({ key, graceMs }) => {
@@ -295,14 +308,14 @@ export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
       cancelTree({ store, bus, logger, pollIntervalMs: treePollMs, cancelInTree: (jobId, root, force) => requests.cancelInTree(jobId, root, force) }, record, escalated),
   });
   const agent = new CancelAgent({ store, runs, policy, writer, logger, nodeId, executor });
-  // Schedules reach the engine's submit (policy, secrets, runnable checks) through `engine`, bound below.
+  // Schedules submit their firings through the same checks as the API (policy, secrets, runnable).
   const schedules: Schedules = new Schedules({
     store,
     logger,
     now,
     pollMs: positiveInt(options.schedulePollMs, 1000, "schedulePollMs"),
-    prepare: (input, owner, principal) => engine.prepareJob(input, { owner, principal }, now()),
-    submit: (input, submitOptions) => engine.submit(input, submitOptions),
+    prepare: (input, owner, principal) => submissions.prepareJob(input, { owner, principal }, now()),
+    submit: (input, submitOptions) => submissions.submit(input, submitOptions),
     canceller: () => requests,
   });
   requests = new CancelRequests({
@@ -328,21 +341,18 @@ export async function openBelay(options: BelayOptions = {}): Promise<Belay> {
     onPoll: () => cluster.poll(),
     leaseHeld: () => presence.leaseHeld(),
   });
-  engine = new Belay({
+  const engine = new Belay({
     store,
     bus,
     writer,
     scheduler,
     requests,
     schedules,
-    runners,
+    submissions,
     logger,
     nodeId,
     pools,
     policy: accessPolicy,
-    templates,
-    hasSecret: (name) => secrets.has(name),
-    maxChildDepth,
     now,
     drainer: new Drainer({ store, writer, runs, policy, scheduler, bus, logger, nodeId, now }),
     onClose: async (graceMs) => {

@@ -189,7 +189,7 @@ export class Recovery {
     if (state !== undefined && !slurmTerminalStates.has(state)) {
       if (await this.followSlurm(runner, slurmJobId, state)) return true;
       // Its attempt has ended in the store meanwhile: nobody wants the job any more.
-      await slurm.cancelOrphan(slurmJobId, 0).catch((error: unknown) => logger.warn({ err: error, ...context }, "could not cancel a slurm job whose attempt has ended"));
+      await slurm.cancelOrphan(slurmJobId).catch((error: unknown) => logger.warn({ err: error, ...context }, "could not cancel a slurm job whose attempt has ended"));
       return false;
     }
     const final = await slurm.cli.show(slurmJobId);

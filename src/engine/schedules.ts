@@ -20,27 +20,8 @@ import { scheduleRequester } from "../core/schedules.ts";
 import type { Schedule, ScheduleOutcome } from "../core/schedules.ts";
 import { jobStatuses, terminalJobStatuses } from "../core/states.ts";
 import type { QueuePause, Store, StoredSchedule } from "../store/store.ts";
-import type { JobCanceller } from "./cancel-requests.ts";
+import type { JobCanceller, QueueView, Quiesced } from "./types.ts";
 import { newId } from "./ids.ts";
-
-/** A queue as `GET /queues` shows it: known from its tasks or from its pause. */
-export interface QueueView {
-  name: string;
-  paused: boolean;
-  pausedBy: string | null;
-  pausedAt: string | null;
-  reason: string | null;
-  /** Tasks waiting in it. */
-  pending: number;
-  /** Tasks running (or being cancelled) from it. */
-  running: number;
-}
-
-/** What a quiesce paused: the schedules and queues a bulk cancel's filter names. */
-export interface Quiesced {
-  schedules: Array<{ id: string; name: string }>;
-  queues: string[];
-}
 
 export interface ScheduleDeps {
   store: Store;

@@ -22,6 +22,14 @@ export interface StopTarget {
   graceMs: number;
 }
 
+/** Whether the run ends within `graceMs` (false: its grace ran out first). The timer is cleared either way. */
+async function endsWithin(run: ActiveRun, graceMs: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const ended = await Promise.race([run.done.then(() => true), new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), graceMs)))]);
+  clearTimeout(timer);
+  return ended;
+}
+
 export class StopPolicy {
   private readonly now: () => string;
 
@@ -55,9 +63,7 @@ export class StopPolicy {
 
   /** Kill the run unless it has ended within `graceMs`; resolves once it has ended or been killed. */
   async killAfterGrace(run: ActiveRun, graceMs: number): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const ended = await Promise.race([run.done.then(() => true), new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), graceMs)))]);
-    clearTimeout(timer);
+    const ended = await endsWithin(run, graceMs);
     if (!ended) this.kill(run);
   }
 
@@ -105,9 +111,7 @@ export class StopPolicy {
       else this.sendSignal(run);
     }
     await Promise.all(targets.map(async ({ run, graceMs }) => {
-      let timer: NodeJS.Timeout | undefined;
-      const ended = await Promise.race([run.done.then(() => true), new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), graceMs)))]);
-      clearTimeout(timer);
+      const ended = await endsWithin(run, graceMs);
       if (ended || run.forced) return; // Ended, or killed already by its cancel.
       // Not marked `forced`: the runner reports a kill that ended it, and a run that ended
       // on its own just before must not be recorded as killed.

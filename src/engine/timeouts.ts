@@ -8,7 +8,7 @@
  */
 import type { Logger } from "pino";
 import type { Store } from "../store/store.ts";
-import type { JobCanceller } from "./cancel-requests.ts";
+import type { JobCanceller } from "./types.ts";
 
 /** Jobs (and stalled tasks) cancelled per sweep at most; the next poll takes the rest. */
 const sweepLimit = 100;

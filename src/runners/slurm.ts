@@ -262,18 +262,16 @@ export class SlurmRunner implements Runner {
   }
 
   /**
-   * Cancel a job whose runner is gone (recovery): TERM to the batch shell and steps, up to
-   * `graceMs` for it to end, then `scancel`. Resolves with the job's final state, or throws
-   * if the cluster refuses or the job does not leave.
+   * Cancel a job nobody wants any more (recovery: its attempt ended while its runner was
+   * gone): `scancel` at once, with no grace — the stop with a grace is the runner's `kill`
+   * under the stop policy. Resolves with the job's final state, or throws if the cluster
+   * refuses or the job does not leave.
    */
-  async cancelOrphan(slurmId: string, graceMs: number): Promise<SlurmJobState | null> {
+  async cancelOrphan(slurmId: string): Promise<SlurmJobState | null> {
     const before = (await this.cli.states([slurmId])).get(slurmId);
     if (before === undefined || terminalStates.has(before)) return this.cli.show(slurmId);
     try {
-      await this.cli.run("scancel", before === "PENDING" ? [slurmId] : ["--signal=TERM", "--full", slurmId]);
-      if (before !== "PENDING" && !(await this.waitTerminal(slurmId, graceMs))) {
-        await this.cli.run("scancel", [slurmId]);
-      }
+      await this.cli.run("scancel", [slurmId]);
     } catch (error) {
       this.cancelFailed("scancel_failed");
       throw error;

@@ -77,6 +77,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   // Only JSON bodies: a text/plain one is refused with the content type it needs, not parsed as a string.
   app.removeContentTypeParser("text/plain");
+  // An empty body is no body, with or without `Content-Type: application/json` (curl -H … -X POST):
+  // a route whose fields are all optional takes every default, one that needs a body says what
+  // it needs. Anything else is Fastify's own JSON parser (poisoning checks, "malformed JSON").
+  const json = app.getDefaultJsonParser("error", "error");
+  app.addContentTypeParser("application/json", { parseAs: "string" }, (request, body, done) => {
+    if (body.length === 0) done(null, undefined);
+    else json(request, body.toString(), done);
+  });
   const routeMethods = new RouteMethods();
   app.addHook("onRoute", (route) => routeMethods.add(route.method, route.url));
 

@@ -2,7 +2,16 @@
 import type { Logger } from "pino";
 import type { Belay } from "../engine/engine.ts";
 import type { ServerExtensions } from "./extensions.ts";
-import type { EventStreamLimits } from "./routes/events.ts";
+
+/** Bounds of GET /events streams (routes/events.ts). */
+export interface EventStreamLimits {
+  /** Open streams per token at most. Default 16. */
+  maxStreamsPerToken?: number;
+  /** How often the tokens of open streams are checked again (revoked, expired), ms. Default 2000. */
+  authCheckMs?: number;
+  /** Live events held for a stream that is behind, before it catches up from the store instead. Default 1000. */
+  maxQueuedEvents?: number;
+}
 
 export interface AppDeps {
   engine: Belay;

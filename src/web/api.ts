@@ -10,7 +10,7 @@ import type { BelayEvent, BulkCancelResponse, CancellationRecord, CancelResponse
 export type { BelayEvent, CancellationRecord, Job, JobTreeNode, JobTreeResponse, LogLine };
 export type JobStatus = Job["status"];
 
-/** Longest stop reason, in characters (the contract's limit). */
+/** Longest stop reason (the contract's limit, core's `requestLimits`): the reason fields' `maxLength`. The browser counts UTF-16 units, the server code points, so the field never lets through more than the server takes. */
 export const maxReasonChars = requestLimits.reasonChars;
 
 const tokenKey = "belay.token";
@@ -147,21 +147,21 @@ export function setSession(next: Session | null): void {
 }
 
 /** A client on this page's origin with `token` (default: the session's). */
-function client(token?: string): BelayClient {
-  return new BelayClient({ url: "", token: token ?? session?.token ?? null });
+function client(token?: string | null): BelayClient {
+  return new BelayClient({ url: "", token: token === undefined ? (session?.token ?? null) : token });
 }
 
 /**
  * Run one call of the client; its errors become `ApiError`s (with the sentence to show), and a
  * 401 on the session's token tells the app to ask for a token again.
  */
-async function call<T>(run: (c: BelayClient) => Promise<T>, options: { context?: ErrorContext; token?: string; signal?: AbortSignal } = {}): Promise<T> {
+async function call<T>(run: (c: BelayClient) => Promise<T>, options: { context?: ErrorContext; token?: string; anonymous?: boolean; signal?: AbortSignal } = {}): Promise<T> {
   try {
-    return await run(client(options.token));
+    return await run(client(options.anonymous === true ? null : options.token));
   } catch (error) {
     if (options.signal?.aborted === true) throw error;
     if (error instanceof BelayApiError) {
-      if (error.status === 401 && options.token === undefined) session?.onUnauthenticated?.();
+      if (error.status === 401 && options.token === undefined && options.anonymous !== true) session?.onUnauthenticated?.();
       throw new ApiError(error.status, error.code === "BAD_RESPONSE" ? null : { code: error.code, message: error.message, ...(error.details === undefined ? {} : { details: error.details }) }, options.context);
     }
     if (error instanceof BelayNetworkError) throw new ApiError(0, null, options.context);
@@ -283,20 +283,8 @@ export const belay = {
   getCancellation: (id: string) => call((c) => c.getCancellation(id)).then((r) => r.cancellation),
   /** Checks a token by listing one job. */
   checkToken: (token: string) => call((c) => c.listJobs({ limit: 1 }), { token }),
-  /** Exchange a one-time sign-in code (from the link `belay serve` / `belay ui` printed) for a session token. Not an API route: plain fetch. */
-  async redeemSignInCode(code: string): Promise<string> {
-    let response: Response;
-    try {
-      response = await fetch("/ui/sign-in", { method: "POST", headers: { accept: "application/json", "content-type": "application/json" }, body: JSON.stringify({ code }) });
-    } catch {
-      throw new ApiError(0, null);
-    }
-    if (!response.ok) {
-      const body = (await response.json().catch(() => null)) as { error?: ErrorBody } | null;
-      throw new ApiError(response.status, body?.error ?? null);
-    }
-    return ((await response.json()) as { token: string }).token;
-  },
+  /** Exchange a one-time sign-in code (from the link `belay serve` / `belay ui` printed) for a session token: sent with no token, and its 401 (a used or expired code) is not the session's. */
+  redeemSignInCode: (code: string) => call((c) => c.redeemSignInCode(code), { anonymous: true }),
 };
 
 export const activeStatuses: JobStatus[] = ["queued", "running", "cancelling"];

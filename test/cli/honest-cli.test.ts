@@ -98,6 +98,28 @@ describe("ids by unique prefix, like git", () => {
   });
 });
 
+describe("ids by unique prefix: --parent and token revoke", () => {
+  it("job list --parent takes a unique prefix of the parent's id and lists its child", withTimeout, async () => {
+    const parent = (await s.client.submitJob({ name: "prefix-parent", tasks: [{ key: "sub", kind: "job", job: { name: "prefix-child", command: ["true"] } }] })).job;
+    const child = await until(async () => (await s.client.listJobs({ parent: parent.id })).items[0], (j) => j !== undefined);
+    const listed = await s.run(["job", "list", "--parent", parent.id.slice(0, 23)]);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(listed.stdout).toMatch(new RegExp(`^${child?.id ?? "?"}\\s+prefix-child\\s`, "m"));
+    expect(listed.stdout).not.toContain(parent.id);
+    expect((await s.run(["job", "list", "--parent", "ffff"])).code).toBe(3);
+  });
+
+  it("token revoke takes a unique prefix of the token's id", withTimeout, async () => {
+    const created = await s.client.createToken({ name: "short-lived", role: "viewer" });
+    const revoked = await s.run(["token", "revoke", created.id.slice(0, 23)]);
+    expect(revoked.code, revoked.stderr).toBe(0);
+    expect((await s.client.listTokens()).items.find((t) => t.id === created.id)?.revokedAt).not.toBeNull();
+    const missing = await s.run(["token", "revoke", "ffff"]);
+    expect(missing.code).toBe(3);
+    expect(missing.stderr).toContain('no token id starts with "ffff"');
+  });
+});
+
 describe("belay job submit -- CMD with --grace and --timeout; watch --exit-status", () => {
   it("sets the job's graceMs and timeoutMs; the watch's exit code is the job's final status", withTimeout, async () => {
     const submitted = await s.run(["job", "submit", "--json", "--grace", "2s", "--timeout", "1h", "--", "sh", "-c", "exit 3"]);
@@ -123,6 +145,38 @@ describe("following cancels", () => {
     expect(followed.code).toBe(0);
     expect(followed.stdout).toMatch(/^status\s+completed$/m);
     expect(followed.stdout).toMatch(/finalize\s+completed/);
+  });
+
+  it("cancel --all without --wait points at a command that follows that bulk cancellation by its id and starts no new one", withTimeout, async () => {
+    const slow = await running({ queue: "follow-a", command: ["sh", "-c", "trap 'sleep 2; exit 0' TERM; sleep 30 & wait"] });
+    const other = await running({ queue: "follow-b", command: ["sleep", "30"] });
+    await new Promise((r) => setTimeout(r, 200));
+    const started = await s.run(["job", "cancel", "--all", "--status", "running", "--queue", "follow-a"]);
+    expect(started.code, started.stderr).toBe(0);
+    const bulkId = /^bulk cancellation (\S+) in_progress/m.exec(started.stdout)?.[1] ?? "";
+    expect(bulkId, started.stdout).not.toBe("");
+    const hint = /^follow it with: belay (.*)$/m.exec(started.stdout)?.[1] ?? "";
+    expect(hint).toBe(`job cancellation ${bulkId} --follow`);
+    const bulkRecords = async (): Promise<number> => (await s.client.listCancellations({ limit: 1000 })).items.filter((c) => c.scope === "bulk").length;
+    const before = await bulkRecords();
+
+    const followed = await s.run(hint.split(" "));
+    expect(followed.code, followed.stderr).toBe(0);
+    expect(followed.stdout).toContain(`following bulk cancellation ${bulkId}`);
+    expect(followed.stdout).toMatch(new RegExp(`^bulk cancellation ${bulkId} completed: 1 completed$`, "m"));
+    expect((await s.client.getJob(slow.id)).job.status).toBe("cancelled");
+    // It followed; it cancelled nothing more: the job in the other queue runs on, no new bulk record.
+    expect((await s.client.getJob(other.id)).job.status).toBe("running");
+    expect(await bulkRecords()).toBe(before);
+
+    // Without --follow, and for a finished record, it shows the record.
+    const shown = await s.run(["job", "cancellation", bulkId]);
+    expect(shown.code).toBe(0);
+    expect(shown.stdout).toMatch(/^status\s+completed$/m);
+    expect(shown.stdout).toMatch(/^scope\s+bulk$/m);
+    expect(shown.stdout).toMatch(/^progress\s+1 of 1 jobs$/m);
+    expect((await s.run(["job", "cancellation", bulkId.slice(0, 8)])).code).toBe(2);
+    await s.client.cancelJob(other.id, { force: true, wait: true });
   });
 
   it("cancel --all --wait follows every job's cancel until all have ended", withTimeout, async () => {

@@ -155,6 +155,17 @@ describe("BelayClient", () => {
     expect(await apiError(client.events({ jobId: unknownId }).next())).toMatchObject({ code: "JOB_NOT_FOUND" });
   });
 
+  it("redeems a sign-in code once for a session token, with no token of its own (POST /ui/sign-in)", async () => {
+    const made = await client.createSignInCode({ role: "viewer", principal: "vera" });
+    const anonymous = new BelayClient({ url: server.url });
+    const token = await anonymous.redeemSignInCode(made.code);
+    expect(token).toMatch(/^belay_/);
+    expect(await new BelayClient({ url: server.url, token }).whoami()).toMatchObject({ role: "viewer" });
+    const again = await apiError(anonymous.redeemSignInCode(made.code));
+    expect(again.status).toBe(401);
+    expect(again.code).not.toBe("BAD_RESPONSE");
+  });
+
   it("resumes a cancelled job", async () => {
     const { job } = await client.submitJob({ command: ["sleep", "30"] });
     await client.cancelJob(job.id, { wait: true });

@@ -12,7 +12,8 @@ import { finalizeCancellation, newRecord, requestJobCancel, requestTaskCancel } 
 import type { CancelOutcome, CancelRequest, TaskCancelRequest } from "../../src/core/cancellation.ts";
 import { isBelayError } from "../../src/core/errors.ts";
 import type { ErrorCode } from "../../src/core/errors.ts";
-import { claimTask, endAttempt, newJob, recordProgress, resumeJob, settle, startCompensation } from "../../src/core/lifecycle.ts";
+import { claimTask, endAttempt, newJob, recordProgress, resumeJob, startCompensation } from "../../src/core/lifecycle.ts";
+import { settle } from "../../src/core/settle.ts";
 import type { AttemptEnd } from "../../src/core/lifecycle.ts";
 import type { BelayEvent, CancellationRecord, Job, Json, Task } from "../../src/core/model.ts";
 import type { MutationResult } from "../../src/store/store.ts";

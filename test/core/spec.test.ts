@@ -1,11 +1,11 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { isBelayError, type BelayError } from "../../src/core/errors.ts";
+import { maxGraceMs } from "../../src/core/grace.ts";
 import { topologicalOrder } from "../../src/core/graph.ts";
 import type { JobSpec, TaskSpec } from "../../src/core/model.ts";
 import {
   defaultSpecLimits,
-  maxGraceMs,
   maxTimeoutMs,
   parseJobSpec,
   type JobSpecInput,

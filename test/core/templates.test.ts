@@ -1,5 +1,6 @@
 /** core/templates: the templates file's rules and the expansion of a template task. */
 import { describe, expect, it } from "vitest";
+import { maxGraceMs } from "../../src/core/grace.ts";
 import { parseJobSpec } from "../../src/core/spec.ts";
 import { expandTemplate, parseTemplates } from "../../src/core/templates.ts";
 
@@ -31,6 +32,12 @@ describe("task templates", () => {
     expect(() => parseTemplates({ templates: [{ name: "x", argv: ["a"] }, { name: "x", argv: ["b"] }] })).toThrow(/duplicate/);
     expect(() => parseTemplates({ templates: [{ name: "x", argv: ["a", "{{p:int}}", "{{p:string}}"] }] })).toThrow(/two types/);
     expect(() => parseTemplates({ templates: [{ name: "x", argv: ["a"], shell: true }] })).toThrow(/unknown field/);
+  });
+
+  it("a template's graceMs is bounded by core's one grace limit", () => {
+    expect(parseTemplates({ templates: [{ name: "x", argv: ["a"], graceMs: maxGraceMs }] }).get("x")?.graceMs).toBe(maxGraceMs);
+    expect(() => parseTemplates({ templates: [{ name: "x", argv: ["a"], graceMs: maxGraceMs + 1 }] })).toThrow(`templates[0].graceMs: an integer 0..${maxGraceMs}`);
+    expect(() => parseTemplates({ templates: [{ name: "x", argv: ["a"], graceMs: -1 }] })).toThrow(/graceMs: an integer/);
   });
 
   it("a template task takes no command, shell, cwd or env of its own, and there is no shorthand", () => {

@@ -56,6 +56,34 @@ describe("an API that forgives (real HTTP)", () => {
     expect(task.json.job.tasks.map((t: { status: string }) => t.status)).toEqual(["cancelled", "cancelled"]);
   });
 
+  it("an empty body with Content-Type: application/json is no body: cancel, task cancel and resume take every default", async () => {
+    const s = await testServer({ concurrency: 0 });
+    const http = await listening(s);
+    const empty = { contentType: "application/json", body: "" };
+    const job = await submit(s, templateJob("sleep", { seconds: 30 }));
+    const cancel = await http("POST", `/api/v1/jobs/${job}/cancel`, empty);
+    expect(cancel.status, JSON.stringify(cancel.json)).toBe(200);
+    expect(cancel.json.job.status).toBe("cancelled");
+    expect(cancel.json.cancellation).toMatchObject({ reason: null, force: false });
+
+    const resume = await http("POST", `/api/v1/jobs/${job}/resume`, { contentType: "application/json; charset=utf-8", body: "" });
+    expect(resume.status, JSON.stringify(resume.json)).toBe(200);
+    expect(resume.json.job.status).toBe("queued");
+
+    const graph = await submit(s, { tasks: [{ key: "a", template: "sleep", params: { seconds: 30 } }, { key: "b", template: "true", params: {}, dependsOn: ["a"] }] });
+    const task = await http("POST", `/api/v1/jobs/${graph}/tasks/a/cancel`, empty);
+    expect(task.status, JSON.stringify(task.json)).toBe(200);
+    expect(task.json.job.tasks.map((t: { status: string }) => t.status)).toEqual(["cancelled", "cancelled"]);
+
+    // A route that needs a body says what it needs, as with no body at all; bad JSON is still bad JSON.
+    const bulk = await http("POST", "/api/v1/jobs/cancel", empty);
+    expect(bulk.status).toBe(400);
+    expect(bulk.json.error.message).toContain("needs a filter");
+    const broken = await http("POST", `/api/v1/jobs/${graph}/cancel`, { contentType: "application/json", body: "{" });
+    expect(broken.status).toBe(400);
+    expect(broken.json.error.message).toContain("malformed JSON body");
+  });
+
   it("a bulk cancel with no body says it needs a filter", async () => {
     const s = await testServer({ concurrency: 0 });
     const http = await listening(s);

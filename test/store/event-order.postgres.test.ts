@@ -5,7 +5,8 @@
  */
 import pg from "pg";
 import { afterEach, describe, expect, it } from "vitest";
-import { newJob, settle } from "../../src/core/lifecycle.ts";
+import { newJob } from "../../src/core/lifecycle.ts";
+import { settle } from "../../src/core/settle.ts";
 import type { BelayEvent, Job } from "../../src/core/model.ts";
 import { parseJobSpec } from "../../src/core/spec.ts";
 import { newId } from "../../src/engine/ids.ts";

@@ -145,6 +145,13 @@ describe("web UI: issue 15", skippedIf(noBrowser), () => {
     const bannerTop = (await banner.boundingBox())?.y ?? Infinity;
     expect(bannerTop).toBeLessThan((await page.locator(".facts").boundingBox())?.y ?? 0);
     expect(await banner.evaluate("getComputedStyle(document.querySelector('.banner-amber')).backgroundColor")).toBe("rgb(255, 243, 205)");
+    // The timeline says how the task stopped in words, not the raw code.
+    const how = page.locator('.timeline-record tr[data-task="sim"] td[data-label="How"]').first();
+    expect(await how.innerText()).toBe("remote cancel refused (the remote job may still run)");
+    // The record's remote summary says the job may still run, not that all is done.
+    const summary = await page.locator(".timeline-record").first().innerText();
+    expect(summary).toContain("may still run: Belay retries the cancel");
+    expect(summary).not.toContain("completed anyway");
     await screenshotBoth(page, "issue15-remote-refused");
   }, 60_000);
 

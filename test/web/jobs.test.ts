@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { convergingCommand, ensureWebBuild, eventually, focused, launchBrowser, noBrowser, screenshot, screenshotBoth, startUiServer, until } from "./helpers.ts";
 import type { Browser, UiServer } from "./helpers.ts";
 import { skippedIf } from "../optional.ts";
+import { requestLimits } from "../../src/core/requests.ts";
 
 describe("web UI: jobs board", skippedIf(noBrowser), () => {
   let ui: UiServer;
@@ -54,6 +55,8 @@ describe("web UI: jobs board", skippedIf(noBrowser), () => {
     await dialog.waitFor();
     // Focus starts in the reason field and stays inside the dialog.
     expect((await focused(page)).id).toBe("stop-reason");
+    // The field takes no more than the contract's limit (core's requestLimits).
+    expect(await page.locator("#stop-reason").getAttribute("maxlength")).toBe(String(requestLimits.reasonChars));
     const seen = new Set<string>();
     for (let i = 0; i < 6; i++) {
       await page.keyboard.press("Tab");

@@ -47,20 +47,30 @@ export async function cancelBulk(ctx: CliContext, options: CancelOptions): Promi
   }
   line(`bulk cancellation ${record.id} ${status(record.status)}${record.progress === null ? "" : ` (${record.progress.done} of ${record.progress.total} jobs done)`}`);
   if (options.wait !== true) {
-    if (record.status === "in_progress") line(`follow it with: belay job cancel --all --status ${options.status.join(",")} --wait, or belay job cancellations --status in_progress`);
+    // Follow this record by its id: re-running `cancel --all … --wait` would start a new bulk cancel.
+    if (record.status === "in_progress") line(`follow it with: ${followCommand(record.id)}`);
     return;
   }
   await followBulk(ctx, record);
 }
 
-/** `--all --wait`: the bulk record's progress as its jobs' cancels end, then how each ended. */
-async function followBulk(ctx: CliContext, initial: CancellationRecord): Promise<void> {
+/** The command that follows a bulk cancellation already under way, and starts nothing new. */
+export function followCommand(cancellationId: string): string {
+  return `belay job cancellation ${cancellationId} --follow`;
+}
+
+/**
+ * `--all --wait` and `job cancellation ID --follow`: the bulk record's progress as its jobs'
+ * cancels end, then how each ended (exit 1 if one failed). With `show` false (`--json`), it
+ * prints nothing. Answers the record as it ended.
+ */
+export async function followBulk(ctx: CliContext, initial: CancellationRecord, show = true): Promise<CancellationRecord> {
   let record = initial;
   let shown = record.progress?.done ?? -1;
   while (record.status === "in_progress" || (record.progress !== null && record.progress.done < record.progress.total)) {
     await new Promise((resolve) => setTimeout(resolve, 250));
     record = (await ctx.client.getCancellation(record.id)).cancellation;
-    if (record.progress !== null && record.progress.done !== shown) {
+    if (show && record.progress !== null && record.progress.done !== shown) {
       shown = record.progress.done;
       line(`  ${record.progress.done} of ${record.progress.total} jobs' cancels ended`);
     }
@@ -72,6 +82,7 @@ async function followBulk(ctx: CliContext, initial: CancellationRecord): Promise
     if (page.items.length < 1000) break;
   }
   const counts = [...byStatus.entries()].map(([s, n]) => `${n} ${status(s)}`).join(", ");
-  line(`bulk cancellation ${record.id} ${status(record.status)}: ${counts === "" ? "no job records" : counts}`);
+  if (show) line(`bulk cancellation ${record.id} ${status(record.status)}: ${counts === "" ? "no job records" : counts}`);
   if ((byStatus.get("failed") ?? 0) > 0 || record.status === "failed") process.exitCode = 1;
+  return record;
 }

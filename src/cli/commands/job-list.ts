@@ -1,12 +1,13 @@
-/** `belay job list [--status S] [--queue Q] [--label k=v] [--owner P] [--name TEXT] [--since TIME] [--limit N] [--cursor C]`. */
+/** `belay job list [--status S] [--queue Q] [--label k=v] [--owner P] [--name TEXT] [--since TIME] [--parent ID] [--limit N] [--cursor C]`. */
 import type { Command } from "commander";
 import type { Job } from "../../core/model.ts";
 import type { JobStatus } from "../../core/states.ts";
 import { context } from "../config.ts";
 import { percent, table, time } from "../format.ts";
-import { integer, jobStatuses, label } from "../options.ts";
+import { id, integer, jobStatuses, label } from "../options.ts";
 import { line, printJson } from "../output.ts";
 import { status } from "../style.ts";
+import { resolveJobId } from "../resolve-id.ts";
 
 interface ListOptions {
   status?: JobStatus[];
@@ -35,7 +36,7 @@ export function registerJobList(job: Command): void {
     .option("--owner <principal>", "only this owner's jobs")
     .option("--name <text>", "only jobs whose name contains this (any case)")
     .option("--since <time>", "only jobs submitted at or after this ISO 8601 time")
-    .option("--parent <id>", "only the child jobs of this job (see also: job tree)")
+    .option("--parent <id>", "only the child jobs of this job, by id or a unique prefix (see also: job tree)", id)
     .option("--limit <n>", "at most this many (1-1000)", integer(1, 1000), 50)
     .option("--cursor <cursor>", "the next page, from a previous list")
     .action(async (options: ListOptions, command: Command) => {
@@ -47,7 +48,7 @@ export function registerJobList(job: Command): void {
         ...(options.owner === undefined ? {} : { owner: options.owner }),
         ...(options.name === undefined ? {} : { name: options.name }),
         ...(options.since === undefined ? {} : { createdAfter: options.since }),
-        ...(options.parent === undefined ? {} : { parent: options.parent }),
+        ...(options.parent === undefined ? {} : { parent: await resolveJobId(ctx.client, options.parent) }),
         ...(options.limit === undefined ? {} : { limit: options.limit }),
         ...(options.cursor === undefined ? {} : { cursor: options.cursor }),
       });

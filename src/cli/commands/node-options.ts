@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import type { Command } from "commander";
 import type { Logger } from "pino";
-import { maxGraceMs } from "../../core/spec.ts";
+import { maxGraceMs } from "../../core/grace.ts";
 import { durationMs, integer, pool, remote } from "../options.ts";
 import { BelayError } from "../../core/errors.ts";
 import { resolveRunAs, resolveRunAsUids } from "../../engine/run-as.ts";

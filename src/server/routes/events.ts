@@ -25,15 +25,6 @@ import { errorResponses } from "../schemas.ts";
 const heartbeatMs = 15_000;
 const pageSize = 1000;
 
-export interface EventStreamLimits {
-  /** Open streams per token at most. Default 16. */
-  maxStreamsPerToken?: number;
-  /** How often the tokens of open streams are checked again (revoked, expired), ms. Default 2000. */
-  authCheckMs?: number;
-  /** Live events held for a stream that is behind, before it catches up from the store instead. Default 1000. */
-  maxQueuedEvents?: number;
-}
-
 function frame(event: BelayEvent): string {
   return `id: ${event.id}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`;
 }

@@ -22,7 +22,7 @@ import { floorOf } from "../../core/policy.ts";
 import { acting } from "../auth.ts";
 import { errorResponses } from "../schemas.ts";
 
-import { maxBatchJobs } from "../../engine/engine.ts";
+import { maxBatchJobs } from "../../engine/submissions.ts";
 
 /** The largest body `POST /jobs/batch` accepts (10,000 specs of about 1.6 KiB each). */
 const batchBodyLimitBytes = 16 * 2 ** 20;
@@ -226,7 +226,7 @@ export function registerJobRoutes(api: FastifyInstance, deps: AppDeps): void {
     },
   );
 
-  const noBody = "Every field is optional: no body (and no Content-Type) means every default.";
+  const noBody = "Every field is optional: no body (or an empty one, with or without Content-Type: application/json) means every default.";
 
   api.post<{ Params: { id: string }; Body: CancelJobRequest | undefined }>(
     "/jobs/:id/cancel",

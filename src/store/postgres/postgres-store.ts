@@ -367,11 +367,12 @@ export class PostgresStore implements Store {
       const knownPools = Object.keys(options.pools);
       // Read more candidates than needed: some may wait for a full pool. Their job rows are
       // then locked (SKIP LOCKED: see queries/claims.ts); the pools' locks are taken after them.
-      const answers = await pipeline(tx.client, [
+      const answers = (await pipeline(tx.client, [
+        claims.claimPlanStatement(),
         claims.claimCandidatesStatement(queues, options.max * 4 + 16),
         ...(knownPools.length > 0 ? [claims.lockPoolsStatement(knownPools, this.locks.pool("")), claims.countPoolLeasesStatement(knownPools)] : []),
         jobs.loadClaimedJobsStatement(),
-      ]);
+      ])).slice(1);
       const candidates = claims.candidatesOf(answers[0]?.rows ?? []);
       if (candidates.length === 0) return [];
       const pools = [...new Set(candidates.flatMap((c) => c.uses))].filter((p) => options.pools[p] !== undefined);

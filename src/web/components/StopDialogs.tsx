@@ -1,7 +1,7 @@
 /** The confirmation dialogs of the Stop buttons: one job, one task, several jobs. */
 import type { JSX } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
-import { ApiError, belay } from "../api.ts";
+import { ApiError, belay, maxReasonChars } from "../api.ts";
 import type { BulkResult, CancelResult, Job } from "../api.ts";
 import type { CancelPreview } from "../../client/index.ts";
 import { duration, plural } from "../format.ts";
@@ -12,7 +12,7 @@ function ReasonField(props: { value: string; onInput: (value: string) => void; i
   return (
     <div class="field">
       <label for={props.id}>Reason (optional, kept in the cancellation record)</label>
-      <textarea id={props.id} name="reason" rows={2} value={props.value} onInput={(e) => props.onInput(e.currentTarget.value)} placeholder="e.g. wrong parameters, superseded by a newer run" />
+      <textarea id={props.id} name="reason" rows={2} maxLength={maxReasonChars} value={props.value} onInput={(e) => props.onInput(e.currentTarget.value)} placeholder="e.g. wrong parameters, superseded by a newer run" />
     </div>
   );
 }

@@ -28,10 +28,12 @@ const outcomeWords: Record<string, string> = {
   finished_first: "finished before the signal (result kept)",
 };
 
-const modeWords: Record<string, string> = {
+// Every stop mode has its words (the type says so): a new mode cannot show as a raw code.
+const modeWords: Record<NonNullable<CancellationRecord["tasks"][number]["mode"]>, string> = {
   graceful: "graceful (exited on its own)",
   forced: "forced (killed)",
   remote: "remote (cancelled by the service)",
+  remote_refused: "remote cancel refused (the remote job may still run)",
 };
 
 const keyWords: Record<string, string> = {
@@ -93,7 +95,12 @@ function remoteText(record: CancellationRecord): string | null {
   const { attempted, cancelled } = record.remote;
   if (attempted === 0) return null;
   if (cancelled === attempted) return `${plural(attempted, "remote job")} cancelled by the remote service.`;
-  return `The remote service confirmed ${cancelled} of ${plural(attempted, "remote cancel")}; the local cancellation completed anyway.`;
+  // A refused remote cancel leaves the record partial while Belay retries it (DESIGN §3): say so, not "completed".
+  const pending = record.remote.pending ?? 0;
+  const after = pending > 0
+    ? `the local task has ended, but ${plural(pending, "remote job")} may still run: Belay retries the cancel and watches until it has stopped.`
+    : "the remote jobs have stopped since.";
+  return `The remote service confirmed ${cancelled} of ${plural(attempted, "remote cancel")}; ${after}`;
 }
 
 export function CancellationTimeline(props: { record: CancellationRecord; showJob?: boolean }): JSX.Element {

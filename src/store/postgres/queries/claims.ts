@@ -43,7 +43,9 @@ const claimCandidatesQuery =
      FROM tasks t JOIN jobs j ON j.id = t.job_id
      WHERE t.status = 'pending' AND t.ready AND ($1::text[] IS NULL OR t.queue = ANY($1::text[]))
        -- A paused queue dispatches nothing (DESIGN §7): decided here, in the claim's transaction.
-       AND NOT EXISTS (SELECT 1 FROM paused_queues p WHERE p.queue = t.queue)
+       -- An array read once, not an anti-join: a join would lose the index's order, and the
+       -- claim would sort every pending task again (a hash anti-join: 22 ms with 1,600 pending).
+       AND t.queue <> ALL (ARRAY(SELECT p.queue FROM paused_queues p))
      ORDER BY t.priority DESC, t.job_seq, t.idx
      LIMIT $2
      FOR UPDATE OF j SKIP LOCKED
@@ -52,6 +54,21 @@ const claimCandidatesQuery =
             set_config('${claimedPoolsSetting}', (SELECT coalesce(array_agg(DISTINCT p), '{}')::text FROM c, json_array_elements_text(c.uses) AS p), true) AS pools
    )
    SELECT c.job_id, c.key, c.uses FROM c, handed ORDER BY c.priority DESC, c.job_seq, c.idx`;
+
+/**
+ * The claim's plan, whatever the statistics say: the head of the `tasks_claim` index, in its
+ * order, then each candidate's job by id. Until a table has been analyzed (a new schema, the
+ * first minute of a deployment, a queue filled faster than autovacuum runs) the planner
+ * reads every pending task with a bitmap scan, joins each to its job and sorts them all: 26 ms
+ * per claim with 5,000 pending, growing with the queue, against 0.2 ms (EXPLAIN ANALYZE on a
+ * never-analyzed schema; the claim's every statement is by key, so no seq scan is ever the
+ * better plan here). Local to the claim's transaction.
+ */
+const claimPlanQuery = named("claim_plan", "SELECT set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true)");
+
+export function claimPlanStatement(): Statement {
+  return statement(claimPlanQuery);
+}
 
 export function claimCandidatesStatement(queues: string[] | null, limit: number): Statement {
   return statement(claimCandidatesQuery, [queues, limit]);
