@@ -19,12 +19,15 @@
  *
  *   node bench/load.ts [--duration S] [--warmup S] [--job noop|true] [--concurrency N]
  *                      [--submit-connections N] [--cancel-connections N] [--list-connections N] [--json]
- *                      [--db postgres://… [--nodes N]] [--chart FILE.svg]
+ *                      [--db postgres://… [--nodes N]] [--chart FILE.svg] [--cpu-prof DIR]
  *
  * `--db` puts the store on PostgreSQL (a fresh schema, dropped at the end); `--nodes N` starts
  * N − 1 more `belay serve` nodes on it that take a share of the tasks (the load goes to the
  * first); every node's memory is sampled and judged. `--chart` draws each node's RSS and
- * retained heap over the run as SVG (the soak chart of docs/load.md).
+ * retained heap over the run as SVG (the soak chart of docs/load.md). `--cpu-prof DIR` writes
+ * a V8 CPU profile of each server's main thread to DIR when it stops (summarise it
+ * with bench/profile-top.ts; the profiler slows the server, so such a run's figures are not
+ * the reference ones).
  *
  * The server allows 6,000 requests per minute per token; the load rotates over 64 operator
  * tokens, as that many clients would.
@@ -53,6 +56,7 @@ const { values: args } = parseArgs({
     db: { type: "string" },
     nodes: { type: "string", default: "1" },
     chart: { type: "string" },
+    "cpu-prof": { type: "string" },
   },
 });
 
@@ -105,7 +109,7 @@ interface Server {
 async function startServer(home: string): Promise<Server> {
   const child = spawn(
     process.execPath,
-    [cliMain, "serve", "--json", "--port", "0", "--home", home, "--log-level", "warn", "--concurrency", String(positive("concurrency", args.concurrency)), "--handlers", handlers, ...dbArgs],
+    [...(args["cpu-prof"] === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${args["cpu-prof"]}`]), cliMain, "serve", "--json", "--port", "0", "--home", home, "--log-level", "warn", "--concurrency", String(positive("concurrency", args.concurrency)), "--handlers", handlers, ...dbArgs],
     { stdio: ["ignore", "pipe", "inherit"] },
   );
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
