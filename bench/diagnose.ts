@@ -6,9 +6,15 @@
  *   node bench/diagnose.ts cancel [PRAGMA…]   W2-style cancels: COMMIT time vs the rest; rows written per cancel
  *   node bench/diagnose.ts jobs               W1-style run: commits and worker postMessage cost per job
  *   node bench/diagnose.ts plans              query plans of the hot queries (the timeout sweep)
+ *   node bench/diagnose.ts claim-plan [N]     PostgreSQL (BELAY_BENCH_PG_URL): the claim's plan on a fresh,
+ *                                             never-analyzed schema of N queued jobs (default 5,000), with and
+ *                                             without the claim's plan settings, then after ANALYZE
  */
 import type { DatabaseSync } from "node:sqlite";
 import { Worker } from "node:worker_threads";
+import pg from "pg";
+import { openBelay } from "../src/engine/open.ts";
+import { claimCandidatesStatement, claimPlanStatement } from "../src/store/postgres/queries/claims.ts";
 import type { Belay } from "../src/engine/engine.ts";
 import { countEvents, fillQueued, microsSince, withEngine } from "./engine.ts";
 import { median, percentile } from "./stats.ts";
@@ -125,11 +131,44 @@ async function plans(): Promise<void> {
   });
 }
 
+/** The claim's candidates statement explained on a fresh schema: as planned without statistics, with the claim's plan settings, and after ANALYZE. */
+async function claimPlan(jobs: number): Promise<void> {
+  const url = process.env["BELAY_BENCH_PG_URL"] ?? "postgres://postgres@127.0.0.1:5432/test";
+  const schema = `belay_claim_plan_${process.pid}`;
+  const engine = await openBelay({ db: `${url}${url.includes("?") ? "&" : "?"}schema=${schema}`, concurrency: 0 });
+  for (let done = 0; done < jobs; done += 10_000) {
+    await engine.submitJobs(Array.from({ length: Math.min(10_000, jobs - done) }, () => ({ command: ["true"] })));
+  }
+  await engine.close();
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(`SET search_path = ${schema}`);
+    const candidates = claimCandidatesStatement(null, 10 * 4 + 16);
+    const text = typeof candidates.q === "string" ? candidates.q : candidates.q.text;
+    const plan = claimPlanStatement().q;
+    for (const [label, settings, analyze] of [["no statistics, as planned", false, false], ["no statistics, the claim's plan settings", true, false], ["after ANALYZE, as planned", false, true]] as const) {
+      if (analyze) await client.query("ANALYZE jobs, tasks, paused_queues");
+      await client.query("BEGIN");
+      if (settings) await client.query(typeof plan === "string" ? plan : plan.text);
+      const result = await client.query(`EXPLAIN (ANALYZE, COSTS OFF) ${text}`, [...candidates.values]);
+      await client.query("ROLLBACK");
+      const lines = result.rows.map((r: Record<string, string>) => r["QUERY PLAN"] ?? "");
+      const scans = lines.filter((l) => / on tasks|Sort Method|Anti Join/.test(l)).map((l) => l.trim().replace(/ \(actual.*$/, ""));
+      console.log(`${label}: ${lines.find((l) => l.startsWith("Execution Time")) ?? "?"}; ${scans.join("; ")}`);
+    }
+  } finally {
+    await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => undefined);
+    await client.end();
+  }
+}
+
 const [command = "", ...rest] = process.argv.slice(2);
 if (command === "cancel") await cancel(rest);
 else if (command === "jobs") await jobs();
 else if (command === "plans") await plans();
+else if (command === "claim-plan") await claimPlan(Number(rest[0] ?? 5000));
 else {
-  process.stderr.write("usage: node bench/diagnose.ts cancel [PRAGMA…] | jobs | plans\n");
+  process.stderr.write("usage: node bench/diagnose.ts cancel [PRAGMA…] | jobs | plans | claim-plan [N]\n");
   process.exitCode = 2;
 }
