@@ -9,6 +9,7 @@ import type { CancellationRecord, BelayEvent, DescendantCancel, Job, LogLine } f
 import type { Policy, Principal } from "../core/policy.ts";
 import type { CancelPreview } from "../core/preview.ts";
 import type { BulkCancelOptions, CancelJobOptions, CancelTaskOptions } from "../core/requests.ts";
+import type { Queue } from "../core/responses.ts";
 import type { Schedule } from "../core/schedules.ts";
 import type { CancellationFilter, JobFilter, JobPage } from "../store/store.ts";
 import type { JobTree } from "./job-tree.ts";
@@ -56,18 +57,8 @@ export interface TreeOutcome {
   counts: { descendants: number; cancelled: number; alreadyEnded: number; detached: number };
 }
 
-/** A queue as `GET /queues` shows it: known from its tasks or from its pause. */
-export interface QueueView {
-  name: string;
-  paused: boolean;
-  pausedBy: string | null;
-  pausedAt: string | null;
-  reason: string | null;
-  /** Tasks waiting in it. */
-  pending: number;
-  /** Tasks running (or being cancelled) from it. */
-  running: number;
-}
+/** A queue as `GET /queues` shows it: the response contract's `Queue` (core/responses.ts). */
+export type QueueView = Queue;
 
 /** How `submit` makes a job: for whom, and from which schedule. */
 export interface SubmitOptions {
