@@ -34,8 +34,7 @@ export function registerJobCancellations(job: Command): void {
       const jobId = await resolveJobId(ctx.client, idOrPrefix);
       let record = (await ctx.client.getJobCancellation(jobId)).cancellation;
       if (options.follow === true && record.status === "in_progress") record = await followOne(ctx, jobId, () => ctx.client.getJobCancellation(jobId));
-      if (ctx.json) printJson({ cancellation: record });
-      else line(renderCancellation(record));
+      printRecord(ctx, record);
     });
 
   job
@@ -56,8 +55,7 @@ export function registerJobCancellations(job: Command): void {
         }
         record = await followOne(ctx, jobId, () => ctx.client.getCancellation(cancellationId));
       }
-      if (ctx.json) printJson({ cancellation: record });
-      else line(renderCancellation(record));
+      printRecord(ctx, record);
     });
 
   job
@@ -95,6 +93,12 @@ export function registerJobCancellations(job: Command): void {
 }
 
 /** Follow one job's (or task's) cancellation live, step by step, until it ends; `read` re-reads the record. */
+/** One record, as JSON or rendered with its steps. */
+function printRecord(ctx: CliContext, record: CancellationRecord): void {
+  if (ctx.json) printJson({ cancellation: record });
+  else line(renderCancellation(record));
+}
+
 async function followOne(ctx: CliContext, jobId: string, read: () => Promise<{ cancellation: CancellationRecord }>): Promise<CancellationRecord> {
   // Subscribe first, then re-read: no step can fall between the two.
   const stream = await ctx.client.connectEvents({ jobId }).catch(() => null);
