@@ -166,6 +166,26 @@ async function heapKb(url: string, token: string): Promise<{ used: number; retai
   }
 }
 
+/**
+ * CPU seconds a process has used (user + system, all its threads), and those of its main
+ * thread alone: the server's throughput is bounded by its one main thread, and CPU time per
+ * request does not swing with what else shares the two cores the way requests per second do.
+ */
+function cpuSeconds(pid: number): { all: number; main: number } | null {
+  const ticksPerS = 100; // USER_HZ on Linux
+  const read = (path: string): number => {
+    // Fields after the ")" that closes the command name: state is the 1st, utime the 12th, stime the 13th.
+    const stat = readFileSync(path, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / ticksPerS;
+  };
+  try {
+    return { all: read(`/proc/${pid}/stat`), main: read(`/proc/${pid}/task/${pid}/stat`) };
+  } catch {
+    return null;
+  }
+}
+
 function rssKb(pid: number): number | null {
   try {
     const match = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
@@ -276,6 +296,7 @@ async function main(): Promise<number> {
     const heap: Sample[] = [];
     const retained: Sample[] = [];
     let afterWarmupKb: number | null = null;
+    let cpuAfterWarmup = null as { all: number; main: number } | null; // set by the sampler
     let tick = 0;
     // Every 10 s: memory beside the submit rate, which moves on a shared machine and moves the memory with it.
     const series: Array<{ t: number; rssMb: number | null; heapMb: number | null; submitsPerS: number }> = [];
@@ -299,6 +320,7 @@ async function main(): Promise<number> {
       if (!measuring && t >= warmupS) {
         measuring = true;
         afterWarmupKb = kb;
+        cpuAfterWarmup = cpuSeconds(server.pid);
         for (const s of Object.values(stats)) s.measuredSince = Date.now();
         log(`warm-up over (${warmupS} s); measuring`);
       }
@@ -371,6 +393,7 @@ async function main(): Promise<number> {
     const results = await Promise.all(instances);
     clearInterval(sampler);
     const endKb = rssKb(server.pid);
+    const cpuAtEnd = cpuSeconds(server.pid);
     const finishedAt = Date.now();
     results.forEach((result, i) => {
       const kind = (["submit", "cancel", "list"] as const)[i]!;
@@ -404,6 +427,16 @@ async function main(): Promise<number> {
       };
     });
     const errors = rows.reduce((sum, r) => sum + r.errors, 0);
+    const measuredRequests = rows.reduce((sum, r) => sum + r.requests, 0);
+    const measuredS = (finishedAt - stats.submit.measuredSince) / 1000;
+    const serverCpu =
+      cpuAfterWarmup === null || cpuAtEnd === null || measuredRequests === 0
+        ? null
+        : {
+            msPerRequest: Number((((cpuAtEnd.all - cpuAfterWarmup.all) * 1000) / measuredRequests).toFixed(2)),
+            mainThreadMsPerRequest: Number((((cpuAtEnd.main - cpuAfterWarmup.main) * 1000) / measuredRequests).toFixed(2)),
+            mainThreadBusyPercent: Math.round(((cpuAtEnd.main - cpuAfterWarmup.main) / measuredS) * 100),
+          };
     const mb = (kb: number | null | undefined): string => (kb === null || kb === undefined ? "?" : (kb / 1024).toFixed(1));
     const slopes = (samples: Array<{ t: number; kb: number }>): { afterWarmup: string; lastHalf: string } => ({
       afterWarmup: slopeMbPerMin(samples.filter((m) => m.t >= warmupS)).toFixed(2),
@@ -432,6 +465,7 @@ async function main(): Promise<number> {
       warmupS,
       job: args.job,
       rows,
+      serverCpu,
       memory: {
         rss: {
           idleMb: mb(idleKb),
@@ -468,6 +502,11 @@ async function main(): Promise<number> {
     const widths = table[0]!.map((_, c) => Math.max(...table.map((row) => row[c]!.length)));
     const out = table.map((row) => row.map((cell, c) => (c === row.length - 1 ? cell : cell.padEnd(widths[c]!))).join("  ")).join("\n");
     process.stdout.write(`\n${out}\n\n`);
+    if (serverCpu !== null) {
+      process.stdout.write(
+        `server CPU per request (after warm-up, all kinds): ${serverCpu.msPerRequest} ms in all, ${serverCpu.mainThreadMsPerRequest} ms on its main thread, which was ${serverCpu.mainThreadBusyPercent}% busy\n`,
+      );
+    }
     const { rss, heapUsed, heapRetainedAfterMajorGc: kept } = report.memory;
     process.stdout.write(
       `server RSS: idle ${rss.idleMb} MB, after warm-up ${rss.afterWarmupMb} MB, end ${rss.endMb} MB, max ${rss.maxMb} MB; ` +
