@@ -44,8 +44,9 @@ export type FromThread =
   /** `ctx.submitChild(spec)` / `ctx.waitForChild(id)`: answered by a `child-result` of the same requestId. */
   | { type: "child-request"; runId: number; requestId: number; op: "submit"; spec: Json }
   | { type: "child-request"; runId: number; requestId: number; op: "wait"; jobId: string }
-  | { type: "done"; runId: number; ok: true; output: Json }
-  | { type: "done"; runId: number; ok: false; error: string }
+  /** `leftovers`: what the run left behind (see leftoversOf); the runner discards a cancelled run's thread if any. */
+  | { type: "done"; runId: number; ok: true; output: Json; leftovers: string[] }
+  | { type: "done"; runId: number; ok: false; error: string; leftovers: string[] }
   | { type: "names"; requestId: number; ok: true; names: string[] }
   | { type: "names"; requestId: number; ok: false; error: string };
 
@@ -167,13 +168,13 @@ interface CurrentRun {
 }
 
 /** Child requests waiting for their answer, by request id. */
-const childRequests = new Map<number, { resolve: (value: Json) => void; reject: (error: Error) => void }>();
+const childRequests = new Map<number, { runId: number; resolve: (value: Json) => void; reject: (error: Error) => void }>();
 let nextChildRequest = 1;
 
 function childRequest(runId: number, request: { op: "submit"; spec: Json } | { op: "wait"; jobId: string }): Promise<Json> {
   const requestId = nextChildRequest++;
   return new Promise<Json>((resolve, reject) => {
-    childRequests.set(requestId, { resolve, reject });
+    childRequests.set(requestId, { runId, resolve, reject });
     post({ type: "child-request", runId, requestId, ...request });
   });
 }
@@ -192,8 +193,30 @@ function consoleStream(stream: "stdout" | "stderr"): Writable {
 }
 globalThis.console = new Console({ stdout: consoleStream("stdout"), stderr: consoleStream("stderr") });
 
+/**
+ * What a run left behind that can still call into it once it has ended: the active handles and
+ * requests (timers, sockets, files…) it added to those alive when it started, and its child
+ * requests still unanswered. A cancelled handler often returns early and leaves such work
+ * running; a timer of it that throws later would fail whatever handler runs next on this
+ * thread. Counted by kind, so a handle the module keeps across runs (a pool made at import or
+ * by an earlier run) is not blamed on this one.
+ */
+function leftoversOf(runId: number, aliveAtStart: string[]): string[] {
+  const remaining = new Map<string, number>();
+  for (const kind of aliveAtStart) remaining.set(kind, (remaining.get(kind) ?? 0) + 1);
+  const added: string[] = [];
+  for (const kind of process.getActiveResourcesInfo()) {
+    const left = remaining.get(kind) ?? 0;
+    if (left > 0) remaining.set(kind, left - 1);
+    else added.push(kind);
+  }
+  for (const request of childRequests.values()) if (request.runId === runId) added.push("child job request");
+  return added;
+}
+
 async function run(message: Extract<ToThread, { type: "run" }>): Promise<void> {
   const { runId } = message;
+  const aliveAtStart = process.getActiveResourcesInfo();
   // Register the run before any await, so that an abort arriving while the module loads
   // finds it.
   const controller = new AbortController();
@@ -234,9 +257,9 @@ async function run(message: Extract<ToThread, { type: "run" }>): Promise<void> {
     };
     const result = await fn(message.input, ctx);
     const output = toJson(result, "handler output");
-    post({ type: "done", runId, ok: true, output });
+    post({ type: "done", runId, ok: true, output, leftovers: leftoversOf(runId, aliveAtStart) });
   } catch (error) {
-    post({ type: "done", runId, ok: false, error: messageOf(error) });
+    post({ type: "done", runId, ok: false, error: messageOf(error), leftovers: leftoversOf(runId, aliveAtStart) });
   } finally {
     if (current?.runId === runId) current = null;
   }

@@ -8,6 +8,7 @@ import { makeContext, settledWithin } from "../fixtures/run-context.ts";
 import type { TestContext } from "../fixtures/run-context.ts";
 
 const modulePath = fileURLToPath(new URL("../fixtures/handlers.ts", import.meta.url));
+const misbehavingModulePath = fileURLToPath(new URL("../fixtures/misbehaving-handlers.ts", import.meta.url));
 const brokenModulePath = fileURLToPath(new URL("../fixtures/handlers-broken.ts", import.meta.url));
 
 const runners: HandlerRunner[] = [];
@@ -253,5 +254,37 @@ describe("HandlerRunner: stopping", () => {
     expect(await task.exited).toMatchObject({ outcome: "failed", error: "handler runner closed" });
     expect(runner.threadCount).toBe(0);
     await expect(runner.start(ctxFor("quick"))).rejects.toThrow(/closed/);
+  });
+});
+
+describe("HandlerRunner: reusing the thread of a cancelled handler", () => {
+  async function threadIdOf(runner: HandlerRunner): Promise<number> {
+    const exit = await (await runner.start(ctxFor("threadId"))).exited;
+    expect(exit.outcome).toBe("succeeded");
+    return exit.output as number;
+  }
+
+  it("a cancelled handler that left nothing behind keeps its thread: the next handler runs on it", async () => {
+    const runner = newRunner({ modulePath: misbehavingModulePath, maxThreads: 1 });
+    const before = await threadIdOf(runner);
+    const nap = await runner.start(ctxFor("nap", { ms: 5_000 }));
+    expect(await nap.signal()).toBe(true);
+    expect(await nap.exited).toMatchObject({ outcome: "succeeded", output: { slept: 5_000, aborted: true } });
+    expect(await threadIdOf(runner)).toBe(before);
+    expect(runner.threadCount).toBe(1);
+  });
+
+  it("a cancelled handler that left a timer behind loses its thread: the next handler gets a new one and is not failed by the timer", async () => {
+    const runner = newRunner({ modulePath: misbehavingModulePath, maxThreads: 1 });
+    const before = await threadIdOf(runner);
+    const ctx = ctxFor("leavesTimerThatThrows");
+    const leaves = await runner.start(ctx);
+    await ctx.waitFor((e) => e.kind === "progress");
+    expect(await leaves.signal()).toBe(true);
+    expect(await leaves.exited).toMatchObject({ outcome: "succeeded", output: { stopped: true } });
+    expect(await threadIdOf(runner)).not.toBe(before);
+    // The leftover timer fires 300 ms after the cancel: a handler running then is not failed.
+    const nap = await runner.start(ctxFor("nap", { ms: 600 }));
+    expect(await nap.exited).toMatchObject({ outcome: "succeeded", output: { slept: 600, aborted: false } });
   });
 });
