@@ -199,7 +199,8 @@ globalThis.console = new Console({ stdout: consoleStream("stdout"), stderr: cons
  * requests still unanswered. A cancelled handler often returns early and leaves such work
  * running; a timer of it that throws later would fail whatever handler runs next on this
  * thread. Counted by kind, so a handle the module keeps across runs (a pool made at import or
- * by an earlier run) is not blamed on this one.
+ * by an earlier run) is not blamed on this one. Not seen: an unref'ed timer or handle, which
+ * Node does not list as active (async_hooks would see it, at a cost on every handler's code).
  */
 function leftoversOf(runId: number, aliveAtStart: string[]): string[] {
   const remaining = new Map<string, number>();
