@@ -65,6 +65,9 @@ async function play(nodes: Node[], store: Store, runs: number, storeName: string
           tally.add(real, model);
         } catch (error) {
           violations += 1;
+          // Printed at once: a long run goes on shrinking (and to the next store) before vitest
+          // reports, and a run stopped early would otherwise lose what was seen.
+          process.stderr.write(`interleavings on ${storeName}: violation in case ${model.tag}: ${error instanceof Error ? error.message : String(error)}\n  ops: ${real.ops.join(" ")}\n`);
           throw error;
         } finally {
           for (const job of model.jobs) killSurvivors(job.marker);
