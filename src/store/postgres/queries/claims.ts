@@ -10,6 +10,7 @@
  * (Locking task rows instead would deadlock: a mutation holding the job row waits to update a
  * task row the claim holds, while the claim waits for the job row.)
  */
+import { byKeyPlanSettings } from "./plan.ts";
 import { named, rows, statement } from "../db.ts";
 import type { Db, Row, Statement } from "../db.ts";
 
@@ -56,15 +57,13 @@ const claimCandidatesQuery =
    SELECT c.job_id, c.key, c.uses FROM c, handed ORDER BY c.priority DESC, c.job_seq, c.idx`;
 
 /**
- * The claim's plan, whatever the statistics say: the head of the `tasks_claim` index, in its
- * order, then each candidate's job by id. Until a table has been analyzed (a new schema, the
- * first minute of a deployment, a queue filled faster than autovacuum runs) the planner
- * reads every pending task with a bitmap scan, joins each to its job and sorts them all: 26 ms
- * per claim with 5,000 pending, growing with the queue, against 0.2 ms (EXPLAIN ANALYZE on a
- * never-analyzed schema; the claim's every statement is by key, so no seq scan is ever the
- * better plan here). Local to the claim's transaction.
+ * The claim's plan, whatever the statistics say (queries/plan.ts): the head of the
+ * `tasks_claim` index, in its order, then each candidate's job by id. On a never-analyzed
+ * schema the planner otherwise reads every pending task with a bitmap scan, joins each to its
+ * job and sorts them all: 26 ms per claim with 5,000 pending, growing with the queue, against
+ * 0.2 ms (EXPLAIN ANALYZE). Local to the claim's transaction.
  */
-const claimPlanQuery = named("claim_plan", "SELECT set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true)");
+const claimPlanQuery = named("claim_plan", `SELECT ${byKeyPlanSettings}`);
 
 export function claimPlanStatement(): Statement {
   return statement(claimPlanQuery);
