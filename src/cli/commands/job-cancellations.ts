@@ -92,12 +92,13 @@ export function registerJobCancellations(job: Command): void {
     });
 }
 
-/** Follow one job's (or task's) cancellation live, step by step, until it ends; `read` re-reads the record. */
 /** One record, as JSON or rendered with its steps. */
 function printRecord(ctx: CliContext, record: CancellationRecord): void {
   if (ctx.json) printJson({ cancellation: record });
   else line(renderCancellation(record));
 }
+
+/** Follow one job's (or task's) cancellation live, step by step, until it ends; `read` re-reads the record. */
 
 async function followOne(ctx: CliContext, jobId: string, read: () => Promise<{ cancellation: CancellationRecord }>): Promise<CancellationRecord> {
   // Subscribe first, then re-read: no step can fall between the two.
