@@ -217,13 +217,15 @@ function leftoversOf(runId: number, aliveAtStart: string[]): string[] {
 
 async function run(message: Extract<ToThread, { type: "run" }>): Promise<void> {
   const { runId } = message;
-  const aliveAtStart = process.getActiveResourcesInfo();
+  // Taken again once the module is loaded: what its import opened is not this run's.
+  let aliveAtStart = process.getActiveResourcesInfo();
   // Register the run before any await, so that an abort arriving while the module loads
   // finds it.
   const controller = new AbortController();
   current = { runId, controller };
   try {
     const handlers = await loadHandlers();
+    aliveAtStart = process.getActiveResourcesInfo();
     const fn = handlers.get(message.name);
     if (fn === undefined) {
       const known = [...handlers.keys()].sort();
