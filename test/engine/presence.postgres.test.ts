@@ -63,4 +63,42 @@ describe("presence", skippedIf(noPostgres), () => {
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(passes).toBeGreaterThan(1);
   });
+
+  it("stop() waits for the recovery pass in flight, and no pass starts after it", async () => {
+    const store = new PostgresStore({ url: pgUrl as string, schema: testSchema() });
+    await store.migrate();
+    cleanups.push(async () => {
+      await store.dropSchema();
+      await store.close();
+    });
+    let passes = 0;
+    let endPass!: () => void;
+    const presence = new Presence({
+      store,
+      logger: pino({ level: "silent" }),
+      node: { id: "node-s", hostname: hostname(), pid: process.pid, pidStartTime: null, role: "worker", startedAt: new Date().toISOString(), heartbeatMs: Date.now(), leaseMs: 600, stoppedAt: null, deadAt: null },
+      intervalMs: 50,
+      leaseMs: 600,
+      onTick: () => {
+        passes += 1;
+        return new Promise<void>((resolve) => (endPass = resolve));
+      },
+      onDeclaredDead: async () => undefined,
+    });
+    await presence.register();
+    presence.start();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(passes).toBe(1);
+
+    let stopped = false;
+    const stopping = presence.stop(new Date().toISOString()).then(() => (stopped = true));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(stopped).toBe(false);
+    endPass();
+    await stopping;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(passes).toBe(1);
+    const [row] = (await store.listNodes()).filter((n) => n.id === "node-s");
+    expect(row?.stoppedAt).not.toBeNull();
+  });
 });

@@ -30,8 +30,8 @@ export class Presence {
   private timer: NodeJS.Timeout | null = null;
   /** A lease renewal is in flight. */
   private renewing = false;
-  /** Recovery's periodic pass is in flight: it may take seconds (a big node to recover, row locks). */
-  private passing = false;
+  /** Recovery's periodic pass in flight, if any: it may take seconds (a big node to recover, row locks). */
+  private pass: Promise<void> | null = null;
   /** When the lease was last known held: registered, or renewed by a heartbeat. */
   private heldAtMs = 0;
 
@@ -63,6 +63,8 @@ export class Presence {
   async stop(at: string): Promise<void> {
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
+    // A pass still running would act on a store about to close.
+    await this.pass;
     await this.deps.store.markNodeStopped(this.deps.node.id, at).catch((error: unknown) => this.deps.logger.warn({ err: error }, "could not mark this node stopped"));
   }
 
@@ -74,12 +76,11 @@ export class Presence {
    */
   private async beat(): Promise<void> {
     await this.renew();
-    if (this.passing) return;
-    this.passing = true;
-    void this.deps
+    if (this.pass !== null || this.timer === null) return;
+    this.pass = this.deps
       .onTick()
       .catch((error: unknown) => this.deps.logger.warn({ err: error }, "recovery pass failed"))
-      .finally(() => (this.passing = false));
+      .finally(() => (this.pass = null));
   }
 
   private async renew(): Promise<void> {
