@@ -5,6 +5,9 @@ import { afterEach, describe, expect, it } from "vitest";
 import { isBelayError } from "../../src/core/errors.ts";
 import { loadMigrations } from "../../src/store/postgres/migrate.ts";
 import { PostgresStore } from "../../src/store/postgres/postgres-store.ts";
+import { insertEventsStatements } from "../../src/store/postgres/queries/events.ts";
+import type { Statement } from "../../src/store/postgres/db.ts";
+import type { NewEvent } from "../../src/core/model.ts";
 import { Harness } from "./harness.ts";
 import { pgUrl, testSchema } from "./pg-schema.ts";
 import { noPostgres, skippedIf } from "../optional.ts";
@@ -93,5 +96,41 @@ describe("PostgreSQL store", skippedIf(noPostgres), () => {
       expect(isBelayError(error, "INVALID_REQUEST")).toBe(true);
     }
     expect(() => new PostgresStore({ url, poolSize: 0 })).toThrow();
+  });
+});
+
+describe("PostgreSQL store: plans made while the tables are small", skippedIf(noPostgres), () => {
+  it("a submit's events are inserted with one index lookup per job, not a scan of every job", async () => {
+    const schema = testSchema();
+    const store = new PostgresStore({ url: pgUrl ?? "", schema, poolSize: 2 });
+    await store.migrate();
+    const client = new pg.Client({ connectionString: pgUrl });
+    await client.connect();
+    try {
+      await client.query(`SET search_path TO ${schema}`);
+      // The plan a connection caches for this prepared statement is made while the table is
+      // small (its sixth run, at the start of a deployment), and kept as the table grows:
+      // the plan made on the empty table is the one that matters.
+      const event = { jobId: "job-1", taskKey: null, type: "belay.job.created", time: new Date().toISOString(), data: {} };
+      const [lock, insert] = insertEventsStatements("plan-test", [event as NewEvent], true);
+      const text = (q: Statement["q"]): string => (typeof q === "string" ? q : q.text);
+      await client.query("BEGIN");
+      // The store's statements are prepared: after five runs PostgreSQL plans them without
+      // their values (a generic plan, where the events array is guessed at ten rows).
+      await client.query("SET LOCAL plan_cache_mode = force_generic_plan");
+      await client.query(text(lock!.q), [...lock!.values]);
+      await client.query(`PREPARE insert_events AS ${text(insert!.q)}`);
+      // A generic plan does not depend on the values: none are given.
+      const plan = (await client.query("EXPLAIN EXECUTE insert_events(NULL, NULL, NULL, NULL, NULL)")).rows.map((r: Record<string, string>) => r["QUERY PLAN"]).join("\n");
+      await client.query("ROLLBACK");
+      // Without the by-key settings the planner hash-joins over "Seq Scan on jobs": a cost
+      // that grows with the table (docs/benchmarks-peers.md).
+      expect(plan).not.toMatch(/Seq Scan on jobs/);
+      expect(plan).toMatch(/Index (Only )?Scan using \w+ on jobs/);
+    } finally {
+      await client.end();
+      await store.dropSchema();
+      await store.close();
+    }
   });
 });

@@ -39,9 +39,11 @@ const lockEventsSharedQuery = named("lock_events_shared", "SELECT pg_advisory_xa
 
 /**
  * The same lock, and the insert after it planned by key (queries/plan.ts): the check that each
- * event's job exists is otherwise a hash join over a sequential scan of `jobs` until the table
- * is analyzed, a cost that grows with it (PW4's fill of 100,000 sequential submits: 10 ms per
- * submit at 40,000 jobs, against 1 ms at the start; auto_explain on a never-analyzed schema).
+ * event's job exists is otherwise a hash join over a sequential scan of `jobs`, planned while
+ * the table was small (a connection keeps the generic plan of a prepared statement until the
+ * table is analyzed), a cost that grows with the table (PW4's fill of 100,000 sequential
+ * submits: 10 ms per submit at 40,000 jobs, against 1 ms at the start; auto_explain).
+ * test/store/postgres-store.postgres.test.ts checks the plan.
  */
 const lockEventsSharedByKeyQuery = named("lock_events_shared_by_key", `SELECT pg_advisory_xact_lock_shared(hashtext($1), 0), ${byKeyPlanSettings}`);
 
